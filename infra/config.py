@@ -1,0 +1,234 @@
+"""Every deploy-time parameter of the stack, read from CDK context in one place.
+
+Values come from `cdk.json` ("context"), from `-c key=value` on the command line
+(always strings there), or from `App(context=...)` in tests. Each one has a default
+and is validated here, so a typo fails `cdk synth` with a message naming the key
+instead of producing a broken deployment.
+
+| context key               | default            | meaning                                                        |
+|---------------------------|--------------------|----------------------------------------------------------------|
+| stackName                 | MTurkDecisions     | CloudFormation stack name (one per environment/account+region)  |
+| mturkEndpoint             | sandbox            | `sandbox`, `production` or an https URL (passed to the Lambda)  |
+| alarmEmail                | (none)             | e-mail subscribed to the alarm topic (confirm the subscription) |
+| allowedPrincipals         | (none)             | IAM principal ARNs / account ids allowed by the API resource policy |
+| powertoolsLayerVersion    | 27                 | version of the public Powertools for AWS Lambda (Python) v3 layer |
+| apiThrottleRateLimit      | 10                 | stage-wide steady-state requests per second                     |
+| apiThrottleBurstLimit     | 20                 | stage-wide burst                                                |
+| apiReservedConcurrency    | 10                 | reserved concurrency of the API Lambda (`none` = unreserved)     |
+| stageName                 | v1                 | API Gateway stage name                                          |
+| logRetentionDays          | 90                 | retention of the Lambda and API access log groups               |
+| apiGatewayCloudWatchRole  | true               | create the account-level API Gateway CloudWatch Logs role       |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from aws_cdk import aws_logs as logs
+
+DEFAULTS: Mapping[str, Any] = {
+    "stackName": "MTurkDecisions",
+    "mturkEndpoint": "sandbox",
+    "alarmEmail": None,
+    "allowedPrincipals": [],
+    "powertoolsLayerVersion": 27,
+    "apiThrottleRateLimit": 10,
+    "apiThrottleBurstLimit": 20,
+    "apiReservedConcurrency": 10,
+    "stageName": "v1",
+    "logRetentionDays": 90,
+    "apiGatewayCloudWatchRole": True,
+}
+
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+# IAM users and roles (paths allowed) and account roots; no wildcards: the resource
+# policy names exact principals.
+_PRINCIPAL_ARN = re.compile(
+    r"^arn:aws(-[a-z]+)*:iam::\d{12}:(root|user/[\w+=,.@/-]+|role/[\w+=,.@/-]+)$"
+)
+_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
+_NONE_WORDS = {"", "none", "null", "off", "false"}
+
+
+class ConfigError(ValueError):
+    """A context parameter has an invalid value."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    stack_name: str
+    mturk_endpoint: str
+    alarm_email: str | None
+    allowed_principals: tuple[str, ...]
+    powertools_layer_version: int
+    api_throttle_rate_limit: float
+    api_throttle_burst_limit: int
+    api_reserved_concurrency: int | None
+    stage_name: str
+    log_retention_days: int
+    api_gateway_cloudwatch_role: bool
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _retention(self.log_retention_days)
+
+    @property
+    def allowed_account_ids(self) -> tuple[str, ...]:
+        return tuple(p for p in self.allowed_principals if _ACCOUNT_ID.match(p))
+
+    @property
+    def allowed_principal_arns(self) -> tuple[str, ...]:
+        return tuple(p for p in self.allowed_principals if not _ACCOUNT_ID.match(p))
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> "ServiceConfig":
+        """Build from a context getter such as `app.node.try_get_context`."""
+
+        def value(key: str) -> Any:
+            raw = get(key)
+            return DEFAULTS[key] if raw is None else raw
+
+        return cls(
+            stack_name=_match(value("stackName"), _STACK_NAME, "stackName"),
+            mturk_endpoint=_endpoint(value("mturkEndpoint")),
+            alarm_email=_email(value("alarmEmail")),
+            allowed_principals=_principals(value("allowedPrincipals")),
+            powertools_layer_version=_int(value("powertoolsLayerVersion"), "powertoolsLayerVersion", 1, 10_000),
+            api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
+            api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
+            api_reserved_concurrency=_optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),
+            stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
+            log_retention_days=_retention_days(value("logRetentionDays")),
+            api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
+        )
+
+
+def _match(raw: Any, pattern: re.Pattern[str], key: str) -> str:
+    text = str(raw).strip()
+    if not pattern.match(text):
+        raise ConfigError(f"context '{key}'={raw!r} is invalid (expected {pattern.pattern})")
+    return text
+
+
+def _endpoint(raw: Any) -> str:
+    text = str(raw).strip()
+    if text in ("sandbox", "production") or _URL.match(text):
+        return text
+    raise ConfigError(
+        f"context 'mturkEndpoint'={raw!r} is invalid: use 'sandbox', 'production' or an https:// URL"
+    )
+
+
+def _email(raw: Any) -> str | None:
+    if raw is None or str(raw).strip().lower() in _NONE_WORDS:
+        return None
+    text = str(raw).strip()
+    if not _EMAIL.match(text):
+        raise ConfigError(f"context 'alarmEmail'={raw!r} is not an e-mail address")
+    return text
+
+
+def _principals(raw: Any) -> tuple[str, ...]:
+    """A JSON list (cdk.json), or a comma/space separated string (`-c allowedPrincipals=a,b`)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"context 'allowedPrincipals' is not valid JSON: {exc}") from exc
+        else:
+            raw = [p for p in re.split(r"[,\s]+", text) if p]
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError("context 'allowedPrincipals' must be a list of IAM principal ARNs or account ids")
+    principals: list[str] = []
+    for item in raw:
+        text = str(item).strip()
+        if not (_ACCOUNT_ID.match(text) or _PRINCIPAL_ARN.match(text)):
+            raise ConfigError(
+                f"context 'allowedPrincipals' entry {item!r} is neither a 12-digit account id nor an "
+                "IAM user/role/root ARN (wildcards are not accepted)"
+            )
+        if text not in principals:
+            principals.append(text)
+    return tuple(principals)
+
+
+def _int(raw: Any, key: str, low: int, high: int) -> int:
+    try:
+        number = int(str(raw).strip())
+    except ValueError as exc:
+        raise ConfigError(f"context '{key}'={raw!r} is not an integer") from exc
+    if not low <= number <= high:
+        raise ConfigError(f"context '{key}'={number} is out of range [{low}, {high}]")
+    return number
+
+
+def _optional_int(raw: Any, key: str, low: int, high: int) -> int | None:
+    if raw is None or str(raw).strip().lower() in _NONE_WORDS:
+        return None
+    return _int(raw, key, low, high)
+
+
+def _float(raw: Any, key: str, low: float, high: float) -> float:
+    try:
+        number = float(str(raw).strip())
+    except ValueError as exc:
+        raise ConfigError(f"context '{key}'={raw!r} is not a number") from exc
+    if not low <= number <= high:
+        raise ConfigError(f"context '{key}'={number} is out of range [{low}, {high}]")
+    return number
+
+
+def _bool(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"context '{key}'={raw!r} is not a boolean")
+
+
+_RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def _retention_days(raw: Any) -> int:
+    days = _int(raw, "logRetentionDays", 1, 3653)
+    if days not in _RETENTION_BY_DAYS:
+        raise ConfigError(
+            f"context 'logRetentionDays'={days} is not a CloudWatch Logs retention; use one of "
+            f"{sorted(_RETENTION_BY_DAYS)}"
+        )
+    return days
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return _RETENTION_BY_DAYS[days]

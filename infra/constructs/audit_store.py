@@ -1,0 +1,128 @@
+"""The audit table (system of record of every decision) and the idempotency cache.
+
+Both tables are encrypted with one customer-managed KMS key (rotation on). The
+audit table and its key are RETAINED when the stack is deleted: the audit trail
+outlives the deployment. The idempotency table is a cache and is destroyed.
+
+Grants are explicit (action lists below, exact index ARNs, KMS use limited to
+calls made through DynamoDB) rather than `grant_read_write_data`, which would add
+`kms:ReEncrypt*`/`kms:GenerateDataKey*` and `dynamodb:*Batch*`/`Scan`/`DeleteItem`.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+# Contract with the PynamoDB model in lambdas/ (AuditRecord).
+AUDIT_PARTITION_KEY = "assignment_id"
+AUDIT_SORT_KEY = "decision_key"
+AUDIT_INDEXES: dict[str, str] = {
+    # index name -> partition key; every index sorts on `decision_key`, projects ALL.
+    "by-worker": "worker_id",
+    "by-hit": "hit_id",
+    "by-pending": "pending",  # sparse: only PENDING records carry `pending`
+}
+# Contract with Powertools' DynamoDBPersistenceLayer defaults.
+IDEMPOTENCY_PARTITION_KEY = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+AUDIT_WRITER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
+AUDIT_READER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+IDEMPOTENCY_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# What DynamoDB needs from the caller to use a customer-managed table key.
+TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+
+class AuditStore(Construct):
+    """KMS key + audit table (+3 GSIs) + idempotency table, and the grants on them."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="mturk-decisions: encrypts the audit and idempotency tables",
+            enable_key_rotation=True,
+            # The retained audit table stays readable only while its key exists.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.audit_table = dynamodb.Table(
+            self,
+            "AuditTable",
+            partition_key=dynamodb.Attribute(name=AUDIT_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=AUDIT_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index_name, partition_key in AUDIT_INDEXES.items():
+            self.audit_table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=AUDIT_SORT_KEY, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+
+        self.idempotency_table = dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # A cache of in-flight/completed request results: safe to drop with the stack.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    # ---- names/ARNs for later constructs -------------------------------------------------
+    @property
+    def audit_table_name(self) -> str:
+        return self.audit_table.table_name
+
+    @property
+    def audit_table_arn(self) -> str:
+        return self.audit_table.table_arn
+
+    @property
+    def audit_index_arns(self) -> list[str]:
+        return [f"{self.audit_table.table_arn}/index/{name}" for name in AUDIT_INDEXES]
+
+    # ---- grants ----------------------------------------------------------------------------
+    def grant_audit_write(self, grantee: iam.IGrantable) -> None:
+        """Record decisions: put/update/get items and query the table and its indexes."""
+        self._grant(grantee, AUDIT_WRITER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+
+    def grant_audit_read(self, grantee: iam.IGrantable) -> None:
+        """Read-only access (reports, reconciler scans by the `by-pending` index)."""
+        self._grant(grantee, AUDIT_READER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+
+    def grant_idempotency(self, grantee: iam.IGrantable) -> None:
+        """What Powertools' DynamoDB idempotency persistence layer calls."""
+        self._grant(grantee, IDEMPOTENCY_ACTIONS, [self.idempotency_table.table_arn])
+
+    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], resources: list[str]) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(actions), resources=resources)
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(TABLE_KEY_ACTIONS),
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
+            )
+        )

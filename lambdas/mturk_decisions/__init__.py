@@ -1,0 +1,1 @@
+"""mturk-decisions: reject MTurk assignments and reverse rejections safely, with an audit trail."""

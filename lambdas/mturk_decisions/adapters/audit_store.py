@@ -1,0 +1,237 @@
+"""The audit table, through PynamoDB.
+
+Keys: `assignment_id` + `decision_key` (`<created ISO>#<decision id>`), so an assignment's history and
+the by-worker / by-hit indexes all read newest first with a plain range condition for since/until.
+`pending` is set only while a record is PENDING, which makes `by-pending` a sparse index for the reconciler.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor
+from mturk_decisions.domain.model import Action, DecisionRecord, DecisionState, Source
+from mturk_decisions.domain.rules import iso
+from mturk_decisions.service.ports import Page
+
+INDEX_BY_WORKER = "by-worker"
+INDEX_BY_HIT = "by-hit"
+INDEX_BY_PENDING = "by-pending"
+PENDING_MARKER = "PENDING"
+_KEY_SEPARATOR = "#"
+_AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its own moment
+
+
+def audit_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
+    """Build the audit Model bound to one table. A fresh class per store keeps PynamoDB's per-model
+    connection cache from leaking between tables, regions or endpoints (tests, the local stack, AWS)."""
+
+    class _Meta:
+        pass
+
+    _Meta.table_name = table_name
+    _Meta.region = region
+    _Meta.host = host
+
+    def index(name: str, hash_attr: str) -> GlobalSecondaryIndex:
+        class _IndexMeta:
+            index_name = name
+            projection = AllProjection()
+
+        attrs = {
+            "Meta": _IndexMeta,
+            hash_attr: UnicodeAttribute(hash_key=True),
+            "decision_key": UnicodeAttribute(range_key=True),
+        }
+        return type(f"Index_{hash_attr}", (GlobalSecondaryIndex,), attrs)()
+
+    attributes: dict[str, Any] = {
+        "Meta": _Meta,
+        "assignment_id": UnicodeAttribute(hash_key=True),
+        "decision_key": UnicodeAttribute(range_key=True),
+        "decision_id": UnicodeAttribute(),
+        "hit_id": UnicodeAttribute(),
+        "worker_id": UnicodeAttribute(),
+        "action": UnicodeAttribute(),
+        "source": UnicodeAttribute(),
+        "actor": UnicodeAttribute(),
+        "state": UnicodeAttribute(),
+        "previous_status": UnicodeAttribute(),
+        "created_at": UTCDateTimeAttribute(),
+        "finalized_at": UTCDateTimeAttribute(null=True),
+        "feedback": UnicodeAttribute(null=True),
+        "reason": UnicodeAttribute(null=True),
+        "request_id": UnicodeAttribute(null=True),
+        "batch_id": UnicodeAttribute(null=True),
+        "reward": UnicodeAttribute(null=True),
+        "fee": UnicodeAttribute(null=True),
+        "error_code": UnicodeAttribute(null=True),
+        "error_message": UnicodeAttribute(null=True),
+        "pending": UnicodeAttribute(null=True),
+        "by_worker": index(INDEX_BY_WORKER, "worker_id"),
+        "by_hit": index(INDEX_BY_HIT, "hit_id"),
+        "by_pending": index(INDEX_BY_PENDING, "pending"),
+    }
+    return type("AuditRecordModel", (Model,), attributes)
+
+
+def decision_key(created_at: datetime, decision_id: str) -> str:
+    return f"{iso(created_at)}{_KEY_SEPARATOR}{decision_id}"
+
+
+class DynamoAuditStore:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    @classmethod
+    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> "DynamoAuditStore":
+        return cls(audit_model(table_name, region, host))
+
+    @property
+    def model(self) -> type[Model]:
+        return self._model
+
+    def write_ahead(self, record: DecisionRecord) -> None:
+        item = self._to_item(record)
+        try:
+            item.save(condition=self._model.decision_key.does_not_exist())
+        except PynamoDBException as error:
+            raise AuditUnavailable(
+                "The decision was not sent to MTurk because the audit record could not be written "
+                f"({type(error).__name__}). Nothing was changed; retry shortly.",
+            ) from None
+
+    def finalize(
+        self,
+        record: DecisionRecord,
+        state: DecisionState,
+        finalized_at: datetime,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        m = self._model
+        actions = [m.state.set(state.value), m.finalized_at.set(finalized_at), m.pending.remove()]
+        if error_code:
+            actions.append(m.error_code.set(error_code))
+        if error_message:
+            actions.append(m.error_message.set(error_message[:2000]))
+        item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
+        item.update(actions=actions, condition=m.state == DecisionState.PENDING.value)
+
+    def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]:
+        results = self._model.query(assignment_id, scan_index_forward=False, limit=limit)
+        return [self._to_record(item) for item in results]
+
+    def pending(self, limit: int = 100) -> list[DecisionRecord]:
+        results = self._model.by_pending.query(PENDING_MARKER, limit=limit)
+        return [self._to_record(item) for item in results]
+
+    def by_worker(self, worker_id, since, until, limit, cursor) -> Page:
+        return self._page(self._model.by_worker, "worker_id", worker_id, since, until, limit, cursor)
+
+    def by_hit(self, hit_id, since, until, limit, cursor) -> Page:
+        return self._page(self._model.by_hit, "hit_id", hit_id, since, until, limit, cursor)
+
+    def _page(self, index, hash_name: str, hash_value: str, since, until, limit: int, cursor: str | None) -> Page:
+        start_key = decode_cursor(cursor, hash_name, hash_value) if cursor else None
+        condition = _range_condition(self._model.decision_key, since, until)
+        results = index.query(
+            hash_value,
+            range_key_condition=condition,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start_key,
+        )
+        records = [self._to_record(item) for item in results]
+        last_key = results.last_evaluated_key if len(records) >= limit else None
+        return Page(records=records, cursor=encode_cursor(last_key) if last_key else None)
+
+    def _to_item(self, record: DecisionRecord) -> Model:
+        return self._model(
+            record.assignment_id,
+            decision_key(record.created_at, record.decision_id),
+            decision_id=record.decision_id,
+            hit_id=record.hit_id,
+            worker_id=record.worker_id,
+            action=record.action.value,
+            source=record.source.value,
+            actor=record.actor,
+            state=record.state.value,
+            previous_status=record.previous_status,
+            created_at=record.created_at,
+            feedback=record.feedback,
+            reason=record.reason,
+            request_id=record.request_id,
+            batch_id=record.batch_id,
+            reward=None if record.reward is None else str(record.reward),
+            fee=None if record.fee is None else str(record.fee),
+            pending=PENDING_MARKER if record.state is DecisionState.PENDING else None,
+        )
+
+    @staticmethod
+    def _to_record(item: Model) -> DecisionRecord:
+        return DecisionRecord(
+            decision_id=item.decision_id,
+            assignment_id=item.assignment_id,
+            hit_id=item.hit_id,
+            worker_id=item.worker_id,
+            action=Action(item.action),
+            source=Source(item.source),
+            actor=item.actor,
+            created_at=item.created_at.astimezone(timezone.utc),
+            previous_status=item.previous_status,
+            state=DecisionState(item.state),
+            feedback=item.feedback,
+            reason=item.reason,
+            request_id=item.request_id,
+            batch_id=item.batch_id,
+            reward=None if item.reward is None else Decimal(item.reward),
+            fee=None if item.fee is None else Decimal(item.fee),
+            finalized_at=item.finalized_at,
+            error_code=item.error_code,
+            error_message=item.error_message,
+        )
+
+
+def _range_condition(attribute, since: datetime | None, until: datetime | None):
+    low = iso(since) if since else None
+    high = f"{iso(until)}{_AFTER_ANY_ID}" if until else None
+    if low and high:
+        return attribute.between(low, high)
+    if low:
+        return attribute >= low
+    if high:
+        return attribute <= high
+    return None
+
+
+def encode_cursor(last_key: dict) -> str:
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, hash_name: str, hash_value: str) -> dict:
+    """A cursor only continues the query it came from: same index and same worker or HIT."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        valid = (
+            isinstance(key, dict)
+            and key.get(hash_name, {}).get("S") == hash_value
+            and isinstance(key.get("decision_key", {}).get("S"), str)
+            and isinstance(key.get("assignment_id", {}).get("S"), str)
+        )
+    except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError):
+        valid = False
+    if not valid:
+        raise InvalidCursor("The cursor is not valid for this query; start again without it.", field="cursor")
+    return key

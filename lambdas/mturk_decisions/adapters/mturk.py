@@ -1,0 +1,243 @@
+"""MTurk behind the MTurkGateway port: boto3 calls, our own retries, MTurk errors as domain errors.
+
+botocore's retries are switched off so that every attempt is counted and paced here: botocore does not
+retry a throttle that MTurk reports as a RequestError, and a write retried after an ambiguous failure
+must be reconciled by the service, not blindly repeated.
+"""
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+from mturk_decisions.domain.errors import (
+    AssignmentNotFound,
+    DecisionError,
+    HitDisposed,
+    InsufficientFunds,
+    InvalidFeedback,
+    MTurkCredentialsInvalid,
+    MTurkFault,
+    MTurkRequestRejected,
+    MTurkThrottled,
+    ReversalWindowClosed,
+    WrongAssignmentState,
+)
+from mturk_decisions.domain.model import AssignmentView
+
+ENDPOINTS = {
+    "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
+    "production": "https://mturk-requester.us-east-1.amazonaws.com",
+}
+MTURK_REGION = "us-east-1"
+
+_THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+_FAULT_CODES = {"ServiceFault", "ServiceUnavailable", "InternalFailure", "InternalServerError"}
+_AUTH_CODES = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AccessDeniedException",
+    "MissingAuthenticationTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
+_RATE_TEXT = re.compile(r"rate exceeded|exceeded the maximum allowed request rate|throttl", re.IGNORECASE)
+_MTURK_SUFFIX = re.compile(r"\s*\(\d{10,}\)\s*$")
+
+
+def resolve_endpoint(setting: str) -> str:
+    """`sandbox` (default), `production`, or an explicit URL such as the local simulator's."""
+    choice = (setting or "sandbox").strip()
+    if choice.lower() in ENDPOINTS:
+        return ENDPOINTS[choice.lower()]
+    if choice.startswith(("http://", "https://")):
+        return choice.rstrip("/")
+    raise ValueError(f"MTURK_ENDPOINT must be 'sandbox', 'production' or an http(s) URL, not {choice!r}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with full jitter (attempt counts from 1)."""
+        return rng.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
+
+
+class _Retryable(Exception):
+    def __init__(self, kind: str, error: Exception) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.error = error
+
+
+class Boto3MTurkGateway:
+    def __init__(
+        self,
+        client_provider: Callable[[], Any],
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str, str, int], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client_provider = client_provider
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._on_retry = on_retry or (lambda operation, kind, attempt: None)
+        self._rng = rng or random.Random()
+
+    def get_assignment(self, assignment_id: str) -> AssignmentView:
+        response = self._call("GetAssignment", AssignmentId=assignment_id)
+        return assignment_view(response["Assignment"], response.get("HIT", {}))
+
+    def get_balance(self) -> Decimal:
+        return Decimal(self._call("GetAccountBalance")["AvailableBalance"])
+
+    def reject(self, assignment_id: str, feedback: str) -> None:
+        self._call("RejectAssignment", AssignmentId=assignment_id, RequesterFeedback=feedback)
+
+    def approve(self, assignment_id: str, feedback: str | None, override_rejection: bool) -> None:
+        params: dict[str, Any] = {"AssignmentId": assignment_id, "OverrideRejection": override_rejection}
+        if feedback:
+            params["RequesterFeedback"] = feedback
+        self._call("ApproveAssignment", **params)
+
+    def get_hit(self, hit_id: str) -> dict:
+        return self._call("GetHIT", HITId=hit_id)["HIT"]
+
+    def list_assignments_for_hit(self, hit_id: str, statuses: list[str] | None = None) -> Iterator[AssignmentView]:
+        """Page through a HIT's assignments 100 at a time; one GetHIT for the HIT facts."""
+        hit = self.get_hit(hit_id)
+        params: dict[str, Any] = {"HITId": hit_id, "MaxResults": 100}
+        if statuses:
+            params["AssignmentStatuses"] = statuses
+        while True:
+            page = self._call("ListAssignmentsForHIT", **params)
+            for assignment in page.get("Assignments", []):
+                yield assignment_view(assignment, hit)
+            token = page.get("NextToken")
+            if not token or not page.get("Assignments"):
+                return
+            params["NextToken"] = token
+
+    def _call(self, operation: str, **params: Any) -> dict:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._invoke(operation, params)
+            except _Retryable as retryable:
+                if attempt >= self._retry.max_attempts:
+                    raise _exhausted(operation, retryable, attempt) from None
+                self._on_retry(operation, retryable.kind, attempt)
+                self._sleep(self._retry.delay(attempt, self._rng))
+
+    def _invoke(self, operation: str, params: dict) -> dict:
+        client = self._client_provider()
+        method = getattr(client, _snake(operation))
+        try:
+            return method(**params)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = error.response.get("Error", {}).get("Message", "") or ""
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _THROTTLE_CODES or status == 429 or (code == "RequestError" and _RATE_TEXT.search(message)):
+                raise _Retryable("throttle", error) from None
+            if code in _FAULT_CODES or status >= 500:
+                raise _Retryable("fault", error) from None
+            raise translate_request_error(operation, code, message, params) from None
+        except BotoConnectionError as error:
+            raise _Retryable("fault", error) from None
+        except BotoCoreError as error:
+            raise MTurkFault(f"Could not call MTurk {operation}: {type(error).__name__}.") from None
+
+
+def _exhausted(operation: str, retryable: _Retryable, attempts: int) -> DecisionError:
+    if retryable.kind == "throttle":
+        return MTurkThrottled(
+            f"MTurk throttled {operation} {attempts} times in a row; nothing was changed by this call. "
+            "Retry after the indicated delay, or slow down bulk work.",
+            retry_after=2,
+        )
+    return MTurkFault(
+        f"MTurk failed {operation} {attempts} times in a row ({_error_code(retryable.error)}). "
+        "Check the MTurk status and retry; the decision's audit record says whether anything was applied.",
+    )
+
+
+def _error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code", "error")
+    return type(error).__name__
+
+
+def translate_request_error(operation: str, code: str, message: str, params: dict) -> DecisionError:
+    """Turn MTurk's RequestError texts into the domain's errors. Never echo credentials: MTurk's texts hold none."""
+    text = _MTURK_SUFFIX.sub("", message)
+    assignment_id = params.get("AssignmentId")
+    lowered = text.lower()
+    if code in _AUTH_CODES:
+        return MTurkCredentialsInvalid(
+            "MTurk refused the configured credentials. Put valid MTurk requester keys in the secret "
+            "(see README, 'Put the MTurk keys') and retry.",
+        )
+    if "does not exist" in lowered:
+        if assignment_id:
+            return AssignmentNotFound(
+                f"MTurk has no assignment {assignment_id} for this requester. Check the id, and that the "
+                "service points at the right MTurk (sandbox or production).",
+                assignmentId=assignment_id,
+            )
+        return MTurkRequestRejected(f"MTurk: {text}", mturkErrorCode=code)
+    if "can be called with a status of" in lowered:
+        return WrongAssignmentState(f"MTurk refused {operation}: {text}", mturkMessage=text)
+    if "insufficient funds" in lowered:
+        return InsufficientFunds(
+            "MTurk reports insufficient funds for this approval. Add funds at https://requester.mturk.com/account "
+            "and retry.",
+            mturkMessage=text,
+        )
+    if "30 days" in lowered:
+        return ReversalWindowClosed(f"MTurk refused the reversal: {text}", mturkMessage=text)
+    if "disposed" in lowered:
+        return HitDisposed(f"MTurk refused the reversal: {text}", mturkMessage=text)
+    if "requesterfeedback" in lowered.replace(" ", "") or "feedback" in lowered:
+        return InvalidFeedback(f"MTurk refused the feedback: {text}", rule="MTURK", mturkMessage=text)
+    return MTurkRequestRejected(f"MTurk refused {operation}: {text}", mturkErrorCode=code)
+
+
+def assignment_view(assignment: dict, hit: dict) -> AssignmentView:
+    return AssignmentView(
+        assignment_id=assignment["AssignmentId"],
+        hit_id=assignment.get("HITId") or hit.get("HITId", ""),
+        worker_id=assignment.get("WorkerId", ""),
+        status=assignment.get("AssignmentStatus", ""),
+        submitted_at=_utc(assignment.get("SubmitTime")),
+        approved_at=_utc(assignment.get("ApprovalTime")),
+        rejected_at=_utc(assignment.get("RejectionTime")),
+        requester_feedback=assignment.get("RequesterFeedback"),
+        reward=Decimal(str(hit.get("Reward", "0"))),
+        max_assignments=int(hit.get("MaxAssignments", 1)),
+        hit_status=hit.get("HITStatus", ""),
+        hit_type_id=hit.get("HITTypeId"),
+        hit_title=hit.get("Title"),
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()

@@ -1,0 +1,73 @@
+"""MTurk clients built from the requester's keys in Secrets Manager.
+
+The secret is read through Powertools parameters with a max age, so a rotated key is picked up
+without a redeploy; a client is rebuilt only when the key id changes. The key material never
+leaves this module: not in logs, errors or reprs.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from mturk_decisions.adapters.mturk import MTURK_REGION, resolve_endpoint
+from mturk_decisions.domain.errors import MTurkCredentialsInvalid
+
+_CLIENT_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=3,
+    read_timeout=10,
+    max_pool_connections=20,
+    user_agent_extra="mturk-decisions",
+)
+
+
+class MTurkClientProvider:
+    def __init__(self, secret_id: str, endpoint: str, secrets_provider: Any, max_age_seconds: int = 300) -> None:
+        self._secret_id = secret_id
+        self._endpoint_url = resolve_endpoint(endpoint)
+        self._secrets = secrets_provider
+        self._max_age = max_age_seconds
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._key_id: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._endpoint_url
+
+    def __call__(self) -> Any:
+        key_id, secret_key = self._credentials()
+        with self._lock:
+            if self._client is None or key_id != self._key_id:
+                self._client = boto3.session.Session().client(
+                    "mturk",
+                    region_name=MTURK_REGION,
+                    endpoint_url=self._endpoint_url,
+                    aws_access_key_id=key_id,
+                    aws_secret_access_key=secret_key,
+                    aws_session_token=None,
+                    config=_CLIENT_CONFIG,
+                )
+                self._key_id = key_id
+            return self._client
+
+    def __repr__(self) -> str:
+        return f"MTurkClientProvider(secret_id={self._secret_id!r}, endpoint={self._endpoint_url!r})"
+
+    def _credentials(self) -> tuple[str, str]:
+        try:
+            value = self._secrets.get(self._secret_id, transform="json", max_age=self._max_age)
+        except Exception as error:  # noqa: BLE001 - the provider's own message may quote the value
+            raise MTurkCredentialsInvalid(
+                f"Could not read the MTurk keys from secret {self._secret_id} ({type(error).__name__}). "
+                "Put them with: aws secretsmanager put-secret-value --secret-id <secret> "
+                "--secret-string '{\"accessKeyId\":\"...\",\"secretAccessKey\":\"...\"}'",
+            ) from None
+        if not isinstance(value, dict) or not value.get("accessKeyId") or not value.get("secretAccessKey"):
+            raise MTurkCredentialsInvalid(
+                f"Secret {self._secret_id} must hold JSON with non-empty 'accessKeyId' and 'secretAccessKey'.",
+            )
+        return str(value["accessKeyId"]), str(value["secretAccessKey"])

@@ -1,0 +1,106 @@
+"""JSON shapes of the API's answers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from mturk_decisions.domain.model import AssignmentView, DecisionRecord, Plan
+from mturk_decisions.domain.rules import iso
+from mturk_decisions.service.decisions import AssignmentDetails, DecisionOutcome
+
+
+def decision_json(record: DecisionRecord) -> dict:
+    body = {
+        "decisionId": record.decision_id,
+        "assignmentId": record.assignment_id,
+        "hitId": record.hit_id,
+        "workerId": record.worker_id,
+        "action": record.action.value,
+        "state": record.state.value,
+        "previousStatus": record.previous_status,
+        "feedback": record.feedback,
+        "reason": record.reason,
+        "actor": record.actor,
+        "source": record.source.value,
+        "requestId": record.request_id,
+        "batchId": record.batch_id,
+        "reward": None if record.reward is None else str(record.reward),
+        "fee": None if record.fee is None else str(record.fee),
+        "createdAt": iso(record.created_at),
+        "finalizedAt": iso(record.finalized_at),
+        "errorCode": record.error_code,
+        "errorMessage": record.error_message,
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def outcome_json(outcome: DecisionOutcome) -> dict:
+    body = {
+        "decision": decision_json(outcome.record),
+        "assignment": {
+            "assignmentId": outcome.plan.assignment.assignment_id,
+            "previousStatus": outcome.plan.assignment.status,
+            "status": outcome.plan.resulting_status.value,
+        },
+    }
+    if outcome.plan.cost:
+        body["cost"] = outcome.plan.cost.to_dict()
+    if not outcome.audit_finalized:
+        body["warning"] = (
+            "MTurk applied the decision but its audit record could not be finalized; it stays PENDING "
+            "until the reconciler confirms it."
+        )
+    return body
+
+
+def plan_json(plan: Plan) -> dict:
+    request, view = plan.request, plan.assignment
+    body = {
+        "dryRun": True,
+        "plan": {
+            "action": request.action.value,
+            "assignmentId": view.assignment_id,
+            "hitId": view.hit_id,
+            "workerId": view.worker_id,
+            "currentStatus": view.status,
+            "resultingStatus": plan.resulting_status.value,
+            "feedback": request.feedback,
+            "reason": request.reason,
+            "checksPassed": list(plan.checks),
+        },
+        "message": "Dry run: every pre-check passed. Nothing was sent to MTurk and nothing was written.",
+    }
+    if plan.cost:
+        body["plan"]["cost"] = plan.cost.to_dict()
+        body["plan"]["balance"] = str(plan.balance)
+        body["plan"]["balanceAfter"] = str(plan.balance - plan.cost.total)
+    if plan.reversal_deadline:
+        body["plan"]["reversalDeadline"] = iso(plan.reversal_deadline)
+    return body
+
+
+def assignment_json(view: AssignmentView, deadline: datetime | None, now: datetime) -> dict:
+    body = {
+        "assignmentId": view.assignment_id,
+        "hitId": view.hit_id,
+        "workerId": view.worker_id,
+        "status": view.status,
+        "submittedAt": iso(view.submitted_at),
+        "approvedAt": iso(view.approved_at),
+        "rejectedAt": iso(view.rejected_at),
+        "requesterFeedback": view.requester_feedback,
+        "reward": str(view.reward),
+        "hitStatus": view.hit_status,
+        "hitTitle": view.hit_title,
+        "reversalDeadline": iso(deadline),
+        "reversible": view.status == "Rejected"
+        and view.hit_status != "Disposed"
+        and (deadline is None or now < deadline),
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def details_json(details: AssignmentDetails, now: datetime) -> dict:
+    return {
+        "assignment": assignment_json(details.assignment, details.reversal_deadline, now),
+        "history": [decision_json(record) for record in details.history],
+    }

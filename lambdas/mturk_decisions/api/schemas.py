@@ -1,0 +1,27 @@
+"""Request bodies of the decision API. Feedback rules live in domain.rules, so the caller is told which rule."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ASSIGNMENT_ID_PATTERN = r"^[A-Z0-9]{1,64}$"
+_FEEDBACK = (
+    "What the worker sees on their Status page. At most 1024 characters; no ASCII control characters "
+    "other than tab, line feed and carriage return."
+)
+_REASON = "An internal note kept in the audit; never sent to MTurk or shown to the worker. At most 1000 characters."
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feedback: str = Field(description=_FEEDBACK)
+    reason: Optional[str] = Field(default=None, description=_REASON)
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feedback: Optional[str] = Field(default=None, description=_FEEDBACK)
+    reason: Optional[str] = Field(default=None, description=_REASON)

@@ -1,0 +1,37 @@
+"""Settings read from the environment in one place (the CDK stack and the local stack set them)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    audit_table_name: str
+    idempotency_table_name: str
+    mturk_secret_id: str
+    mturk_endpoint: str = "sandbox"
+    region: str | None = None
+    dynamodb_endpoint_url: str | None = None
+    secret_max_age_seconds: int = 300
+    mturk_max_attempts: int = 6
+    idempotency_expiry_seconds: int = 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        missing = [name for name in ("AUDIT_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "MTURK_SECRET_ID") if not env.get(name)]
+        if missing:
+            raise RuntimeError(f"Missing configuration: set {', '.join(missing)} in the function's environment.")
+        return cls(
+            audit_table_name=env["AUDIT_TABLE_NAME"],
+            idempotency_table_name=env["IDEMPOTENCY_TABLE_NAME"],
+            mturk_secret_id=env["MTURK_SECRET_ID"],
+            mturk_endpoint=env.get("MTURK_ENDPOINT", "sandbox") or "sandbox",
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            dynamodb_endpoint_url=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL"),
+            secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
+            mturk_max_attempts=int(env.get("MTURK_MAX_ATTEMPTS", "6")),
+            idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", str(24 * 3600))),
+        )

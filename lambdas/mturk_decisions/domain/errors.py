@@ -1,0 +1,111 @@
+"""Domain errors. Each carries a machine-readable code, an HTTP status and details for the caller.
+
+The mapping to HTTP lives here (one place); the API layer only serializes `to_body()`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DecisionError(Exception):
+    code = "DECISION_ERROR"
+    status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = {k: v for k, v in details.items() if v is not None}
+
+    def to_body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidRequest(DecisionError):
+    code = "INVALID_REQUEST"
+    status = 400
+
+
+class MalformedJson(DecisionError):
+    code = "MALFORMED_JSON"
+    status = 400
+
+
+class InvalidFeedback(DecisionError):
+    code = "INVALID_FEEDBACK"
+    status = 400
+
+
+class InvalidCursor(DecisionError):
+    code = "INVALID_CURSOR"
+    status = 400
+
+
+class AssignmentNotFound(DecisionError):
+    code = "ASSIGNMENT_NOT_FOUND"
+    status = 404
+
+
+class RouteNotFound(DecisionError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class WrongAssignmentState(DecisionError):
+    code = "INVALID_ASSIGNMENT_STATE"
+    status = 409
+
+
+class ReversalWindowClosed(DecisionError):
+    code = "REVERSAL_WINDOW_CLOSED"
+    status = 409
+
+
+class HitDisposed(DecisionError):
+    code = "HIT_DISPOSED"
+    status = 409
+
+
+class InsufficientFunds(DecisionError):
+    code = "INSUFFICIENT_FUNDS"
+    status = 402
+
+
+class RequestInProgress(DecisionError):
+    code = "REQUEST_IN_PROGRESS"
+    status = 409
+
+
+class IdempotencyKeyReused(DecisionError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    status = 422
+
+
+class MTurkThrottled(DecisionError):
+    code = "MTURK_THROTTLED"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, retryAfterSeconds=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class MTurkFault(DecisionError):
+    code = "MTURK_FAULT"
+    status = 502
+
+
+class MTurkRequestRejected(DecisionError):
+    """MTurk refused the request for a reason the pre-checks do not know about."""
+
+    code = "MTURK_REQUEST_REJECTED"
+    status = 422
+
+
+class MTurkCredentialsInvalid(DecisionError):
+    code = "MTURK_CREDENTIALS_INVALID"
+    status = 502
+
+
+class AuditUnavailable(DecisionError):
+    code = "AUDIT_UNAVAILABLE"
+    status = 503

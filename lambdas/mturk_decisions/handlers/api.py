@@ -1,0 +1,167 @@
+"""API Gateway REST (proxy) handler: parse the request, call the decision service, map the result."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mturk_decisions import wiring
+from mturk_decisions.api import idempotency
+from mturk_decisions.api.responses import decision_json, details_json, outcome_json, plan_json
+from mturk_decisions.api.schemas import ASSIGNMENT_ID_PATTERN, DecisionBody, RejectBody
+from mturk_decisions.domain.errors import DecisionError, InvalidRequest, MalformedJson, RouteNotFound
+from mturk_decisions.domain.model import Action, DecisionRequest, Source
+from mturk_decisions.observability import logger, metrics
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(path="/swagger", title="mturk-decisions", version="1.0.0",
+                   description="Reject MTurk assignments and reverse rejections, audited. Every call is SigV4-signed.")
+
+AssignmentId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk assignment id.")]
+DryRun = Annotated[bool, Query(description="Run every pre-check and return the plan; write nothing.")]
+
+
+@app.post("/assignments/<assignmentId>/reject", summary="Reject an assignment with feedback the worker sees")
+def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> dict:
+    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun)
+
+
+@app.post("/assignments/<assignmentId>/reverse", summary="Reverse a rejection (approve with OverrideRejection)")
+def reverse(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> dict:
+    body = body or DecisionBody()
+    return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun)
+
+
+@app.post("/assignments/<assignmentId>/approve", summary="Approve a submitted assignment")
+def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> dict:
+    body = body or DecisionBody()
+    return _decide(Action.APPROVE, assignmentId, body.feedback, body.reason, dryRun)
+
+
+@app.get("/assignments/<assignmentId>", summary="MTurk's current view of an assignment and its decision history")
+def get_assignment(assignmentId: AssignmentId) -> dict:
+    deps = wiring.current()
+    return details_json(deps.service.describe(assignmentId), datetime.now(timezone.utc))
+
+
+@app.get("/decisions", summary="The audit for one worker or one HIT, newest first")
+def list_decisions(
+    workerId: Annotated[Optional[str], Query(max_length=64)] = None,
+    hitId: Annotated[Optional[str], Query(max_length=64)] = None,
+    since: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
+    until: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[Optional[str], Query(max_length=2048)] = None,
+) -> dict:
+    if bool(workerId) == bool(hitId):
+        raise InvalidRequest("Give exactly one of the query parameters workerId or hitId.", field="workerId|hitId")
+    low, high = _moment("since", since), _moment("until", until, end_of_day=True)
+    if low and high and low > high:
+        raise InvalidRequest("since must not be later than until.", field="since")
+    service = wiring.current().service
+    if workerId:
+        page = service.decisions_for_worker(workerId, low, high, limit, cursor)
+    else:
+        page = service.decisions_for_hit(hitId, low, high, limit, cursor)
+    return {"decisions": [decision_json(r) for r in page.records], "nextCursor": page.cursor}
+
+
+def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool) -> dict:
+    event = app.current_event
+    request = DecisionRequest(
+        assignment_id=assignment_id,
+        action=action,
+        feedback=feedback,
+        reason=reason,
+        actor=_actor(),
+        source=Source.API,
+        request_id=event.request_context.request_id,
+    )
+    service = wiring.current().service
+    if dry_run:
+        return plan_json(service.plan(request))
+    key = event.headers.get(idempotency.HEADER)
+    if key:
+        return idempotency.run_once(key, request, lambda: outcome_json(service.decide(request)))
+    return outcome_json(service.decide(request))
+
+
+def _actor() -> str:
+    identity = app.current_event.request_context.identity
+    return identity.user_arn or identity.caller or identity.user or "unknown"
+
+
+def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
+                             field=name) from None
+    if end_of_day and len(value) == 10:
+        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999000)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def error_response(error: DecisionError) -> Response:
+    headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
+    body = error.to_body()
+    body.setdefault("requestId", _request_id())
+    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body), headers=headers)
+
+
+def _request_id() -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except Exception:  # noqa: BLE001 - no event while failing early
+        return None
+
+
+@app.exception_handler(DecisionError)
+def on_decision_error(error: DecisionError) -> Response:
+    log = logger.warning if error.status < 500 else logger.error
+    log("request refused", extra={"code": error.code, "status": error.status})
+    return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def on_validation_error(error: RequestValidationError) -> Response:
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(MalformedJson("The request body is not valid JSON."))
+    fields = [
+        {"field": ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body",)),
+         "message": problem.get("msg", "invalid"), "type": problem.get("type")}
+        for problem in problems
+    ]
+    summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
+    return error_response(InvalidRequest(f"The request is not valid: {summary}", errors=fields))
+
+
+@app.not_found
+def on_not_found(_error: Exception) -> Response:
+    event = app.current_event
+    return error_response(RouteNotFound(f"No route {event.http_method} {event.path}. See GET /swagger for the API."))
+
+
+@app.exception_handler(Exception)
+def on_unexpected(error: Exception) -> Response:
+    logger.exception("unexpected error")
+    body = {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred; it has been logged with this requestId.",
+            "requestId": _request_id()}
+    return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    idempotency.register(context)
+    return app.resolve(event, context)

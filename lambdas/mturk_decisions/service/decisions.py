@@ -1,0 +1,189 @@
+"""The decision protocol: pre-check, plan, write-ahead audit, MTurk call, finalize.
+
+Plain Python over two ports (MTurk and the audit store), so every rule is testable without AWS.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+from mturk_decisions.domain import rules
+from mturk_decisions.domain.errors import DecisionError, WrongAssignmentState
+from mturk_decisions.domain.model import (
+    RESULTING_STATUS,
+    Action,
+    AssignmentView,
+    DecisionRecord,
+    DecisionRequest,
+    DecisionState,
+    Plan,
+)
+from mturk_decisions.service.ports import AuditStore, MTurkGateway, Page
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class DecisionObserver:
+    """Hooks for metrics and logs, so the service stays free of observability imports."""
+
+    def decided(self, request: DecisionRequest, outcome: str) -> None: ...
+
+    def finalize_failed(self, record: DecisionRecord, error: Exception) -> None: ...
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    record: DecisionRecord
+    plan: Plan
+    #: False when the SUCCEEDED/FAILED state could not be written and the record stays PENDING.
+    audit_finalized: bool = True
+
+
+@dataclass(frozen=True)
+class AssignmentDetails:
+    assignment: AssignmentView
+    reversal_deadline: datetime | None
+    history: list[DecisionRecord]
+
+
+class DecisionService:
+    def __init__(
+        self,
+        mturk: MTurkGateway,
+        audit: AuditStore,
+        clock: Callable[[], datetime] = utc_now,
+        observer: DecisionObserver | None = None,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self._mturk = mturk
+        self._audit = audit
+        self._clock = clock
+        self._observer = observer or DecisionObserver()
+        self._new_id = new_id
+
+    def plan(self, request: DecisionRequest, assignment: AssignmentView | None = None) -> Plan:
+        """Run every pre-check; nothing is written. Raises the first failed check as a DecisionError."""
+        request = self._validated(request)
+        view = assignment or self._mturk.get_assignment(request.assignment_id)
+        checks = ["feedback"]
+        rules.check_state(request.action, view)
+        checks.append("state")
+        deadline = None
+        if request.action is Action.REVERSE:
+            deadline = rules.check_reversible(view, self._clock())
+            checks += ["reversal-window", "hit-not-disposed"]
+        cost = rules.cost_of(request.action, view)
+        balance = None
+        if cost is not None:
+            balance = self._mturk.get_balance()
+            rules.check_funds(cost, balance)
+            checks.append("funds")
+        return Plan(
+            request=request,
+            assignment=view,
+            resulting_status=RESULTING_STATUS[request.action],
+            cost=cost,
+            balance=balance,
+            reversal_deadline=deadline,
+            checks=tuple(checks),
+        )
+
+    def decide(self, request: DecisionRequest) -> DecisionOutcome:
+        try:
+            plan = self.plan(request)
+        except DecisionError as refused:
+            self._observer.decided(request, f"refused:{refused.code}")
+            raise
+        return self.apply(plan)
+
+    def apply(self, plan: Plan) -> DecisionOutcome:
+        """Write-ahead, call MTurk once, finalize. A failed finalize leaves PENDING for the reconciler."""
+        record = self._new_record(plan)
+        self._audit.write_ahead(record)
+        try:
+            self._call_mturk(plan)
+        except DecisionError as failure:
+            finalized = self._finalize(record, DecisionState.FAILED, failure.code, failure.message)
+            self._observer.decided(plan.request, f"failed:{failure.code}")
+            failure.details.setdefault("decisionId", record.decision_id)
+            if not finalized:
+                failure.details["auditState"] = DecisionState.PENDING.value
+            raise
+        finalized = self._finalize(record, DecisionState.SUCCEEDED)
+        self._observer.decided(plan.request, "succeeded")
+        return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
+
+    def describe(self, assignment_id: str) -> AssignmentDetails:
+        view = self._mturk.get_assignment(assignment_id)
+        return AssignmentDetails(
+            assignment=view,
+            reversal_deadline=rules.reversal_deadline(view),
+            history=self._audit.history(assignment_id),
+        )
+
+    def decisions_for_worker(self, worker_id: str, since, until, limit: int, cursor: str | None) -> Page:
+        return self._audit.by_worker(worker_id, since, until, limit, cursor)
+
+    def decisions_for_hit(self, hit_id: str, since, until, limit: int, cursor: str | None) -> Page:
+        return self._audit.by_hit(hit_id, since, until, limit, cursor)
+
+    def _validated(self, request: DecisionRequest) -> DecisionRequest:
+        feedback = rules.validate_feedback(request.feedback, required=request.action is Action.REJECT)
+        reason = rules.validate_reason(request.reason)
+        return replace(request, feedback=feedback, reason=reason)
+
+    def _call_mturk(self, plan: Plan) -> None:
+        request = plan.request
+        try:
+            if request.action is Action.REJECT:
+                self._mturk.reject(request.assignment_id, request.feedback or "")
+            else:
+                self._mturk.approve(
+                    request.assignment_id, request.feedback, override_rejection=request.action is Action.REVERSE
+                )
+        except WrongAssignmentState:
+            # A retried write whose first attempt landed reads as "wrong state": MTurk's view decides.
+            current = self._mturk.get_assignment(request.assignment_id)
+            if current.status != plan.resulting_status.value:
+                raise WrongAssignmentState(
+                    f"Assignment {request.assignment_id} changed while this decision ran: its status is now "
+                    f"{current.status}. Check GET /assignments/{request.assignment_id} before retrying.",
+                    currentStatus=current.status,
+                ) from None
+
+    def _new_record(self, plan: Plan) -> DecisionRecord:
+        request, view = plan.request, plan.assignment
+        return DecisionRecord(
+            decision_id=self._new_id(),
+            assignment_id=view.assignment_id,
+            hit_id=view.hit_id,
+            worker_id=view.worker_id,
+            action=request.action,
+            source=request.source,
+            actor=request.actor,
+            created_at=self._clock(),
+            previous_status=view.status,
+            feedback=request.feedback,
+            reason=request.reason,
+            request_id=request.request_id,
+            batch_id=request.batch_id,
+            reward=view.reward,
+            fee=plan.cost.fee if plan.cost else None,
+        )
+
+    def _finalize(
+        self, record: DecisionRecord, state: DecisionState, code: str | None = None, message: str | None = None
+    ) -> bool:
+        finalized_at = self._clock()
+        try:
+            self._audit.finalize(record, state, finalized_at, code, message)
+        except Exception as error:  # noqa: BLE001 - any storage failure must leave PENDING, never lose the call
+            self._observer.finalize_failed(record, error)
+            return False
+        record.state, record.finalized_at = state, finalized_at
+        record.error_code, record.error_message = code, message
+        return True

@@ -1,0 +1,67 @@
+"""Composition root: builds the service from Settings once per execution environment.
+
+Built lazily on the first invocation (not at import) so a cold start pays only for what it uses, and
+replaceable as a whole in tests with `use(...)`. Nothing here is keyed by class.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mturk_decisions.config import Settings
+from mturk_decisions.service.decisions import DecisionService
+
+
+@dataclass
+class Dependencies:
+    settings: Settings
+    service: DecisionService
+    idempotency_persistence: Any  # a Powertools BasePersistenceLayer
+
+
+_current: Dependencies | None = None
+
+
+def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None = None, clock=None) -> Dependencies:
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from mturk_decisions.adapters.audit_store import DynamoAuditStore
+    from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy
+    from mturk_decisions.adapters.mturk_client import MTurkClientProvider
+    from mturk_decisions.observability import MetricsObserver, mturk_retried
+
+    session = boto3.session.Session()
+    if mturk_client_provider is None:
+        mturk_client_provider = MTurkClientProvider(
+            secret_id=settings.mturk_secret_id,
+            endpoint=settings.mturk_endpoint,
+            secrets_provider=SecretsProvider(boto3_session=session),
+            max_age_seconds=settings.secret_max_age_seconds,
+        )
+    gateway = Boto3MTurkGateway(
+        mturk_client_provider,
+        retry=RetryPolicy(max_attempts=settings.mturk_max_attempts),
+        on_retry=mturk_retried,
+    )
+    audit = DynamoAuditStore.for_table(settings.audit_table_name, settings.region, settings.dynamodb_endpoint_url)
+    extra = {"clock": clock} if clock else {}
+    service = DecisionService(gateway, audit, observer=MetricsObserver(), **extra)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table_name, boto3_client=session.client("dynamodb")
+    )
+    return Dependencies(settings=settings, service=service, idempotency_persistence=persistence)
+
+
+def current() -> Dependencies:
+    global _current
+    if _current is None:
+        _current = build(Settings.from_env())
+    return _current
+
+
+def use(dependencies: Dependencies | None) -> None:
+    """Install prebuilt dependencies (tests, the local stack); None rebuilds from the environment."""
+    global _current
+    _current = dependencies

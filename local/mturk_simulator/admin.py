@@ -1,0 +1,198 @@
+"""The ``/_admin/`` JSON endpoint: seeding and knobs for tests and demos (no SigV4).
+
+Bodies and answers use camelCase keys; times are ISO 8601 (naive means UTC).
+Errors answer ``{"error": "..."}`` with HTTP 400 (bad input) or 404 (unknown route/entity).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from .simulator import MTurkSimulator
+
+Handler = Callable[[MTurkSimulator, dict[str, Any], re.Match, dict[str, str]], tuple[int, Any]]
+_ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _ROUTES.append((method, re.compile(f"^/_admin{pattern}$"), handler))
+        return handler
+    return register
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise _BadRequest(f"not an ISO 8601 time: {value!r}") from None
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    if body.get(name) is None:
+        raise _BadRequest(f"missing {name}")
+    return body[name]
+
+
+@route("GET", "/state")
+def _state(sim, body, match, query):
+    return 200, sim.snapshot()
+
+
+@route("POST", "/reset")
+def _reset(sim, body, match, query):
+    sim.reset()
+    return 200, {}
+
+
+@route("POST", "/requesters")
+def _add_requester(sim, body, match, query):
+    key = sim.add_requester(_required(body, "accessKeyId"), _required(body, "secretAccessKey"),
+                            balance=body.get("balance", "100.00"), name=body.get("name"))
+    return 201, {"accessKeyId": key}
+
+
+@route("GET", "/requesters/(?P<key>[^/]+)/balance")
+def _get_balance(sim, body, match, query):
+    return 200, {"balance": f"{sim.balance(match['key']):.2f}"}
+
+
+@route("POST", "/requesters/(?P<key>[^/]+)/balance")
+def _set_balance(sim, body, match, query):
+    sim.set_balance(match["key"], _required(body, "balance"))
+    return 200, {"balance": f"{sim.balance(match['key']):.2f}"}
+
+
+@route("POST", "/hits")
+def _add_hit(sim, body, match, query):
+    hit_id = sim.add_hit(
+        _required(body, "accessKeyId"), reward=body.get("reward", "0.50"), max_assignments=int(body.get("maxAssignments", 3)),
+        status=body.get("status", "Assignable"), title=body.get("title"), created_at=_time(body.get("createdAt")),
+        hit_id=body.get("hitId"), hit_type_id=body.get("hitTypeId"), description=body.get("description"))
+    return 201, {"hitId": hit_id}
+
+
+@route("GET", "/hits/(?P<hit>[^/]+)")
+def _get_hit(sim, body, match, query):
+    hit = sim.get_hit_state(match["hit"])
+    return 200, dict(hit.to_api(), Assignments=[a.to_api() for a in hit.assignments])
+
+
+@route("POST", "/hits/(?P<hit>[^/]+)/status")
+def _set_hit_status(sim, body, match, query):
+    sim.set_hit_status(match["hit"], _required(body, "status"))
+    return 200, {"hitId": match["hit"], "status": body["status"]}
+
+
+@route("POST", "/assignments")
+def _add_assignment(sim, body, match, query):
+    assignment_id = sim.add_assignment(
+        _required(body, "hitId"), worker_id=body.get("workerId"), status=body.get("status", "Submitted"),
+        submitted_at=_time(body.get("submittedAt")), feedback=body.get("feedback"),
+        assignment_id=body.get("assignmentId"), answer=body.get("answer"))
+    return 201, {"assignmentId": assignment_id}
+
+
+@route("GET", "/assignments/(?P<assignment>[^/]+)")
+def _get_assignment(sim, body, match, query):
+    return 200, sim.get_assignment_state(match["assignment"]).to_api()
+
+
+@route("GET", "/clock")
+def _get_clock(sim, body, match, query):
+    return 200, sim.clock_info()
+
+
+@route("POST", "/clock")
+def _set_clock(sim, body, match, query):
+    """One of: {"set": iso}, {"advanceSeconds": n}, {"advanceDays": n}, {"freeze": true},
+    {"resume": true}, {"reset": true}."""
+    if body.get("set") is not None:
+        sim.clock.set(_time(body["set"]))
+    elif body.get("advanceSeconds") is not None or body.get("advanceDays") is not None:
+        sim.clock.advance(seconds=float(body.get("advanceSeconds") or 0), days=float(body.get("advanceDays") or 0))
+    elif body.get("freeze"):
+        sim.clock.freeze()
+    elif body.get("resume"):
+        sim.clock.resume()
+    elif body.get("reset"):
+        sim.clock.reset()
+    else:
+        raise _BadRequest("expected one of set, advanceSeconds, advanceDays, freeze, resume, reset")
+    return 200, sim.clock_info()
+
+
+@route("GET", "/throttle")
+def _get_throttle(sim, body, match, query):
+    return 200, sim.throttle.settings
+
+
+@route("POST", "/throttle")
+def _set_throttle(sim, body, match, query):
+    sim.set_throttle(body.get("ratePerSecond"), body.get("burst"))
+    return 200, sim.throttle.settings
+
+
+@route("GET", "/faults")
+def _get_faults(sim, body, match, query):
+    return 200, sim.faults.settings
+
+
+@route("POST", "/faults")
+def _set_faults(sim, body, match, query):
+    sim.set_fault_rate(body.get("rate"), when=body.get("when", "before"), seed=body.get("seed"), ops=body.get("ops", "writes"))
+    return 200, sim.faults.settings
+
+
+@route("GET", "/latency")
+def _get_latency(sim, body, match, query):
+    return 200, {"seconds": sim.latency}
+
+
+@route("POST", "/latency")
+def _set_latency(sim, body, match, query):
+    sim.set_latency(float(body.get("seconds") or 0))
+    return 200, {"seconds": sim.latency}
+
+
+@route("GET", "/calls")
+def _get_calls(sim, body, match, query):
+    calls = sim.calls(operation=query.get("operation"), outcome=query.get("outcome"), access_key_id=query.get("accessKeyId"))
+    return 200, {"count": len(calls), "calls": [c.to_json() for c in calls]}
+
+
+@route("DELETE", "/calls")
+def _reset_calls(sim, body, match, query):
+    sim.reset_call_log()
+    return 200, {}
+
+
+def handle(sim: MTurkSimulator, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
+    """Answer one admin request: (HTTP status, JSON-ready payload)."""
+    candidates = [(m, h, match) for m, pattern, h in _ROUTES if (match := pattern.match(path))]
+    if not candidates:
+        return 404, {"error": f"no admin route {path}"}
+    chosen = next(((h, match) for m, h, match in candidates if m == method), None)
+    if chosen is None:
+        return 405, {"error": f"{method} not allowed on {path}"}
+    try:
+        payload = json.loads(body) if body.strip() else {}
+        if not isinstance(payload, dict):
+            raise _BadRequest("the body must be a JSON object")
+        handler, match = chosen
+        return handler(sim, payload, match, {k: v[-1] for k, v in parse_qs(query).items()})
+    except KeyError as exc:
+        return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
+    except (_BadRequest, ValueError, TypeError, ArithmeticError) as exc:
+        return 400, {"error": str(exc)}

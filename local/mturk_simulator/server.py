@@ -1,0 +1,185 @@
+"""HTTP front end: the MTurk JSON 1.1 protocol over ``http.server``, SigV4-authenticated.
+
+Admin routes under ``/_admin/`` are handled by ``admin.py`` without authentication.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.sigv4 import Caller, SigV4Error, verify_sigv4
+
+from . import admin, errors
+from .calllog import CallRecord
+from .errors import ApiError
+from .faults import WRITE_OPERATIONS
+from .simulator import MTurkSimulator
+from .validation import service_model
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+SIGNING_NAME = "mturk-requester"
+_CLAIMED_KEY = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "MTurkSimulator/1.0"
+    sys_version = ""
+    server: _Server
+
+    def do_POST(self) -> None:
+        self._route()
+
+    def do_GET(self) -> None:
+        self._route()
+
+    def do_DELETE(self) -> None:
+        self._route()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def _route(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self._read_body()
+        if path == "/_admin" or path.startswith("/_admin/"):
+            status, payload = admin.handle(self.server.simulator, self.command, path, query, body)
+            self._send(status, _json_bytes(payload), "application/json", {})
+        else:
+            self._api(path, query, body)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _api(self, path: str, query: str, body: bytes) -> None:
+        sim = self.server.simulator
+        request_id = str(uuid.uuid4())
+        sim_time = sim.clock.now()
+        target = self.headers.get("X-Amz-Target")
+        operation = _operation_for(target)
+        claimed = _CLAIMED_KEY.search(self.headers.get("Authorization") or "")
+        access_key_id = claimed.group(1) if claimed else None
+        params: dict[str, Any] = {}
+        try:
+            access_key_id = self._authenticate(path, query, body).access_key_id
+            if operation is None:
+                raise errors.unknown_operation(target)
+            params = _parse_params(body)
+            payload = sim.invoke(operation, access_key_id, params)
+            status, outcome, applied, message = 200, "ok", operation in WRITE_OPERATIONS, None
+        except ApiError as error:
+            payload, status, outcome, applied, message = error.body(), error.status, error.code, error.applied, error.message
+        except Exception:  # answered as AWS does, and logged: a simulator bug must not hang the client
+            log.exception("simulator failure on %s", operation)
+            payload, status, outcome, applied = {"__type": "InternalFailure", "Message": "Internal failure"}, 500, "InternalFailure", False
+            message = payload["Message"]
+        sim.record_call(CallRecord(operation=operation, access_key_id=access_key_id, params=params, outcome=outcome,
+                                   http_status=status, sim_time=sim_time, request_id=request_id, applied=applied,
+                                   error_message=message))
+        self._send(status, _json_bytes(payload), CONTENT_TYPE, {"x-amzn-RequestId": request_id})
+
+    def _authenticate(self, path: str, query: str, body: bytes) -> Caller:
+        try:
+            caller = verify_sigv4(self.command, path, query, self.headers, body, self.server.simulator.secret_for)
+        except SigV4Error as error:
+            raise ApiError(error.status, error.code, error.message) from None
+        if caller.service != SIGNING_NAME:
+            raise ApiError(400, "InvalidSignatureException", f"Credential should be scoped to correct service: '{SIGNING_NAME}'. ")
+        if self.server.region is not None and caller.region != self.server.region:
+            raise ApiError(400, "InvalidSignatureException", "Credential should be scoped to a valid region. ")
+        return caller
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _operation_for(target: str | None) -> str | None:
+    prefix, _, operation = (target or "").partition(".")
+    if prefix != service_model().metadata["targetPrefix"] or operation not in service_model().operation_names:
+        return None
+    return operation
+
+
+def _parse_params(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.serialization_error(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(params, dict):
+        raise errors.serialization_error("Start of structure or map found where not expected: the request body must be a JSON object.")
+    return params
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: MTurkSimulator, region: str | None):
+        super().__init__(address, _Handler)
+        self.simulator = simulator
+        self.region = region
+
+
+class SimulatorServer:
+    """Serves a simulator over HTTP from a daemon thread.
+
+    ``region`` is the only region credentials may be scoped to (MTurk lives in us-east-1);
+    None accepts any.
+    """
+
+    def __init__(self, sim: MTurkSimulator | None = None, host: str = "127.0.0.1", port: int = 0,
+                 region: str | None = "us-east-1") -> None:
+        self.sim = sim or MTurkSimulator()
+        self._host, self._port, self._region = host, port, region
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SimulatorServer:
+        if self._server is not None:
+            return self
+        service_model()  # load once before serving, so the first request is not slow
+        self._server = _Server((self._host, self._port), self.sim, self._region)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mturk-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
