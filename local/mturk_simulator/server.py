@@ -35,9 +35,10 @@ def _json_bytes(payload: Any) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "MTurkSimulator/1.0"
-    sys_version = ""
     server: _Server
+
+    def version_string(self) -> str:
+        return "MTurkSimulator/1.0"
 
     def do_POST(self) -> None:
         self._route()
@@ -166,7 +167,8 @@ class SimulatorServer:
             return self
         service_model()  # load once before serving, so the first request is not slow
         self._server = _Server((self._host, self._port), self.sim, self._region)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mturk-simulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mturk-simulator", daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,321 @@
+"""The IAM-signed REST API and the Lambda function behind it.
+
+Routes (all Lambda proxy to one Powertools `APIGatewayRestResolver` handler):
+
+    POST /assignments/{assignmentId}/reject    body: RejectRequest  (feedback required)
+    POST /assignments/{assignmentId}/reverse   body: ReverseRequest (feedback?, reason?)
+    POST /assignments/{assignmentId}/approve   body: ApproveRequest (feedback?, reason?)
+    GET  /assignments/{assignmentId}
+    GET  /decisions
+    GET  /openapi.json
+    GET  /swagger
+
+Every method uses AWS_IAM (SigV4) authorization — callers are the requester's own
+IAM principals and scripts — and there is no CORS preflight (no browser callers),
+so no method is ever unauthenticated. Gateway-level errors (missing signature,
+access denied, throttling, invalid body...) are JSON `{"code", "message", "requestId"}`
+like the handler's own errors, `code` being API Gateway's response type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from infra.constructs.audit_store import AuditStore
+from infra.constructs.functions import FunctionSpec, LambdaFactory
+from infra.constructs.mturk_secret import MTurkSecret
+from infra.nag import acknowledge
+
+API_HANDLER = "mturk_decisions.handlers.api.handler"
+SECRET_MAX_AGE_SECONDS = "300"
+FEEDBACK_MAX = 1024  # MTurk RequesterFeedback limit
+REASON_MAX = 1000
+
+# One JSON line per request; everything quoted so an empty value never breaks the JSON.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+    "callerAccountId": "$context.identity.accountId",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+# `$context.error.messageString` is already a quoted JSON string.
+ERROR_BODY = '{"code":"$context.error.responseType","message":$context.error.messageString,"requestId":"$context.requestId"}'
+
+
+@dataclass(frozen=True)
+class BodySchema:
+    name: str
+    description: str
+    feedback_required: bool
+
+
+BODY_SCHEMAS = {
+    "reject": BodySchema("RejectRequest", "Reject an assignment; feedback is shown to the worker.", True),
+    "reverse": BodySchema("ReverseRequest", "Reverse a rejection (approve with OverrideRejection).", False),
+    "approve": BodySchema("ApproveRequest", "Approve a submitted assignment.", False),
+}
+
+
+def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
+    """The API Gateway model of a POST body. Unknown fields are left to the handler."""
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title=spec.name,
+        description=spec.description,
+        type=apigw.JsonSchemaType.OBJECT,
+        required=["feedback"] if spec.feedback_required else None,
+        properties={
+            "feedback": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=FEEDBACK_MAX),
+            "reason": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=REASON_MAX),
+        },
+    )
+
+
+class DecisionApi(Construct):
+    """API Lambda (via the factory) + REST API with IAM auth, validation, logs, tracing."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        factory: LambdaFactory,
+        audit_store: AuditStore,
+        secret: MTurkSecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+
+        self.function = factory.create(
+            self,
+            "Handler",
+            FunctionSpec(
+                handler=API_HANDLER,
+                description="mturk-decisions API: reject / reverse / approve assignments, audited",
+                timeout=Duration.seconds(29),
+                memory_size=512,
+                # Bounds the calls this function can make to MTurk at once (MTurk rate limits
+                # per requester) and caps the blast radius of a runaway client.
+                reserved_concurrency=config.api_reserved_concurrency,
+                environment={
+                    "AUDIT_TABLE_NAME": audit_store.audit_table.table_name,
+                    "IDEMPOTENCY_TABLE_NAME": audit_store.idempotency_table.table_name,
+                    "MTURK_SECRET_ID": secret.secret_arn,
+                    "MTURK_ENDPOINT": config.mturk_endpoint,
+                    "SECRET_MAX_AGE_SECONDS": SECRET_MAX_AGE_SECONDS,
+                },
+            ),
+        )
+        audit_store.grant_audit_write(self.function)
+        audit_store.grant_idempotency(self.function)
+        secret.grant_read(self.function)
+
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        self.api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{config.stack_name}-api",
+            description="mturk-decisions: reject assignments and reverse rejections (IAM/SigV4 only)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            policy=self._resource_policy(),
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage_name,
+                tracing_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
+            ),
+        )
+
+        self.validator = self.api.add_request_validator(
+            "Validator",
+            request_validator_name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        self._add_gateway_responses()
+        self._add_routes()
+        self._acknowledge_api_findings()
+
+    # ---- routes ---------------------------------------------------------------------------
+    def _add_routes(self) -> None:
+        integration = apigw.LambdaIntegration(
+            self.function,
+            proxy=True,
+            # One invoke permission for the whole API instead of two per method.
+            scope_permission_to_method=False,
+        )
+        assignment_param = {"method.request.path.assignmentId": True}
+
+        assignments = self.api.root.add_resource("assignments")
+        assignment = assignments.add_resource("{assignmentId}")
+        self._add_method(assignment, "GET", integration, assignment_param)
+        for action, spec in BODY_SCHEMAS.items():
+            model = self.api.add_model(
+                f"{spec.name}Model",
+                model_name=spec.name,
+                content_type="application/json",
+                schema=body_json_schema(spec),
+            )
+            self._add_method(
+                assignment.add_resource(action),
+                "POST",
+                integration,
+                assignment_param,
+                # `$default` too: a POST whose body is not JSON is validated against the same
+                # schema and rejected (400 BAD_REQUEST_BODY) instead of skipping validation.
+                request_models={"application/json": model, "$default": model},
+            )
+
+        self._add_method(self.api.root.add_resource("decisions"), "GET", integration)
+        self._add_method(self.api.root.add_resource("openapi.json"), "GET", integration)
+        self._add_method(self.api.root.add_resource("swagger"), "GET", integration)
+
+    def _add_method(
+        self,
+        resource: apigw.IResource,
+        http_method: str,
+        integration: apigw.Integration,
+        request_parameters: dict[str, bool] | None = None,
+        request_models: dict[str, apigw.IModel] | None = None,
+    ) -> apigw.Method:
+        return resource.add_method(
+            http_method,
+            integration,
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=self.validator,
+            request_parameters=request_parameters,
+            request_models=request_models,
+        )
+
+    # ---- gateway-level errors as JSON ---------------------------------------------------------
+    def _add_gateway_responses(self) -> None:
+        for response_id, response_type in (
+            ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
+        ):
+            self.api.add_gateway_response(
+                response_id,
+                type=response_type,
+                response_headers={"Content-Type": "'application/json'"},
+                templates={"application/json": ERROR_BODY},
+            )
+
+    # ---- optional resource policy -------------------------------------------------------------
+    def _resource_policy(self) -> iam.PolicyDocument | None:
+        """Only the configured principals may invoke (on top of IAM auth), when any are set.
+
+        The Allow admits the listed principals (needed for other accounts); the Deny is what
+        shuts out every other principal of THIS account, whose own IAM policies would
+        otherwise suffice for an IAM-authorized API.
+        """
+        config = self.config
+        if not config.allowed_principals:
+            return None
+        principals: list[iam.IPrincipal] = [iam.AccountPrincipal(a) for a in config.allowed_account_ids]
+        principals += [iam.ArnPrincipal(arn) for arn in config.allowed_principal_arns]
+        not_listed: dict[str, dict[str, list[str]]] = {}
+        if config.allowed_principal_arns:
+            not_listed["ArnNotEquals"] = {"aws:PrincipalArn": list(config.allowed_principal_arns)}
+        if config.allowed_account_ids:
+            not_listed["StringNotEquals"] = {"aws:PrincipalAccount": list(config.allowed_account_ids)}
+        return iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="AllowListedPrincipals",
+                    effect=iam.Effect.ALLOW,
+                    principals=principals,
+                    actions=["execute-api:Invoke"],
+                    resources=["execute-api:/*"],
+                ),
+                iam.PolicyStatement(
+                    sid="DenyEveryoneElse",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["execute-api:Invoke"],
+                    resources=["execute-api:/*"],
+                    conditions=not_listed,
+                ),
+            ]
+        )
+
+    # ---- cdk-nag ------------------------------------------------------------------------------
+    def _acknowledge_api_findings(self) -> None:
+        stage = self.api.deployment_stage
+        acknowledge(
+            stage,
+            "APIG3",
+            "No AWS WAF web ACL: every method requires a SigV4 signature from an IAM principal of the "
+            "requester (unsigned or unauthorized calls are refused by API Gateway before any "
+            "integration runs), the stage is throttled and the Lambda has bounded reserved "
+            "concurrency; a web ACL would add cost without a threat it mitigates here.",
+        )
+        for method in self._methods():
+            acknowledge(
+                method,
+                "COG4",
+                "IAM (SigV4) authorization instead of a Cognito user pool: the callers are the "
+                "requester's own IAM users/roles and scripts signing with their AWS credentials; "
+                "there are no end users to sign in, and access is governed by IAM policies (and the "
+                "optional resource policy from allowedPrincipals).",
+            )
+        if self.config.api_gateway_cloudwatch_role:
+            role = self.api.node.try_find_child("CloudWatchRole")
+            if role is not None:
+                acknowledge(
+                    role,
+                    "IAM4",
+                    "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-managed policy made for the "
+                    "account-level API Gateway logging role (it is required for the INFO execution "
+                    "logs of this API); it is assumable only by apigateway.amazonaws.com.",
+                    finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                )
+
+    def _methods(self) -> list[apigw.Method]:
+        return [c for c in self.api.node.find_all() if isinstance(c, apigw.Method)]
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    @property
+    def stage_name(self) -> str:
+        return self.api.deployment_stage.stage_name

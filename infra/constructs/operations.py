@@ -1,0 +1,246 @@
+"""Alarms, the alarm topic and the dashboard (cdk-monitoring-constructs).
+
+Every alarm created through `self.monitoring` notifies `alarm_topic` (an SNS topic
+encrypted with its own CMK, TLS enforced, optional e-mail subscription). The
+service's own metrics are the ones the Lambda code emits with Powertools Metrics
+(EMF) in namespace `MTurkDecisions`, dimension `service=mturk-decisions`.
+
+Seams for later constructs: `monitor_function`, `monitor_table` and
+`alarm_on_queue_depth(queue)` (e.g. the bulk queue's DLQ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from cdk_monitoring_constructs import (
+    AlarmFactoryDefaults,
+    CustomMetricGroup,
+    CustomMetricWithAlarm,
+    CustomThreshold,
+    DefaultDashboardFactory,
+    ErrorCountThreshold,
+    ErrorRateThreshold,
+    MaxMessageCountThreshold,
+    MonitoringFacade,
+    SnsAlarmActionStrategy,
+    ThrottledEventsThreshold,
+)
+from constructs import Construct
+
+from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
+
+PERIOD = Duration.minutes(5)
+CRITICAL = "Critical"
+
+
+@dataclass(frozen=True)
+class ServiceMetric:
+    name: str
+    description: str
+    threshold: float  # alarm when the 5-minute Sum is greater than this
+
+
+SERVICE_METRICS = (
+    ServiceMetric("DecisionsFailed", "Decisions that failed at MTurk or in the service", 0),
+    ServiceMetric("AuditFinalizeFailed", "Audit records left PENDING for the reconciler", 0),
+    ServiceMetric("InsufficientFunds", "MTurk refused an approval: prepaid balance too low", 0),
+    # A few throttled calls are retried by the client; sustained throttling is not.
+    ServiceMetric("MTurkThrottled", "Calls throttled by the MTurk API", 10),
+)
+
+
+class Operations(Construct):
+    """Alarm topic + MonitoringFacade (alarms to the topic, one dashboard)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarm_email: str | None,
+        name_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.topic_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="mturk-decisions: encrypts the alarm notification topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        # CloudWatch alarms publish to an encrypted topic only if the key lets CloudWatch use it.
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        self.alarm_topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="mturk-decisions alarms",
+            master_key=self.topic_key,
+            enforce_ssl=True,
+        )
+        if alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+
+        self.dashboard_name = f"{name_prefix}-operations"
+        self.dashboard_factory = DefaultDashboardFactory(
+            self,
+            "Dashboards",
+            dashboard_name_prefix=self.dashboard_name,
+            create_dashboard=True,
+            create_summary_dashboard=False,
+            create_alarm_dashboard=False,
+        )
+        self.monitoring = MonitoringFacade(
+            self,
+            "Monitoring",
+            alarm_factory_defaults=AlarmFactoryDefaults(
+                actions_enabled=True,
+                alarm_name_prefix=name_prefix,
+                action=SnsAlarmActionStrategy(on_alarm_topic=self.alarm_topic, on_ok_topic=self.alarm_topic),
+                datapoints_to_alarm=1,
+                evaluation_periods=1,
+            ),
+            dashboard_factory=self.dashboard_factory,
+        )
+
+    # ---- what the stack wires ------------------------------------------------------------------
+    def monitor_api(self, api: apigw.RestApi, *, stage_name: str, max_5xx_rate: float = 0.05) -> None:
+        """API Gateway 5XX rate (fraction of requests) + the standard API widgets."""
+        self.monitoring.monitor_api_gateway(
+            api=api,
+            api_stage=stage_name,
+            human_readable_name="Decision API",
+            alarm_friendly_name="DecisionApi",
+            add5_xx_fault_rate_alarm={
+                CRITICAL: ErrorRateThreshold(
+                    max_error_rate=max_5xx_rate,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            },
+        )
+
+    def monitor_function(self, function: lambda_.IFunction, *, friendly_name: str, human_name: str) -> None:
+        """Errors and throttles of one Lambda function (any error/throttle alarms)."""
+        self.monitoring.monitor_lambda_function(
+            lambda_function=function,
+            human_readable_name=human_name,
+            alarm_friendly_name=friendly_name,
+            add_fault_count_alarm={
+                CRITICAL: ErrorCountThreshold(
+                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
+                )
+            },
+            add_throttles_count_alarm={
+                CRITICAL: ErrorCountThreshold(
+                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
+                )
+            },
+        )
+
+    def monitor_table(self, table: dynamodb.ITable, *, friendly_name: str, human_name: str) -> None:
+        """System errors and throttled requests of an on-demand table."""
+        self.monitoring.monitor_dynamo_table(
+            table=table,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            human_readable_name=human_name,
+            alarm_friendly_name=friendly_name,
+            add_system_error_count_alarm={
+                CRITICAL: ErrorCountThreshold(
+                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
+                )
+            },
+            add_read_throttled_events_count_alarm={
+                CRITICAL: ThrottledEventsThreshold(
+                    max_throttled_events_threshold=0,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            },
+            add_write_throttled_events_count_alarm={
+                CRITICAL: ThrottledEventsThreshold(
+                    max_throttled_events_threshold=0,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            },
+        )
+
+    def monitor_service_metrics(self) -> None:
+        """Alarms on the Powertools metrics the Lambda code emits (namespace MTurkDecisions)."""
+        metrics = [
+            CustomMetricWithAlarm(
+                alarm_friendly_name=m.name,
+                metric=self.service_metric(m.name, label=m.description),
+                add_alarm={
+                    CRITICAL: CustomThreshold(
+                        threshold=m.threshold,
+                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                        alarm_description_override=f"{m.description}: 5-minute sum > {m.threshold:g}",
+                    )
+                },
+            )
+            for m in SERVICE_METRICS
+        ]
+        self.monitoring.monitor_custom(
+            human_readable_name="MTurk decisions",
+            alarm_friendly_name="ServiceMetrics",
+            description=(
+                f"Metrics emitted by the Lambda code (namespace `{METRICS_NAMESPACE}`, "
+                f"dimension `service={SERVICE_NAME}`)."
+            ),
+            metric_groups=[
+                CustomMetricGroup(title="Failures", metrics=metrics[:3]),
+                CustomMetricGroup(title="MTurk throttling", metrics=metrics[3:]),
+            ],
+        )
+
+    @staticmethod
+    def service_metric(name: str, *, label: str | None = None) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": SERVICE_NAME},
+            statistic="Sum",
+            period=PERIOD,
+            label=label,
+        )
+
+    # ---- seams for later constructs ------------------------------------------------------------
+    def alarm_on_queue_depth(
+        self,
+        queue: sqs.IQueue,
+        *,
+        friendly_name: str,
+        human_name: str | None = None,
+        max_visible_messages: int = 0,
+    ) -> None:
+        """Alarm (to the topic) when `queue` holds more than `max_visible_messages` (DLQs: 0)."""
+        self.monitoring.monitor_sqs_queue(
+            queue=queue,
+            alarm_friendly_name=friendly_name,
+            human_readable_name=human_name or friendly_name,
+            add_queue_max_size_alarm={
+                CRITICAL: MaxMessageCountThreshold(
+                    max_message_count=max_visible_messages,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            },
+        )

@@ -1,0 +1,198 @@
+"""A local stand-in for API Gateway (REST, Lambda proxy, IAM auth).
+
+It verifies SigV4 for `execute-api` against a table of local access keys (403 otherwise, like IAM auth),
+turns each request into the REST proxy event API Gateway would send, and calls the same Lambda handler.
+Calls are serialized like one Lambda execution environment (Powertools' resolver holds per-request state).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.sigv4 import SigV4Error, verify_sigv4
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+LAMBDA_TIMEOUT_MS = 29_000
+
+
+@dataclass(frozen=True)
+class LocalPrincipal:
+    """An IAM principal the local gateway knows, with the key it signs with."""
+
+    access_key_id: str
+    secret_access_key: str
+    arn: str
+    account_id: str = "000000000000"
+
+
+class _LambdaContext:
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + LAMBDA_TIMEOUT_MS / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalApiGateway:
+    def __init__(
+        self,
+        handler: Callable[[dict, object], dict],
+        principals: list[LocalPrincipal],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stage: str = "prod",
+        region: str = "us-east-1",
+        function_name: str = "mturk-decisions-api",
+    ) -> None:
+        self.handler = handler
+        self.principals = {p.access_key_id: p for p in principals}
+        self.stage = stage
+        self.region = region
+        self.function_name = function_name
+        self._invoke_lock = threading.Lock()
+        gateway = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self): gateway._serve(self)  # noqa: E704
+            def do_POST(self): gateway._serve(self)  # noqa: E704
+            def do_PUT(self): gateway._serve(self)  # noqa: E704
+            def do_DELETE(self): gateway._serve(self)  # noqa: E704
+            def do_PATCH(self): gateway._serve(self)  # noqa: E704
+
+            def log_message(self, *args):  # quiet: the handler logs structured JSON itself
+                return
+
+        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/{self.stage}"
+
+    def start(self) -> "LocalApiGateway":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api-gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "LocalApiGateway":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        try:
+            status, headers, body = self._respond(request)
+        except Exception as error:  # noqa: BLE001 - the gateway answers 502 like API Gateway on a Lambda crash
+            status, headers, body = 502, {}, json.dumps(
+                {"code": "BAD_GATEWAY", "message": f"The Lambda integration failed: {type(error).__name__}."}
+            ).encode()
+        headers.setdefault("Content-Type", "application/json")
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def _respond(self, request: BaseHTTPRequestHandler) -> tuple[int, dict, bytes]:
+        length = int(request.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            return _error(413, "PAYLOAD_TOO_LARGE", "The request body is larger than API Gateway's 10 MB limit.")
+        body = request.rfile.read(length) if length else b""
+        split = urlsplit(request.path)
+        prefix = f"/{self.stage}"
+        if split.path != prefix and not split.path.startswith(prefix + "/"):
+            return _error(403, "MISSING_AUTHENTICATION_TOKEN", f"Missing Authentication Token (the API is under {prefix}/).")
+        headers = {name: value for name, value in request.headers.items()}
+        try:
+            caller = verify_sigv4(request.command, split.path, split.query, request.headers, body, self._secret_for)
+        except SigV4Error as denied:
+            code = "MISSING_AUTHENTICATION_TOKEN" if denied.status == 403 else "ACCESS_DENIED"
+            return _error(403, code, denied.message)
+        if caller.service != "execute-api":
+            return _error(403, "ACCESS_DENIED", f"Credential should be scoped to correct service: 'execute-api', not '{caller.service}'.")
+        principal = self.principals[caller.access_key_id]
+        event = self._event(request.command, split.path[len(prefix):] or "/", split.query, headers, body, principal)
+        with self._invoke_lock:
+            result = self.handler(event, _LambdaContext(self.function_name))
+        out_headers = dict(result.get("headers") or {})
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[name] = ", ".join(values)
+        out_body = result.get("body") or ""
+        return int(result.get("statusCode", 502)), out_headers, out_body.encode()
+
+    def _secret_for(self, access_key_id: str) -> str | None:
+        principal = self.principals.get(access_key_id)
+        return principal.secret_access_key if principal else None
+
+    def _event(self, method: str, path: str, query: str, headers: dict, body: bytes, principal: LocalPrincipal) -> dict:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            multi_query.setdefault(name, []).append(value)
+        now = datetime.now(timezone.utc)
+        request_id = str(uuid.uuid4())
+        path = unquote(path)
+        return {
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {name: [value] for name, value in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": {"proxy": path.lstrip("/")},
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": principal.account_id,
+                "apiId": "local",
+                "domainName": headers.get("Host", "localhost"),
+                "httpMethod": method,
+                "identity": {
+                    "accessKey": principal.access_key_id,
+                    "accountId": principal.account_id,
+                    "caller": principal.arn.split("/")[-1],
+                    "user": principal.arn.split("/")[-1],
+                    "userArn": principal.arn,
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": headers.get("User-Agent", ""),
+                },
+                "path": f"/{self.stage}{path}",
+                "protocol": "HTTP/1.1",
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "resourcePath": "/{proxy+}",
+                "stage": self.stage,
+            },
+            "body": body.decode("utf-8", errors="replace") if body else None,
+            "isBase64Encoded": False,
+        }
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:
+    return status, {}, json.dumps({"code": code, "message": message}).encode()

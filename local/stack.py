@@ -1,0 +1,186 @@
+"""The whole service offline: moto (DynamoDB, Secrets Manager), the MTurk simulator, the local gateway.
+
+Tests run everything in threads of one process; the demo runs moto and the simulator as processes.
+Either way the same provisioning runs and the same Lambda handler answers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "lambdas") not in sys.path:
+    sys.path.insert(0, str(ROOT / "lambdas"))
+
+from local.gateway import LocalApiGateway, LocalPrincipal  # noqa: E402
+
+REGION = "us-east-1"
+AUDIT_TABLE = "mturk-decisions-audit"
+IDEMPOTENCY_TABLE = "mturk-decisions-idempotency"
+MTURK_SECRET = "mturk-decisions/mturk-requester-keys"
+#: Obviously fake keys: the local demo caller signs API requests with these.
+DEMO_PRINCIPAL = LocalPrincipal(
+    access_key_id="LOCALDEMOCALLERKEY01",
+    secret_access_key="local-demo-caller-secret-not-a-real-key",
+    arn="arn:aws:iam::000000000000:user/demo-requester",
+)
+#: The requester's MTurk keys, as the simulator knows them and as they are put in the secret.
+DEMO_MTURK_KEY = ("SIMREQUESTERKEY00001", "sim-requester-secret-not-a-real-key")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up within {timeout:.0f} s") from None
+            time.sleep(0.1)
+
+
+def point_aws_at(moto_url: str) -> None:
+    """Send this process's DynamoDB and Secrets Manager calls to moto; MTurk gets its own endpoint."""
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
+            "AWS_REGION": os.environ.get("AWS_REGION", REGION),
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        }
+    )
+
+
+def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> dict[str, str]:
+    """Create the audit and idempotency tables and the MTurk secret, as the CDK stack does in AWS."""
+    import boto3
+
+    from mturk_decisions.adapters.audit_store import audit_model
+
+    names = {
+        "AUDIT_TABLE_NAME": AUDIT_TABLE + suffix,
+        "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE + suffix,
+        "MTURK_SECRET_ID": MTURK_SECRET + suffix,
+    }
+    audit_model(names["AUDIT_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+    dynamodb.create_table(
+        TableName=names["IDEMPOTENCY_TABLE_NAME"],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names["IDEMPOTENCY_TABLE_NAME"],
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+    )
+    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
+    secrets.create_secret(
+        Name=names["MTURK_SECRET_ID"],
+        SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
+    )
+    return names
+
+
+@dataclass
+class OfflineStack:
+    """Everything in threads of this process: for tests. Use as a context manager."""
+
+    mturk_key: tuple[str, str] = DEMO_MTURK_KEY
+    principals: list[LocalPrincipal] = field(default_factory=lambda: [DEMO_PRINCIPAL])
+    suffix: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> "OfflineStack":
+        from moto.server import ThreadedMotoServer
+
+        from local.mturk_simulator import MTurkSimulator, SimulatorServer
+        from mturk_decisions import wiring
+        from mturk_decisions.config import Settings
+        from mturk_decisions.handlers.api import handler
+
+        port = free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto.start()
+        self.moto_url = f"http://127.0.0.1:{port}"
+        point_aws_at(self.moto_url)
+        self.env = provision(self.moto_url, self.mturk_key, self.suffix)
+        self.simulator = MTurkSimulator()
+        self.simulator.add_requester(*self.mturk_key, balance="100.00")
+        self.simulator_server = SimulatorServer(self.simulator).start()
+        self.env["MTURK_ENDPOINT"] = self.simulator_server.url
+        self.settings = Settings.from_env({**os.environ, **self.env, "MTURK_MAX_ATTEMPTS": "4"})
+        self.dependencies = wiring.build(self.settings, clock=self.simulator.clock.now)
+        wiring.use(self.dependencies)
+        self.gateway = LocalApiGateway(handler, self.principals).start()
+        return self
+
+    def stop(self) -> None:
+        from mturk_decisions import wiring
+
+        wiring.use(None)
+        self.gateway.stop()
+        self.simulator_server.stop()
+        self.moto.stop()
+
+    def __enter__(self) -> "OfflineStack":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class SimulatorAdmin:
+    """A small client for the simulator's /_admin endpoint (seeding and knobs from another process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+        data = None if body is None else json.dumps(body, default=str).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_admin{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def now(self) -> datetime:
+        info = self.call("GET", "/clock")
+        moment = datetime.fromisoformat(info["now"].replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def start_process(args: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        wait_for_http(ready_url)
+    except RuntimeError:
+        process.terminate()
+        raise RuntimeError(f"{' '.join(args[:3])} did not start; see {log_path}") from None
+    return process
+
+
+def remote_clock(admin: SimulatorAdmin) -> Callable[[], datetime]:
+    """The service's clock in the demo: the simulator's, so advancing it moves both."""
+    return admin.now
