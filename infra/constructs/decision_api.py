@@ -165,6 +165,9 @@ class DecisionApi(Construct):
             ),
         )
 
+        # The stack exports the URL once, as `ApiUrl`; drop the RestApi's own duplicate output.
+        self.api.node.try_remove_child("Endpoint")
+
         self.validator = self.api.add_request_validator(
             "Validator",
             request_validator_name="body-and-parameters",

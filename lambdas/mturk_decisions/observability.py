@@ -2,6 +2,9 @@
 active tracing covers the function, and the SDK's import cost is paid on every cold start)."""
 from __future__ import annotations
 
+import logging
+import re
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -49,3 +52,55 @@ def mturk_retried(operation: str, kind: str, attempt: int) -> None:
     if kind == "throttle":
         metrics.add_metric(name="MTurkThrottled", unit=MetricUnit.Count, value=1)
     logger.warning("mturk retry", extra={"operation": operation, "kind": kind, "attempt": attempt})
+
+
+class SecretRedactor(logging.Filter):
+    """Masks secret values in log records of the libraries that log wire traffic at DEBUG.
+
+    botocore logs every response body at DEBUG, GetSecretValue's included: whoever turns DEBUG on
+    to chase a bug must not find the MTurk keys in CloudWatch Logs.
+    """
+
+    #: From a SecretString/SecretBinary key to the end of the record: escaping varies (bytes reprs, nested JSON).
+    _SECRET_FIELDS = re.compile(r'(Secret(?:String|Binary)\\*"?\s*[:=]\s*).*', re.DOTALL)
+    LOGGERS = ("botocore", "botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
+               "botocore.retryhandler", "urllib3", "urllib3.connectionpool", "boto3")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: set[str] = set()
+
+    def remember(self, *values: str) -> None:
+        self._values.update(v for v in values if v and len(v) >= 4)
+
+    def redact(self, text: str) -> str:
+        text = self._SECRET_FIELDS.sub(r"\1*** (redacted)", text)
+        for value in self._values:
+            text = text.replace(value, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is left to logging's own error path
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+    def install(self) -> "SecretRedactor":
+        names = set(self.LOGGERS) | {
+            name for name in logging.Logger.manager.loggerDict if name.startswith(("botocore", "urllib3", "boto3"))
+        }
+        for name in names:
+            target = logging.getLogger(name)
+            if self not in target.filters:
+                target.addFilter(self)
+        for handler in logger.handlers:
+            if self not in handler.filters:
+                handler.addFilter(self)
+        return self
+
+
+secret_redactor = SecretRedactor()

@@ -30,7 +30,7 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
     from mturk_decisions.adapters.audit_store import DynamoAuditStore
     from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy
     from mturk_decisions.adapters.mturk_client import MTurkClientProvider
-    from mturk_decisions.observability import MetricsObserver, mturk_retried
+    from mturk_decisions.observability import MetricsObserver, mturk_retried, secret_redactor
 
     session = boto3.session.Session()
     if mturk_client_provider is None:
@@ -39,6 +39,7 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
             endpoint=settings.mturk_endpoint,
             secrets_provider=SecretsProvider(boto3_session=session),
             max_age_seconds=settings.secret_max_age_seconds,
+            on_secret_read=secret_redactor.remember,
         )
     gateway = Boto3MTurkGateway(
         mturk_client_provider,
@@ -51,6 +52,7 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table_name, boto3_client=session.client("dynamodb")
     )
+    secret_redactor.install()
     return Dependencies(settings=settings, service=service, idempotency_persistence=persistence)
 
 

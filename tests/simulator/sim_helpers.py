@@ -19,7 +19,7 @@ OTHER_SECRET = "sim-secret-b"
 T0 = datetime(2026, 1, 15, 12, 0, 0, tzinfo=timezone.utc)
 T0_MS = int(T0.timestamp() * 1000)
 TARGET_PREFIX = "MTurkRequesterServiceV20170117"
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1})
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def make_client(server, key=KEY, secret=SECRET, config=NO_RETRIES, region="us-east-1"):

@@ -7,7 +7,7 @@ leaves this module: not in logs, errors or reprs.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
@@ -25,7 +25,15 @@ _CLIENT_CONFIG = Config(
 
 
 class MTurkClientProvider:
-    def __init__(self, secret_id: str, endpoint: str, secrets_provider: Any, max_age_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        endpoint: str,
+        secrets_provider: Any,
+        max_age_seconds: int = 300,
+        on_secret_read: Callable[..., None] = lambda *values: None,
+    ) -> None:
+        self._on_secret_read = on_secret_read
         self._secret_id = secret_id
         self._endpoint_url = resolve_endpoint(endpoint)
         self._secrets = secrets_provider
@@ -70,4 +78,6 @@ class MTurkClientProvider:
             raise MTurkCredentialsInvalid(
                 f"Secret {self._secret_id} must hold JSON with non-empty 'accessKeyId' and 'secretAccessKey'.",
             )
-        return str(value["accessKeyId"]), str(value["secretAccessKey"])
+        key_id, secret_key = str(value["accessKeyId"]), str(value["secretAccessKey"])
+        self._on_secret_read(secret_key)
+        return key_id, secret_key
