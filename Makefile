@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test demo synth lint-infra deploy destroy bench clean
+.PHONY: setup test demo walkthrough clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,12 @@ test: setup
 
 demo: setup
 	$(PY) -m local.demo
+
+# Against a running `make demo`, from another terminal.
+walkthrough: setup
+	$(PY) -m local.walkthrough
+
+include infra/Makefile.mk
 
 clean:
 	rm -rf $(VENV) cdk.out build node_modules .pytest_cache .hypothesis

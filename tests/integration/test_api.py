@@ -290,3 +290,12 @@ class TestHistoryAndAudit:
         cursor = api.get(f"/decisions?workerId={worker}&limit=1").json()["nextCursor"]
         response = api.get(f"/decisions?workerId=AOTHER&cursor={cursor}")
         assert response.status_code == 400 and response.json()["code"] == "INVALID_CURSOR"
+
+
+class TestOpenApi:
+    def test_swagger_json_lists_every_route(self, api):
+        response = api.get("/swagger?format=json")
+        assert response.status_code == 200
+        paths = response.json()["paths"]
+        assert {"/assignments/{assignmentId}/reject", "/assignments/{assignmentId}/reverse",
+                "/assignments/{assignmentId}/approve", "/assignments/{assignmentId}", "/decisions"} <= set(paths)
