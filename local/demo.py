@@ -24,6 +24,7 @@ from local.stack import (
     provision,
     remote_clock,
     start_process,
+    start_worker_trigger,
 )
 
 STATE_DIR = ROOT / ".demo"
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env({**os.environ, **env, "MTURK_ENDPOINT": sim_url})
         wiring.use(wiring.build(settings, clock=remote_clock(admin)))
         gateway = LocalApiGateway(handler, [DEMO_PRINCIPAL], port=args.api_port).start()
+        trigger = start_worker_trigger(env)
         (STATE_DIR / "api_url").write_text(gateway.url)
         if args.check:
             from local.walkthrough import walkthrough
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         stop.wait()
+        trigger.stop()
         gateway.stop()
         return 0
     finally:

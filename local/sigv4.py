@@ -94,7 +94,8 @@ def _parse_authorization(value: str) -> dict[str, str]:
         key, sep, val = item.strip().partition("=")
         if sep:
             parts[key.strip()] = val.strip()
-    missing = [f"Authorization header requires '{k}' parameter." for k in ("Credential", "Signature", "SignedHeaders") if not parts.get(k)]
+    missing = [f"Authorization header requires '{k}' parameter."
+               for k in ("Credential", "Signature", "SignedHeaders") if not parts.get(k)]
     if missing:
         raise _incomplete(" ".join(missing) + f" Authorization={value}")
     return parts
@@ -151,7 +152,7 @@ def verify_sigv4(
     try:
         request_time = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
-        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601") from None
+        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
     if scope_date != amz_date[:8]:
         raise _invalid(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "

@@ -25,6 +25,8 @@ from local.gateway import LocalApiGateway, LocalPrincipal  # noqa: E402
 
 REGION = "us-east-1"
 AUDIT_TABLE = "mturk-decisions-audit"
+BATCH_TABLE = "mturk-decisions-batches"
+WORK_QUEUE = "mturk-decisions-work"
 IDEMPOTENCY_TABLE = "mturk-decisions-idempotency"
 MTURK_SECRET = "mturk-decisions/mturk-requester-keys"
 #: Obviously fake keys: the local demo caller signs API requests with these.
@@ -63,6 +65,7 @@ def point_aws_at(moto_url: str) -> None:
         {
             "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+            "AWS_ENDPOINT_URL_SQS": moto_url,
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
             "AWS_REGION": os.environ.get("AWS_REGION", REGION),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
@@ -76,13 +79,25 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
     import boto3
 
     from mturk_decisions.adapters.audit_store import audit_model
+    from mturk_decisions.adapters.batch_store import batch_model
 
     names = {
         "AUDIT_TABLE_NAME": AUDIT_TABLE + suffix,
         "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE + suffix,
         "MTURK_SECRET_ID": MTURK_SECRET + suffix,
+        "BATCH_TABLE_NAME": BATCH_TABLE + suffix,
     }
     audit_model(names["AUDIT_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    batch_model(names["BATCH_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
+    dlq_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix, Attributes={
+        "VisibilityTimeout": "60",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+    })["QueueUrl"]
+    names["WORK_QUEUE_URL"] = queue_url
+    names["WORK_DLQ_URL"] = dlq_url
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
     dynamodb.create_table(
         TableName=names["IDEMPOTENCY_TABLE_NAME"],
@@ -133,12 +148,14 @@ class OfflineStack:
         self.dependencies = wiring.build(self.settings, clock=self.simulator.clock.now)
         wiring.use(self.dependencies)
         self.gateway = LocalApiGateway(handler, self.principals).start()
+        self.trigger = start_worker_trigger(self.env)
         return self
 
     def stop(self) -> None:
         from mturk_decisions import wiring
 
         wiring.use(None)
+        self.trigger.stop()
         self.gateway.stop()
         self.simulator_server.stop()
         self.moto.stop()
@@ -148,6 +165,18 @@ class OfflineStack:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def start_worker_trigger(env: dict[str, str]):
+    """The batch worker fed from the work queue, as Lambda's event source mapping would."""
+    import boto3
+
+    from local.sqs_trigger import LocalSqsTrigger
+    from mturk_decisions.handlers.batch_worker import handler as worker
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    arn = sqs.get_queue_attributes(QueueUrl=env["WORK_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return LocalSqsTrigger(sqs, env["WORK_QUEUE_URL"], arn, worker).start()
 
 
 class SimulatorAdmin:

@@ -17,6 +17,10 @@ class Settings:
     secret_max_age_seconds: int = 300
     mturk_max_attempts: int = 6
     idempotency_expiry_seconds: int = 24 * 3600
+    batch_table_name: str | None = None
+    work_queue_url: str | None = None
+    mturk_initial_rate: float = 5.0
+    mturk_max_rate: float = 50.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -34,4 +38,8 @@ class Settings:
             secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
             mturk_max_attempts=int(env.get("MTURK_MAX_ATTEMPTS", "6")),
             idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", str(24 * 3600))),
+            batch_table_name=env.get("BATCH_TABLE_NAME") or None,
+            work_queue_url=env.get("WORK_QUEUE_URL") or None,
+            mturk_initial_rate=float(env.get("MTURK_INITIAL_RATE", "5")),
+            mturk_max_rate=float(env.get("MTURK_MAX_RATE", "50")),
         )

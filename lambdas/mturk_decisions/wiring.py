@@ -17,6 +17,14 @@ class Dependencies:
     settings: Settings
     service: DecisionService
     idempotency_persistence: Any  # a Powertools BasePersistenceLayer
+    batches: Any = None  # BatchService when the batch table and queue are configured
+
+    def batch_service(self):
+        if self.batches is None:
+            from mturk_decisions.domain.errors import BulkNotConfigured
+
+            raise BulkNotConfigured("Bulk decisions need BATCH_TABLE_NAME and WORK_QUEUE_URL in the environment.")
+        return self.batches
 
 
 _current: Dependencies | None = None
@@ -49,11 +57,32 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
     audit = DynamoAuditStore.for_table(settings.audit_table_name, settings.region, settings.dynamodb_endpoint_url)
     extra = {"clock": clock} if clock else {}
     service = DecisionService(gateway, audit, observer=MetricsObserver(), **extra)
+    batches = None
+    if settings.batch_table_name and settings.work_queue_url:
+        from mturk_decisions.adapters.batch_store import DynamoBatchStore
+        from mturk_decisions.adapters.pacing import AdaptivePacer
+        from mturk_decisions.adapters.work_queue import SqsWorkQueue
+        from mturk_decisions.service.batches import BatchService
+
+        paced = Boto3MTurkGateway(
+            mturk_client_provider,
+            retry=RetryPolicy(max_attempts=settings.mturk_max_attempts),
+            on_retry=mturk_retried,
+            pacer=AdaptivePacer(initial_rate=settings.mturk_initial_rate, max_rate=settings.mturk_max_rate),
+        )
+        batches = BatchService(
+            paced,
+            DecisionService(paced, audit, observer=MetricsObserver(), **extra),
+            audit,
+            DynamoBatchStore.for_table(settings.batch_table_name, settings.region, settings.dynamodb_endpoint_url),
+            SqsWorkQueue(settings.work_queue_url, session.client("sqs")),
+            **extra,
+        )
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.idempotency_table_name, boto3_client=session.client("dynamodb")
     )
     secret_redactor.install()
-    return Dependencies(settings=settings, service=service, idempotency_persistence=persistence)
+    return Dependencies(settings=settings, service=service, idempotency_persistence=persistence, batches=batches)
 
 
 def current() -> Dependencies:

@@ -50,4 +50,5 @@ def serialization_error(message: str) -> ApiError:
 
 
 def unknown_operation(target: str | None) -> ApiError:
-    return ApiError(400, "UnknownOperationException", f"Unknown operation: X-Amz-Target {target!r} is not an MTurk Requester API operation.")
+    message = f"Unknown operation: X-Amz-Target {target!r} is not an MTurk Requester API operation."
+    return ApiError(400, "UnknownOperationException", message)

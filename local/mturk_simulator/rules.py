@@ -79,14 +79,15 @@ def check_can_approve(assignment: Assignment, hit: HIT, override_rejection: bool
         return
     if assignment.status != "Rejected" or not override_rejection:
         raise _not_submitted(now)
+    subject = assignment.assignment_id
     if hit.status == "Disposed":
         raise request_error(
-            stamp(f"The HIT for assignment {assignment.assignment_id} has been disposed and its rejection can no longer be overridden.", now),
+            stamp(f"The HIT for assignment {subject} has been disposed and its rejection can no longer be overridden.", now),
             errors.INVALID_ASSIGNMENT_STATE,
         )
     if now > assignment.submit_time + OVERRIDE_WINDOW:
         raise request_error(
-            stamp(f"Assignment {assignment.assignment_id} was submitted more than 30 days ago and its rejection can no longer be overridden.", now),
+            stamp(f"Assignment {subject} was submitted more than 30 days ago and its rejection can no longer be overridden.", now),
             errors.INVALID_ASSIGNMENT_STATE,
         )
 

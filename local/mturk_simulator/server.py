@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,19 +75,22 @@ class _Handler(BaseHTTPRequestHandler):
         claimed = _CLAIMED_KEY.search(self.headers.get("Authorization") or "")
         access_key_id = claimed.group(1) if claimed else None
         params: dict[str, Any] = {}
+        error: ApiError | None = None
         try:
             access_key_id = self._authenticate(path, query, body).access_key_id
             if operation is None:
                 raise errors.unknown_operation(target)
             params = _parse_params(body)
             payload = sim.invoke(operation, access_key_id, params)
-            status, outcome, applied, message = 200, "ok", operation in WRITE_OPERATIONS, None
-        except ApiError as error:
-            payload, status, outcome, applied, message = error.body(), error.status, error.code, error.applied, error.message
-        except Exception:  # answered as AWS does, and logged: a simulator bug must not hang the client
+        except ApiError as api_error:
+            error = api_error
+        except Exception:  # a simulator bug answers as AWS would, instead of dropping the connection
             log.exception("simulator failure on %s", operation)
-            payload, status, outcome, applied = {"__type": "InternalFailure", "Message": "Internal failure"}, 500, "InternalFailure", False
-            message = payload["Message"]
+            error = ApiError(500, "InternalFailure", "Internal failure")
+        if error is None:
+            status, outcome, applied, message = 200, "ok", operation in WRITE_OPERATIONS, None
+        else:
+            payload, status, outcome, applied, message = error.body(), error.status, error.code, error.applied, error.message
         sim.record_call(CallRecord(operation=operation, access_key_id=access_key_id, params=params, outcome=outcome,
                                    http_status=status, sim_time=sim_time, request_id=request_id, applied=applied,
                                    error_message=message))
@@ -133,12 +137,35 @@ def _parse_params(body: bytes) -> dict[str, Any]:
 
 
 class _Server(ThreadingHTTPServer):
+    """Tracks open connections so that stopping also ends keep-alive connections clients hold."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], simulator: MTurkSimulator, region: str | None):
         super().__init__(address, _Handler)
         self.simulator = simulator
         self.region = region
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class SimulatorServer:
@@ -177,6 +204,7 @@ class SimulatorServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join(timeout=5)
         self._server = self._thread = None
 

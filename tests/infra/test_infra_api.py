@@ -195,8 +195,8 @@ def test_resource_policy_admits_only_the_allowed_principals(restricted_synth):
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "execute-api:Invoke"
     assert deny["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/mturk-ops"},
-        "StringNotEquals": {"aws:PrincipalAccount": "444455556666"},
+        "ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::111122223333:role/mturk-ops"]},
+        "StringNotEquals": {"aws:PrincipalAccount": ["444455556666"]},
     }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.config import Config
-from sim_helpers import KEY, NO_RETRIES, SECRET, T0, make_client
 
 from local.mturk_simulator import MTurkSimulator, SimulatorServer
+from tests.simulator.sim_helpers import KEY, NO_RETRIES, SECRET, T0, make_client
 
 
 @pytest.fixture

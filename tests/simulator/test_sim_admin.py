@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim_helpers import KEY, T0, admin, make_client
+from tests.simulator.sim_helpers import KEY, T0, admin, make_client
 
 
 def test_seed_through_admin_then_use_boto3(sim, server):

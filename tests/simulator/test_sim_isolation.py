@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sim_helpers import KEY, OTHER_KEY, OTHER_SECRET, T0_MS, error_of, make_client
+
+from tests.simulator.sim_helpers import KEY, OTHER_KEY, OTHER_SECRET, T0_MS, error_of, make_client
 
 
 @pytest.fixture

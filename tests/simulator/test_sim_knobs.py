@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from botocore.config import Config
 from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
-from sim_helpers import KEY, OTHER_KEY, OTHER_SECRET, T0, T0_MS, error_of, make_client
 
 from local.mturk_simulator import ApiError, Clock, MTurkSimulator
+from tests.simulator.sim_helpers import KEY, OTHER_KEY, OTHER_SECRET, T0, T0_MS, error_of, make_client
 
 RETRYING = Config(retries={"mode": "standard", "total_max_attempts": 5})
 

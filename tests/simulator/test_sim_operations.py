@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sim_helpers import KEY, T0, T0_MS, TARGET_PREFIX, error_of, signed_request
+
+from tests.simulator.sim_helpers import KEY, T0, T0_MS, TARGET_PREFIX, error_of, signed_request
 
 
 def test_get_account_balance_returns_the_requester_balance(sim, mturk):

@@ -10,9 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sim_helpers import make_client
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from local.mturk_simulator import MTurkSimulator, SimulatorServer
+from tests.simulator.sim_helpers import make_client
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,12 +45,24 @@ def test_process_serves_and_stops_on_signal(signum):
 
 def test_in_process_server_start_stop_and_context_manager():
     server = SimulatorServer(MTurkSimulator(), port=0).start()
-    url = server.url
+    assert server.url.startswith("http://127.0.0.1:")
     server.stop()
     server.stop()
     with pytest.raises(RuntimeError):
         server.url
     with SimulatorServer(port=0) as again:
-        assert again.url.startswith("http://127.0.0.1:") and again.url != url or True
+        assert again.url.startswith("http://127.0.0.1:")
         again.sim.add_requester("SIMKEYCTX", "ctx-secret")
         assert make_client(again, key="SIMKEYCTX", secret="ctx-secret").get_account_balance()["AvailableBalance"] == "100.00"
+
+
+def test_stopped_server_no_longer_answers_clients_holding_a_connection(sim):
+    # Given a client that has a keep-alive connection to a running server
+    server = SimulatorServer(sim).start()
+    client = make_client(server)
+    client.get_account_balance()
+    # When the server stops
+    server.stop()
+    # Then the client's next call cannot reach it
+    with pytest.raises((EndpointConnectionError, ConnectionClosedError)):
+        client.get_account_balance()

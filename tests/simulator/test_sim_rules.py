@@ -6,9 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sim_helpers import KEY, T0, T0_MS, error_of
 
 from local.mturk_simulator import mturk_fee
+from local.mturk_simulator.model import money
+from tests.simulator.sim_helpers import KEY, T0, T0_MS
 
 STATUS_ERROR = f"This operation can be called with a status of: Submitted ({T0_MS})"
 
@@ -68,27 +69,31 @@ def test_override_reverses_a_rejection_and_charges(sim, mturk):
     assert sim.balance(KEY) == Decimal("99.40")
 
 
-@pytest.mark.parametrize("age, allowed", [
-    (timedelta(days=30), True),
-    (timedelta(days=30, seconds=1), False),
-    (timedelta(days=29, hours=23), True),
-    (timedelta(days=45), False),
-])
-def test_override_window_is_30_days_from_submission(sim, mturk, age, allowed):
+@pytest.mark.parametrize("age", [timedelta(days=30), timedelta(days=29, hours=23), timedelta(seconds=1)])
+def test_override_allowed_up_to_30_days_after_submission(sim, mturk, age):
     # Given an assignment submitted at T0 and rejected
     assignment_id = sim.add_assignment(sim.add_hit(KEY), status="Rejected", submitted_at=T0)
-    # When the clock has moved on by `age` and the rejection is overridden
-    now = sim.clock.advance(seconds=age.total_seconds())
-    if allowed:
-        mturk.approve_assignment(AssignmentId=assignment_id, OverrideRejection=True)
-        assert sim.get_assignment_state(assignment_id).status == "Approved"
-    else:
-        message, turk_code = _request_error(mturk, mturk.approve_assignment, AssignmentId=assignment_id, OverrideRejection=True)
-        ms = int(now.timestamp() * 1000)
-        assert message == f"Assignment {assignment_id} was submitted more than 30 days ago and its rejection can no longer be overridden. ({ms})"
-        assert turk_code == "AWS.MechanicalTurk.InvalidAssignmentState"
-        assert sim.get_assignment_state(assignment_id).status == "Rejected"
-        assert sim.balance(KEY) == Decimal("100.00")
+    # When the rejection is overridden `age` later (exactly 30 days still counts)
+    sim.clock.advance(seconds=age.total_seconds())
+    mturk.approve_assignment(AssignmentId=assignment_id, OverrideRejection=True)
+    # Then it is approved
+    assert sim.get_assignment_state(assignment_id).status == "Approved"
+
+
+@pytest.mark.parametrize("age", [timedelta(days=30, seconds=1), timedelta(days=45)])
+def test_override_refused_more_than_30_days_after_submission(sim, mturk, age):
+    # Given an assignment submitted at T0 and rejected
+    assignment_id = sim.add_assignment(sim.add_hit(KEY), status="Rejected", submitted_at=T0)
+    # When the rejection is overridden `age` later
+    ms = int(sim.clock.advance(seconds=age.total_seconds()).timestamp() * 1000)
+    message, turk_code = _request_error(mturk, mturk.approve_assignment, AssignmentId=assignment_id, OverrideRejection=True)
+    # Then MTurk refuses and nothing changes
+    assert message == (
+        f"Assignment {assignment_id} was submitted more than 30 days ago and its rejection can no longer be overridden. ({ms})"
+    )
+    assert turk_code == "AWS.MechanicalTurk.InvalidAssignmentState"
+    assert sim.get_assignment_state(assignment_id).status == "Rejected"
+    assert sim.balance(KEY) == Decimal("100.00")
 
 
 def test_override_refused_when_hit_is_disposed(sim, mturk):
@@ -126,7 +131,6 @@ def test_unknown_assignment_on_approve_and_reject(mturk):
     ("0.05", 10, "0.02"),    # 0.020
 ])
 def test_fee_rules(reward, max_assignments, fee):
-    from local.mturk_simulator.model import money
     assert mturk_fee(money(reward), max_assignments) == Decimal(fee)
 
 

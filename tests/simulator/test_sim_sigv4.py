@@ -12,9 +12,9 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from sim_helpers import KEY, SECRET, TARGET_PREFIX, error_of, make_client, signed_request
 
 from local.sigv4 import Caller, SigV4Error, verify_sigv4
+from tests.simulator.sim_helpers import KEY, SECRET, TARGET_PREFIX, error_of, make_client, signed_request
 
 HOST = "abc123.execute-api.eu-west-1.amazonaws.com"
 SECRETS = {"SIMKEYGATEWAY": "gateway-secret"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sim_helpers import KEY, raw_call
+
+from tests.simulator.sim_helpers import KEY, raw_call
 
 
 def _validation_error(exc_info) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
 
@@ -31,6 +31,9 @@ from mturk_decisions.domain.errors import (
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import AssignmentView
+
+if TYPE_CHECKING:
+    from mturk_decisions.adapters.pacing import AdaptivePacer
 
 ENDPOINTS = {
     "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
@@ -88,7 +91,9 @@ class Boto3MTurkGateway:
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str, str, int], None] | None = None,
         rng: random.Random | None = None,
+        pacer: "AdaptivePacer | None" = None,
     ) -> None:
+        self._pacer = pacer
         self._client_provider = client_provider
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -144,13 +149,20 @@ class Boto3MTurkGateway:
     def _invoke(self, operation: str, params: dict) -> dict:
         client = self._client_provider()
         method = getattr(client, _snake(operation))
+        if self._pacer:
+            self._pacer.acquire()
         try:
-            return method(**params)
+            answer = method(**params)
+            if self._pacer:
+                self._pacer.on_success()
+            return answer
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", "") or ""
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _THROTTLE_CODES or status == 429 or (code == "RequestError" and _RATE_TEXT.search(message)):
+                if self._pacer:
+                    self._pacer.on_throttle()
                 raise _Retryable("throttle", error) from None
             if code in _FAULT_CODES or status >= 500:
                 raise _Retryable("fault", error) from None

@@ -104,3 +104,63 @@ def details_json(details: AssignmentDetails, now: datetime) -> dict:
         "assignment": assignment_json(details.assignment, details.reversal_deadline, now),
         "history": [decision_json(record) for record in details.history],
     }
+
+
+def batch_plan_json(plan) -> dict:
+    items = []
+    for planned in plan.items:
+        entry = {
+            "line": planned.item.line,
+            "assignmentId": planned.item.assignment_id,
+            "hitId": planned.view.hit_id if planned.view else planned.item.hit_id,
+            "workerId": planned.view.worker_id if planned.view else None,
+            "action": planned.item.action.value,
+            "outcome": planned.outcome,
+            "code": planned.code,
+            "message": planned.message,
+            "cost": planned.cost.to_dict() if planned.cost else None,
+        }
+        items.append({k: v for k, v in entry.items() if v is not None})
+    items += [{"line": line, "assignmentId": aid, "outcome": "skip", "message": why} for line, aid, why in plan.skipped]
+    items.sort(key=lambda entry: entry["line"])
+    return {
+        "dryRun": True,
+        "plan": {"items": items, "totals": plan.totals},
+        "message": "Dry run: nothing was queued, sent to MTurk or written.",
+    }
+
+
+def submission_json(submission) -> dict:
+    return {
+        "batchId": submission.batch_id,
+        "status": "QUEUED",
+        "total": submission.total,
+        "queued": submission.queued,
+        "skipped": len(submission.skipped),
+        "skippedRows": [{"line": line, "assignmentId": aid, "reason": why} for line, aid, why in submission.skipped],
+    }
+
+
+def batch_status_json(status, items, cursor: str | None) -> dict:
+    info = status.info
+    total = len(status.items)
+    return {
+        "batchId": info.batch_id,
+        "status": status.state,
+        "createdAt": iso(info.created_at),
+        "actor": info.actor,
+        "source": info.origin,
+        "hitId": info.hit_id,
+        "total": total,
+        "done": status.done,
+        "progress": round(status.done / total, 4) if total else 1.0,
+        "counts": status.counts,
+        "items": [
+            {k: v for k, v in {
+                "line": s.item.line, "assignmentId": s.item.assignment_id, "action": s.item.action.value if s.item.action else None,
+                "status": s.status.value, "code": s.code, "message": s.message, "decisionId": s.decision_id,
+            }.items() if v is not None}
+            for s in items
+        ],
+        "nextCursor": cursor,
+    }

@@ -1,7 +1,7 @@
 """Request bodies of the decision API. Feedback rules live in domain.rules, so the caller is told which rule."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +25,13 @@ class DecisionBody(BaseModel):
 
     feedback: Optional[str] = Field(default=None, description=_FEEDBACK)
     reason: Optional[str] = Field(default=None, description=_REASON)
+
+
+class HitReversalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feedback: Optional[str] = Field(default=None, description=_FEEDBACK)
+    reason: Optional[str] = Field(default=None, description=_REASON)
+    workerIds: Optional[list[Annotated[str, Field(pattern=r"^A[A-Z0-9]{1,63}$")]]] = Field(
+        default=None, max_length=1000, description="Only reverse these workers' rejections."
+    )

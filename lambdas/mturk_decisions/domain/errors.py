@@ -109,3 +109,8 @@ class MTurkCredentialsInvalid(DecisionError):
 class AuditUnavailable(DecisionError):
     code = "AUDIT_UNAVAILABLE"
     status = 503
+
+
+class BulkNotConfigured(DecisionError):
+    code = "BULK_NOT_CONFIGURED"
+    status = 503

@@ -13,9 +13,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mturk_decisions import wiring
 from mturk_decisions.api import idempotency
-from mturk_decisions.api.responses import decision_json, details_json, outcome_json, plan_json
-from mturk_decisions.api.schemas import ASSIGNMENT_ID_PATTERN, DecisionBody, RejectBody
-from mturk_decisions.domain.errors import DecisionError, InvalidRequest, MalformedJson, RouteNotFound
+from mturk_decisions.api.responses import (
+    batch_plan_json,
+    batch_status_json,
+    decision_json,
+    details_json,
+    outcome_json,
+    plan_json,
+    submission_json,
+)
+from mturk_decisions.api.schemas import ASSIGNMENT_ID_PATTERN, DecisionBody, HitReversalBody, RejectBody
+from mturk_decisions.domain.batch import ItemStatus, parse_item_list, parse_results_csv
+from mturk_decisions.domain.errors import DecisionError, InvalidCursor, InvalidRequest, MalformedJson, RouteNotFound
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from mturk_decisions.observability import logger, metrics
 
@@ -24,6 +33,7 @@ app.enable_swagger(path="/swagger", title="mturk-decisions", version="1.0.0",
                    description="Reject MTurk assignments and reverse rejections, audited. Every call is SigV4-signed.")
 
 AssignmentId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk assignment id.")]
+HitId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk HIT id.")]
 DryRun = Annotated[bool, Query(description="Run every pre-check and return the plan; write nothing.")]
 
 
@@ -72,6 +82,73 @@ def list_decisions(
     return {"decisions": [decision_json(r) for r in page.records], "nextCursor": page.cursor}
 
 
+@app.post("/batches", summary="Queue many decisions: a JSON item list, or the requester website's batch-results CSV")
+def submit_batch(
+    dryRun: DryRun = False,
+    reason: Annotated[Optional[str], Query(max_length=1000, description="Audit reason for every CSV row")] = None,
+) -> Response[dict]:
+    event = app.current_event
+    content_type = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    raw = event.decoded_body or ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if content_type in ("text/csv", "application/csv", "text/plain"):
+        parsed = parse_results_csv(raw, reason=reason)
+        origin = "csv"
+    else:
+        try:
+            document = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError:
+            raise MalformedJson("The request body is not valid JSON (send a CSV with Content-Type: text/csv).") from None
+        if not isinstance(document, dict) or set(document) - {"items"}:
+            raise InvalidRequest('The body must be {"items": [...]} or a batch-results CSV with Content-Type: text/csv.')
+        parsed = parse_item_list(document.get("items"))
+        origin = "json"
+    return _run_batch(parsed, origin, dryRun)
+
+
+@app.post("/hits/<hitId>/reversals", summary="Reverse every rejected assignment of a HIT, optionally for some workers")
+def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict]:
+    body = body or HitReversalBody()
+    batches = wiring.current().batch_service()
+    parsed = batches.hit_reversals(hitId, body.feedback, body.reason, body.workerIds)
+    return _run_batch(parsed, "hit-reversal", dryRun, hit_id=hitId)
+
+
+@app.get("/batches/<batchId>", summary="A batch's progress, counts by outcome, and its items (paginated)")
+def get_batch(
+    batchId: Annotated[str, Path(pattern=r"^[a-f0-9]{32}$")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[Optional[str], Query(max_length=64)] = None,
+    status: Annotated[Optional[ItemStatus], Query()] = None,
+) -> dict:
+    result = wiring.current().batch_service().status(batchId)
+    after = _line_cursor(cursor)
+    selected = [s for s in result.items if s.item.line > after and (status is None or s.status is status)]
+    page = selected[:limit]
+    next_cursor = str(page[-1].item.line) if len(selected) > limit else None
+    return batch_status_json(result, page, next_cursor)
+
+
+def _run_batch(parsed, origin: str, dry_run: bool, hit_id: str | None = None) -> Response[dict]:
+    batches = wiring.current().batch_service()
+    if dry_run:
+        return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
+    return _json(202, submission_json(batches.submit(parsed, _actor(), origin, hit_id)))
+
+
+def _line_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
+    return int(cursor)
+
+
+def _json(status: int, body: dict) -> Response[dict]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
 def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool) -> dict:
     event = app.current_event
     request = DecisionRequest(
@@ -110,7 +187,7 @@ def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime 
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def error_response(error: DecisionError) -> Response:
+def error_response(error: DecisionError) -> Response[dict]:
     headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
     body = error.to_body()
     body.setdefault("requestId", _request_id())
@@ -126,14 +203,14 @@ def _request_id() -> str | None:
 
 
 @app.exception_handler(DecisionError)
-def on_decision_error(error: DecisionError) -> Response:
+def on_decision_error(error: DecisionError) -> Response[dict]:
     log = logger.warning if error.status < 500 else logger.error
     log("request refused", extra={"code": error.code, "status": error.status})
     return error_response(error)
 
 
 @app.exception_handler(RequestValidationError)
-def on_validation_error(error: RequestValidationError) -> Response:
+def on_validation_error(error: RequestValidationError) -> Response[dict]:
     problems = error.errors()
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return error_response(MalformedJson("The request body is not valid JSON."))
@@ -147,13 +224,13 @@ def on_validation_error(error: RequestValidationError) -> Response:
 
 
 @app.not_found
-def on_not_found(_error: Exception) -> Response:
+def on_not_found(_error: Exception) -> Response[dict]:
     event = app.current_event
     return error_response(RouteNotFound(f"No route {event.http_method} {event.path}. See GET /swagger for the API."))
 
 
 @app.exception_handler(Exception)
-def on_unexpected(error: Exception) -> Response:
+def on_unexpected(error: Exception) -> Response[dict]:
     logger.exception("unexpected error")
     body = {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred; it has been logged with this requestId.",
             "requestId": _request_id()}

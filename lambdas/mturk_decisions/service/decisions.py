@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import DecisionError, WrongAssignmentState
@@ -65,8 +66,14 @@ class DecisionService:
         self._observer = observer or DecisionObserver()
         self._new_id = new_id
 
-    def plan(self, request: DecisionRequest, assignment: AssignmentView | None = None) -> Plan:
-        """Run every pre-check; nothing is written. Raises the first failed check as a DecisionError."""
+    def plan(
+        self, request: DecisionRequest, assignment: AssignmentView | None = None, balance: Decimal | None = None
+    ) -> Plan:
+        """Run every pre-check; nothing is written. Raises the first failed check as a DecisionError.
+
+        Bulk callers pass the assignment view they already read (one page lists 100) and the balance they
+        track, so a decision costs one MTurk write and nothing more.
+        """
         request = self._validated(request)
         view = assignment or self._mturk.get_assignment(request.assignment_id)
         checks = ["feedback"]
@@ -77,9 +84,10 @@ class DecisionService:
             deadline = rules.check_reversible(view, self._clock())
             checks += ["reversal-window", "hit-not-disposed"]
         cost = rules.cost_of(request.action, view)
-        balance = None
-        if cost is not None:
-            balance = self._mturk.get_balance()
+        if cost is None:
+            balance = None
+        else:
+            balance = self._mturk.get_balance() if balance is None else balance
             rules.check_funds(cost, balance)
             checks.append("funds")
         return Plan(

@@ -1,0 +1,152 @@
+"""Batches in DynamoDB: one META item and one item per row (`ITEM#<line>`), all under the batch id.
+
+Counts and progress are derived from the items on read, so a worker that dies mid-chunk can never
+leave a counter out of step with the items it had already finished.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PynamoDBException, UpdateError
+from pynamodb.models import Model
+
+from mturk_decisions.domain.batch import BatchItem, BatchNotFound, ItemStatus
+from mturk_decisions.domain.errors import AuditUnavailable
+from mturk_decisions.domain.model import Action
+
+META = "META"
+ITEM_PREFIX = "ITEM#"
+RETENTION = timedelta(days=90)
+
+
+def item_key(line: int) -> str:
+    return f"{ITEM_PREFIX}{line:07d}"
+
+
+def batch_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
+    """One Model class per table binding (see audit_model for why)."""
+
+    class _Meta:
+        pass
+
+    _Meta.table_name, _Meta.region, _Meta.host = table_name, region, host
+    attributes = {
+        "Meta": _Meta,
+        "batch_id": UnicodeAttribute(hash_key=True),
+        "item_key": UnicodeAttribute(range_key=True),
+        # META
+        "created_at": UTCDateTimeAttribute(null=True),
+        "actor": UnicodeAttribute(null=True),
+        "origin": UnicodeAttribute(null=True),
+        "total": NumberAttribute(null=True),
+        # items
+        "line": NumberAttribute(null=True),
+        "assignment_id": UnicodeAttribute(null=True),
+        "action": UnicodeAttribute(null=True),
+        "approve_or_reverse": BooleanAttribute(null=True),
+        "feedback": UnicodeAttribute(null=True),
+        "reason": UnicodeAttribute(null=True),
+        "hit_id": UnicodeAttribute(null=True),
+        "status": UnicodeAttribute(null=True),
+        "code": UnicodeAttribute(null=True),
+        "message": UnicodeAttribute(null=True),
+        "decision_id": UnicodeAttribute(null=True),
+        "updated_at": UTCDateTimeAttribute(null=True),
+        "expires_at": NumberAttribute(null=True),
+    }
+    return type("BatchEntryModel", (Model,), attributes)
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    batch_id: str
+    created_at: datetime
+    actor: str
+    origin: str
+    total: int
+    hit_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    item: BatchItem
+    status: ItemStatus
+    code: str | None = None
+    message: str | None = None
+    decision_id: str | None = None
+
+
+class DynamoBatchStore:
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+
+    @classmethod
+    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> "DynamoBatchStore":
+        return cls(batch_model(table_name, region, host))
+
+    @property
+    def model(self) -> type[Model]:
+        return self._model
+
+    def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> None:
+        """Write META and every row before anything is queued; skipped rows are stored final, for the record."""
+        m = self._model
+        expires = int((info.created_at + RETENTION).timestamp())
+        try:
+            with m.batch_write() as writer:
+                writer.save(m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin,
+                              total=info.total, hit_id=info.hit_id, expires_at=expires))
+                for item in items:
+                    writer.save(m(info.batch_id, item_key(item.line), line=item.line,
+                                  assignment_id=item.assignment_id, action=item.action.value,
+                                  approve_or_reverse=item.approve_or_reverse or None, feedback=item.feedback,
+                                  reason=item.reason, hit_id=item.hit_id, status=ItemStatus.QUEUED.value,
+                                  expires_at=expires))
+                for line, assignment_id, why in skipped:
+                    writer.save(m(info.batch_id, item_key(line), line=line, assignment_id=assignment_id,
+                                  status=ItemStatus.SKIPPED.value, message=why, expires_at=expires))
+        except PynamoDBException as error:
+            raise AuditUnavailable(f"The batch could not be stored ({type(error).__name__}); nothing was queued. "
+                                   "Retry shortly.") from None
+
+    def info(self, batch_id: str) -> BatchInfo:
+        try:
+            meta = self._model.get(batch_id, META)
+        except self._model.DoesNotExist:
+            raise BatchNotFound(f"No batch {batch_id}.", batchId=batch_id) from None
+        return BatchInfo(meta.batch_id, meta.created_at, meta.actor, meta.origin, int(meta.total), meta.hit_id)
+
+    def items(self, batch_id: str, lines: list[int]) -> list[StoredItem]:
+        keys = [(batch_id, item_key(line)) for line in lines]
+        found = [self._stored(entry) for entry in self._model.batch_get(keys)]
+        return sorted(found, key=lambda stored: stored.item.line)
+
+    def all_items(self, batch_id: str) -> list[StoredItem]:
+        query = self._model.query(batch_id, self._model.item_key.startswith(ITEM_PREFIX))
+        return [self._stored(entry) for entry in query]
+
+    def mark(self, batch_id: str, line: int, status: ItemStatus, code: str | None = None,
+             message: str | None = None, decision_id: str | None = None, at: datetime | None = None) -> bool:
+        """Record an item's outcome once: a redelivered message cannot overwrite a final outcome."""
+        m = self._model
+        actions = [m.status.set(status.value), m.updated_at.set(at or datetime.now(timezone.utc))]
+        actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
+                                                        (m.decision_id, decision_id)) if value]
+        try:
+            m(batch_id, item_key(line)).update(actions=actions, condition=m.status == ItemStatus.QUEUED.value)
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _stored(entry: Model) -> StoredItem:
+        action = Action(entry.action) if entry.action else None  # skipped rows have none
+        item = BatchItem(int(entry.line), entry.assignment_id or "", action, entry.feedback, entry.reason,
+                         entry.hit_id, bool(entry.approve_or_reverse))
+        return StoredItem(item, ItemStatus(entry.status), entry.code, entry.message, entry.decision_id)
+
+

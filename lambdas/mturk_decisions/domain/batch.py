@@ -1,0 +1,220 @@
+"""Bulk decisions: the items of a batch, and the two ways a requester gives them.
+
+The MTurk requester website's batch-results CSV is parsed exactly as the website reads an upload:
+an `x` in `Approve` approves (and reverses a rejection when the assignment is Rejected and `Reject`
+is empty); text in `Reject` rejects with that text as the worker's feedback; rows with neither are
+skipped and reported. Every row is validated up front and each bad row is reported by line number.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from mturk_decisions.domain import rules
+from mturk_decisions.domain.errors import DecisionError
+from mturk_decisions.domain.model import Action
+
+MAX_BATCH_ITEMS = 10_000
+ASSIGNMENT_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+
+
+class ItemStatus(str, Enum):
+    QUEUED = "QUEUED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REFUSED = "REFUSED"
+    SKIPPED = "SKIPPED"
+
+
+FINAL_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.REFUSED, ItemStatus.SKIPPED})
+
+
+class InvalidBatch(DecisionError):
+    code = "INVALID_BATCH"
+    status = 400
+
+
+class BatchNotFound(DecisionError):
+    code = "BATCH_NOT_FOUND"
+    status = 404
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One decision of a batch. `approve_or_reverse` is the CSV's Approve: reverse if MTurk says Rejected."""
+
+    line: int
+    assignment_id: str
+    action: Action
+    feedback: str | None = None
+    reason: str | None = None
+    hit_id: str | None = None
+    approve_or_reverse: bool = False
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    assignment_id: str | None
+    reason: str
+
+
+@dataclass
+class ParsedBatch:
+    items: list[BatchItem] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+
+@dataclass
+class _Problems:
+    errors: list[dict] = field(default_factory=list)
+
+    def add(self, line: int | None, message: str, assignment_id: str | None = None, field_name: str | None = None):
+        entry = {"line": line, "assignmentId": assignment_id, "field": field_name, "message": message}
+        self.errors.append({k: v for k, v in entry.items() if v is not None})
+
+    def raise_if_any(self, what: str) -> None:
+        if self.errors:
+            shown = "; ".join(f"line {e.get('line', '?')}: {e['message']}" for e in self.errors[:3])
+            more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
+            raise InvalidBatch(
+                f"{len(self.errors)} bad row(s) in the {what}; nothing was queued. {shown}{more}",
+                errors=self.errors[:200],
+                errorCount=len(self.errors),
+            )
+
+
+def _check_text(problems: _Problems, line: int, assignment_id: str, feedback: str | None, reason: str | None,
+                required: bool) -> bool:
+    try:
+        rules.validate_feedback(feedback, required=required)
+        rules.validate_reason(reason)
+    except DecisionError as error:
+        problems.add(line, error.message, assignment_id, "feedback" if error.code == "INVALID_FEEDBACK" else "reason")
+        return False
+    return True
+
+
+def _check_duplicates(problems: _Problems, items: list[BatchItem]) -> None:
+    first_line: dict[str, int] = {}
+    for item in items:
+        if item.assignment_id in first_line:
+            problems.add(item.line, f"assignment {item.assignment_id} also appears on line "
+                         f"{first_line[item.assignment_id]}; give each assignment once", item.assignment_id)
+        else:
+            first_line[item.assignment_id] = item.line
+
+
+def parse_results_csv(text: str, reason: str | None = None) -> ParsedBatch:
+    """Parse the website's batch-results CSV (BOM, quoting, extra columns and multi-line cells allowed)."""
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    problems = _Problems()
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise InvalidBatch("The CSV is empty: expected the batch-results header row with AssignmentId, "
+                           "Approve and Reject columns.", errors=[]) from None
+    columns = {name.strip().lower(): index for index, name in enumerate(header)}
+    missing = [name for name in ("assignmentid", "approve", "reject") if name not in columns]
+    if missing:
+        wanted = ", ".join({"assignmentid": "AssignmentId", "approve": "Approve", "reject": "Reject"}[m] for m in missing)
+        raise InvalidBatch(f"The CSV header has no {wanted} column: upload the batch-results file as downloaded "
+                           "from the requester website, with Approve and Reject filled in.",
+                           errors=[{"line": 1, "message": f"missing column(s): {wanted}"}])
+
+    def cell(row: list[str], name: str) -> str:
+        index = columns.get(name)
+        return row[index] if index is not None and index < len(row) else ""
+
+    parsed = ParsedBatch()
+    line = 1
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            problems.add(start, f"unreadable CSV: {error}")
+            break
+        line = start
+        if not any(value.strip() for value in row):
+            continue
+        assignment_id = cell(row, "assignmentid").strip()
+        approve = cell(row, "approve").strip()
+        reject_text = cell(row, "reject")
+        hit_id = cell(row, "hitid").strip() or None
+        if not ASSIGNMENT_ID.match(assignment_id):
+            problems.add(line, f"AssignmentId {assignment_id!r} is not an MTurk assignment id", assignment_id or None,
+                         "AssignmentId")
+            continue
+        if approve and approve.lower() != "x":
+            problems.add(line, f"Approve must be 'x' or empty, not {approve!r}", assignment_id, "Approve")
+            continue
+        if approve and reject_text.strip():
+            problems.add(line, "both Approve and Reject are filled in; keep one", assignment_id)
+            continue
+        if approve:
+            parsed.items.append(BatchItem(line, assignment_id, Action.APPROVE, reason=reason, hit_id=hit_id,
+                                          approve_or_reverse=True))
+        elif reject_text.strip():
+            if _check_text(problems, line, assignment_id, reject_text, reason, required=True):
+                parsed.items.append(BatchItem(line, assignment_id, Action.REJECT, feedback=reject_text,
+                                              reason=reason, hit_id=hit_id))
+        else:
+            parsed.skipped.append(SkippedRow(line, assignment_id, "neither Approve nor Reject is filled in"))
+    _check_duplicates(problems, parsed.items)
+    problems.raise_if_any("CSV")
+    _check_size(parsed)
+    return parsed
+
+
+def parse_item_list(items: object) -> ParsedBatch:
+    """The JSON form: `[{assignmentId, action, feedback?, reason?, hitId?}]`; line = 1-based position."""
+    if not isinstance(items, list) or not items:
+        raise InvalidBatch("Give the decisions as a non-empty JSON list under 'items'.", errors=[])
+    problems = _Problems()
+    parsed = ParsedBatch()
+    allowed = {"assignmentId", "action", "feedback", "reason", "hitId"}
+    for position, entry in enumerate(items, start=1):
+        if not isinstance(entry, dict):
+            problems.add(position, "each item must be an object")
+            continue
+        assignment_id = entry.get("assignmentId")
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            problems.add(position, f"unknown field(s): {', '.join(unknown)}", assignment_id if isinstance(assignment_id, str) else None)
+            continue
+        if not isinstance(assignment_id, str) or not ASSIGNMENT_ID.match(assignment_id):
+            problems.add(position, "assignmentId must be an MTurk assignment id (A-Z, 0-9)", None, "assignmentId")
+            continue
+        try:
+            action = Action(entry.get("action"))
+        except ValueError:
+            problems.add(position, "action must be one of reject, reverse, approve", assignment_id, "action")
+            continue
+        feedback, reason, hit_id = entry.get("feedback"), entry.get("reason"), entry.get("hitId")
+        if any(value is not None and not isinstance(value, str) for value in (feedback, reason, hit_id)):
+            problems.add(position, "feedback, reason and hitId must be strings", assignment_id)
+            continue
+        if hit_id is not None and not ASSIGNMENT_ID.match(hit_id):
+            problems.add(position, "hitId must be an MTurk HIT id (A-Z, 0-9)", assignment_id, "hitId")
+            continue
+        if _check_text(problems, position, assignment_id, feedback, reason, required=action is Action.REJECT):
+            parsed.items.append(BatchItem(position, assignment_id, action, feedback or None, reason or None, hit_id))
+    _check_duplicates(problems, parsed.items)
+    problems.raise_if_any("item list")
+    _check_size(parsed)
+    return parsed
+
+
+def _check_size(parsed: ParsedBatch) -> None:
+    if len(parsed.items) > MAX_BATCH_ITEMS:
+        raise InvalidBatch(f"A batch holds at most {MAX_BATCH_ITEMS} decisions; this one has {len(parsed.items)}. "
+                           "Split it into several uploads.", errors=[])
+    if not parsed.items and not parsed.skipped:
+        raise InvalidBatch("The batch has no rows.", errors=[])

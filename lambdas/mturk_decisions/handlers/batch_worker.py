@@ -1,0 +1,28 @@
+"""SQS worker for bulk decisions: each message is one chunk of a batch (Powertools batch processing,
+partial batch failures; SQS redelivers failed chunks and moves them to the DLQ after its retries)."""
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mturk_decisions import wiring
+from mturk_decisions.adapters.work_queue import Chunk
+from mturk_decisions.observability import logger, metrics
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def process_chunk(record: SQSRecord) -> None:
+    chunk = Chunk.from_json(record.body)
+    redelivered = int(record.attributes.approximate_receive_count or 1) > 1
+    outcomes = wiring.current().batch_service().process(chunk, redelivered=redelivered)
+    logger.info("chunk processed", extra={"batch_id": chunk.batch_id, "hit_id": chunk.hit_id,
+                                          "items": len(chunk.lines), "outcomes": dict(outcomes),
+                                          "redelivered": redelivered})
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=process_chunk, processor=processor, context=context)

@@ -1,0 +1,296 @@
+"""Bulk decisions: plan a batch, queue it in chunks, and apply each chunk exactly once per item.
+
+A chunk holds the items of one HIT, so the worker reads their state with ListAssignmentsForHIT
+(100 per page) instead of one GetAssignment per item, tracks the balance itself, and spends one
+MTurk write per decision. SQS may redeliver a chunk: items already final are left alone, and an
+item whose earlier attempt was cut off is settled from its audit record and MTurk's state.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
+from mturk_decisions.adapters.work_queue import Chunk
+from mturk_decisions.domain import rules
+from mturk_decisions.domain.batch import FINAL_STATUSES, BatchItem, InvalidBatch, ItemStatus, ParsedBatch
+from mturk_decisions.domain.errors import (
+    AssignmentNotFound,
+    AuditUnavailable,
+    DecisionError,
+    MTurkCredentialsInvalid,
+    MTurkFault,
+    MTurkThrottled,
+)
+from mturk_decisions.domain.model import (
+    RESULTING_STATUS,
+    Action,
+    AssignmentView,
+    Cost,
+    DecisionRequest,
+    DecisionState,
+    Source,
+)
+from mturk_decisions.service.decisions import DecisionService, utc_now
+from mturk_decisions.service.ports import AuditStore, MTurkGateway
+
+#: Errors worth retrying the chunk for (SQS redelivers it); anything else is the item's final outcome.
+TRANSIENT = (MTurkThrottled, MTurkFault, AuditUnavailable, MTurkCredentialsInvalid)
+HIT_CHUNK_SIZE = 500
+LOOSE_CHUNK_SIZE = 100
+
+
+@dataclass
+class PlannedItem:
+    item: BatchItem
+    outcome: str  # reject | reverse | approve | refused | skip
+    view: AssignmentView | None = None
+    cost: Cost | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class BatchPlan:
+    items: list[PlannedItem]
+    skipped: list[tuple[int, str | None, str]]
+    balance: Decimal
+    totals: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        counts = defaultdict(int)
+        reward = fee = Decimal("0")
+        for planned in self.items:
+            counts[planned.outcome] += 1
+            if planned.cost:
+                reward, fee = reward + planned.cost.reward, fee + planned.cost.fee
+        counts["skipped"] = counts.pop("skip", 0) + len(self.skipped)
+        total = reward + fee
+        self.totals = {
+            **{name: counts.get(name, 0) for name in ("reject", "reverse", "approve", "refused", "skipped")},
+            "cost": {"reward": str(reward), "fee": str(fee), "total": str(total)},
+            "balance": str(self.balance),
+            "balanceAfter": str(self.balance - total),
+            "sufficientFunds": total <= self.balance,
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    batch_id: str
+    total: int
+    queued: int
+    skipped: list[tuple[int, str | None, str]]
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    info: BatchInfo
+    items: list[StoredItem]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {status.value.lower(): 0 for status in ItemStatus}
+        for stored in self.items:
+            counts[stored.status.value.lower()] += 1
+        return counts
+
+    @property
+    def done(self) -> int:
+        return sum(1 for stored in self.items if stored.status in FINAL_STATUSES)
+
+    @property
+    def state(self) -> str:
+        if self.done == len(self.items):
+            return "COMPLETED"
+        return "RUNNING" if self.done > sum(1 for s in self.items if s.status is ItemStatus.SKIPPED) else "QUEUED"
+
+
+class BatchService:
+    def __init__(
+        self,
+        mturk: MTurkGateway,
+        decisions: DecisionService,
+        audit: AuditStore,
+        store,
+        queue,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._mturk, self._decisions, self._audit = mturk, decisions, audit
+        self._store, self._queue = store, queue
+        self._clock, self._new_id = clock, new_id
+
+    # ----- in the API -----
+
+    def plan(self, parsed: ParsedBatch, actor: str) -> BatchPlan:
+        """The dry run: what each row would do, and the total cost against the current balance."""
+        views = self._read_views(parsed.items)
+        planned = []
+        unlimited = Decimal("Infinity")  # funds are judged on the batch total, not row by row
+        for item in parsed.items:
+            view = views.get(item.assignment_id)
+            if view is None:
+                planned.append(PlannedItem(item, "refused", code=AssignmentNotFound.code,
+                                           message=f"MTurk has no assignment {item.assignment_id} for this requester."))
+                continue
+            action = _effective_action(item, view)
+            if action is None:
+                planned.append(PlannedItem(item, "skip", view, message="already Approved: nothing to do"))
+                continue
+            try:
+                plan = self._decisions.plan(self._request(item, action, actor, None), assignment=view, balance=unlimited)
+            except DecisionError as refused:
+                planned.append(PlannedItem(item, "refused", view, code=refused.code, message=refused.message))
+                continue
+            planned.append(PlannedItem(item, action.value, view, plan.cost))
+        skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
+        return BatchPlan(planned, skipped, self._mturk.get_balance())
+
+    def submit(self, parsed: ParsedBatch, actor: str, origin: str, hit_id: str | None = None) -> Submission:
+        if not parsed.items:
+            raise InvalidBatch("Every row was skipped: mark Approve with x or fill in Reject.", errors=[])
+        batch_id = self._new_id()
+        skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
+        info = BatchInfo(batch_id, self._clock(), actor, origin, len(parsed.items) + len(skipped), hit_id)
+        self._store.create(info, parsed.items, skipped)
+        self._queue.send(chunks_of(batch_id, parsed.items))
+        return Submission(batch_id, info.total, len(parsed.items), skipped)
+
+    def hit_reversals(self, hit_id: str, feedback: str | None, reason: str | None,
+                      worker_ids: Iterable[str] | None) -> ParsedBatch:
+        """Every rejected assignment of a HIT (optionally only some workers'), as a batch of reversals."""
+        rules.validate_feedback(feedback, required=False)
+        rules.validate_reason(reason)
+        wanted = set(worker_ids or [])
+        parsed = ParsedBatch()
+        for position, view in enumerate(self._mturk.list_assignments_for_hit(hit_id, ["Rejected"]), start=1):
+            if wanted and view.worker_id not in wanted:
+                continue
+            parsed.items.append(BatchItem(position, view.assignment_id, Action.REVERSE, feedback, reason, hit_id))
+        if not parsed.items:
+            who = f" for workers {', '.join(sorted(wanted))}" if wanted else ""
+            raise InvalidBatch(f"HIT {hit_id} has no rejected assignments{who}: nothing to reverse.", errors=[],
+                               hitId=hit_id)
+        return parsed
+
+    def status(self, batch_id: str) -> BatchStatus:
+        info = self._store.info(batch_id)
+        return BatchStatus(info, sorted(self._store.all_items(batch_id), key=lambda s: s.item.line))
+
+    # ----- in the worker -----
+
+    def process(self, chunk: Chunk, redelivered: bool = False) -> dict[str, int]:
+        """Apply one chunk. Raises a transient error to have SQS redeliver what is left of it."""
+        info = self._store.info(chunk.batch_id)
+        pending = [s.item for s in self._store.items(chunk.batch_id, chunk.lines) if s.status is ItemStatus.QUEUED]
+        outcomes: dict[str, int] = defaultdict(int)
+        if not pending:
+            return outcomes
+        views = self._read_views(pending, chunk.hit_id)
+        balance = self._mturk.get_balance()
+        for item in pending:
+            status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
+            outcomes[status.value] += 1
+        return outcomes
+
+    def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, balance: Decimal,
+                      redelivered: bool) -> tuple[ItemStatus, Decimal]:
+        mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(), **kw)  # noqa: E731
+        if view is None:
+            mark(ItemStatus.REFUSED, code=AssignmentNotFound.code,
+                 message=f"MTurk has no assignment {item.assignment_id} for this requester.")
+            return ItemStatus.REFUSED, balance
+        if redelivered and self._settled_earlier(info, item, view, mark):
+            return ItemStatus.SUCCEEDED, balance
+        action = _effective_action(item, view)
+        if action is None:
+            mark(ItemStatus.SKIPPED, message="already Approved: nothing to do")
+            return ItemStatus.SKIPPED, balance
+        request = self._request(item, action, info.actor, info.batch_id)
+        try:
+            plan = self._decisions.plan(request, assignment=view, balance=balance)
+        except DecisionError as refused:
+            mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
+            return ItemStatus.REFUSED, balance
+        try:
+            outcome = self._decisions.apply(plan)
+        except TRANSIENT:
+            raise
+        except DecisionError as failed:
+            mark(ItemStatus.FAILED, code=failed.code, message=failed.message, decision_id=failed.details.get("decisionId"))
+            return ItemStatus.FAILED, balance
+        mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
+        return ItemStatus.SUCCEEDED, balance - (plan.cost.total if plan.cost else Decimal("0"))
+
+    def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark) -> bool:
+        """A redelivered item may have been applied just before the last attempt stopped: settle it from
+        the audit and MTurk's state instead of deciding again."""
+        earlier = [r for r in self._audit.history(item.assignment_id) if r.batch_id == info.batch_id]
+        for record in earlier:
+            applied = view.status == RESULTING_STATUS[record.action].value
+            if record.state is DecisionState.PENDING:
+                state = DecisionState.SUCCEEDED if applied else DecisionState.FAILED
+                self._audit.finalize(record, state, self._clock(), None if applied else "NOT_APPLIED",
+                                     None if applied else "The attempt stopped before MTurk applied it; retried.")
+            if applied and record.state is not DecisionState.FAILED:
+                mark(ItemStatus.SUCCEEDED, decision_id=record.decision_id)
+                return True
+        return False
+
+    def _read_views(self, items: list[BatchItem], hit_id: str | None = None) -> dict[str, AssignmentView]:
+        """Assignment states by HIT page (only the statuses the items can act on), then one by one for the rest."""
+        views: dict[str, AssignmentView] = {}
+        hits = {hit_id} if hit_id else {item.hit_id for item in items if item.hit_id}
+        statuses = sorted({status for item in items for status in _statuses_acted_on(item)})
+        for hit in hits:
+            try:
+                views.update({v.assignment_id: v for v in self._mturk.list_assignments_for_hit(hit, statuses)})
+            except TRANSIENT:
+                raise
+            except DecisionError:
+                continue  # an unknown HIT: its items are looked up one by one below
+        for item in items:
+            if item.assignment_id not in views:
+                try:
+                    views[item.assignment_id] = self._mturk.get_assignment(item.assignment_id)
+                except AssignmentNotFound:
+                    continue
+        return views
+
+    @staticmethod
+    def _request(item: BatchItem, action: Action, actor: str, batch_id: str | None) -> DecisionRequest:
+        return DecisionRequest(assignment_id=item.assignment_id, action=action, feedback=item.feedback,
+                               reason=item.reason, actor=actor, source=Source.BATCH, batch_id=batch_id)
+
+
+def _effective_action(item: BatchItem, view: AssignmentView) -> Action | None:
+    """The CSV's Approve means 'reverse' on a Rejected assignment, and nothing on an Approved one."""
+    if not item.approve_or_reverse:
+        return item.action
+    if view.status == "Rejected":
+        return Action.REVERSE
+    if view.status == "Approved":
+        return None
+    return Action.APPROVE
+
+
+def _statuses_acted_on(item: BatchItem) -> tuple[str, ...]:
+    if item.approve_or_reverse:
+        return ("Submitted", "Rejected")
+    return ("Rejected",) if item.action is Action.REVERSE else ("Submitted",)
+
+
+def chunks_of(batch_id: str, items: list[BatchItem]) -> list[Chunk]:
+    by_hit: dict[str | None, list[int]] = defaultdict(list)
+    for item in items:
+        by_hit[item.hit_id].append(item.line)
+    chunks = []
+    for hit_id, lines in by_hit.items():
+        size = HIT_CHUNK_SIZE if hit_id else LOOSE_CHUNK_SIZE
+        chunks += [Chunk(batch_id, hit_id, lines[i:i + size]) for i in range(0, len(lines), size)]
+    return chunks

@@ -1,0 +1,239 @@
+"""Exit codes of `mturk-decisions` and the errors that carry them.
+
+Scripts can rely on these exit codes:
+
+    0  success (for `apply` / `reverse-hit` / `batch --watch`: every item succeeded or was skipped)
+    1  aborted by the user at the confirmation (nothing was changed), or a batch finished with
+       items that failed or were refused
+    2  usage error: a bad option or argument (click's own code; nothing was sent)
+    3  refused by a pre-check of the API: 400, 402, 404, 409, 413 or 422 (bad feedback or request,
+       insufficient funds, unknown assignment, wrong state, reversal window closed, HIT disposed, ...)
+    4  authentication or authorization failed: 401 / 403 (credentials, region, API URL, IAM policy)
+    5  MTurk throttled or unavailable, or a server error: 429 and 5xx (retry later)
+    6  network or configuration: no API URL, no AWS credentials, unreachable API, timeout
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ABORTED_OR_FAILURES = 1
+    USAGE = 2
+    REFUSED = 3
+    AUTH = 4
+    UNAVAILABLE = 5
+    NETWORK_OR_CONFIG = 6
+
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  aborted at the confirmation (nothing was changed), or a batch
+     finished with failed or refused items
+  2  usage error (bad option or argument)
+  3  refused by a pre-check (HTTP 400/402/404/409/413/422)
+  4  authentication/authorization (HTTP 401/403)
+  5  MTurk throttled or unavailable, server error (HTTP 429/5xx)
+  6  network or configuration (no API URL, no AWS credentials,
+     unreachable API, timeout)"""
+
+
+def exit_code_for_status(status: int) -> ExitCode:
+    """The exit code for an HTTP error status of the API."""
+    if status in (401, 403):
+        return ExitCode.AUTH
+    if status == 429 or status >= 500:
+        return ExitCode.UNAVAILABLE
+    if 400 <= status < 500:
+        return ExitCode.REFUSED
+    return ExitCode.OK
+
+
+class CliError(Exception):
+    """An error the CLI reports and exits with; `hint` says what to do about it."""
+
+    exit_code: ExitCode = ExitCode.NETWORK_OR_CONFIG
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class ConfigError(CliError):
+    """Missing or invalid configuration: API URL, credentials, profile, config file."""
+
+    exit_code = ExitCode.NETWORK_OR_CONFIG
+
+
+class TransportError(CliError):
+    """The API could not be reached, or did not answer in time."""
+
+    exit_code = ExitCode.NETWORK_OR_CONFIG
+
+
+class Aborted(CliError):
+    exit_code = ExitCode.ABORTED_OR_FAILURES
+
+
+class BatchFailures(CliError):
+    """A batch completed but some of its items failed or were refused."""
+
+    exit_code = ExitCode.ABORTED_OR_FAILURES
+
+
+class ApiError(CliError):
+    """The API answered with an error status. `body` is its JSON error (code, message, details)."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None,
+                 hint: str | None = None) -> None:
+        self.status = status
+        self.body = body if isinstance(body, dict) else {"message": str(body or "")}
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.code = error_code(status, self.body, self.headers)
+        message = str(self.body.get("message") or self.body.get("Message") or _reason(status))
+        super().__init__(message, hint=hint, exit_code=exit_code_for_status(status))
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The error's details: everything but code, message, requestId and the errors list."""
+        skip = {"code", "message", "Message", "requestId", "errors"}
+        return {k: v for k, v in self.body.items() if k not in skip and v is not None}
+
+    @property
+    def request_id(self) -> str | None:
+        return self.body.get("requestId") or self.headers.get("x-amzn-requestid")
+
+    @property
+    def retry_after(self) -> int | None:
+        for value in (self.body.get("retryAfterSeconds"), self.headers.get("retry-after")):
+            try:
+                return max(0, int(float(value)))
+            except (TypeError, ValueError):
+                continue
+        return None
+
+
+def error_code(status: int, body: dict, headers: dict[str, str]) -> str:
+    """The API's `code`; for errors API Gateway itself answers (no `code`), its error type or HTTP_<status>."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if code:
+        return str(code)
+    error_type = headers.get("x-amzn-errortype")
+    if error_type:
+        name = error_type.split(":")[0].strip()
+        known = {
+            "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+            "IncompleteSignatureException": "ACCESS_DENIED",
+            "InvalidSignatureException": "ACCESS_DENIED",
+            "UnrecognizedClientException": "ACCESS_DENIED",
+            "AccessDeniedException": "ACCESS_DENIED",
+            "ExpiredTokenException": "EXPIRED_TOKEN",
+            "ThrottlingException": "API_THROTTLED",
+            "TooManyRequestsException": "API_THROTTLED",
+        }
+        return known.get(name, name)
+    return f"HTTP_{status}"
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _money(value: Any) -> str:
+    return f"${value}" if value not in (None, "") else "?"
+
+
+def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: str | None = None) -> str:
+    """What to do about an API error, per code (and status when the code is unknown)."""
+    d = error.body
+    code = error.code
+    if code == "INVALID_FEEDBACK":
+        rule = d.get("rule")
+        if rule == "REQUIRED":
+            return "Give the worker a reason with --feedback \"...\" (it is what the worker sees)."
+        if rule == "MAX_LENGTH":
+            return f"Shorten the feedback to at most 1024 characters (it has {d.get('length', 'more')})."
+        if rule == "FORBIDDEN_CHARACTER":
+            where = f" at position {d['position']}" if "position" in d else ""
+            what = f"U+{int(d['codepoint']):04X}" if isinstance(d.get("codepoint"), int) else "a control character"
+            return f"Remove the control character ({what}){where}: MTurk refuses ASCII control characters."
+        return "Fix the feedback as the message says."
+    if code == "INVALID_REQUEST":
+        return "Fix the request as listed above; nothing was changed."
+    if code == "INVALID_BATCH":
+        return "Fix the listed lines of the file and run again; nothing was changed."
+    if code == "MALFORMED_JSON":
+        return "The CLI sent a body the API could not parse: please report this as a bug."
+    if code == "INVALID_CURSOR":
+        return "Run the query again without --cursor (a cursor only works with the query that returned it)."
+    if code == "INSUFFICIENT_FUNDS":
+        shortfall = d.get("shortfall")
+        need = f"at least {_money(shortfall)} " if shortfall else ""
+        return f"Add {need}prepaid funds at https://requester.mturk.com/account, then run again. Nothing was changed."
+    if code == "ASSIGNMENT_NOT_FOUND":
+        return ("Check the assignment id. It must belong to the requester account whose MTurk keys the stack uses "
+                "(and to the same MTurk environment: sandbox or production).")
+    if code == "NOT_FOUND":
+        return ("The API has no such route: check --api-url (it ends with the stage, e.g. .../prod), "
+                "or the deployed stack is older than this CLI (deploy the current version).")
+    if code == "INVALID_ASSIGNMENT_STATE":
+        current, required = d.get("currentStatus"), d.get("requiredStatus")
+        needs = f"; this action needs {required}" if required else ""
+        return f"The assignment is {current or 'in another state'}{needs}. See its state and history with `mturk-decisions show ID`."
+    if code == "REVERSAL_WINDOW_CLOSED":
+        deadline = f" (the deadline was {d['deadline']})" if d.get("deadline") else ""
+        return ("MTurk no longer allows reversing this rejection: the 30-day window after submission has closed"
+                f"{deadline}. Nothing was changed. To still pay the worker, consider a bonus in the MTurk requester UI.")
+    if code == "HIT_DISPOSED":
+        return "MTurk no longer allows changes to assignments of a disposed HIT. Nothing was changed."
+    if code == "REQUEST_IN_PROGRESS":
+        again = f" with --idempotency-key {idempotency_key}" if idempotency_key else ""
+        return f"The same request is still being processed: run the same command again{again} in a few seconds to get its answer."
+    if code == "IDEMPOTENCY_KEY_REUSED":
+        return "This --idempotency-key was used for a different request: use a new key (or omit it; the CLI makes one)."
+    if code == "MTURK_REQUEST_REJECTED":
+        return "MTurk refused the call for the reason in its message. Check the assignment in the MTurk requester UI."
+    if code in ("MTURK_THROTTLED", "API_THROTTLED"):
+        after = error.retry_after
+        return f"MTurk is throttling this account: retry after {after if after is not None else 'a few'} s."
+    if code == "MTURK_FAULT":
+        safe = f" Re-running with --idempotency-key {idempotency_key} is safe." if idempotency_key else ""
+        return f"MTurk kept failing after retries; the decision is recorded as FAILED. Retry later.{safe}"
+    if code == "MTURK_CREDENTIALS_INVALID":
+        return ("The stack's MTurk keys in Secrets Manager are missing, malformed or refused by MTurk: "
+                "an operator must put valid keys in the secret (stack output MTurkSecretArn).")
+    if code == "AUDIT_UNAVAILABLE":
+        return "Nothing was sent to MTurk. Retry shortly; if it persists, an operator should check the DynamoDB tables."
+    if code == "PAYLOAD_TOO_LARGE":
+        return "Split the file into parts under 10 MB and apply them one by one."
+    if code == "MISSING_AUTHENTICATION_TOKEN":
+        return ("The request was not signed, or its path does not exist (API Gateway answers 403 for both). "
+                "Check --api-url (it must include the stage, e.g. .../prod) and your AWS credentials.")
+    if code == "EXPIRED_TOKEN":
+        return "Your AWS session has expired: refresh it (e.g. `aws sso login --profile NAME`) and run again."
+    if error.status in (401, 403):
+        message = (error.message or "").lower()
+        if "signature expired" in message or "not yet current" in message:
+            return "Your computer's clock is off by more than 15 minutes: fix the clock and run again."
+        return ("Check your AWS credentials (--profile / AWS_PROFILE), the region (--region: it must be the API's "
+                "region), and --api-url. Your IAM principal needs execute-api:Invoke on this API.")
+    if error.status in (502, 503, 504) or code in ("INTERNAL_ERROR", "BAD_GATEWAY"):
+        rid = f" (requestId {error.request_id})" if error.request_id else ""
+        if idempotency_key:
+            return (f"The API failed{rid}; the decision may or may not have been applied. Re-run the same command "
+                    f"with --idempotency-key {idempotency_key}: it is safe and returns the outcome.")
+        return f"The API failed{rid}. Retry later; if it persists, give the requestId to an operator."
+    if error.status >= 500:
+        return "A server error: retry later; if it persists, give the requestId to an operator."
+    return "The API refused the request; nothing was changed."

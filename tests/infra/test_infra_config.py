@@ -1,0 +1,105 @@
+"""Context parameters: defaults, parsing of `-c key=value` strings, and validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.config import DEFAULTS, ConfigError, ServiceConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def config(**context) -> ServiceConfig:
+    return ServiceConfig.from_context(context.get)
+
+
+def test_defaults_without_any_context():
+    # Given no context at all, then every setting has its documented default
+    c = config()
+    assert c.stack_name == "MTurkDecisions"
+    assert c.mturk_endpoint == "sandbox"
+    assert c.alarm_email is None
+    assert c.allowed_principals == ()
+    assert c.powertools_layer_version == 27
+    assert (c.api_throttle_rate_limit, c.api_throttle_burst_limit) == (10, 20)
+    assert c.api_reserved_concurrency == 10
+    assert c.stage_name == "v1"
+    assert c.log_retention_days == 90
+    assert c.api_gateway_cloudwatch_role is True
+
+
+def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
+    # Given cdk.json's context, then it documents the same values as the code defaults
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    assert config(**context) == config()
+    assert set(DEFAULTS) <= set(context)
+
+
+@pytest.mark.parametrize("endpoint", ["sandbox", "production", "https://mturk-requester.us-east-1.amazonaws.com"])
+def test_valid_endpoints(endpoint):
+    assert config(mturkEndpoint=endpoint).mturk_endpoint == endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["prod", "http://insecure.example.com", ""])
+def test_invalid_endpoint_is_refused_with_the_key_name(endpoint):
+    with pytest.raises(ConfigError, match="mturkEndpoint"):
+        config(mturkEndpoint=endpoint)
+
+
+def test_allowed_principals_from_a_command_line_string():
+    # Given `-c allowedPrincipals=<arn>,<account>` (a string), then both are parsed and split by kind
+    c = config(allowedPrincipals="arn:aws:iam::111122223333:user/ci, 444455556666")
+    assert c.allowed_principal_arns == ("arn:aws:iam::111122223333:user/ci",)
+    assert c.allowed_account_ids == ("444455556666",)
+
+
+def test_allowed_principals_from_json():
+    c = config(allowedPrincipals='["arn:aws:iam::111122223333:role/path/ops"]')
+    assert c.allowed_principals == ("arn:aws:iam::111122223333:role/path/ops",)
+    assert config(allowedPrincipals=["123456789012"]).allowed_account_ids == ("123456789012",)
+
+
+@pytest.mark.parametrize("bad", ["arn:aws:iam::111122223333:role/*", "12345", "arn:aws:s3:::bucket", "[1, 2"])
+def test_invalid_principals_are_refused(bad):
+    with pytest.raises(ConfigError, match="allowedPrincipals"):
+        config(allowedPrincipals=bad)
+
+
+def test_strings_from_the_command_line_are_converted():
+    c = config(
+        apiThrottleRateLimit="2.5",
+        apiThrottleBurstLimit="5",
+        apiReservedConcurrency="none",
+        powertoolsLayerVersion="30",
+        apiGatewayCloudWatchRole="false",
+        alarmEmail="ops@example.com",
+        logRetentionDays="30",
+    )
+    assert c.api_throttle_rate_limit == 2.5
+    assert c.api_throttle_burst_limit == 5
+    assert c.api_reserved_concurrency is None
+    assert c.powertools_layer_version == 30
+    assert c.api_gateway_cloudwatch_role is False
+    assert c.alarm_email == "ops@example.com"
+    assert c.log_retention_days == 30
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("apiReservedConcurrency", "0"),
+        ("apiThrottleBurstLimit", "many"),
+        ("powertoolsLayerVersion", "-1"),
+        ("logRetentionDays", "31"),
+        ("alarmEmail", "not-an-email"),
+        ("stageName", "has space"),
+        ("stackName", "1starts-with-digit"),
+        ("apiGatewayCloudWatchRole", "maybe"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_key_name(key, value):
+    with pytest.raises(ConfigError, match=key):
+        config(**{key: value})

@@ -1,0 +1,78 @@
+"""cdk-nag (AwsSolutions): no unacknowledged finding; acknowledgments are few, narrow, justified."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks
+
+from infra.nag import add_nag_checks
+
+# Every acknowledgment of the stack, by rule id -> construct path (relative to the stack).
+EXPECTED_ACKNOWLEDGMENTS = {
+    ("AwsSolutions-SMG4", "MTurkSecret/Secret"),
+    ("AwsSolutions-L1", "DecisionApi/Handler/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "DecisionApi/Handler/Role/DefaultPolicy"),
+    ("AwsSolutions-APIG3", "DecisionApi/RestApi/DeploymentStage.v1"),
+    (
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+        "DecisionApi/RestApi/CloudWatchRole",
+    ),
+} | {
+    ("AwsSolutions-COG4", f"DecisionApi/RestApi/Default{path}/{verb}")
+    for verb, path in (
+        ("POST", "/assignments/{assignmentId}/reject"),
+        ("POST", "/assignments/{assignmentId}/reverse"),
+        ("POST", "/assignments/{assignmentId}/approve"),
+        ("GET", "/assignments/{assignmentId}"),
+        ("GET", "/decisions"),
+        ("GET", "/openapi.json"),
+        ("GET", "/swagger"),
+    )
+}
+
+
+def _acknowledgments(stack: Stack) -> dict[tuple[str, str], str]:
+    found = {}
+    prefix = stack.node.path + "/"
+    for construct in stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule_id, reason in dict(entry.data).items():
+                    found[(rule_id.split("::", 1)[-1], construct.node.path.removeprefix(prefix))] = reason
+    return found
+
+
+@pytest.mark.parametrize("variant", ["synth", "restricted_synth"])
+def test_awssolutions_pack_reports_no_finding(variant, request):
+    # Given a synthesized variant (its synth already ran the AwsSolutions plugin and did not fail)
+    synth = request.getfixturevalue(variant)
+    # When the pack is run again directly on the stack
+    report = AwsSolutionsChecks(verbose=True).validate_scope(synth.stack)
+    # Then there is nothing unacknowledged
+    assert report.success, [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations]
+    # And no construct carries an error annotation
+    assert Annotations.from_stack(synth.stack).find_error("*", Match.any_value()) == []
+
+
+def test_acknowledgments_are_exactly_the_reviewed_ones_each_with_a_reason(synth):
+    # Given the acknowledgments recorded on the stack's constructs
+    acknowledgments = _acknowledgments(synth.stack)
+    # Then they are the reviewed set, each on the construct that owns the finding
+    assert set(acknowledgments) == EXPECTED_ACKNOWLEDGMENTS
+    # And each one states a real reason
+    for key, reason in acknowledgments.items():
+        assert len(reason) >= 80, key
+
+
+def test_an_unacknowledged_finding_fails_synth():
+    # Given an app with the same nag wiring and a topic without TLS enforcement or encryption
+    app = App()
+    stack = Stack(app, "NagProbe")
+    sns.Topic(stack, "Topic")
+    add_nag_checks(app)
+    # When it is synthesized, then synthesis fails on the AwsSolutions findings
+    with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*AwsSolutions-SNS3"):
+        app.synth()
