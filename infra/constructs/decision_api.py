@@ -15,17 +15,20 @@ IAM principals and scripts — and there is no CORS preflight (no browser caller
 so no method is ever unauthenticated. Gateway-level errors (missing signature,
 access denied, throttling, invalid body...) are JSON `{"code", "message", "requestId"}`
 like the handler's own errors, `code` being API Gateway's response type.
+
+Later constructs expose more of the handler's routes (POST /batches, GET /batches/{batchId},
+POST /hits/{hitId}/reversals) with `add_route(...)`, which applies the same rules.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -174,60 +177,66 @@ class DecisionApi(Construct):
             validate_request_body=True,
             validate_request_parameters=True,
         )
+        self.integration = apigw.LambdaIntegration(
+            self.function,
+            proxy=True,
+            # One invoke permission for the whole API instead of two per method.
+            scope_permission_to_method=False,
+        )
         self._add_gateway_responses()
         self._add_routes()
         self._acknowledge_api_findings()
 
     # ---- routes ---------------------------------------------------------------------------
     def _add_routes(self) -> None:
-        integration = apigw.LambdaIntegration(
-            self.function,
-            proxy=True,
-            # One invoke permission for the whole API instead of two per method.
-            scope_permission_to_method=False,
-        )
-        assignment_param = {"method.request.path.assignmentId": True}
-
-        assignments = self.api.root.add_resource("assignments")
-        assignment = assignments.add_resource("{assignmentId}")
-        self._add_method(assignment, "GET", integration, assignment_param)
+        self.add_route("GET", "/assignments/{assignmentId}")
         for action, spec in BODY_SCHEMAS.items():
-            model = self.api.add_model(
-                f"{spec.name}Model",
-                model_name=spec.name,
-                content_type="application/json",
-                schema=body_json_schema(spec),
-            )
-            self._add_method(
-                assignment.add_resource(action),
-                "POST",
-                integration,
-                assignment_param,
-                # `$default` too: a POST whose body is not JSON is validated against the same
-                # schema and rejected (400 BAD_REQUEST_BODY) instead of skipping validation.
-                request_models={"application/json": model, "$default": model},
-            )
+            model = self.add_json_model(spec.name, body_json_schema(spec))
+            self.add_route("POST", f"/assignments/{{assignmentId}}/{action}", body_model=model)
+        self.add_route("GET", "/decisions")
+        self.add_route("GET", "/openapi.json")
+        self.add_route("GET", "/swagger")
 
-        self._add_method(self.api.root.add_resource("decisions"), "GET", integration)
-        self._add_method(self.api.root.add_resource("openapi.json"), "GET", integration)
-        self._add_method(self.api.root.add_resource("swagger"), "GET", integration)
+    def add_json_model(self, name: str, schema: apigw.JsonSchema) -> apigw.Model:
+        """A JSON-schema model for request bodies (name: alphanumeric, unique in the API)."""
+        return self.api.add_model(f"{name}Model", model_name=name, content_type="application/json", schema=schema)
 
-    def _add_method(
+    def add_route(
         self,
-        resource: apigw.IResource,
         http_method: str,
-        integration: apigw.Integration,
-        request_parameters: dict[str, bool] | None = None,
-        request_models: dict[str, apigw.IModel] | None = None,
+        path: str,
+        *,
+        body_model: apigw.IModel | None = None,
+        integration: apigw.Integration | None = None,
     ) -> apigw.Method:
-        return resource.add_method(
+        """Expose `http_method path` (e.g. "POST", "/batches") with the house rules.
+
+        The seam for later constructs that add routes to the same handler (bulk batches,
+        HIT-wide reversals): IAM authorization, the body+parameters validator, every
+        `{pathParameter}` required, the JSON `body_model` applied to any content type, and
+        the Lambda proxy integration to the API function unless another one is given.
+        """
+        resource = self.api.root.resource_for_path(path)
+        path_parameters = re.findall(r"{(\w+)}", path)
+        method = resource.add_method(
             http_method,
-            integration,
+            integration or self.integration,
             authorization_type=apigw.AuthorizationType.IAM,
             request_validator=self.validator,
-            request_parameters=request_parameters,
-            request_models=request_models,
+            request_parameters={f"method.request.path.{name}": True for name in path_parameters} or None,
+            # `$default` too: a body that is not JSON is validated against the same schema and
+            # rejected (400 BAD_REQUEST_BODY) instead of skipping validation.
+            request_models={"application/json": body_model, "$default": body_model} if body_model else None,
         )
+        acknowledge(
+            method,
+            "COG4",
+            "IAM (SigV4) authorization instead of a Cognito user pool: the callers are the "
+            "requester's own IAM users/roles and scripts signing with their AWS credentials; "
+            "there are no end users to sign in, and access is governed by IAM policies (and the "
+            "optional resource policy from allowedPrincipals).",
+        )
+        return method
 
     # ---- gateway-level errors as JSON ---------------------------------------------------------
     def _add_gateway_responses(self) -> None:
@@ -291,15 +300,6 @@ class DecisionApi(Construct):
             "integration runs), the stage is throttled and the Lambda has bounded reserved "
             "concurrency; a web ACL would add cost without a threat it mitigates here.",
         )
-        for method in self._methods():
-            acknowledge(
-                method,
-                "COG4",
-                "IAM (SigV4) authorization instead of a Cognito user pool: the callers are the "
-                "requester's own IAM users/roles and scripts signing with their AWS credentials; "
-                "there are no end users to sign in, and access is governed by IAM policies (and the "
-                "optional resource policy from allowedPrincipals).",
-            )
         if self.config.api_gateway_cloudwatch_role:
             role = self.api.node.try_find_child("CloudWatchRole")
             if role is not None:
@@ -311,9 +311,6 @@ class DecisionApi(Construct):
                     "logs of this API); it is assumable only by apigateway.amazonaws.com.",
                     finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
                 )
-
-    def _methods(self) -> list[apigw.Method]:
-        return [c for c in self.api.node.find_all() if isinstance(c, apigw.Method)]
 
     @property
     def url(self) -> str:

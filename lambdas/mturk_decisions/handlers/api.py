@@ -146,7 +146,7 @@ def _line_cursor(cursor: str | None) -> int:
 
 
 def _json(status: int, body: dict) -> Response[dict]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool) -> dict:

@@ -1,0 +1,389 @@
+"""Presentation: rich tables for people, the API's JSON as-is for scripts (`--json`).
+
+With `--json`, stdout carries exactly one JSON document and nothing else; everything meant for people
+(plans before a confirmation, progress, errors) goes to stderr. Colours only when the stream is a
+terminal (rich decides; `NO_COLOR` is honoured). Every string that comes from the API is rendered as
+plain text, never as rich markup.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from mturk_decisions_cli.errors import ApiError, CliError
+
+#: Rows shown per table before "... and N more".
+MAX_ROWS = 50
+_ACTION_DONE = {"reject": "Rejected", "reverse": "Reversed the rejection of", "approve": "Approved"}
+_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "PENDING": "yellow", "REFUSED": "red", "QUEUED": "cyan",
+                "RUNNING": "cyan", "COMPLETED": "green", "SKIPPED": "dim"}
+#: Details shown first in an error, in this order; the other details follow.
+_DETAIL_ORDER = ["currentStatus", "requiredStatus", "submittedAt", "deadline", "hitId", "balance", "amountNeeded",
+                 "reward", "fee", "shortfall", "rule", "position", "codepoint", "length", "retryAfterSeconds",
+                 "decisionId"]
+
+
+def make_console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    is_tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if is_tty or os.environ.get("COLUMNS") else 160
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def text(value: Any, style: str | None = None) -> Text:
+    """A table cell or line from data: plain text, never markup."""
+    if value is None or value == "":
+        return Text("-", style="dim")
+    if isinstance(value, bool):
+        return Text("yes" if value else "no", style=style or ("green" if value else "red"))
+    return Text(str(value), style=style or "")
+
+
+def money(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    return f"${value}"
+
+
+def when(value: Any) -> str:
+    """An ISO time without the noise: 2026-11-23T15:57:16.101Z -> 2026-11-23 15:57:16Z."""
+    if not isinstance(value, str) or "T" not in value:
+        return "-" if value in (None, "") else str(value)
+    date, _, rest = value.partition("T")
+    clock = rest[:8]
+    zone = "Z" if rest.endswith("Z") else ""
+    return f"{date} {clock}{zone}"
+
+
+def shorten(value: Any, limit: int = 60) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(str(value).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def state_text(value: Any) -> Text:
+    label = str(value or "-")
+    return Text(label, style=_STATE_STYLE.get(label.upper(), ""))
+
+
+class Renderer:
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.out = make_console(stderr=False)
+        self.err = make_console(stderr=True)
+
+    @property
+    def human(self) -> Console:
+        """Where text for people goes: stdout, or stderr when stdout is reserved for JSON."""
+        return self.err if self.json_mode else self.out
+
+    # -- plain output ------------------------------------------------------------------------------------
+    def json(self, body: Any) -> None:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False, sort_keys=False))
+
+    def line(self, message: str | Text = "", style: str | None = None) -> None:
+        self.human.print(message if isinstance(message, Text) else Text(message, style=style or ""))
+
+    def note(self, message: str) -> None:
+        self.human.print(Text(message, style="dim"))
+
+    def warn(self, message: str) -> None:
+        self.err.print(Text("Warning: ", style="bold yellow") + Text(message))
+
+    # -- errors ------------------------------------------------------------------------------------------
+    def error(self, error: CliError, hint: str | None = None) -> None:
+        """Always on stderr. With --json, an API error's JSON body also goes to stdout as-is."""
+        hint = hint or error.hint
+        if isinstance(error, ApiError):
+            if self.json_mode:
+                self.json(error.body)
+            head = Text("Error ", style="bold red") + Text(f"{error.status} {error.code}", style="bold red")
+            self.err.print(head + Text(": ") + Text(error.message))
+            details = error.details
+            ordered = [k for k in _DETAIL_ORDER if k in details] + [k for k in details if k not in _DETAIL_ORDER]
+            for key in ordered:
+                value = details[key]
+                if isinstance(value, (dict, list)):
+                    value = json.dumps(value, ensure_ascii=False)
+                if key in ("balance", "amountNeeded", "reward", "fee", "shortfall"):
+                    value = money(value)
+                self.err.print(Text(f"  {key}: ", style="bold") + Text(str(value)))
+            errors = error.body.get("errors")
+            if isinstance(errors, list) and errors:
+                self.err.print(self.problems_table(errors))
+            if error.request_id:
+                self.err.print(Text(f"  requestId: {error.request_id}", style="dim"))
+        else:
+            self.err.print(Text("Error: ", style="bold red") + Text(error.message))
+        if hint:
+            self.err.print(Text("What to do: ", style="bold") + Text(hint))
+
+    def problems_table(self, errors: list[Any]) -> Table:
+        """INVALID_BATCH / INVALID_REQUEST errors: line numbers when there are any."""
+        rows = [e if isinstance(e, dict) else {"message": str(e)} for e in errors]
+        has_line = any("line" in r for r in rows)
+        has_assignment = any(r.get("assignmentId") for r in rows)
+        table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+        if has_line:
+            table.add_column("line", justify="right")
+        if has_assignment:
+            table.add_column("assignment")
+        table.add_column("field")
+        table.add_column("problem", overflow="fold")
+        for row in rows[:MAX_ROWS]:
+            cells = []
+            if has_line:
+                cells.append(text(row.get("line")))
+            if has_assignment:
+                cells.append(text(row.get("assignmentId")))
+            cells += [text(row.get("field")), text(row.get("message"))]
+            table.add_row(*cells)
+        if len(rows) > MAX_ROWS:
+            table.caption = f"... and {len(rows) - MAX_ROWS} more (use --json for all)"
+        return table
+
+    # -- single decisions --------------------------------------------------------------------------------
+    def decision(self, body: Mapping[str, Any], action: str) -> None:
+        decision = body.get("decision") or {}
+        assignment = body.get("assignment") or {}
+        assignment_id = decision.get("assignmentId") or assignment.get("assignmentId") or "?"
+        title = Text(f"{_ACTION_DONE.get(action, action)} assignment ", style="bold green") + Text(assignment_id, style="bold")
+        self.line(title)
+        table = _kv_table()
+        _kv(table, "status", f"{assignment.get('previousStatus') or decision.get('previousStatus') or '?'} → "
+                             f"{assignment.get('status') or '?'}")
+        for key in ("workerId", "hitId"):
+            _kv(table, key, decision.get(key))
+        if body.get("cost"):
+            _kv(table, "cost", _cost(body["cost"]))
+        _kv(table, "decisionId", decision.get("decisionId"))
+        _kv(table, "state", state_text(decision.get("state")))
+        if decision.get("feedback") is not None:
+            _kv(table, "feedback", decision.get("feedback"))
+        if decision.get("reason") is not None:
+            _kv(table, "reason", decision.get("reason"))
+        _kv(table, "actor", decision.get("actor"))
+        _kv(table, "at", when(decision.get("finalizedAt") or decision.get("createdAt")))
+        self.human.print(table)
+        if body.get("warning"):
+            self.warn(str(body["warning"]))
+
+    def single_plan(self, body: Mapping[str, Any]) -> None:
+        plan = body.get("plan") or {}
+        self.line(Text("Dry run: ", style="bold cyan") + Text(f"{plan.get('action', '?')} {plan.get('assignmentId', '?')} "
+                                                               "would be accepted. Nothing was changed."))
+        table = _kv_table()
+        _kv(table, "status", f"{plan.get('currentStatus', '?')} → {plan.get('resultingStatus', '?')}")
+        for key in ("workerId", "hitId", "feedback", "reason"):
+            if plan.get(key) is not None:
+                _kv(table, key, plan.get(key))
+        if plan.get("cost"):
+            _kv(table, "cost", _cost(plan["cost"]))
+        if plan.get("balance") is not None:
+            _kv(table, "balance", f"{money(plan.get('balance'))} → {money(plan.get('balanceAfter'))} after")
+        if plan.get("reversalDeadline"):
+            _kv(table, "reversal deadline", when(plan["reversalDeadline"]))
+        if plan.get("checksPassed"):
+            _kv(table, "checks passed", ", ".join(map(str, plan["checksPassed"])))
+        self.human.print(table)
+
+    # -- show / history ----------------------------------------------------------------------------------
+    def assignment(self, body: Mapping[str, Any]) -> None:
+        view = body.get("assignment") or {}
+        history = body.get("history") or []
+        self.line(Text("Assignment ", style="bold") + Text(str(view.get("assignmentId", "?")), style="bold"))
+        table = _kv_table()
+        _kv(table, "status", state_text(view.get("status")))
+        for key in ("workerId", "hitId", "hitTitle"):
+            _kv(table, key, view.get(key))
+        _kv(table, "hitStatus", view.get("hitStatus"))
+        _kv(table, "reward", money(view.get("reward")))
+        for key in ("submittedAt", "approvedAt", "rejectedAt"):
+            if view.get(key):
+                _kv(table, key, when(view.get(key)))
+        if view.get("requesterFeedback"):
+            _kv(table, "feedback", view.get("requesterFeedback"))
+        if view.get("reversalDeadline"):
+            _kv(table, "reversal deadline", when(view.get("reversalDeadline")))
+        if "reversible" in view:
+            _kv(table, "reversible", text(bool(view.get("reversible"))))
+        self.human.print(table)
+        self.line()
+        if history:
+            self.human.print(self.decisions_table(history, title="Decision history (newest first)",
+                                                  columns=("createdAt", "action", "state", "previousStatus", "actor",
+                                                           "source", "feedback", "reason", "error")))
+        else:
+            self.note("No decisions recorded for this assignment.")
+
+    def decisions_table(self, decisions: Iterable[Mapping[str, Any]], title: str | None = None,
+                        columns: tuple[str, ...] = ("createdAt", "action", "state", "assignmentId", "workerId",
+                                                    "hitId", "actor", "feedback", "reason", "error")) -> Table:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in columns:
+            no_wrap = column in ("createdAt", "assignmentId", "workerId", "hitId", "action", "state")
+            table.add_column(column, no_wrap=no_wrap, overflow="fold")
+        for decision in decisions:
+            row = []
+            for column in columns:
+                if column == "createdAt":
+                    row.append(text(when(decision.get("createdAt"))))
+                elif column == "state":
+                    row.append(state_text(decision.get("state")))
+                elif column in ("feedback", "reason"):
+                    row.append(text(shorten(decision.get(column), 40)))
+                elif column == "error":
+                    code = decision.get("errorCode")
+                    row.append(text(code, style="red") if code else text(None))
+                else:
+                    row.append(text(decision.get(column)))
+            table.add_row(*row)
+        return table
+
+    # -- batches -----------------------------------------------------------------------------------------
+    def batch_plan(self, body: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """The dry-run plan of a batch; returns its totals (with defaults for missing keys)."""
+        plan = body.get("plan") or {}
+        items = [i for i in (plan.get("items") or []) if isinstance(i, dict)]
+        totals = dict(plan.get("totals") or {})
+        for outcome in ("reject", "reverse", "approve", "refused"):
+            totals.setdefault(outcome, sum(1 for i in items if i.get("outcome") == outcome))
+        totals.setdefault("skipped", sum(1 for i in items if i.get("outcome") in ("skip", "skipped")))
+        self.line(Text("Plan for ", style="bold") + Text(source, style="bold") +
+                  Text(" (dry run: nothing has been changed)", style="dim"))
+        counts = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        counts.add_column("outcome")
+        counts.add_column("items", justify="right")
+        for outcome, label in (("reject", "reject"), ("reverse", "reverse a rejection"), ("approve", "approve"),
+                               ("refused", "refused by a pre-check"), ("skipped", "skipped")):
+            style = "red" if outcome == "refused" and totals.get(outcome) else ""
+            counts.add_row(Text(label, style=style), Text(str(totals.get(outcome, 0)), style=style))
+        self.human.print(counts)
+        cost = totals.get("cost") or {}
+        if cost or totals.get("balance") is not None:
+            line = Text("Cost: ", style="bold") + Text(_cost(cost) if cost else "$0.00")
+            if totals.get("balance") is not None:
+                line += Text(f"   Balance: {money(totals.get('balance'))} → {money(totals.get('balanceAfter'))} after")
+            self.line(line)
+        sufficient = totals.get("sufficientFunds")
+        if sufficient is not None:
+            self.line(Text("Sufficient funds: ", style="bold") + text(bool(sufficient)))
+            if not sufficient:
+                self.err.print(Text("Insufficient funds: ", style="bold red") + Text(
+                    "the reversals and approvals cost more than the balance; those beyond it will be refused. "
+                    "Add funds at https://requester.mturk.com/account first."))
+        refused = [i for i in items if i.get("outcome") == "refused"]
+        if refused:
+            self.line()
+            self.human.print(self.plan_items_table(refused, "Refused (these will not be applied)"))
+        return totals
+
+    def plan_items_table(self, items: list[Mapping[str, Any]], title: str) -> Table:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in ("line", "assignmentId", "workerId", "action", "code", "message"):
+            table.add_column(column, justify="right" if column == "line" else "left",
+                             no_wrap=column in ("assignmentId", "workerId", "code"), overflow="fold")
+        for item in items[:MAX_ROWS]:
+            table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("workerId")),
+                          text(item.get("action")), text(item.get("code"), style="red"), text(item.get("message")))
+        if len(items) > MAX_ROWS:
+            table.caption = f"... and {len(items) - MAX_ROWS} more (use --json for all)"
+        return table
+
+    def batch_accepted(self, body: Mapping[str, Any]) -> None:
+        batch_id = body.get("batchId", "?")
+        self.line(Text("Batch ", style="bold green") + Text(str(batch_id), style="bold") +
+                  Text(f" {body.get('status', 'QUEUED')}: {body.get('queued', body.get('total', '?'))} item(s) queued, "
+                       f"{body.get('skipped', 0)} skipped."))
+        skipped = [r for r in (body.get("skippedRows") or []) if isinstance(r, dict)]
+        if skipped:
+            table = Table(title="Skipped rows", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+            table.add_column("line", justify="right")
+            table.add_column("assignmentId", no_wrap=True)
+            table.add_column("reason", overflow="fold")
+            for row in skipped[:MAX_ROWS]:
+                table.add_row(text(row.get("line")), text(row.get("assignmentId")), text(row.get("reason")))
+            if len(skipped) > MAX_ROWS:
+                table.caption = f"... and {len(skipped) - MAX_ROWS} more (use --json for all)"
+            self.human.print(table)
+
+    def batch_status(self, body: Mapping[str, Any]) -> None:
+        status = str(body.get("status") or "?")
+        head = Text("Batch ", style="bold") + Text(str(body.get("batchId", "?")), style="bold") + Text("  ") + state_text(status)
+        self.line(head)
+        table = _kv_table()
+        total, done = body.get("total"), body.get("done")
+        progress = body.get("progress")
+        if isinstance(progress, (int, float)):
+            _kv(table, "progress", f"{done if done is not None else '?'}/{total if total is not None else '?'} "
+                                   f"({progress * 100:.0f}%)")
+        else:
+            _kv(table, "progress", f"{done if done is not None else '?'}/{total if total is not None else '?'}")
+        for key in ("createdAt", "actor", "source"):
+            if body.get(key):
+                _kv(table, key, when(body[key]) if key == "createdAt" else body[key])
+        self.human.print(table)
+        self.human.print(self.counts_table(body.get("counts") or {}))
+
+    def counts_table(self, counts: Mapping[str, Any]) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        keys = ["queued", "succeeded", "failed", "refused", "skipped"]
+        keys += [k for k in counts if k not in keys]
+        styles = {"succeeded": "green", "failed": "red", "refused": "red", "queued": "cyan", "skipped": "dim"}
+        for key in keys:
+            table.add_column(key, justify="right", style=styles.get(key, "") if counts.get(key) else "")
+        table.add_row(*[str(counts.get(k, 0)) for k in keys])
+        return table
+
+    def batch_items_table(self, items: list[Mapping[str, Any]], title: str | None = None,
+                          limit: int | None = None) -> Table:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in ("line", "assignmentId", "action", "status", "code", "message", "decisionId"):
+            table.add_column(column, justify="right" if column == "line" else "left",
+                             no_wrap=column in ("assignmentId", "status", "code", "decisionId"), overflow="fold")
+        shown = items if limit is None else items[:limit]
+        for item in shown:
+            code = item.get("code")
+            table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("action")),
+                          state_text(item.get("status")), text(code, style="red") if code else text(None),
+                          text(item.get("message")), text(item.get("decisionId")))
+        if limit is not None and len(items) > limit:
+            table.caption = f"... and {len(items) - limit} more"
+        return table
+
+    def progress(self, total: int) -> "Progress":
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                   TimeElapsedColumn()]
+        return Progress(*columns, console=self.err, transient=False)
+
+
+def _kv_table() -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
+
+
+def _kv(table: Table, key: str, value: Any) -> None:
+    table.add_row(Text(f"  {key}"), value if isinstance(value, Text) else text(value))
+
+
+def _cost(cost: Mapping[str, Any]) -> str:
+    if not isinstance(cost, Mapping):
+        return str(cost)
+    total = money(cost.get("total"))
+    parts = [f"reward {money(cost.get('reward'))}" if cost.get("reward") is not None else None,
+             f"fee {money(cost.get('fee'))}" if cost.get("fee") is not None else None]
+    parts = [p for p in parts if p]
+    return f"{total} ({' + '.join(parts)})" if parts else total

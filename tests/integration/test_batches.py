@@ -1,0 +1,227 @@
+"""Bulk decisions end to end: POST /batches and /hits/{id}/reversals → SQS → worker → MTurk + audit."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from local.stack import DEMO_MTURK_KEY
+from mturk_decisions import wiring
+from mturk_decisions.adapters.work_queue import Chunk
+
+HEADER = ["HITId", "HITTypeId", "Title", "Reward", "AssignmentId", "WorkerId", "AssignmentStatus",
+          "Answer.label", "Approve", "Reject"]
+
+
+def results_csv(rows) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(HEADER)
+    for row in rows:
+        writer.writerow([row.get(name, "") for name in HEADER])
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def wait_for(api, batch_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api.get(f"/batches/{batch_id}?limit=1000").json()
+        if body["status"] == "COMPLETED" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+@pytest.fixture()
+def hit_with(sim):
+    def _hit(*statuses, days_ago=2, workers=None, reward="0.50"):
+        hit = sim.add_hit(DEMO_MTURK_KEY[0], reward=reward, max_assignments=max(len(statuses), 1))
+        ids = []
+        for index, status in enumerate(statuses):
+            worker = workers[index] if workers else None
+            ids.append(sim.add_assignment(hit, worker_id=worker, status=status,
+                                          submitted_at=sim.clock.now() - timedelta(days=days_ago)))
+        return hit, ids
+    return _hit
+
+
+def test_given_json_items_when_batched_then_202_and_every_item_applied_and_audited(api, sim, hit_with):
+    hit, (a, b, c) = hit_with("Submitted", "Rejected", "Submitted")
+    response = api.post("/batches", {"items": [
+        {"assignmentId": a, "action": "reject", "feedback": "Blank answers", "reason": "QA rule 3", "hitId": hit},
+        {"assignmentId": b, "action": "reverse", "reason": "bad QA rule", "hitId": hit},
+        {"assignmentId": c, "action": "approve"},
+    ]})
+    assert response.status_code == 202, response.text
+    batch_id = response.json()["batchId"]
+    body = wait_for(api, batch_id)
+    assert body["counts"]["succeeded"] == 3 and body["progress"] == 1.0
+    assert [sim.get_assignment_state(x).status for x in (a, b, c)] == ["Rejected", "Approved", "Approved"]
+    record = api.get(f"/assignments/{b}").json()["history"][0]
+    assert record["source"] == "batch" and record["batchId"] == batch_id and record["reason"] == "bad QA rule"
+
+
+def test_given_website_csv_then_approve_x_reverses_rejected_and_approves_submitted(api, sim, hit_with):
+    hit, (rejected, submitted, to_reject, untouched) = hit_with("Rejected", "Submitted", "Submitted", "Submitted")
+    text = results_csv([
+        {"HITId": hit, "AssignmentId": rejected, "AssignmentStatus": "Rejected", "Approve": "x"},
+        {"HITId": hit, "AssignmentId": submitted, "AssignmentStatus": "Submitted", "Approve": "x",
+         "Answer.label": "multi\nline, \"quoted\""},
+        {"HITId": hit, "AssignmentId": to_reject, "AssignmentStatus": "Submitted", "Reject": "Off-topic labels"},
+        {"HITId": hit, "AssignmentId": untouched, "AssignmentStatus": "Submitted"},
+    ])
+    response = api.request("POST", "/batches?reason=fix%20batch%2017", raw=text, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 202, response.text
+    assert response.json()["skippedRows"] == [{"line": 6, "assignmentId": untouched,
+                                               "reason": "neither Approve nor Reject is filled in"}]
+    body = wait_for(api, response.json()["batchId"])
+    assert body["counts"] == {"queued": 0, "succeeded": 3, "failed": 0, "refused": 0, "skipped": 1}
+    assert sim.get_assignment_state(rejected).status == "Approved"
+    assert sim.get_assignment_state(submitted).status == "Approved"
+    assert sim.get_assignment_state(to_reject).feedback == "Off-topic labels"
+    history = api.get(f"/assignments/{rejected}").json()["history"]
+    assert history[0]["action"] == "reverse" and history[0]["reason"] == "fix batch 17"
+
+
+def test_given_csv_with_a_bad_row_then_400_with_line_and_nothing_queued(api, sim, hit_with):
+    hit, (a, b) = hit_with("Submitted", "Submitted")
+    text = results_csv([{"HITId": hit, "AssignmentId": a, "Approve": "x"},
+                        {"HITId": hit, "AssignmentId": b, "Approve": "x", "Reject": "both"}])
+    sim.reset_call_log()
+    response = api.request("POST", "/batches", raw=text, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_BATCH" and response.json()["errors"][0]["line"] == 3
+    time.sleep(0.5)
+    assert sim.get_assignment_state(a).status == "Submitted" and sim.count_calls() == 0
+
+
+def test_refusals_are_reported_per_item_not_fatal(api, sim, hit_with):
+    hit, (old,) = hit_with("Rejected", days_ago=40)
+    _, (fresh,) = hit_with("Rejected")
+    response = api.post("/batches", {"items": [{"assignmentId": old, "action": "reverse"},
+                                               {"assignmentId": fresh, "action": "reverse"},
+                                               {"assignmentId": "NOSUCHASSIGNMENT0000000000009", "action": "reverse"}]})
+    body = wait_for(api, response.json()["batchId"])
+    by_id = {item["assignmentId"]: item for item in body["items"]}
+    assert by_id[old]["status"] == "REFUSED" and by_id[old]["code"] == "REVERSAL_WINDOW_CLOSED"
+    assert by_id[fresh]["status"] == "SUCCEEDED"
+    assert by_id["NOSUCHASSIGNMENT0000000000009"]["code"] == "ASSIGNMENT_NOT_FOUND"
+
+
+def test_dry_run_totals_cost_against_the_simulator_balance_and_writes_nothing(api, sim, hit_with):
+    hit, ids = hit_with("Rejected", "Rejected", "Rejected", reward="1.00")
+    sim.set_balance(DEMO_MTURK_KEY[0], "3.00")
+    sim.reset_call_log()
+    response = api.post(f"/hits/{hit}/reversals?dryRun=true", {"reason": "oops"})
+    assert response.status_code == 200, response.text
+    totals = response.json()["plan"]["totals"]
+    assert totals["reverse"] == 3
+    assert totals["cost"] == {"reward": "3.00", "fee": "0.60", "total": "3.60"}
+    assert (totals["balance"], totals["balanceAfter"], totals["sufficientFunds"]) == ("3.00", "-0.60", False)
+    assert sim.count_calls("ApproveAssignment") == 0
+    assert all(sim.get_assignment_state(x).status == "Rejected" for x in ids)
+
+
+def test_hit_reversal_with_worker_filter_reverses_only_those_workers(api, sim, hit_with):
+    workers = ["AWORKERONE1", "AWORKERTWO2", "AWORKERTHREE3"]
+    hit, ids = hit_with("Rejected", "Rejected", "Rejected", workers=workers)
+    response = api.post(f"/hits/{hit}/reversals", {"workerIds": ["AWORKERONE1", "AWORKERTHREE3"], "reason": "appeal"})
+    assert response.status_code == 202, response.text
+    body = wait_for(api, response.json()["batchId"])
+    assert body["counts"]["succeeded"] == 2
+    assert [sim.get_assignment_state(x).status for x in ids] == ["Approved", "Rejected", "Approved"]
+
+
+def test_hit_reversal_without_filter_reverses_every_rejection(api, sim, hit_with):
+    hit, ids = hit_with("Rejected", "Rejected", "Approved", "Submitted")
+    body = wait_for(api, api.post(f"/hits/{hit}/reversals", {}).json()["batchId"])
+    assert body["total"] == 2 and body["counts"]["succeeded"] == 2
+    assert [sim.get_assignment_state(x).status for x in ids] == ["Approved", "Approved", "Approved", "Submitted"]
+
+
+def test_hit_without_rejections_is_a_clear_400(api, hit_with):
+    hit, _ = hit_with("Submitted")
+    response = api.post(f"/hits/{hit}/reversals", {})
+    assert response.status_code == 400 and "nothing to reverse" in response.json()["message"]
+
+
+def test_given_throttled_mturk_then_no_item_is_lost(api, sim, hit_with):
+    hit, ids = hit_with(*["Rejected"] * 40)
+    sim.set_throttle(15, burst=3)
+    sim.reset_call_log()
+    response = api.post(f"/hits/{hit}/reversals", {"reason": "bulk"})
+    body = wait_for(api, response.json()["batchId"], timeout=90)
+    assert body["counts"]["succeeded"] == 40, body["counts"]
+    assert sim.count_calls("ApproveAssignment", outcome="ok") == 40
+    assert all(sim.get_assignment_state(x).status == "Approved" for x in ids)
+
+
+def test_given_a_redelivered_chunk_then_no_item_is_applied_twice(api, sim, hit_with, stack):
+    # Given a batch that has completed
+    hit, ids = hit_with("Submitted", "Submitted")
+    response = api.post("/batches", {"items": [{"assignmentId": i, "action": "approve", "hitId": hit} for i in ids]})
+    batch_id = response.json()["batchId"]
+    wait_for(api, batch_id)
+    sim.reset_call_log()
+    # When SQS delivers the same chunk again
+    wiring.current().batch_service().process(Chunk(batch_id, hit, [1, 2]), redelivered=True)
+    # Then MTurk sees no write and the balance is charged once
+    assert sim.count_calls("ApproveAssignment") == 0
+    assert sim.balance(DEMO_MTURK_KEY[0]) == Decimal("100.00") - 2 * Decimal("0.60")
+
+
+def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_without_second_write(api, sim, hit_with):
+    # Given an item whose MTurk write landed but whose outcome was never recorded (the worker died)
+    hit, (assignment_id,) = hit_with("Rejected")
+    batches = wiring.current().batch_service()
+    store = batches._store
+    original_mark = store.mark
+    crashed = {"done": False}
+
+    def crash_once(*args, **kwargs):
+        if not crashed["done"]:
+            crashed["done"] = True
+            raise RuntimeError("worker killed after the MTurk call")
+        return original_mark(*args, **kwargs)
+
+    store.mark = crash_once
+    try:
+        response = api.post("/batches", {"items": [{"assignmentId": assignment_id, "action": "reverse", "hitId": hit}]})
+        body = wait_for(api, response.json()["batchId"])
+    finally:
+        store.mark = original_mark
+    # Then the redelivered chunk marked it SUCCEEDED from the audit, with one MTurk write in all
+    assert body["counts"]["succeeded"] == 1
+    assert sim.count_calls("ApproveAssignment", outcome="ok") == 1
+    history = api.get(f"/assignments/{assignment_id}").json()["history"]
+    assert [h["state"] for h in history] == ["SUCCEEDED"]
+
+
+def test_batch_status_paginates_items(api, sim, hit_with):
+    hit, ids = hit_with(*["Submitted"] * 5)
+    batch_id = api.post("/batches", {"items": [{"assignmentId": i, "action": "approve"} for i in ids]}).json()["batchId"]
+    wait_for(api, batch_id)
+    first = api.get(f"/batches/{batch_id}?limit=2").json()
+    second = api.get(f"/batches/{batch_id}?limit=2&cursor={first['nextCursor']}").json()
+    third = api.get(f"/batches/{batch_id}?limit=2&cursor={second['nextCursor']}").json()
+    lines = [i["line"] for page in (first, second, third) for i in page["items"]]
+    assert lines == [1, 2, 3, 4, 5] and third["nextCursor"] is None
+
+
+@pytest.mark.parametrize("path,code,status", [
+    ("/batches/" + "0" * 32, "BATCH_NOT_FOUND", 404),
+    ("/batches/not-a-batch", "INVALID_REQUEST", 400),
+])
+def test_unknown_or_bad_batch_ids(api, path, code, status):
+    response = api.get(path)
+    assert response.status_code == status and response.json()["code"] == code
+
+
+@pytest.mark.parametrize("body", [{}, {"items": []}, {"items": "x"}, {"rows": []}])
+def test_bad_batch_bodies_are_400(api, body):
+    response = api.post("/batches", body)
+    assert response.status_code == 400, response.text
