@@ -25,6 +25,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 synth: setup node_modules/.installed
+	rm -f cdk.out/validation-report.json
 	$(CDK_SYNTH_ENV) $(CDK) synth --no-notices -q $(CDK_APP) $(CDK_OPTS)
 	$(PY) -m infra.synth_summary cdk.out
 
@@ -35,7 +36,7 @@ bootstrap: setup node_modules/.installed
 	$(CDK_ENV) $(CDK) bootstrap --no-notices $(CDK_APP) $(CDK_OPTS)
 
 deploy: setup node_modules/.installed
-	$(CDK_ENV) $(CDK) deploy --no-notices --require-approval broadening $(CDK_APP) $(CDK_OPTS)
+	$(CDK_ENV) $(CDK) deploy --no-notices --require-approval broadening --outputs-file cdk.out/outputs.json $(CDK_APP) $(CDK_OPTS)
 
 destroy: setup node_modules/.installed
 	@echo "Note: the audit table and its KMS key are RETAINED (deletion protection on); delete them by hand if you really mean to."

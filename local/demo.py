@@ -6,6 +6,7 @@ here with the real Lambda handler. `--check` runs the walkthrough against it and
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import signal
@@ -60,7 +61,35 @@ def seed(admin: SimulatorAdmin) -> dict[str, str]:
         "rejected_disposed": assignment(disposed, "Rejected", 5, "A5DEMOWORKEREVE"),
     }
     admin.call("POST", f"/hits/{disposed}/status", {"status": "Disposed"})
+    ids["hit_bulk"], ids["batch_results_csv"] = seed_bulk_batch(admin, now)
     return ids
+
+
+def seed_bulk_batch(admin: SimulatorAdmin, now: datetime, rows: int = 600) -> tuple[str, str]:
+    """A 600-assignment HIT whose QA rule went wrong, and its batch-results CSV as the website exports it:
+    most rejections get an x in Approve (reversals), some submissions a Reject text, a few are left blank."""
+    key = DEMO_MTURK_KEY[0]
+    hit_id = admin.call("POST", "/hits", {"accessKeyId": key, "title": "Classify product photos (bulk)",
+                                          "reward": "0.10", "maxAssignments": rows})["hitId"]
+    path = STATE_DIR / "batch-results.csv"
+    header = ["HITId", "HITTypeId", "Title", "Reward", "AssignmentId", "WorkerId", "AssignmentStatus",
+              "SubmitTime", "Input.image_url", "Answer.category", "Approve", "Reject"]
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
+        writer.writerow(header)
+        for index in range(rows):
+            status = "Rejected" if index % 3 else "Submitted"
+            submitted = now - timedelta(days=1 + index % 5)
+            assignment_id = admin.call("POST", "/assignments", {
+                "hitId": hit_id, "status": status, "workerId": f"A{index:04d}BULKWORKER",
+                "submittedAt": submitted.isoformat(), "feedback": "Failed QA rule 12" if status == "Rejected" else None,
+            })["assignmentId"]
+            approve = "x" if status == "Rejected" and index % 10 else ""
+            reject = "The category does not match the photo." if status == "Submitted" and index % 2 else ""
+            writer.writerow([hit_id, "", "Classify product photos (bulk)", "$0.10", assignment_id,
+                             f"A{index:04d}BULKWORKER", status, submitted.strftime("%a %b %d %H:%M:%S UTC %Y"),
+                             f"https://example.com/photos/{index}.jpg", "shoes", approve, reject])
+    return hit_id, str(path)
 
 
 def examples(api_url: str, ids: dict[str, str]) -> str:
@@ -90,6 +119,12 @@ Unsigned requests get 403:
 The assignment and its audit history; the audit of a worker:
   curl -s {auth} {api_url}/assignments/{ids['rejected_recent']}
   curl -s {auth} '{api_url}/decisions?workerId=A1DEMOWORKERALICE'
+
+Fix a whole batch with the requester CLI (600 rows; the CLI signs with the standard AWS credential chain):
+  export MTURK_DECISIONS_API_URL={api_url}
+  export AWS_ACCESS_KEY_ID={DEMO_PRINCIPAL.access_key_id} AWS_SECRET_ACCESS_KEY={DEMO_PRINCIPAL.secret_access_key}
+  .venv/bin/mturk-decisions apply {ids['batch_results_csv']}
+  .venv/bin/mturk-decisions history --hit {ids['hit_bulk']}
 
 Or run the whole walkthrough: .venv/bin/python -m local.walkthrough
 Stop with Ctrl-C.
@@ -124,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         env = provision(moto_url, DEMO_MTURK_KEY)
         admin = SimulatorAdmin(sim_url)
         ids = seed(admin)
+        admin.call("POST", "/throttle", {"ratePerSecond": 25, "burst": 25})  # MTurk-like limits: bulk work paces itself
         (STATE_DIR / "ids.json").write_text(json.dumps(ids, indent=2))
 
         from local.gateway import LocalApiGateway
@@ -131,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from mturk_decisions.config import Settings
         from mturk_decisions.handlers.api import handler
 
-        settings = Settings.from_env({**os.environ, **env, "MTURK_ENDPOINT": sim_url})
+        settings = Settings.from_env({"MTURK_INITIAL_RATE": "15", **os.environ, **env, "MTURK_ENDPOINT": sim_url})
         wiring.use(wiring.build(settings, clock=remote_clock(admin)))
         gateway = LocalApiGateway(handler, [DEMO_PRINCIPAL], port=args.api_port).start()
         trigger = start_worker_trigger(env)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+import time
 import urllib.error
 import urllib.request
 
@@ -16,9 +18,10 @@ from botocore.credentials import Credentials
 from local.stack import DEMO_PRINCIPAL, ROOT
 
 
-def call(base_url: str, method: str, path: str, body: dict | None = None, sign: bool = True) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else b""
-    request = AWSRequest(method=method, url=base_url + path, data=data, headers={"Content-Type": "application/json"})
+def call(base_url: str, method: str, path: str, body: dict | None = None, sign: bool = True,
+         raw: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+    request = AWSRequest(method=method, url=base_url + path, data=data, headers={"Content-Type": content_type})
     if sign:
         credentials = Credentials(DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)
         SigV4Auth(credentials, "execute-api", "us-east-1").add_auth(request)
@@ -53,8 +56,31 @@ def walkthrough(base_url: str, ids: dict[str, str]) -> int:
     if not history or history[0]["action"] != "reverse" or history[0]["state"] != "SUCCEEDED":
         failures += 1
         print("BAD the audit history does not show the reversal")
-    print(f"walkthrough: {len(steps) + 1 - failures} passed, {failures} failed")
+    failures += bulk(base_url, ids)
+    print(f"walkthrough: {len(steps) + 2 - failures} passed, {failures} failed")
     return 1 if failures else 0
+
+
+def bulk(base_url: str, ids: dict[str, str], timeout: float = 180) -> int:
+    """Upload the seeded batch-results CSV and follow the batch until every row is accounted for."""
+    csv_bytes = Path(ids["batch_results_csv"]).read_bytes()
+    status, answer = call(base_url, "POST", "/batches?reason=QA%20rule%2012%20was%20wrong", raw=csv_bytes,
+                          content_type="text/csv")
+    if status != 202:
+        print(f"BAD {status} bulk upload\n    {json.dumps(answer)[:400]}")
+        return 1
+    batch_id, rows = answer["batchId"], answer["total"]
+    deadline = time.monotonic() + timeout
+    while True:
+        body = call(base_url, "GET", f"/batches/{batch_id}?limit=1")[1]
+        if body.get("status") == "COMPLETED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    counts = body.get("counts", {})
+    accounted = sum(v for k, v in counts.items() if k != "queued")
+    ok = body.get("status") == "COMPLETED" and accounted == rows and counts.get("failed", 0) == 0
+    print(f"{'OK ' if ok else 'BAD'} bulk CSV of {rows} rows: {counts}")
+    return 0 if ok else 1
 
 
 def main() -> int:

@@ -172,7 +172,11 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
     if code == "INVALID_REQUEST":
         return "Fix the request as listed above; nothing was changed."
     if code == "INVALID_BATCH":
-        return "Fix the listed lines of the file and run again; nothing was changed."
+        if d.get("errors"):
+            return "Fix the listed lines and run again. Nothing was changed."
+        return "Nothing was changed."
+    if code == "BATCH_NOT_FOUND":
+        return "Check the batch id: it is the batchId printed when the batch was submitted (32 hex characters)."
     if code == "MALFORMED_JSON":
         return "The CLI sent a body the API could not parse: please report this as a bug."
     if code == "INVALID_CURSOR":

@@ -206,3 +206,35 @@ def test_api_url_is_an_output(synth):
     assert "ApiUrl" in outputs
     assert not [name for name in outputs if name.startswith("DecisionApiRestApiEndpoint")]
     synth.template.has_output("ApiUrl", {"Value": Match.object_like({"Fn::Join": Match.any_value()})})
+
+
+def test_later_constructs_add_routes_with_the_same_rules(tmp_path):
+    # Given the app (bundling skipped: only the API matters here)
+    from aws_cdk import aws_apigateway as apigw
+    from aws_cdk.assertions import Template
+
+    from infra.application import build_app
+
+    app, stack = build_app(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path), environ={})
+    # When a later construct exposes the batch routes of the handler
+    model = stack.api.add_json_model(
+        "BatchRequest", apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT)
+    )
+    stack.api.add_route("POST", "/batches", body_model=model)
+    stack.api.add_route("GET", "/batches/{batchId}")
+    app.synth()  # the AwsSolutions plugin runs: the new methods must not need new acknowledgments
+    # Then they are IAM-authorized, validated, and require their path parameter
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "POST", "AuthorizationType": "AWS_IAM", "RequestModels": Match.object_like({"$default": Match.any_value()})},
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "GET",
+            "AuthorizationType": "AWS_IAM",
+            "RequestParameters": {"method.request.path.batchId": True},
+            "RequestValidatorId": Match.any_value(),
+        },
+    )

@@ -40,11 +40,13 @@ def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
 
 @pytest.mark.parametrize("endpoint", ["sandbox", "production", "https://mturk-requester.us-east-1.amazonaws.com"])
 def test_valid_endpoints(endpoint):
+    # Given a named MTurk endpoint or an https URL, then it is passed through to the Lambda as is
     assert config(mturkEndpoint=endpoint).mturk_endpoint == endpoint
 
 
 @pytest.mark.parametrize("endpoint", ["prod", "http://insecure.example.com", ""])
 def test_invalid_endpoint_is_refused_with_the_key_name(endpoint):
+    # Given a typo or a plain-http URL, then synth stops with a message naming the context key
     with pytest.raises(ConfigError, match="mturkEndpoint"):
         config(mturkEndpoint=endpoint)
 
@@ -57,6 +59,7 @@ def test_allowed_principals_from_a_command_line_string():
 
 
 def test_allowed_principals_from_json():
+    # Given a JSON list (string from the command line, or a real list from cdk.json), then it is parsed
     c = config(allowedPrincipals='["arn:aws:iam::111122223333:role/path/ops"]')
     assert c.allowed_principals == ("arn:aws:iam::111122223333:role/path/ops",)
     assert config(allowedPrincipals=["123456789012"]).allowed_account_ids == ("123456789012",)
@@ -64,11 +67,13 @@ def test_allowed_principals_from_json():
 
 @pytest.mark.parametrize("bad", ["arn:aws:iam::111122223333:role/*", "12345", "arn:aws:s3:::bucket", "[1, 2"])
 def test_invalid_principals_are_refused(bad):
+    # Given a wildcard, a short id, a non-IAM ARN or broken JSON, then synth stops
     with pytest.raises(ConfigError, match="allowedPrincipals"):
         config(allowedPrincipals=bad)
 
 
 def test_strings_from_the_command_line_are_converted():
+    # Given `-c key=value` strings, then they become numbers, booleans and None ("none")
     c = config(
         apiThrottleRateLimit="2.5",
         apiThrottleBurstLimit="5",
@@ -101,5 +106,6 @@ def test_strings_from_the_command_line_are_converted():
     ],
 )
 def test_invalid_values_are_refused_with_the_key_name(key, value):
+    # Given an out-of-range or malformed value, then synth stops with a message naming the key
     with pytest.raises(ConfigError, match=key):
         config(**{key: value})

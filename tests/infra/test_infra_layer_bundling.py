@@ -58,6 +58,7 @@ def test_pip_installs_for_lambda_arm64_python312_into_python_dir(tmp_path, monke
 
 
 def test_read_pin_requires_exactly_one_pin(tmp_path):
+    # Given a layer requirements file with two pins, then the layer refuses to guess
     (tmp_path / "requirements.txt").write_text("# comment\nfoo==1.0\nbar==2.0\n")
     with pytest.raises(ValueError, match="exactly one"):
         read_pin(tmp_path / "requirements.txt")

@@ -29,6 +29,7 @@ def test_stack_is_environment_agnostic_without_cdk_default_env(synth):
 
 
 def test_environment_comes_from_the_cli_defaults():
+    # Given the variables the CDK CLI sets from the caller's credentials, then the stack targets them
     env = environment_from({"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"})
     assert isinstance(env, Environment)
     assert (env.account, env.region) == ("123456789012", "eu-west-1")
@@ -41,6 +42,7 @@ def test_resources_are_tagged(synth):
 
 
 def test_stack_exposes_the_seams_for_later_constructs(synth):
+    # Given the stack, then later constructs find the shared pieces on it
     stack = synth.stack
     assert stack.audit_store.audit_table is not None and stack.audit_store.idempotency_table is not None
     assert stack.secret.secret is not None

@@ -9,8 +9,8 @@ def test_demo_starts_seeds_and_passes_its_walkthrough():
     # Given a fresh demo on free ports; When its walkthrough runs
     result = subprocess.run(
         [sys.executable, "-m", "local.demo", "--check", "--api-port", "0", "--moto-port", "0", "--simulator-port", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     # Then every step answered as the README says
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "walkthrough: 7 passed, 0 failed" in result.stdout
+    assert "walkthrough: 8 passed, 0 failed" in result.stdout
