@@ -54,7 +54,7 @@ class LocalApiGateway:
         principals: list[LocalPrincipal],
         host: str = "127.0.0.1",
         port: int = 0,
-        stage: str = "prod",
+        stage: str = "v1",
         region: str = "us-east-1",
         function_name: str = "mturk-decisions-api",
     ) -> None:

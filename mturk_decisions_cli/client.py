@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError
 
 from mturk_decisions_cli import __version__
@@ -135,7 +136,7 @@ class ApiClient:
     def _send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> ApiResponse:
         request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
         try:
-            SigV4Auth(self.credentials, SERVICE, self.region).add_auth(request)
+            SigV4Auth(_frozen(self.credentials), SERVICE, self.region).add_auth(request)
         except BotoCoreError as error:  # e.g. an expired SSO token that cannot be refreshed
             raise ConfigError(f"Could not use your AWS credentials: {error}",
                               hint="Refresh them (e.g. `aws sso login --profile NAME`) and run again.") from None
@@ -176,6 +177,14 @@ class ApiClient:
 
 _NETWORK_HINT = ("Check --api-url (or MTURK_DECISIONS_API_URL / the config file), your network, "
                  "and that the stack (or `make demo`) is running.")
+
+
+def _frozen(credentials: Any) -> Credentials:
+    """A consistent key/secret/token triple (refreshable credentials refresh here, once per request)."""
+    if hasattr(credentials, "get_frozen_credentials"):
+        frozen = credentials.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    return credentials
 
 
 def _backoff(attempt: int) -> float:

@@ -1,0 +1,154 @@
+"""Fixtures for the CLI tests: a fake API client for unit tests, and the offline stack for end to end runs.
+
+The offline stack fixtures (`stack`, `sim`, `seed`, `api`) are the integration suite's. Importing them
+here gives this directory its own session stack; `cli_env` makes sure the Lambda handler answers with this
+stack's dependencies during a CLI test (and restores the previous ones after), so the two suites can share
+a process in any order.
+"""
+from __future__ import annotations
+
+import json as jsonlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from click.testing import CliRunner
+
+from local.stack import DEMO_PRINCIPAL
+from mturk_decisions_cli import main as cli_main
+from mturk_decisions_cli.client import ApiResponse
+from tests.integration.conftest import SignedApi, api, seed, sim, stack  # noqa: F401  (fixtures re-used)
+
+#: A fake key pair for unit tests (not an AWS key format).
+FAKE_KEY = ("FAKECLIKEY0000000001", "fake-cli-secret-not-a-real-key")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    json: Any = None
+    data: bytes | None = None
+    content_type: str | None = None
+    query: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
+    retry: bool | None = None
+
+    @property
+    def dry_run(self) -> bool:
+        return str(self.query.get("dryRun", "")).lower() == "true"
+
+
+class FakeApi:
+    """Stands in for ApiClient: records every call and answers from a routing function or a script.
+
+    `on(method, path, *responses)` queues answers for a route (the last one repeats); `path` may end with
+    `*` to match a prefix. Answers are `(status, body)` or `(status, body, headers)` or a callable(Call).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._routes: list[tuple[str, str, Callable[[Call], bool] | None, list[Any]]] = []
+
+    def on(self, method: str, path: str, *responses: Any, when: Callable[[Call], bool] | None = None) -> "FakeApi":
+        self._routes.append((method.upper(), path, when, list(responses)))
+        return self
+
+    def request(self, method, path, json=None, data=None, content_type=None, query=None, headers=None, retry=None):
+        call = Call(method.upper(), path, json, data, content_type,
+                    {k: v for k, v in (query or {}).items() if v is not None}, dict(headers or {}), retry)
+        self.calls.append(call)
+        for route_method, route_path, when, responses in self._routes:
+            matches = path.startswith(route_path[:-1]) if route_path.endswith("*") else path == route_path
+            if route_method == call.method and matches and (when is None or when(call)):
+                answer = responses.pop(0) if len(responses) > 1 else responses[0]
+                if callable(answer):
+                    answer = answer(call)
+                status, body, *rest = answer
+                return ApiResponse(status, body, rest[0] if rest else {})
+        return ApiResponse(404, {"code": "NOT_FOUND", "message": f"No route {method} {path} (fake)"})
+
+    def calls_to(self, method: str, path_prefix: str = "") -> list[Call]:
+        return [c for c in self.calls if c.method == method.upper() and c.path.startswith(path_prefix)]
+
+
+@pytest.fixture()
+def fake_api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture(autouse=True)
+def fast_polling(monkeypatch):
+    """Watching a batch polls every few tenths of a second in tests."""
+    monkeypatch.setattr(cli_main, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(cli_main, "POLL_MAX_SECONDS", 0.2)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.stdout)
+
+
+@pytest.fixture()
+def run(fake_api) -> Callable[..., Result]:
+    """Run the CLI with the fake API client: run("reject", "ID", "--feedback", "x", input="y\\n")."""
+
+    def _run(*args: str, input: str | bytes | None = None, client: Any = None) -> Result:
+        runner = CliRunner()
+        outcome = runner.invoke(cli_main.cli, list(args), obj=client or fake_api, input=input,
+                                prog_name="mturk-decisions")
+        return Result(outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
+
+    return _run
+
+
+@pytest.fixture()
+def isolated_env(monkeypatch, tmp_path):
+    """No API URL, region, profile or AWS credentials from the machine running the tests."""
+    for name in ("MTURK_DECISIONS_API_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "XDG_CONFIG_HOME",
+                 "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MTURK_DECISIONS_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return tmp_path
+
+
+@pytest.fixture()
+def cli_env(stack, isolated_env, monkeypatch):
+    """The CLI pointed at the offline stack and signing with the demo caller's key, as a requester would."""
+    from mturk_decisions import wiring
+
+    monkeypatch.setenv("MTURK_DECISIONS_API_URL", stack.gateway.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEMO_PRINCIPAL.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEMO_PRINCIPAL.secret_access_key)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    previous = wiring._current
+    wiring.use(stack.dependencies)
+    yield stack
+    wiring.use(previous)
+
+
+@pytest.fixture()
+def cli(cli_env) -> Callable[..., Result]:
+    """Run the real CLI (real client, real signing) against the offline stack."""
+
+    def _run(*args: str, input: str | None = None) -> Result:
+        runner = CliRunner()
+        outcome = runner.invoke(cli_main.cli, ["--retries", "0", *args], input=input, prog_name="mturk-decisions")
+        return Result(outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
+
+    return _run
