@@ -18,6 +18,10 @@ instead of producing a broken deployment.
 | stageName                 | v1                 | API Gateway stage name                                          |
 | logRetentionDays          | 90                 | retention of the Lambda and API access log groups               |
 | apiGatewayCloudWatchRole  | true               | create the account-level API Gateway CloudWatch Logs role       |
+| workerReservedConcurrency | 1                  | reserved concurrency of the batch worker (`none` = unreserved)   |
+| mturkInitialRate          | 5                  | batch worker: MTurk calls per second it starts pacing at        |
+| mturkMaxRate              | 50                 | batch worker: MTurk calls per second it never exceeds           |
+| workQueueMaxAgeMinutes    | 30                 | alarm when the oldest queued batch chunk is older than this     |
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ DEFAULTS: Mapping[str, Any] = {
     "stageName": "v1",
     "logRetentionDays": 90,
     "apiGatewayCloudWatchRole": True,
+    "workerReservedConcurrency": 1,
+    "mturkInitialRate": 5,
+    "mturkMaxRate": 50,
+    "workQueueMaxAgeMinutes": 30,
 }
 
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
@@ -73,6 +81,10 @@ class ServiceConfig:
     stage_name: str
     log_retention_days: int
     api_gateway_cloudwatch_role: bool
+    worker_reserved_concurrency: int | None
+    mturk_initial_rate: float
+    mturk_max_rate: float
+    work_queue_max_age_minutes: int
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -94,6 +106,15 @@ class ServiceConfig:
             raw = get(key)
             return DEFAULTS[key] if raw is None else raw
 
+        # 0.5 call/s is the floor the worker's adaptive pacer never goes below.
+        initial_rate = _float(value("mturkInitialRate"), "mturkInitialRate", 0.5, 1_000)
+        max_rate = _float(value("mturkMaxRate"), "mturkMaxRate", 0.5, 1_000)
+        if initial_rate > max_rate:
+            raise ConfigError(
+                f"context 'mturkInitialRate'={initial_rate:g} is above 'mturkMaxRate'={max_rate:g}: "
+                "the worker starts at the initial rate and never exceeds the maximum"
+            )
+
         return cls(
             stack_name=_match(value("stackName"), _STACK_NAME, "stackName"),
             mturk_endpoint=_endpoint(value("mturkEndpoint")),
@@ -106,6 +127,13 @@ class ServiceConfig:
             stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
             log_retention_days=_retention_days(value("logRetentionDays")),
             api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
+            worker_reserved_concurrency=_optional_int(
+                value("workerReservedConcurrency"), "workerReservedConcurrency", 1, 1_000
+            ),
+            mturk_initial_rate=initial_rate,
+            mturk_max_rate=max_rate,
+            # The work queue keeps a message 4 days: an age alarm beyond that could never fire.
+            work_queue_max_age_minutes=_int(value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1),
         )
 
 

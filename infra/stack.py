@@ -1,7 +1,7 @@
 """MTurkDecisionsStack: wiring only; each concern lives in `infra.constructs`.
 
-Later constructs (bulk queue + worker, EventBridge bus, schedules, reconciler) get
-what they need from the stack's attributes:
+Later constructs (EventBridge bus, schedules, reconciler) get what they need from the
+stack's attributes:
 
     stack.audit_store      AuditStore   (tables, key, grant_audit_write/read, grant_idempotency)
     stack.secret           MTurkSecret  (secret_arn, grant_read)
@@ -9,18 +9,19 @@ what they need from the stack's attributes:
     stack.functions        LambdaFactory (create(scope, id, FunctionSpec(...)) with house defaults)
     stack.operations       Operations   (alarm_topic, monitor_function, alarm_on_queue_depth, ...)
     stack.alarm_topic      sns.Topic
-    stack.api              DecisionApi
+    stack.api              DecisionApi   (function, add_route, add_json_model)
+    stack.bulk             BulkDecisions (table, queue, dead_letter_queue, worker)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from infra.constructs import AuditStore, DecisionApi, LambdaFactory, Layers, MTurkSecret, Operations
+from infra.constructs import AuditStore, BulkDecisions, DecisionApi, LambdaFactory, Layers, MTurkSecret, Operations
 
 
 class MTurkDecisionsStack(Stack):
@@ -45,12 +46,36 @@ class MTurkDecisionsStack(Stack):
             audit_store=self.audit_store,
             secret=self.secret,
         )
+        self.bulk = BulkDecisions(
+            self,
+            "BulkDecisions",
+            config=config,
+            factory=self.functions,
+            audit_store=self.audit_store,
+            secret=self.secret,
+            api=self.api,
+        )
 
         self.operations = Operations(self, "Operations", alarm_email=config.alarm_email, name_prefix=config.stack_name)
         self.alarm_topic = self.operations.alarm_topic
         self.operations.monitor_api(self.api.api, stage_name=self.api.stage_name)
         self.operations.monitor_function(self.api.function, friendly_name="ApiHandler", human_name="API handler")
         self.operations.monitor_table(self.audit_store.audit_table, friendly_name="AuditTable", human_name="Audit table")
+        self.operations.monitor_function(
+            self.bulk.worker,
+            friendly_name="BatchWorker",
+            human_name="Batch worker",
+            alarm_on_throttles=not self.bulk.worker_throttled_by_design,
+        )
+        self.operations.alarm_on_queue_age(
+            self.bulk.queue,
+            friendly_name="WorkQueue",
+            human_name="Bulk work queue",
+            max_age=Duration.minutes(config.work_queue_max_age_minutes),
+        )
+        self.operations.alarm_on_queue_depth(
+            self.bulk.dead_letter_queue, friendly_name="WorkDeadLetterQueue", human_name="Bulk work DLQ"
+        )
         self.operations.monitor_service_metrics()
 
         self._outputs()
@@ -62,6 +87,12 @@ class MTurkDecisionsStack(Stack):
             "AuditTableName": (self.audit_store.audit_table.table_name, "Audit table (retained on destroy)"),
             "AlarmTopicArn": (self.alarm_topic.topic_arn, "SNS topic notified by every alarm"),
             "DashboardName": (self.operations.dashboard_name, "CloudWatch dashboard of the service"),
+            "WorkQueueUrl": (self.bulk.queue.queue_url, "Bulk work queue (one message per chunk of a batch)"),
+            "WorkDeadLetterQueueUrl": (
+                self.bulk.dead_letter_queue.queue_url,
+                "Chunks that failed 5 times; redrive them to the work queue once the cause is fixed",
+            ),
+            "BatchTableName": (self.bulk.table.table_name, "Bulk batches and their items (90-day TTL)"),
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

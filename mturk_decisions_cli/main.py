@@ -21,6 +21,7 @@ merged into one document where a command follows `nextCursor`; anything for peop
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -100,7 +101,7 @@ class CliGroup(click.Group):
         except CliError as error:
             app = ctx.obj if isinstance(ctx.obj, App) else App()
             if isinstance(error, Aborted):
-                app.renderer.err.print(error.message, markup=False)
+                app.renderer.say(app.renderer.err, error.message)
                 raise click.exceptions.Exit(int(error.exit_code)) from None
             hint = error.hint
             if isinstance(error, ApiError) and not hint:
@@ -304,12 +305,7 @@ def _bulk(app: App, send: Callable[[bool], ApiResponse], source: str, dry_run: b
             return
         cost = (totals.get("cost") or {}).get("total") if isinstance(totals.get("cost"), dict) else None
         question = f"Apply {actionable} decision(s)" + (f" costing ${cost}" if cost not in (None, "0", "0.00") else "") + "?"
-        try:
-            confirmed = click.confirm(question, default=False, err=True)
-        except click.Abort:
-            confirmed = False
-            click.echo("", err=True)
-        if not confirmed:
+        if not _confirm(question, app.json_mode):
             raise Aborted("Aborted. Nothing was changed.")
     try:
         accepted = send(False).raise_for_error().body
@@ -330,6 +326,21 @@ def _bulk(app: App, send: Callable[[bool], ApiResponse], source: str, dry_run: b
         renderer.batch_accepted(accepted)
     final = _watch(app, batch_id, _int(accepted.get("queued", accepted.get("total"))))
     _finish(app, final)
+
+
+def _confirm(question: str, json_mode: bool) -> bool:
+    """Ask on stderr. With --json, not even click.confirm's readline space may reach stdout."""
+    try:
+        if not json_mode:
+            return click.confirm(question, default=False, err=True)
+        click.echo(f"{question} [y/N]: ", nl=False, err=True)
+        answer = sys.stdin.readline()
+        if not answer:
+            raise click.Abort()
+        return answer.strip().lower() in ("y", "yes")
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        click.echo("", err=True)
+        return False
 
 
 def _int(value: Any) -> int:

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
@@ -50,9 +51,21 @@ def text(value: Any, style: str | None = None) -> Text:
 
 
 def money(value: Any) -> str:
+    """"1.2" -> "$1.20", "-0.40" -> "-$0.40"; anything that is not a number is shown as it is."""
     if value is None or value == "":
         return "-"
-    return f"${value}"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return f"${value}"
+    return f"-${-amount:.2f}" if amount < 0 else f"${amount:.2f}"
+
+
+def principal(arn: Any) -> str | None:
+    """arn:aws:iam::123:user/alice -> user/alice (the full ARN is in --json)."""
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        return arn
+    return arn.split(":", 5)[-1]
 
 
 def when(value: Any) -> str:
@@ -92,14 +105,20 @@ class Renderer:
     def json(self, body: Any) -> None:
         click.echo(json.dumps(body, indent=2, ensure_ascii=False, sort_keys=False))
 
+    @staticmethod
+    def say(console: Console, message: str | Text) -> None:
+        """One line of text: wrapped by words on a terminal, left whole when redirected (logs, scripts)."""
+        message = message if isinstance(message, Text) else Text(message)
+        console.print(message, soft_wrap=not console.is_terminal)
+
     def line(self, message: str | Text = "", style: str | None = None) -> None:
-        self.human.print(message if isinstance(message, Text) else Text(message, style=style or ""))
+        self.say(self.human, message if isinstance(message, Text) else Text(message, style=style or ""))
 
     def note(self, message: str) -> None:
-        self.human.print(Text(message, style="dim"))
+        self.say(self.human, Text(message, style="dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(Text("Warning: ", style="bold yellow") + Text(message))
+        self.say(self.err, Text("Warning: ", style="bold yellow") + Text(message))
 
     # -- errors ------------------------------------------------------------------------------------------
     def error(self, error: CliError, hint: str | None = None) -> None:
@@ -109,7 +128,7 @@ class Renderer:
             if self.json_mode:
                 self.json(error.body)
             head = Text("Error ", style="bold red") + Text(f"{error.status} {error.code}", style="bold red")
-            self.err.print(head + Text(": ") + Text(error.message))
+            self.say(self.err, head + Text(": ") + Text(error.message))
             details = error.details
             ordered = [k for k in _DETAIL_ORDER if k in details] + [k for k in details if k not in _DETAIL_ORDER]
             for key in ordered:
@@ -118,16 +137,16 @@ class Renderer:
                     value = json.dumps(value, ensure_ascii=False)
                 if key in ("balance", "amountNeeded", "reward", "fee", "shortfall"):
                     value = money(value)
-                self.err.print(Text(f"  {key}: ", style="bold") + Text(str(value)))
+                self.say(self.err, Text(f"  {key}: ", style="bold") + Text(str(value)))
             errors = error.body.get("errors")
             if isinstance(errors, list) and errors:
                 self.err.print(self.problems_table(errors))
             if error.request_id:
-                self.err.print(Text(f"  requestId: {error.request_id}", style="dim"))
+                self.say(self.err, Text(f"  requestId: {error.request_id}", style="dim"))
         else:
-            self.err.print(Text("Error: ", style="bold red") + Text(error.message))
+            self.say(self.err, Text("Error: ", style="bold red") + Text(error.message))
         if hint:
-            self.err.print(Text("What to do: ", style="bold") + Text(hint))
+            self.say(self.err, Text("What to do: ", style="bold") + Text(hint))
 
     def problems_table(self, errors: list[Any]) -> Table:
         """INVALID_BATCH / INVALID_REQUEST errors: line numbers when there are any."""
@@ -243,6 +262,8 @@ class Renderer:
                     row.append(state_text(decision.get("state")))
                 elif column in ("feedback", "reason"):
                     row.append(text(shorten(decision.get(column), 40)))
+                elif column == "actor":
+                    row.append(text(principal(decision.get("actor"))))
                 elif column == "error":
                     code = decision.get("errorCode")
                     row.append(text(code, style="red") if code else text(None))
@@ -272,7 +293,7 @@ class Renderer:
         self.human.print(counts)
         cost = totals.get("cost") or {}
         if cost or totals.get("balance") is not None:
-            line = Text("Cost: ", style="bold") + Text(_cost(cost) if cost else "$0.00")
+            line = Text("Cost: ", style="bold") + Text(_cost(cost) if cost else money(0))
             if totals.get("balance") is not None:
                 line += Text(f"   Balance: {money(totals.get('balance'))} → {money(totals.get('balanceAfter'))} after")
             self.line(line)
@@ -280,7 +301,7 @@ class Renderer:
         if sufficient is not None:
             self.line(Text("Sufficient funds: ", style="bold") + text(bool(sufficient)))
             if not sufficient:
-                self.err.print(Text("Insufficient funds: ", style="bold red") + Text(
+                self.say(self.err, Text("Insufficient funds: ", style="bold red") + Text(
                     "the reversals and approvals cost more than the balance; those beyond it will be refused. "
                     "Add funds at https://requester.mturk.com/account first."))
         refused = [i for i in items if i.get("outcome") == "refused"]

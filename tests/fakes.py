@@ -84,6 +84,10 @@ class InMemoryAuditStore:
         found = [r for r in self.records.values() if r.assignment_id == assignment_id]
         return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]
 
+    def pending(self, limit=100):
+        found = [r for r in self.records.values() if r.state is DecisionState.PENDING]
+        return sorted(found, key=lambda r: r.created_at)[:limit]
+
     def by_worker(self, worker_id, since, until, limit, cursor):
         return Page([r for r in self.records.values() if r.worker_id == worker_id][:limit], None)
 

@@ -1,10 +1,20 @@
 """One construct per concern; `infra.stack.MTurkDecisionsStack` wires them."""
 
 from infra.constructs.audit_store import AuditStore
+from infra.constructs.bulk_decisions import BulkDecisions
 from infra.constructs.decision_api import DecisionApi
 from infra.constructs.functions import FunctionSpec, LambdaFactory
 from infra.constructs.layers import Layers
 from infra.constructs.mturk_secret import MTurkSecret
 from infra.constructs.operations import Operations
 
-__all__ = ["AuditStore", "DecisionApi", "FunctionSpec", "LambdaFactory", "Layers", "MTurkSecret", "Operations"]
+__all__ = [
+    "AuditStore",
+    "BulkDecisions",
+    "DecisionApi", 
+    "FunctionSpec",
+    "LambdaFactory",
+    "Layers",
+    "MTurkSecret",
+    "Operations",
+]

@@ -1,8 +1,10 @@
 """The audit table (system of record of every decision) and the idempotency cache.
 
-Both tables are encrypted with one customer-managed KMS key (rotation on). The
-audit table and its key are RETAINED when the stack is deleted: the audit trail
-outlives the deployment. The idempotency table is a cache and is destroyed.
+Both tables are encrypted with one customer-managed KMS key (rotation on), which
+other tables of the service (the bulk batch table) share through `key` and
+`grant_table_key`. The audit table and its key are RETAINED when the stack is
+deleted: the audit trail outlives the deployment. The idempotency table is a cache
+and is destroyed.
 
 Grants are explicit (action lists below, exact index ARNs, KMS use limited to
 calls made through DynamoDB) rather than `grant_read_write_data`, which would add
@@ -46,7 +48,7 @@ class AuditStore(Construct):
         self.key = kms.Key(
             self,
             "DataKey",
-            description="mturk-decisions: encrypts the audit and idempotency tables",
+            description="mturk-decisions: encrypts the service's DynamoDB tables (audit, idempotency, batches)",
             enable_key_rotation=True,
             # The retained audit table stays readable only while its key exists.
             removal_policy=RemovalPolicy.RETAIN,
@@ -115,10 +117,8 @@ class AuditStore(Construct):
         """What Powertools' DynamoDB idempotency persistence layer calls."""
         self._grant(grantee, IDEMPOTENCY_ACTIONS, [self.idempotency_table.table_arn])
 
-    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], resources: list[str]) -> None:
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(actions), resources=resources)
-        )
+    def grant_table_key(self, grantee: iam.IGrantable) -> None:
+        """Use of the tables' key, only through DynamoDB (for other tables encrypted with `key`)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=list(TABLE_KEY_ACTIONS),
@@ -126,3 +126,9 @@ class AuditStore(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
             )
         )
+
+    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], resources: list[str]) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(actions), resources=resources)
+        )
+        self.grant_table_key(grantee)

@@ -7,8 +7,7 @@ Routes (all Lambda proxy to one Powertools `APIGatewayRestResolver` handler):
     POST /assignments/{assignmentId}/approve   body: ApproveRequest (feedback?, reason?)
     GET  /assignments/{assignmentId}
     GET  /decisions
-    GET  /openapi.json
-    GET  /swagger
+    GET  /swagger                              Swagger UI; `?format=json` is the OpenAPI document
 
 Every method uses AWS_IAM (SigV4) authorization — callers are the requester's own
 IAM principals and scripts — and there is no CORS preflight (no browser callers),
@@ -16,8 +15,14 @@ so no method is ever unauthenticated. Gateway-level errors (missing signature,
 access denied, throttling, invalid body...) are JSON `{"code", "message", "requestId"}`
 like the handler's own errors, `code` being API Gateway's response type.
 
-Later constructs expose more of the handler's routes (POST /batches, GET /batches/{batchId},
-POST /hits/{hitId}/reversals) with `add_route(...)`, which applies the same rules.
+The body models check SHAPES only (an object, field types, `feedback` present for a
+reject): lengths and characters are MTurk's rules, which the handler checks and reports
+rule by rule (`INVALID_FEEDBACK` with `rule` = `REQUIRED` / `MAX_LENGTH` /
+`FORBIDDEN_CHARACTER`), which a gateway `BAD_REQUEST_BODY` could not.
+
+Later constructs expose more of the handler's routes (`infra.constructs.bulk_decisions`:
+POST /batches, GET /batches/{batchId}, POST /hits/{hitId}/reversals) with `add_route(...)`,
+which applies the same rules.
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from infra.nag import acknowledge
 
 API_HANDLER = "mturk_decisions.handlers.api.handler"
 SECRET_MAX_AGE_SECONDS = "300"
-FEEDBACK_MAX = 1024  # MTurk RequesterFeedback limit
-REASON_MAX = 1000
+# Where a body model applies: JSON, and ($default) any other content type, so that a body
+# sent as text/plain is validated too instead of skipping validation.
+ALL_CONTENT_TYPES = ("application/json", "$default")
 
 # One JSON line per request; everything quoted so an empty value never breaks the JSON.
 ACCESS_LOG_FIELDS = {
@@ -84,8 +90,19 @@ BODY_SCHEMAS = {
 }
 
 
+def string_field(*, nullable: bool) -> apigw.JsonSchema:
+    """A string (optional fields may also be JSON null, as the handler's models accept)."""
+    if nullable:
+        return apigw.JsonSchema(type=[apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL])
+    return apigw.JsonSchema(type=apigw.JsonSchemaType.STRING)
+
+
 def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
-    """The API Gateway model of a POST body. Unknown fields are left to the handler."""
+    """The API Gateway model of a POST body: shapes only (see the module docstring).
+
+    No length or pattern constraints, and unknown fields are left to the handler, which
+    names the rule or field that failed.
+    """
     return apigw.JsonSchema(
         schema=apigw.JsonSchemaVersion.DRAFT4,
         title=spec.name,
@@ -93,10 +110,21 @@ def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
         type=apigw.JsonSchemaType.OBJECT,
         required=["feedback"] if spec.feedback_required else None,
         properties={
-            "feedback": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=FEEDBACK_MAX),
-            "reason": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=REASON_MAX),
+            "feedback": string_field(nullable=not spec.feedback_required),
+            "reason": string_field(nullable=True),
         },
     )
+
+
+def service_environment(config: ServiceConfig, audit_store: AuditStore, secret: MTurkSecret) -> dict[str, str]:
+    """What every function running the decision service reads (`mturk_decisions.config.Settings`)."""
+    return {
+        "AUDIT_TABLE_NAME": audit_store.audit_table.table_name,
+        "IDEMPOTENCY_TABLE_NAME": audit_store.idempotency_table.table_name,
+        "MTURK_SECRET_ID": secret.secret_arn,
+        "MTURK_ENDPOINT": config.mturk_endpoint,
+        "SECRET_MAX_AGE_SECONDS": SECRET_MAX_AGE_SECONDS,
+    }
 
 
 class DecisionApi(Construct):
@@ -126,13 +154,7 @@ class DecisionApi(Construct):
                 # Bounds the calls this function can make to MTurk at once (MTurk rate limits
                 # per requester) and caps the blast radius of a runaway client.
                 reserved_concurrency=config.api_reserved_concurrency,
-                environment={
-                    "AUDIT_TABLE_NAME": audit_store.audit_table.table_name,
-                    "IDEMPOTENCY_TABLE_NAME": audit_store.idempotency_table.table_name,
-                    "MTURK_SECRET_ID": secret.secret_arn,
-                    "MTURK_ENDPOINT": config.mturk_endpoint,
-                    "SECRET_MAX_AGE_SECONDS": SECRET_MAX_AGE_SECONDS,
-                },
+                environment=service_environment(config, audit_store, secret),
             ),
         )
         audit_store.grant_audit_write(self.function)
@@ -194,7 +216,7 @@ class DecisionApi(Construct):
             model = self.add_json_model(spec.name, body_json_schema(spec))
             self.add_route("POST", f"/assignments/{{assignmentId}}/{action}", body_model=model)
         self.add_route("GET", "/decisions")
-        self.add_route("GET", "/openapi.json")
+        # The UI, and (`?format=json`) the OpenAPI document: one route of the handler.
         self.add_route("GET", "/swagger")
 
     def add_json_model(self, name: str, schema: apigw.JsonSchema) -> apigw.Model:
@@ -207,14 +229,17 @@ class DecisionApi(Construct):
         path: str,
         *,
         body_model: apigw.IModel | None = None,
+        body_model_content_types: tuple[str, ...] = ALL_CONTENT_TYPES,
         integration: apigw.Integration | None = None,
     ) -> apigw.Method:
         """Expose `http_method path` (e.g. "POST", "/batches") with the house rules.
 
         The seam for later constructs that add routes to the same handler (bulk batches,
         HIT-wide reversals): IAM authorization, the body+parameters validator, every
-        `{pathParameter}` required, the JSON `body_model` applied to any content type, and
-        the Lambda proxy integration to the API function unless another one is given.
+        `{pathParameter}` required, the JSON `body_model` applied to any content type (or only
+        to `body_model_content_types`: API Gateway validates no body whose content type has
+        no model, e.g. a `text/csv` upload next to a JSON model), and the Lambda proxy
+        integration to the API function unless another one is given.
         """
         resource = self.api.root.resource_for_path(path)
         path_parameters = re.findall(r"{(\w+)}", path)
@@ -224,9 +249,11 @@ class DecisionApi(Construct):
             authorization_type=apigw.AuthorizationType.IAM,
             request_validator=self.validator,
             request_parameters={f"method.request.path.{name}": True for name in path_parameters} or None,
-            # `$default` too: a body that is not JSON is validated against the same schema and
+            # With `$default`, a body that is not JSON is validated against the same schema and
             # rejected (400 BAD_REQUEST_BODY) instead of skipping validation.
-            request_models={"application/json": body_model, "$default": body_model} if body_model else None,
+            request_models={content_type: body_model for content_type in body_model_content_types}
+            if body_model
+            else None,
         )
         acknowledge(
             method,

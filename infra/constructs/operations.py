@@ -5,8 +5,9 @@ encrypted with its own CMK, TLS enforced, optional e-mail subscription). The
 service's own metrics are the ones the Lambda code emits with Powertools Metrics
 (EMF) in namespace `MTurkDecisions`, dimension `service=mturk-decisions`.
 
-Seams for later constructs: `monitor_function`, `monitor_table` and
-`alarm_on_queue_depth(queue)` (e.g. the bulk queue's DLQ).
+Seams for later constructs: `monitor_function`, `monitor_table`,
+`alarm_on_queue_depth(queue)` (e.g. the bulk queue's DLQ) and
+`alarm_on_queue_age(queue, max_age)` (a work queue that stops draining).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cdk_monitoring_constructs import (
     DefaultDashboardFactory,
     ErrorCountThreshold,
     ErrorRateThreshold,
+    MaxMessageAgeThreshold,
     MaxMessageCountThreshold,
     MonitoringFacade,
     SnsAlarmActionStrategy,
@@ -138,8 +140,29 @@ class Operations(Construct):
             },
         )
 
-    def monitor_function(self, function: lambda_.IFunction, *, friendly_name: str, human_name: str) -> None:
-        """Errors and throttles of one Lambda function (any error/throttle alarms)."""
+    def monitor_function(
+        self,
+        function: lambda_.IFunction,
+        *,
+        friendly_name: str,
+        human_name: str,
+        alarm_on_throttles: bool = True,
+    ) -> None:
+        """Errors and throttles of one Lambda function (any error/throttle alarms).
+
+        `alarm_on_throttles=False` for a function throttled BY DESIGN (a queue worker capped
+        below its event source's concurrency): throttles stay on the dashboard, and the
+        queue's age/DLQ alarms tell when the backlog is really stuck.
+        """
+        throttles = (
+            {
+                CRITICAL: ErrorCountThreshold(
+                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
+                )
+            }
+            if alarm_on_throttles
+            else None
+        )
         self.monitoring.monitor_lambda_function(
             lambda_function=function,
             human_readable_name=human_name,
@@ -149,11 +172,7 @@ class Operations(Construct):
                     max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
                 )
             },
-            add_throttles_count_alarm={
-                CRITICAL: ErrorCountThreshold(
-                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
-                )
-            },
+            add_throttles_count_alarm=throttles,
         )
 
     def monitor_table(self, table: dynamodb.ITable, *, friendly_name: str, human_name: str) -> None:
@@ -240,6 +259,31 @@ class Operations(Construct):
             add_queue_max_size_alarm={
                 CRITICAL: MaxMessageCountThreshold(
                     max_message_count=max_visible_messages,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            },
+        )
+
+    def alarm_on_queue_age(
+        self,
+        queue: sqs.IQueue,
+        *,
+        friendly_name: str,
+        max_age: Duration,
+        human_name: str | None = None,
+    ) -> None:
+        """Alarm (to the topic) when the oldest message of `queue` is older than `max_age`.
+
+        The signal that a work queue is not draining (worker failing, throttled or disabled)
+        long before its messages reach the DLQ or expire.
+        """
+        self.monitoring.monitor_sqs_queue(
+            queue=queue,
+            alarm_friendly_name=friendly_name,
+            human_readable_name=human_name or friendly_name,
+            add_queue_max_message_age_alarm={
+                CRITICAL: MaxMessageAgeThreshold(
+                    max_age_in_seconds=max_age.to_seconds(),
                     treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
             },

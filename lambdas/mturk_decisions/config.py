@@ -21,6 +21,13 @@ class Settings:
     work_queue_url: str | None = None
     mturk_initial_rate: float = 5.0
     mturk_max_rate: float = 50.0
+    schedule_table_name: str | None = None
+    event_bus_name: str | None = None
+    events_dlq_url: str | None = None
+    notifications_queue_url: str | None = None
+    notifications_dlq_url: str | None = None
+    website_rejection_grace: str | None = None
+    reconcile_after_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -42,4 +49,11 @@ class Settings:
             work_queue_url=env.get("WORK_QUEUE_URL") or None,
             mturk_initial_rate=float(env.get("MTURK_INITIAL_RATE", "5")),
             mturk_max_rate=float(env.get("MTURK_MAX_RATE", "50")),
+            schedule_table_name=env.get("SCHEDULE_TABLE_NAME") or None,
+            event_bus_name=env.get("EVENT_BUS_NAME") or None,
+            events_dlq_url=env.get("EVENTS_DLQ_URL") or None,
+            notifications_queue_url=env.get("NOTIFICATIONS_QUEUE_URL") or None,
+            notifications_dlq_url=env.get("NOTIFICATIONS_DLQ_URL") or None,
+            website_rejection_grace=env.get("WEBSITE_REJECTION_GRACE") or None,
+            reconcile_after_seconds=int(env.get("RECONCILE_AFTER_SECONDS", "900")),
         )

@@ -21,7 +21,7 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 class MetricsObserver(DecisionObserver):
     """Decisions by action and outcome, plus the counters the operations alarms watch."""
 
-    def decided(self, request: DecisionRequest, outcome: str) -> None:
+    def decided(self, request: DecisionRequest, outcome: str, record: DecisionRecord | None = None) -> None:
         kind, _, code = outcome.partition(":")
         with single_metric(
             name="Decisions", unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
@@ -46,6 +46,11 @@ class MetricsObserver(DecisionObserver):
             extra={"assignment_id": record.assignment_id, "decision_id": record.decision_id,
                    "error_type": type(error).__name__},
         )
+
+
+def event_publish_failed(detail_type: str, error: Exception) -> None:
+    metrics.add_metric(name="EventPublishFailed", unit=MetricUnit.Count, value=1)
+    logger.error("event not published", extra={"detail_type": detail_type, "error_type": type(error).__name__})
 
 
 def mturk_retried(operation: str, kind: str, attempt: int) -> None:

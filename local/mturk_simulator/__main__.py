@@ -28,9 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1", help='region credentials must be scoped to ("any" for any)')
     parser.add_argument("--requester", action="append", type=_requester, default=[], metavar="KEY:SECRET[:BALANCE]",
                         help="seed a requester (repeatable); more can be added through /_admin/requesters")
+    parser.add_argument("--sqs-endpoint", metavar="URL", default=None,
+                        help="SQS endpoint notifications are sent to, e.g. moto server's URL "
+                             "(default: the host of each destination queue URL)")
     args = parser.parse_args(argv)
 
-    sim = MTurkSimulator()
+    try:
+        sim = MTurkSimulator(sqs_endpoint_url=args.sqs_endpoint)
+    except ValueError as exc:
+        parser.error(f"--sqs-endpoint: {exc}")
     for key, secret, balance in args.requester:
         sim.add_requester(key, secret, balance=balance)
 

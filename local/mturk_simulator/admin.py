@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import errors
+from .errors import ApiError
 from .simulator import MTurkSimulator
 
 Handler = Callable[[MTurkSimulator, dict[str, Any], re.Match, dict[str, str]], tuple[int, Any]]
@@ -59,8 +61,19 @@ def _reset(sim, body, match, query):
 @route("POST", "/requesters")
 def _add_requester(sim, body, match, query):
     key = sim.add_requester(_required(body, "accessKeyId"), _required(body, "secretAccessKey"),
-                            balance=body.get("balance", "100.00"), name=body.get("name"))
+                            balance=body.get("balance", "100.00"), name=body.get("name"),
+                            account_id=body.get("accountId"), customer_id=body.get("customerId"))
     return 201, {"accessKeyId": key}
+
+
+@route("GET", "/requesters/(?P<key>[^/]+)")
+def _get_requester(sim, body, match, query):
+    return 200, sim.requester_info(match["key"])
+
+
+@route("POST", "/hit-types")
+def _add_hit_type(sim, body, match, query):
+    return 201, {"hitTypeId": sim.add_hit_type(_required(body, "accessKeyId"), body.get("hitTypeId"))}
 
 
 @route("GET", "/requesters/(?P<key>[^/]+)/balance")
@@ -166,6 +179,61 @@ def _set_latency(sim, body, match, query):
     return 200, {"seconds": sim.latency}
 
 
+@route("GET", "/notifications")
+def _get_notifications(sim, body, match, query):
+    records = sim.notification_log
+    return 200, dict(sim.notifier.settings, count=len(records), notifications=[r.to_json() for r in records])
+
+
+@route("DELETE", "/notifications")
+def _reset_notifications(sim, body, match, query):
+    sim.reset_notification_log()
+    return 200, {}
+
+
+@route("GET", "/notifications/sqs-endpoint")
+def _get_sqs_endpoint(sim, body, match, query):
+    return 200, {"endpointUrl": sim.sqs_endpoint_url}
+
+
+@route("POST", "/notifications/sqs-endpoint")
+def _set_sqs_endpoint(sim, body, match, query):
+    """``{"endpointUrl": "http://127.0.0.1:5000"}``; null sends to each queue URL's own host."""
+    if "endpointUrl" not in body:
+        raise _BadRequest("missing endpointUrl (null to send to each queue URL's host)")
+    sim.set_sqs_endpoint(body["endpointUrl"])
+    return 200, {"endpointUrl": sim.sqs_endpoint_url}
+
+
+@route("GET", "/notifications/duplicates")
+def _get_duplicates(sim, body, match, query):
+    return 200, {"enabled": sim.notifier.duplicates}
+
+
+@route("POST", "/notifications/duplicates")
+def _set_duplicates(sim, body, match, query):
+    enabled = _required(body, "enabled")
+    if not isinstance(enabled, bool):
+        raise _BadRequest("enabled must be true or false")
+    sim.set_duplicate_notifications(enabled)
+    return 200, {"enabled": sim.notifier.duplicates}
+
+
+@route("POST", "/website/reject")
+def _website_reject(sim, body, match, query):
+    feedback = _required(body, "feedback")
+    if not isinstance(feedback, str):
+        raise _BadRequest("feedback must be a string")
+    return 200, sim.website_reject(_required(body, "assignmentId"), feedback).to_api()
+
+
+@route("POST", "/website/approve")
+def _website_approve(sim, body, match, query):
+    assignment = sim.website_approve(_required(body, "assignmentId"), feedback=body.get("feedback"),
+                                     override_rejection=bool(body.get("overrideRejection", False)))
+    return 200, assignment.to_api()
+
+
 @route("GET", "/calls")
 def _get_calls(sim, body, match, query):
     calls = sim.calls(operation=query.get("operation"), outcome=query.get("outcome"), access_key_id=query.get("accessKeyId"))
@@ -192,6 +260,9 @@ def handle(sim: MTurkSimulator, method: str, path: str, query: str, body: bytes)
             raise _BadRequest("the body must be a JSON object")
         handler, match = chosen
         return handler(sim, payload, match, {k: v[-1] for k, v in parse_qs(query).items()})
+    except ApiError as exc:  # an MTurk rule refused a website action: answer as the API would describe it
+        status = 404 if exc.turk_code == errors.ASSIGNMENT_DOES_NOT_EXIST else 400
+        return status, {"error": exc.message, "code": exc.code, "turkErrorCode": exc.turk_code}
     except KeyError as exc:
         return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
     except (_BadRequest, ValueError, TypeError, ArithmeticError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 INVALID_ASSIGNMENT_STATE = "AWS.MechanicalTurk.InvalidAssignmentState"
 ASSIGNMENT_DOES_NOT_EXIST = "AWS.MechanicalTurk.AssignmentDoesNotExist"
 HIT_DOES_NOT_EXIST = "AWS.MechanicalTurk.HITDoesNotExist"
+HIT_TYPE_DOES_NOT_EXIST = "AWS.MechanicalTurk.HITTypeDoesNotExist"
 INVALID_PARAMETER_VALUE = "AWS.MechanicalTurk.InvalidParameterValue"
 INSUFFICIENT_FUNDS = "AWS.MechanicalTurk.InsufficientFunds"
 UNSUPPORTED_OPERATION = "AWS.MechanicalTurk.UnsupportedOperation"

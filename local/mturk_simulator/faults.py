@@ -6,7 +6,8 @@ import random
 import threading
 from collections.abc import Iterable
 
-WRITE_OPERATIONS = frozenset({"ApproveAssignment", "RejectAssignment"})
+#: Operations that change state: the default targets of injected faults, and ``applied`` in the call log.
+WRITE_OPERATIONS = frozenset({"ApproveAssignment", "RejectAssignment", "UpdateNotificationSettings"})
 WHEN = ("before", "after")
 
 

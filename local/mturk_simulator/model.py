@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -30,6 +31,18 @@ def new_worker_id() -> str:
     return "A" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(13))
 
 
+def account_id_for(access_key_id: str) -> str:
+    """A stable 12-digit AWS account ID for a requester (``SourceAccount`` of its notifications)."""
+    digest = hashlib.sha256(f"account:{access_key_id}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") % 10**12).zfill(12)
+
+
+def customer_id_for(access_key_id: str) -> str:
+    """A stable MTurk customer ID for a requester (``CustomerId`` of its notifications), e.g. ``AUYKYIHQXG6XR``."""
+    digest = hashlib.sha256(f"customer:{access_key_id}".encode()).digest()
+    return "A" + "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in digest[:12])
+
+
 def money(value: str | int | Decimal) -> Decimal:
     """Parse an amount in USD (strings such as "12.34" preferred) into cents."""
     if isinstance(value, float):
@@ -51,6 +64,14 @@ class Requester:
     secret_access_key: str
     name: str
     balance: Decimal
+    account_id: str = ""
+    """The requester's AWS account ID: ``SourceAccount`` in its notifications."""
+    customer_id: str = ""
+    """The requester's MTurk customer ID: ``CustomerId`` in its notifications."""
+
+    def __post_init__(self) -> None:
+        self.account_id = self.account_id or account_id_for(self.access_key_id)
+        self.customer_id = self.customer_id or customer_id_for(self.access_key_id)
 
 
 @dataclass

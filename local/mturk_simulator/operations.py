@@ -9,12 +9,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import errors, rules
+from . import errors, notifications, rules
 from .model import HIT, Assignment, Requester
+from .notifications import NotificationSetting, Outgoing
 
 DEFAULT_PAGE_SIZE = 10
 
@@ -24,6 +25,14 @@ class State:
     requesters: dict[str, Requester]
     hits: dict[str, HIT]
     assignments: dict[str, Assignment]
+    notification_settings: dict[tuple[str, str], NotificationSetting] = field(default_factory=dict)
+    """(access key, HIT type ID) -> settings."""
+    hit_types: dict[str, set[str]] = field(default_factory=dict)
+    """HIT types registered with ``add_hit_type`` (beyond those of the requester's HITs), per access key."""
+
+    def hit_types_of(self, access_key_id: str) -> set[str]:
+        used = {h.hit_type_id for h in self.hits.values() if h.owner == access_key_id}
+        return used | self.hit_types.get(access_key_id, set())
 
 
 @dataclass
@@ -32,9 +41,20 @@ class Call:
     requester: Requester
     params: dict[str, Any]
     now: datetime
+    outbox: list[Outgoing] = field(default_factory=list)
+    """Notifications to send once the simulator's lock is released."""
 
     def own_hits(self) -> list[HIT]:
         return [h for h in self.state.hits.values() if h.owner == self.requester.access_key_id]
+
+    def notify(self, event_type: str, assignment: Assignment, hit: HIT) -> None:
+        """Queue a notification if the HIT's type has active settings that ask for this event."""
+        setting = self.state.notification_settings.get((hit.owner, hit.hit_type_id))
+        if setting is None or not setting.active or event_type not in setting.spec.event_types:
+            return
+        owner = self.state.requesters[hit.owner]
+        self.outbox.append(Outgoing(setting.spec.destination, (notifications.event(event_type, self.now, hit, assignment),),
+                                    owner.access_key_id, owner.account_id, owner.customer_id))
 
     def hit(self, hit_id: str) -> HIT:
         hit = self.state.hits.get(hit_id)
@@ -132,17 +152,59 @@ def approve_assignment(call: Call) -> dict:
     assignment.approval_time = call.now
     if feedback is not None:
         assignment.feedback = feedback
+    call.notify("AssignmentApproved", assignment, hit)
     return {}
 
 
 def reject_assignment(call: Call) -> dict:
     feedback = call.params["RequesterFeedback"]
     rules.check_feedback(feedback, call.now)
-    assignment, _ = call.assignment(call.params["AssignmentId"])
+    assignment, hit = call.assignment(call.params["AssignmentId"])
     rules.check_can_reject(assignment, call.now)
     assignment.status = "Rejected"
     assignment.rejection_time = call.now
     assignment.feedback = feedback
+    call.notify("AssignmentRejected", assignment, hit)
+    return {}
+
+
+def update_notification_settings(call: Call) -> dict:
+    """Create, replace, disable or re-enable a HIT type's notifications.
+
+    A new specification starts active unless ``Active`` says otherwise; a replacement without
+    ``Active`` keeps the current state.
+    """
+    hit_type_id = call.params["HITTypeId"]
+    if hit_type_id not in call.state.hit_types_of(call.requester.access_key_id):
+        raise rules.hit_type_not_found(hit_type_id, call.now)
+    notification, active = call.params.get("Notification"), call.params.get("Active")
+    if notification is None and active is None:
+        raise errors.request_error(
+            rules.stamp("You must specify either the Notification parameter or the Active parameter.", call.now),
+            errors.INVALID_PARAMETER_VALUE)
+    key = (call.requester.access_key_id, hit_type_id)
+    current = call.state.notification_settings.get(key)
+    if notification is None:
+        if current is None:
+            raise errors.request_error(
+                rules.stamp(f"HIT type {hit_type_id} has no notification specification; "
+                            "provide Notification to change Active.", call.now),
+                errors.INVALID_PARAMETER_VALUE)
+        current.active = active
+        return {}
+    spec = notifications.check_spec(notification, call.now)
+    if active is None:
+        active = current.active if current is not None else True
+    call.state.notification_settings[key] = NotificationSetting(spec, active)
+    return {}
+
+
+def send_test_event_notification(call: Call) -> dict:
+    """Send one test event to the given specification (which need not list it), now."""
+    spec = notifications.check_spec(call.params["Notification"], call.now, for_test=True)
+    requester = call.requester
+    call.outbox.append(Outgoing(spec.destination, (notifications.sample_event(call.params["TestEventType"], call.now),),
+                                requester.access_key_id, requester.account_id, requester.customer_id))
     return {}
 
 
@@ -155,4 +217,6 @@ HANDLERS: dict[str, Callable[[Call], dict]] = {
     "ListAssignmentsForHIT": list_assignments_for_hit,
     "ApproveAssignment": approve_assignment,
     "RejectAssignment": reject_assignment,
+    "UpdateNotificationSettings": update_notification_settings,
+    "SendTestEventNotification": send_test_event_notification,
 }

@@ -64,6 +64,10 @@ def hit_not_found(hit_id: str, now: datetime) -> ApiError:
     return request_error(stamp(f"Hit {hit_id} does not exist.", now), errors.HIT_DOES_NOT_EXIST)
 
 
+def hit_type_not_found(hit_type_id: str, now: datetime) -> ApiError:
+    return request_error(stamp(f"HIT type {hit_type_id} does not exist.", now), errors.HIT_TYPE_DOES_NOT_EXIST)
+
+
 def _not_submitted(now: datetime) -> ApiError:
     return request_error(stamp("This operation can be called with a status of: Submitted", now), errors.INVALID_ASSIGNMENT_STATE)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,11 +18,13 @@ from .errors import ApiError
 from .faults import FaultInjector
 from .model import (ASSIGNMENT_STATUSES, DEFAULT_ANSWER, HIT, HIT_STATUSES, Assignment, Requester,
                     make_assignment, money, new_id, new_worker_id)
-from .operations import HANDLERS, Call, State
+from .notifications import NotificationRecord, Notifier, Outgoing
+from .operations import HANDLERS, Call, State, approve_assignment, reject_assignment
 from .throttle import Throttle
 from .validation import service_model, validate_input
 
 WRITE_OPERATIONS = faults.WRITE_OPERATIONS
+WEBSITE_PREFIX = "Website."
 
 
 class MTurkSimulator:
@@ -30,7 +33,7 @@ class MTurkSimulator:
     All state sits behind one lock; the HTTP server calls ``invoke`` from many threads.
     """
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, sqs_endpoint_url: str | None = None) -> None:
         self.clock = clock or Clock()
         self._lock = threading.RLock()
         self._state = State(requesters={}, hits={}, assignments={})
@@ -38,17 +41,39 @@ class MTurkSimulator:
         self.faults = FaultInjector()
         self.latency = 0.0
         self.call_log = CallLog()
+        self.notifier = Notifier(sqs_endpoint_url)
 
     # ----- seeding -----
 
     def add_requester(self, access_key_id: str, secret_access_key: str, balance: str | Decimal = "100.00",
-                      name: str | None = None) -> str:
+                      name: str | None = None, account_id: str | None = None, customer_id: str | None = None) -> str:
+        """``account_id`` (12 digits) and ``customer_id`` appear in notifications as ``SourceAccount`` and
+        ``CustomerId``; by default both are derived from the access key, so they are stable."""
+        if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
+            raise ValueError("account_id must be 12 digits")
         with self._lock:
             if access_key_id in self._state.requesters:
                 raise ValueError(f"requester {access_key_id} already exists")
             self._state.requesters[access_key_id] = Requester(
-                access_key_id, secret_access_key, name or f"Requester {access_key_id}", money(balance))
+                access_key_id, secret_access_key, name or f"Requester {access_key_id}", money(balance),
+                account_id=account_id or "", customer_id=customer_id or "")
         return access_key_id
+
+    def requester_info(self, access_key_id: str) -> dict[str, str]:
+        """``{"accessKeyId", "name", "balance", "accountId", "customerId"}`` of one requester."""
+        with self._lock:
+            return _requester_json(self._requester(access_key_id))
+
+    def add_hit_type(self, access_key_id: str, hit_type_id: str | None = None) -> str:
+        """Register a HIT type for a requester, so notifications can be set up before it has HITs.
+
+        (A HIT type used by one of the requester's HITs is known without this.)
+        """
+        with self._lock:
+            self._requester(access_key_id)
+            hit_type_id = hit_type_id or new_id()
+            self._state.hit_types.setdefault(access_key_id, set()).add(hit_type_id)
+        return hit_type_id
 
     def add_hit(self, access_key_id: str, reward: str | Decimal = "0.50", max_assignments: int = 3,
                 status: str = "Assignable", title: str | None = None, created_at: datetime | None = None,
@@ -128,7 +153,8 @@ class MTurkSimulator:
             return requester.secret_access_key if requester else None
 
     def reset(self) -> None:
-        """Forget all requesters, HITs, assignments and calls; knobs and clock back to defaults."""
+        """Forget all requesters, HITs, assignments, notification settings, calls and notifications;
+        knobs and clock back to defaults. The SQS endpoint is kept (it describes the environment)."""
         with self._lock:
             self._state = State(requesters={}, hits={}, assignments={})
         self.clock.reset()
@@ -136,18 +162,33 @@ class MTurkSimulator:
         self.faults.configure(0.0)
         self.latency = 0.0
         self.call_log.reset()
+        self.notifier.duplicates = False
+        self.notifier.reset_log()
 
     def snapshot(self) -> dict[str, Any]:
         """Everything, JSON-ready (used by ``GET /_admin/state``)."""
         with self._lock:
             requesters = [
-                {"accessKeyId": r.access_key_id, "name": r.name, "balance": f"{r.balance:.2f}",
-                 "hits": [dict(h.to_api(), Assignments=[a.to_api() for a in h.assignments])
-                          for h in self._state.hits.values() if h.owner == r.access_key_id]}
+                dict(_requester_json(r),
+                     hits=[dict(h.to_api(), Assignments=[a.to_api() for a in h.assignments])
+                           for h in self._state.hits.values() if h.owner == r.access_key_id],
+                     hitTypes=sorted(self._state.hit_types_of(r.access_key_id)),
+                     notificationSettings=self._settings_json(r.access_key_id))
                 for r in self._state.requesters.values()
             ]
         return {"clock": self.clock_info(), "requesters": requesters, "throttle": self.throttle.settings,
-                "faults": self.faults.settings, "latencySeconds": self.latency}
+                "faults": self.faults.settings, "latencySeconds": self.latency,
+                "notifications": self.notifier.settings}
+
+    def get_notification_settings(self, access_key_id: str, hit_type_id: str) -> dict[str, Any] | None:
+        """``{"HITTypeId", "Notification", "Active"}`` as set by UpdateNotificationSettings, or None."""
+        with self._lock:
+            setting = self._state.notification_settings.get((access_key_id, hit_type_id))
+            return None if setting is None else setting.to_json(hit_type_id)
+
+    def _settings_json(self, access_key_id: str) -> list[dict[str, Any]]:
+        return [setting.to_json(hit_type) for (key, hit_type), setting in sorted(self._state.notification_settings.items())
+                if key == access_key_id]
 
     def clock_info(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -168,6 +209,28 @@ class MTurkSimulator:
         if seconds < 0:
             raise ValueError("latency cannot be negative")
         self.latency = float(seconds)
+
+    def set_sqs_endpoint(self, url: str | None) -> None:
+        """Where notifications are sent (e.g. moto server's URL). None: the host of each queue URL."""
+        self.notifier.set_endpoint(url)
+
+    @property
+    def sqs_endpoint_url(self) -> str | None:
+        return self.notifier.endpoint_url
+
+    def set_duplicate_notifications(self, enabled: bool) -> None:
+        """Send every notification twice, same EventDocId (MTurk delivers at least once)."""
+        self.notifier.duplicates = bool(enabled)
+
+    # ----- notification log -----
+
+    @property
+    def notification_log(self) -> list[NotificationRecord]:
+        """Every SQS send attempted, oldest first (a copy): destination, event_doc_id, events, ok, error, ..."""
+        return self.notifier.records()
+
+    def reset_notification_log(self) -> None:
+        self.notifier.reset_log()
 
     # ----- call log -----
 
@@ -212,12 +275,68 @@ class MTurkSimulator:
             fault = self.faults.draw(operation)
             if fault == "before":
                 raise errors.service_fault()
-            result = handler(Call(self._state, requester, params, self.clock.now()))
+            call = Call(self._state, requester, params, self.clock.now())
+            result = handler(call)
+        self._deliver(call.outbox, operation, call.now)
         if fault == "after":
             error = errors.service_fault()
             error.applied = operation in WRITE_OPERATIONS
             raise error
         return result
+
+    # ----- the requester website (not the API) -----
+
+    def website_reject(self, assignment_id: str, feedback: str) -> Assignment:
+        """Reject as the HIT's owner does on the requester website: the API's rules, no SigV4,
+        throttling, latency or faults; logged as ``Website.RejectAssignment``; notifies like the API.
+        Raises ``ApiError`` (RequestError) as the API would answer; returns a copy of the assignment."""
+        if not isinstance(feedback, str):
+            raise ValueError("feedback is required to reject an assignment")
+        return self._website("RejectAssignment", reject_assignment,
+                             {"AssignmentId": assignment_id, "RequesterFeedback": feedback})
+
+    def website_approve(self, assignment_id: str, feedback: str | None = None,
+                        override_rejection: bool = False) -> Assignment:
+        """Approve (or, with ``override_rejection``, reverse a rejection) as on the requester website;
+        see ``website_reject``. Funds are checked and debited as for ApproveAssignment."""
+        params: dict[str, Any] = {"AssignmentId": assignment_id}
+        if feedback is not None:
+            params["RequesterFeedback"] = feedback
+        if override_rejection:
+            params["OverrideRejection"] = True
+        return self._website("ApproveAssignment", approve_assignment, params)
+
+    def _website(self, action: str, handler, params: dict[str, Any]) -> Assignment:
+        operation = WEBSITE_PREFIX + action
+        now = self.clock.now()
+        owner: str | None = None
+        try:
+            with self._lock:
+                assignment = self._state.assignments.get(params["AssignmentId"])
+                hit = self._state.hits.get(assignment.hit_id) if assignment else None
+                if hit is None:
+                    raise rules.assignment_not_found(params["AssignmentId"], now)
+                owner = hit.owner
+                call = Call(self._state, self._state.requesters[owner], params, now)
+                handler(call)
+                result = copy.copy(assignment)
+        except ApiError as error:
+            self._record_website(operation, owner, params, now, error)
+            raise
+        self._record_website(operation, owner, params, now, None)
+        self._deliver(call.outbox, operation, now)
+        return result
+
+    def _record_website(self, operation: str, owner: str | None, params: dict[str, Any], now: datetime,
+                        error: ApiError | None) -> None:
+        self.record_call(CallRecord(
+            operation=operation, access_key_id=owner, params=dict(params), outcome="ok" if error is None else error.code,
+            http_status=200 if error is None else error.status, sim_time=now, request_id=str(uuid.uuid4()),
+            applied=error is None, error_message=None if error is None else error.message))
+
+    def _deliver(self, outbox: list[Outgoing], operation: str, now: datetime) -> None:
+        if outbox:
+            self.notifier.deliver(outbox, operation, now)
 
     # ----- helpers -----
 
@@ -232,3 +351,8 @@ class MTurkSimulator:
         if hit is None:
             raise KeyError(f"unknown HIT {hit_id}")
         return hit
+
+
+def _requester_json(requester: Requester) -> dict[str, str]:
+    return {"accessKeyId": requester.access_key_id, "name": requester.name, "balance": f"{requester.balance:.2f}",
+            "accountId": requester.account_id, "customerId": requester.customer_id}

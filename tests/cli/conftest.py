@@ -1,9 +1,11 @@
 """Fixtures for the CLI tests: a fake API client for unit tests, and the offline stack for end to end runs.
 
-The offline stack fixtures (`stack`, `sim`, `seed`, `api`) are the integration suite's. Importing them
-here gives this directory its own session stack; `cli_env` makes sure the Lambda handler answers with this
-stack's dependencies during a CLI test (and restores the previous ones after), so the two suites can share
-a process in any order.
+The end-to-end fixtures `sim`, `seed` and `api` are the integration suite's (tests/integration/conftest.py),
+re-used as they are. `stack` is this directory's own session stack, with suffixed resource names: moto's
+backends are shared by every moto server of a process, so a second stack under the same names would
+collide with the integration suite's when both run in one session. The Lambda handler answers with
+whichever dependencies `wiring` holds, so `cli_env` installs this stack's for the duration of a CLI test
+and restores the previous ones after: the two suites can share a process in any order (xdist included).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from click.testing import CliRunner
 from local.stack import DEMO_PRINCIPAL
 from mturk_decisions_cli import main as cli_main
 from mturk_decisions_cli.client import ApiResponse
-from tests.integration.conftest import SignedApi, api, seed, sim, stack  # noqa: F401  (fixtures re-used)
+from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 
 #: A fake key pair for unit tests (not an AWS key format).
 FAKE_KEY = ("FAKECLIKEY0000000001", "fake-cli-secret-not-a-real-key")
@@ -70,6 +72,19 @@ class FakeApi:
 
     def calls_to(self, method: str, path_prefix: str = "") -> list[Call]:
         return [c for c in self.calls if c.method == method.upper() and c.path.startswith(path_prefix)]
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """One offline stack for the CLI tests (moto server, MTurk simulator, SigV4 gateway, SQS worker trigger)."""
+    from local.stack import OfflineStack
+    from mturk_decisions import wiring
+
+    previous = wiring._current
+    with OfflineStack(suffix="-cli") as running:
+        if previous is not None:  # another suite's stack is serving this process: leave it in place
+            wiring.use(previous)
+        yield running
 
 
 @pytest.fixture()
@@ -142,6 +157,24 @@ def cli_env(stack, isolated_env, monkeypatch):
     wiring.use(previous)
 
 
+def _without_lambda_logs(captured: str) -> str:
+    """The Lambda handler runs in this process and prints its JSON logs and EMF metrics to whatever
+    sys.stdout is, which CliRunner swaps for the CLI's. Drop those one-line records; the CLI never
+    prints a one-line JSON object (its --json output is indented)."""
+    kept = []
+    for line in captured.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("{") and stripped.endswith("}"):
+            try:
+                record = jsonlib.loads(stripped)
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and ("_aws" in record or {"level", "service"} <= set(record)):
+                continue
+        kept.append(line)
+    return "".join(kept)
+
+
 @pytest.fixture()
 def cli(cli_env) -> Callable[..., Result]:
     """Run the real CLI (real client, real signing) against the offline stack."""
@@ -149,6 +182,7 @@ def cli(cli_env) -> Callable[..., Result]:
     def _run(*args: str, input: str | None = None) -> Result:
         runner = CliRunner()
         outcome = runner.invoke(cli_main.cli, ["--retries", "0", *args], input=input, prog_name="mturk-decisions")
-        return Result(outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
+        return Result(outcome.exit_code, _without_lambda_logs(outcome.stdout), _without_lambda_logs(outcome.stderr),
+                      outcome.exception)
 
     return _run

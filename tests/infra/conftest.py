@@ -3,8 +3,9 @@
 A jsii synth costs seconds, so every test reads the same assembly:
 - `synth`: the app as `cdk synth` builds it from cdk.json's context (defaults);
 - `restricted_synth`: the same app with the optional settings on (allowedPrincipals,
-  alarmEmail, no reserved concurrency, another Powertools layer version), with asset
-  bundling skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
+  alarmEmail, no reserved concurrency for the API and the batch worker, another Powertools
+  layer version, other MTurk pacing rates and queue-age threshold), with asset bundling
+  skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
 Both run the cdk-nag AwsSolutions plugin exactly as `app.py` does: a finding would
 make the fixture itself fail.
 """
@@ -33,7 +34,11 @@ RESTRICTED_CONTEXT = {
     "allowedPrincipals": "arn:aws:iam::111122223333:role/mturk-ops, 444455556666",
     "alarmEmail": "ops@example.com",
     "apiReservedConcurrency": "none",
+    "workerReservedConcurrency": "none",
     "powertoolsLayerVersion": "31",
+    "mturkInitialRate": "2.5",
+    "mturkMaxRate": "20",
+    "workQueueMaxAgeMinutes": "60",
     "aws:cdk:bundling-stacks": [],
 }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any, Iterator
 
 from aws_cdk.assertions import Match
 
@@ -12,9 +14,14 @@ EXPECTED_ROUTES = {
     ("POST", "/assignments/{assignmentId}/approve"),
     ("GET", "/assignments/{assignmentId}"),
     ("GET", "/decisions"),
-    ("GET", "/openapi.json"),
     ("GET", "/swagger"),
+    # bulk decisions (infra/constructs/bulk_decisions.py)
+    ("POST", "/batches"),
+    ("GET", "/batches/{batchId}"),
+    ("POST", "/hits/{hitId}/reversals"),
 }
+# Value constraints the handler checks itself, rule by rule; a gateway model never carries them.
+VALUE_CONSTRAINTS = {"minLength", "maxLength", "pattern", "minItems", "maxItems", "enum", "format"}
 
 
 def _paths(synth) -> dict[str, str]:
@@ -33,6 +40,21 @@ def _paths(synth) -> dict[str, str]:
     for logical_id in resources:
         path_of(logical_id)
     return paths
+
+
+def _models(synth) -> dict[str, tuple[str, dict]]:
+    """Model name -> (logical id, properties)."""
+    return {m["Properties"]["Name"]: (k, m["Properties"]) for k, m in synth.resources("AWS::ApiGateway::Model").items()}
+
+
+def _schema_keys(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            yield key
+            yield from _schema_keys(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _schema_keys(value)
 
 
 def _routes(synth) -> dict[tuple[str, str], dict]:
@@ -55,7 +77,7 @@ def test_every_route_of_the_handler_is_exposed_and_nothing_else(synth):
 
 
 def test_every_method_requires_iam_sigv4_authorization(synth):
-    # Given every method of the API (swagger/openapi included)
+    # Given every method of the API (swagger and the bulk routes included)
     methods = synth.resources("AWS::ApiGateway::Method")
     assert len(methods) == len(EXPECTED_ROUTES)
     # Then each one uses AWS_IAM, none is NONE/open, and there is no CORS preflight
@@ -84,16 +106,17 @@ def test_every_method_validates_body_and_parameters(synth):
     validator_id, validator = synth.only("AWS::ApiGateway::RequestValidator")
     assert validator["Properties"]["ValidateRequestBody"] is True
     assert validator["Properties"]["ValidateRequestParameters"] is True
-    # Then every method uses it, and the assignment routes require the path parameter
+    # Then every method uses it, and every route requires each of its path parameters
     for (verb, path), props in _routes(synth).items():
         assert props["RequestValidatorId"] == {"Ref": validator_id}, (verb, path)
-        if "{assignmentId}" in path:
-            assert props["RequestParameters"] == {"method.request.path.assignmentId": True}
+        parameters = re.findall(r"{(\w+)}", path)
+        expected = {f"method.request.path.{name}": True for name in parameters}
+        assert props.get("RequestParameters", {}) == expected, (verb, path)
 
 
 def test_post_bodies_are_validated_against_json_schema_models(synth):
     # Given the models and the POST routes
-    models = {m["Properties"]["Name"]: (k, m["Properties"]) for k, m in synth.resources("AWS::ApiGateway::Model").items()}
+    models = _models(synth)
     routes = _routes(synth)
     expected = {"reject": "RejectRequest", "reverse": "ReverseRequest", "approve": "ApproveRequest"}
     for action, model_name in expected.items():
@@ -101,14 +124,77 @@ def test_post_bodies_are_validated_against_json_schema_models(synth):
         # Then each POST validates application/json AND any other content type ($default) with its model
         request_models = routes[("POST", f"/assignments/{{assignmentId}}/{action}")]["RequestModels"]
         assert request_models == {"application/json": {"Ref": logical_id}, "$default": {"Ref": logical_id}}
-        schema = model["Schema"]
-        assert schema["type"] == "object"
-        assert schema["properties"]["feedback"] == {"type": "string", "minLength": 1, "maxLength": 1024}
-        assert schema["properties"]["reason"] == {"type": "string", "maxLength": 1000}
-    # And only reject requires feedback
-    assert models["RejectRequest"][1]["Schema"]["required"] == ["feedback"]
-    assert "required" not in models["ReverseRequest"][1]["Schema"]
-    assert "required" not in models["ApproveRequest"][1]["Schema"]
+        assert model["Schema"]["type"] == "object"
+    # And only reject requires feedback, as a string; elsewhere feedback and reason may be null too
+    reject = models["RejectRequest"][1]["Schema"]
+    assert reject["required"] == ["feedback"]
+    assert reject["properties"] == {"feedback": {"type": "string"}, "reason": {"type": ["string", "null"]}}
+    for optional in ("ReverseRequest", "ApproveRequest"):
+        schema = models[optional][1]["Schema"]
+        assert "required" not in schema
+        assert schema["properties"] == {"feedback": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]}}
+
+
+def test_body_models_check_shapes_only_so_the_handler_names_the_broken_rule(synth):
+    # Given every body model of the API
+    models = _models(synth)
+    assert set(models) == {"RejectRequest", "ReverseRequest", "ApproveRequest", "BatchRequest", "HitReversalRequest"}
+    for name, (_, model) in models.items():
+        # Then none constrains lengths, patterns or values: an over-long feedback, an empty one or a
+        # forbidden character reaches the handler, which answers INVALID_FEEDBACK with the rule
+        assert not VALUE_CONSTRAINTS & set(_schema_keys(model["Schema"])), name
+        # And unknown fields are left to the handler too (it names them)
+        assert "additionalProperties" not in json.dumps(model["Schema"]), name
+
+
+def test_batch_submission_validates_json_objects_and_passes_csv_through(synth):
+    # Given POST /batches and its model
+    logical_id, model = _models(synth)["BatchRequest"]
+    route = _routes(synth)[("POST", "/batches")]
+    # Then a JSON body must be an object ...
+    assert model["ContentType"] == "application/json"
+    assert model["Schema"]["type"] == "object"
+    assert "required" not in model["Schema"]
+    # ... and only application/json has a model: API Gateway validates no other content type, so the
+    # batch-results CSV (text/csv) reaches the handler as the proxy event's text body
+    assert route["RequestModels"] == {"application/json": {"Ref": logical_id}}
+    assert route["RequestValidatorId"] == {"Ref": synth.only("AWS::ApiGateway::RequestValidator")[0]}
+    # And no binary media type turns a CSV upload into a base64 body
+    _, api = synth.only("AWS::ApiGateway::RestApi")
+    assert "BinaryMediaTypes" not in api["Properties"]
+
+
+def test_hit_reversals_take_an_optional_object_body_like_reverse(synth):
+    # Given POST /hits/{hitId}/reversals and its model
+    logical_id, model = _models(synth)["HitReversalRequest"]
+    route = _routes(synth)[("POST", "/hits/{hitId}/reversals")]
+    # Then every content type is validated against an object model that requires nothing
+    # (like reverse/approve: an empty body passes the gateway, the handler defaults it)
+    assert route["RequestModels"] == {"application/json": {"Ref": logical_id}, "$default": {"Ref": logical_id}}
+    assert route["RequestParameters"] == {"method.request.path.hitId": True}
+    schema = model["Schema"]
+    assert schema["type"] == "object" and "required" not in schema
+    assert schema["properties"] == {
+        "feedback": {"type": ["string", "null"]},
+        "reason": {"type": ["string", "null"]},
+        "workerIds": {"type": ["array", "null"], "items": {"type": "string"}},
+    }
+
+
+def test_batch_status_route_requires_the_batch_id(synth):
+    # Given GET /batches/{batchId}, then it is IAM-authorized and requires its path parameter
+    route = _routes(synth)[("GET", "/batches/{batchId}")]
+    assert route["AuthorizationType"] == "AWS_IAM"
+    assert route["RequestParameters"] == {"method.request.path.batchId": True}
+    assert "RequestModels" not in route
+
+
+def test_openapi_document_is_served_by_the_swagger_route_only(synth):
+    # Given the routes, then the OpenAPI document has no route of its own: the handler serves it at
+    # GET /swagger?format=json (and the UI at GET /swagger), IAM-authorized like every route
+    routes = _routes(synth)
+    assert ("GET", "/openapi.json") not in routes
+    assert routes[("GET", "/swagger")]["AuthorizationType"] == "AWS_IAM"
 
 
 def test_gateway_errors_are_json_with_a_machine_readable_code(synth):
@@ -206,35 +292,3 @@ def test_api_url_is_an_output(synth):
     assert "ApiUrl" in outputs
     assert not [name for name in outputs if name.startswith("DecisionApiRestApiEndpoint")]
     synth.template.has_output("ApiUrl", {"Value": Match.object_like({"Fn::Join": Match.any_value()})})
-
-
-def test_later_constructs_add_routes_with_the_same_rules(tmp_path):
-    # Given the app (bundling skipped: only the API matters here)
-    from aws_cdk import aws_apigateway as apigw
-    from aws_cdk.assertions import Template
-
-    from infra.application import build_app
-
-    app, stack = build_app(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path), environ={})
-    # When a later construct exposes the batch routes of the handler
-    model = stack.api.add_json_model(
-        "BatchRequest", apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT)
-    )
-    stack.api.add_route("POST", "/batches", body_model=model)
-    stack.api.add_route("GET", "/batches/{batchId}")
-    app.synth()  # the AwsSolutions plugin runs: the new methods must not need new acknowledgments
-    # Then they are IAM-authorized, validated, and require their path parameter
-    template = Template.from_stack(stack)
-    template.has_resource_properties(
-        "AWS::ApiGateway::Method",
-        {"HttpMethod": "POST", "AuthorizationType": "AWS_IAM", "RequestModels": Match.object_like({"$default": Match.any_value()})},
-    )
-    template.has_resource_properties(
-        "AWS::ApiGateway::Method",
-        {
-            "HttpMethod": "GET",
-            "AuthorizationType": "AWS_IAM",
-            "RequestParameters": {"method.request.path.batchId": True},
-            "RequestValidatorId": Match.any_value(),
-        },
-    )

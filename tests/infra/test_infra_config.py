@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import infra.config
 from infra.config import DEFAULTS, ConfigError, ServiceConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +30,43 @@ def test_defaults_without_any_context():
     assert c.stage_name == "v1"
     assert c.log_retention_days == 90
     assert c.api_gateway_cloudwatch_role is True
+    assert c.worker_reserved_concurrency == 1
+    assert (c.mturk_initial_rate, c.mturk_max_rate) == (5, 50)
+    assert c.work_queue_max_age_minutes == 30
 
 
 def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
-    # Given cdk.json's context, then it documents the same values as the code defaults
+    # Given cdk.json's context, then it gives the same values as the code defaults
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
     assert config(**context) == config()
-    assert set(DEFAULTS) <= set(context)
+    # And every service key it sets is a known parameter (a typo there would be silently ignored)
+    service_keys = {key for key in context if not key.startswith("@")}
+    assert service_keys <= set(DEFAULTS)
+
+
+def test_every_parameter_is_documented_with_its_default():
+    # Given the context-parameter table of infra/config.py, then every parameter has its row
+    doc = infra.config.__doc__
+    for key, default in DEFAULTS.items():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| {key} ")), None)
+        assert row is not None, key
+        shown = "(none)" if default in (None, []) else json.dumps(default).strip('"')
+        assert row.split("|")[2].strip() == shown, key
+
+
+def test_bulk_settings_from_the_command_line():
+    # Given `-c` strings for the batch worker, then they are parsed ("none" = unreserved)
+    c = config(workerReservedConcurrency="none", mturkInitialRate="0.5", mturkMaxRate="8", workQueueMaxAgeMinutes="90")
+    assert c.worker_reserved_concurrency is None
+    assert (c.mturk_initial_rate, c.mturk_max_rate) == (0.5, 8)
+    assert c.work_queue_max_age_minutes == 90
+    assert config(workerReservedConcurrency="3").worker_reserved_concurrency == 3
+
+
+def test_initial_rate_above_the_maximum_is_refused():
+    # Given a worker told to start faster than it may ever go, then synth stops naming both keys
+    with pytest.raises(ConfigError, match="mturkInitialRate.*mturkMaxRate"):
+        config(mturkInitialRate="60")
 
 
 @pytest.mark.parametrize("endpoint", ["sandbox", "production", "https://mturk-requester.us-east-1.amazonaws.com"])
@@ -103,6 +134,11 @@ def test_strings_from_the_command_line_are_converted():
         ("stageName", "has space"),
         ("stackName", "1starts-with-digit"),
         ("apiGatewayCloudWatchRole", "maybe"),
+        ("workerReservedConcurrency", "0"),
+        ("mturkInitialRate", "fast"),
+        ("mturkMaxRate", "0.4"),
+        ("workQueueMaxAgeMinutes", "0"),
+        ("workQueueMaxAgeMinutes", str(4 * 24 * 60)),
     ],
 )
 def test_invalid_values_are_refused_with_the_key_name(key, value):

@@ -26,8 +26,8 @@ def _identity_statements(synth) -> Iterator[tuple[str, dict]]:
                     yield logical_id, statement
 
 
-def _function_statements(synth) -> list[dict]:
-    role_id = synth.logical_id(synth.stack.api.function.role)
+def _function_statements(synth, function=None) -> list[dict]:
+    role_id = synth.logical_id((function or synth.stack.api.function).role)
     policies = [
         r["Properties"]["PolicyDocument"]["Statement"]
         for r in synth.resources("AWS::IAM::Policy").values()
@@ -56,14 +56,17 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(synth
 
 
 def test_each_function_has_its_own_role_without_managed_policies(synth):
-    # Given the API function's role
-    role_id = synth.logical_id(synth.stack.api.function.role)
-    role = synth.json["Resources"][role_id]["Properties"]
-    # Then only Lambda can assume it and no AWS-managed policy is attached
-    assert role["AssumeRolePolicyDocument"]["Statement"] == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
-    ]
-    assert "ManagedPolicyArns" not in role
+    # Given the roles of the API function and the batch worker
+    functions = (synth.stack.api.function, synth.stack.bulk.worker)
+    role_ids = {synth.logical_id(function.role) for function in functions}
+    assert len(role_ids) == 2
+    for role_id in role_ids:
+        role = synth.json["Resources"][role_id]["Properties"]
+        # Then only Lambda can assume each and no AWS-managed policy is attached
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ]
+        assert "ManagedPolicyArns" not in role
 
 
 def test_api_function_grants_are_exactly_the_contract(synth):
@@ -94,5 +97,65 @@ def test_api_function_grants_are_exactly_the_contract(synth):
     # And logs go to its own log group only
     logs = by_actions[("logs:CreateLogStream", "logs:PutLogEvents")]
     assert logs["Resource"]["Fn::GetAtt"][1] == "Arn"
-    # And nothing else
-    assert len(statements) == 7
+    # And it may store a batch and read it back (no Scan, no Delete, no Update) on the batch table only
+    bulk = synth.stack.bulk
+    batch = by_actions[("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")]
+    assert batch["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.table), "Arn"]}
+    # And it may send chunks to the work queue (SendMessageBatch is authorized by sqs:SendMessage), and
+    # nothing to the DLQ; the queue uses SQS-managed encryption, so no KMS grant comes with it
+    send = by_actions[("sqs:SendMessage",)]
+    assert send["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
+    # And nothing else (the batch table shares the data key, whose grant is already there)
+    assert len(statements) == 9
+
+
+def test_batch_worker_grants_are_exactly_what_it_calls(synth):
+    # Given the batch worker's policy statements
+    bulk, store, secret = synth.stack.bulk, synth.stack.audit_store, synth.stack.secret
+    statements = _function_statements(synth, bulk.worker)
+    by_actions = {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
+    # Then it reads a chunk's items and records their outcomes in the batch table: no Put, Scan or Delete
+    batch = by_actions[("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")]
+    assert batch["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.table), "Arn"]}
+    # And it audits its decisions exactly as the API does (table and its three indexes)
+    audit = by_actions[("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")]
+    assert synth.logical_id(store.audit_table) in json.dumps(audit["Resource"])
+    table_kms = by_actions[("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")]
+    assert table_kms["Resource"] == {"Fn::GetAtt": [synth.logical_id(store.key), "Arn"]}
+    assert "dynamodb." in json.dumps(table_kms["Condition"])
+    # And it reads the MTurk secret through Secrets Manager
+    assert by_actions[("secretsmanager:GetSecretValue",)]["Resource"] == {"Ref": synth.logical_id(secret.secret)}
+    assert by_actions[("kms:Decrypt",)]["Resource"] == {"Fn::GetAtt": [synth.logical_id(secret.key), "Arn"]}
+    # And it consumes the work queue (what its event source mapping needs), on that queue only
+    consume = by_actions[
+        ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage")
+    ]
+    assert consume["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
+    # And it writes its own logs and traces; nothing else
+    assert ("logs:CreateLogStream", "logs:PutLogEvents") in by_actions
+    assert ("xray:PutTelemetryRecords", "xray:PutTraceSegments") in by_actions
+    assert len(statements) == 8
+
+
+def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_any_queue(synth):
+    # Given the batch worker's policy statements
+    statements = _function_statements(synth, synth.stack.bulk.worker)
+    actions = {action for s in statements for action in _as_list(s["Action"])}
+    resources = json.dumps([s["Resource"] for s in statements])
+    # Then the idempotency cache (an API concern) is out of its reach ...
+    assert synth.logical_id(synth.stack.audit_store.idempotency_table) not in resources
+    # ... it cannot enqueue work (a worker re-queueing work could loop), nor touch the DLQ
+    assert not {a for a in actions if a.startswith("sqs:Send")}
+    assert synth.logical_id(synth.stack.bulk.dead_letter_queue) not in resources
+    # ... and it has no Delete/Scan/PutItem on the batch table (rows are written once, by the API)
+    batch_id = synth.logical_id(synth.stack.bulk.table)
+    batch_actions = {a for s in statements if batch_id in json.dumps(s["Resource"]) for a in _as_list(s["Action"])}
+    assert batch_actions == {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+def test_nobody_may_read_or_delete_from_the_dead_letter_queue_but_an_operator(synth):
+    # Given every identity statement of the stack, then none names the DLQ: it is drained or redriven
+    # by an operator (console / StartMessageMoveTask), never by the service's functions
+    dlq_id = synth.logical_id(synth.stack.bulk.dead_letter_queue)
+    for logical_id, statement in _identity_statements(synth):
+        assert dlq_id not in json.dumps(statement.get("Resource", [])), logical_id

@@ -67,6 +67,12 @@ def test_function_environment_is_the_handler_contract(synth):
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "MTurkDecisions"
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert env["SECRET_MAX_AGE_SECONDS"] == "300"
+    # And the bulk resources it submits batches to
+    bulk = synth.stack.bulk
+    assert env["BATCH_TABLE_NAME"] == {"Ref": synth.logical_id(bulk.table)}
+    assert env["WORK_QUEUE_URL"] == {"Ref": synth.logical_id(bulk.queue)}
+    # And not the worker's pacing settings (the API does not pace)
+    assert not {"MTURK_INITIAL_RATE", "MTURK_MAX_RATE"} & set(env)
 
 
 def test_function_uses_the_public_powertools_layer_and_the_pynamodb_layer(synth):

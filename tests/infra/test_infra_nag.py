@@ -15,6 +15,9 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-SMG4", "MTurkSecret/Secret"),
     ("AwsSolutions-L1", "DecisionApi/Handler/Function"),
     ("AwsSolutions-IAM5[Resource::*]", "DecisionApi/Handler/Role/DefaultPolicy"),
+    # The batch worker gets the same two as every function of the factory.
+    ("AwsSolutions-L1", "BulkDecisions/Worker/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "BulkDecisions/Worker/Role/DefaultPolicy"),
     ("AwsSolutions-APIG3", "DecisionApi/RestApi/DeploymentStage.v1"),
     (
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
@@ -28,8 +31,10 @@ EXPECTED_ACKNOWLEDGMENTS = {
         ("POST", "/assignments/{assignmentId}/approve"),
         ("GET", "/assignments/{assignmentId}"),
         ("GET", "/decisions"),
-        ("GET", "/openapi.json"),
         ("GET", "/swagger"),
+        ("POST", "/batches"),
+        ("GET", "/batches/{batchId}"),
+        ("POST", "/hits/{hitId}/reversals"),
     )
 }
 

@@ -113,3 +113,22 @@ def test_queue_depth_seam_alarms_to_the_topic():
     assert "ApproximateNumberOfMessagesVisible" in _metric_names(alarm)
     assert alarm["Threshold"] == 0
     assert alarm["AlarmActions"] == [{"Ref": stack.get_logical_id(operations.alarm_topic.node.default_child)}]
+
+
+def test_queue_age_seam_alarms_to_the_topic():
+    # Given an Operations construct and a work queue of a later construct
+    app = App()
+    stack = Stack(app, "AgeSeamStack")
+    operations = Operations(stack, "Operations", alarm_email=None, name_prefix="Seam")
+    queue = sqs.Queue(stack, "Work")
+    # When the later construct asks for an age-of-oldest-message alarm of 20 minutes
+    operations.alarm_on_queue_age(queue, friendly_name="Work", max_age=Duration.minutes(20))
+    # Then one alarm on ApproximateAgeOfOldestMessage > 1200 s notifies the alarm topic
+    template = assertions.Template.from_stack(stack)
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 1
+    alarm = next(iter(alarms.values()))["Properties"]
+    assert "ApproximateAgeOfOldestMessage" in _metric_names(alarm)
+    assert alarm["Threshold"] == 1200
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": stack.get_logical_id(operations.alarm_topic.node.default_child)}]

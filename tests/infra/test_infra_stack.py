@@ -12,13 +12,30 @@ from aws_cdk import Environment
 from infra.application import environment_from
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXPECTED_OUTPUTS = {"ApiUrl", "MTurkSecretArn", "AuditTableName", "AlarmTopicArn", "DashboardName"}
+EXPECTED_OUTPUTS = {
+    "ApiUrl",
+    "MTurkSecretArn",
+    "AuditTableName",
+    "AlarmTopicArn",
+    "DashboardName",
+    "WorkQueueUrl",
+    "WorkDeadLetterQueueUrl",
+    "BatchTableName",
+}
 
 
 def test_outputs_for_the_deploy_procedure(synth):
     # Given the stack outputs, then the README's steps find everything they need
     assert set(synth.json["Outputs"]) == EXPECTED_OUTPUTS
-    assert synth.json["Outputs"]["MTurkSecretArn"]["Value"] == {"Ref": synth.logical_id(synth.stack.secret.secret)}
+    outputs = synth.json["Outputs"]
+    assert outputs["MTurkSecretArn"]["Value"] == {"Ref": synth.logical_id(synth.stack.secret.secret)}
+    # And the bulk resources an operator inspects or redrives (a queue's Ref is its URL)
+    bulk = synth.stack.bulk
+    assert outputs["WorkQueueUrl"]["Value"] == {"Ref": synth.logical_id(bulk.queue)}
+    assert outputs["WorkDeadLetterQueueUrl"]["Value"] == {"Ref": synth.logical_id(bulk.dead_letter_queue)}
+    assert outputs["BatchTableName"]["Value"] == {"Ref": synth.logical_id(bulk.table)}
+    for name, output in outputs.items():
+        assert output.get("Description"), name
 
 
 def test_stack_is_environment_agnostic_without_cdk_default_env(synth):
@@ -48,11 +65,13 @@ def test_stack_exposes_the_seams_for_later_constructs(synth):
     assert stack.secret.secret is not None
     assert [layer for layer in stack.layers.all] == [stack.layers.powertools, stack.layers.pynamodb]
     assert stack.alarm_topic is stack.operations.alarm_topic
+    assert stack.bulk.table is not None and stack.bulk.queue is not None and stack.bulk.worker is not None
+    assert callable(stack.api.add_route) and callable(stack.api.add_json_model)
     for seam in ("create",):
         assert callable(getattr(stack.functions, seam))
     for seam in ("grant_audit_write", "grant_audit_read", "grant_idempotency"):
         assert callable(getattr(stack.audit_store, seam))
-    for seam in ("alarm_on_queue_depth", "monitor_function", "monitor_table"):
+    for seam in ("alarm_on_queue_depth", "alarm_on_queue_age", "monitor_function", "monitor_table"):
         assert callable(getattr(stack.operations, seam))
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -110,6 +110,17 @@ class DynamoAuditStore:
                 f"({type(error).__name__}). Nothing was changed; retry shortly.",
             ) from None
 
+    def record_external(self, record: DecisionRecord) -> bool:
+        """Record a decision made outside the service (already final). False if it was recorded before:
+        its key is derived from the source event, so a redelivered notification is recorded once."""
+        try:
+            self._to_item(record).save(condition=self._model.decision_key.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def finalize(
         self,
         record: DecisionRecord,
@@ -175,6 +186,7 @@ class DynamoAuditStore:
             reward=None if record.reward is None else str(record.reward),
             fee=None if record.fee is None else str(record.fee),
             pending=PENDING_MARKER if record.state is DecisionState.PENDING else None,
+            finalized_at=record.finalized_at,
         )
 
     @staticmethod

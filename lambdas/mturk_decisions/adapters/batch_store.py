@@ -55,6 +55,7 @@ def batch_model(table_name: str, region: str | None = None, host: str | None = N
         "decision_id": UnicodeAttribute(null=True),
         "updated_at": UTCDateTimeAttribute(null=True),
         "expires_at": NumberAttribute(null=True),
+        "completed_at": UTCDateTimeAttribute(null=True),
     }
     return type("BatchEntryModel", (Model,), attributes)
 
@@ -136,6 +137,17 @@ class DynamoBatchStore:
                                                         (m.decision_id, decision_id)) if value]
         try:
             m(batch_id, item_key(line)).update(actions=actions, condition=m.status == ItemStatus.QUEUED.value)
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def mark_completed(self, batch_id: str, at: datetime) -> bool:
+        m = self._model
+        try:
+            m(batch_id, META).update(actions=[m.completed_at.set(at)],
+                                     condition=m.completed_at.does_not_exist() & m.batch_id.exists())
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False

@@ -116,6 +116,12 @@ class Boto3MTurkGateway:
             params["RequesterFeedback"] = feedback
         self._call("ApproveAssignment", **params)
 
+    def update_notification_settings(self, hit_type_id: str, destination: str, event_types: list[str],
+                                     active: bool = True) -> None:
+        self._call("UpdateNotificationSettings", HITTypeId=hit_type_id, Active=active, Notification={
+            "Destination": destination, "Transport": "SQS", "Version": "2014-08-15", "EventTypes": event_types,
+        })
+
     def get_hit(self, hit_id: str) -> dict:
         return self._call("GetHIT", HITId=hit_id)["HIT"]
 

@@ -35,7 +35,7 @@ def register(context: Any) -> None:
     _idempotency_config().register_lambda_context(context)
 
 
-def run_once(key: str, request: DecisionRequest, decide: Callable[[], dict]) -> dict:
+def run_once(key: str, request: DecisionRequest, decide: Callable[[], dict], extra: dict | None = None) -> dict:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
@@ -48,7 +48,7 @@ def run_once(key: str, request: DecisionRequest, decide: Callable[[], dict]) -> 
         "idempotencyKey": key,
         "action": request.action.value,
         "assignmentId": request.assignment_id,
-        "body": {"feedback": request.feedback, "reason": request.reason},
+        "body": {"feedback": request.feedback, "reason": request.reason, **(extra or {})},
     }
     try:
         return _idempotent(decide)(payload=payload)

@@ -1,6 +1,7 @@
 """Request bodies of the decision API. Feedback rules live in domain.rules, so the caller is told which rule."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,26 @@ class RejectBody(BaseModel):
 
     feedback: str = Field(description=_FEEDBACK)
     reason: Optional[str] = Field(default=None, description=_REASON)
+    provisionalFor: Optional[str] = Field(
+        default=None, max_length=32,
+        description="Make the rejection provisional: reversed automatically after this ISO 8601 duration "
+        "(e.g. PT48H) unless confirmed with POST /assignments/{id}/confirm; always before the 30-day window closes.",
+    )
+
+
+class ReverseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feedback: Optional[str] = Field(default=None, description=_FEEDBACK)
+    reason: Optional[str] = Field(default=None, description=_REASON)
+    at: Optional[datetime] = Field(default=None, description="Schedule the reversal for this time (ISO 8601) "
+                                   "instead of now; it must be before the reversal deadline. Cancellable.")
+
+
+class NotificationsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool = True
 
 
 class DecisionBody(BaseModel):

@@ -111,6 +111,6 @@ class AuditUnavailable(DecisionError):
     status = 503
 
 
-class BulkNotConfigured(DecisionError):
-    code = "BULK_NOT_CONFIGURED"
+class NotConfigured(DecisionError):
+    code = "NOT_CONFIGURED"
     status = 503

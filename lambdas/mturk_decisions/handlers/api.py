@@ -22,11 +22,27 @@ from mturk_decisions.api.responses import (
     plan_json,
     submission_json,
 )
-from mturk_decisions.api.schemas import ASSIGNMENT_ID_PATTERN, DecisionBody, HitReversalBody, RejectBody
+from mturk_decisions.api.schemas import (
+    ASSIGNMENT_ID_PATTERN,
+    DecisionBody,
+    HitReversalBody,
+    NotificationsBody,
+    RejectBody,
+    ReverseBody,
+)
 from mturk_decisions.domain.batch import ItemStatus, parse_item_list, parse_results_csv
-from mturk_decisions.domain.errors import DecisionError, InvalidCursor, InvalidRequest, MalformedJson, RouteNotFound
+from mturk_decisions.domain.errors import (
+    DecisionError,
+    InvalidCursor,
+    InvalidRequest,
+    MalformedJson,
+    NotConfigured,
+    RouteNotFound,
+)
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from mturk_decisions.observability import logger, metrics
+from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
+from mturk_decisions.service.schedules import parse_duration
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.enable_swagger(path="/swagger", title="mturk-decisions", version="1.0.0",
@@ -39,13 +55,42 @@ DryRun = Annotated[bool, Query(description="Run every pre-check and return the p
 
 @app.post("/assignments/<assignmentId>/reject", summary="Reject an assignment with feedback the worker sees")
 def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> dict:
-    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun)
+    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor)
 
 
-@app.post("/assignments/<assignmentId>/reverse", summary="Reverse a rejection (approve with OverrideRejection)")
-def reverse(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> dict:
-    body = body or DecisionBody()
-    return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun)
+@app.post("/assignments/<assignmentId>/reverse", summary="Reverse a rejection now, or at a given time (`at`)")
+def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
+    body = body or ReverseBody()
+    if body.at is not None and not dryRun:
+        request = _request(Action.REVERSE, assignmentId, body.feedback, body.reason)
+        at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
+        schedule = wiring.current().reversal_scheduler().schedule_reversal(request, at)
+        return _json(202, {"scheduledReversal": schedule.to_json(),
+                           "message": "The reversal will run at dueAt; cancel it with DELETE "
+                                      f"/assignments/{assignmentId}/scheduled-reversal."})
+    return _json(200, _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun))
+
+
+@app.post("/assignments/<assignmentId>/confirm", summary="Confirm a provisional rejection: it will not be reversed")
+def confirm(assignmentId: AssignmentId) -> dict:
+    return {"scheduledReversal": wiring.current().reversal_scheduler().confirm(assignmentId).to_json()}
+
+
+@app.delete("/assignments/<assignmentId>/scheduled-reversal", summary="Cancel a pending automatic reversal")
+def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict:
+    return {"scheduledReversal": wiring.current().reversal_scheduler().cancel(assignmentId).to_json()}
+
+
+@app.put("/hit-types/<hitTypeId>/notifications",
+         summary="Have MTurk notify this service of rejections and approvals made anywhere (e.g. the website)")
+def notifications(hitTypeId: HitId, body: Optional[NotificationsBody] = None) -> dict:
+    body = body or NotificationsBody()
+    deps = wiring.current()
+    queue = deps.settings.notifications_queue_url
+    if not queue:
+        raise NotConfigured("MTurk notifications need NOTIFICATIONS_QUEUE_URL in the function's environment.")
+    deps.mturk.update_notification_settings(hitTypeId, queue, list(NOTIFIED_EVENTS), body.active)
+    return {"hitTypeId": hitTypeId, "active": body.active, "destination": queue, "eventTypes": list(NOTIFIED_EVENTS)}
 
 
 @app.post("/assignments/<assignmentId>/approve", summary="Approve a submitted assignment")
@@ -57,7 +102,12 @@ def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dry
 @app.get("/assignments/<assignmentId>", summary="MTurk's current view of an assignment and its decision history")
 def get_assignment(assignmentId: AssignmentId) -> dict:
     deps = wiring.current()
-    return details_json(deps.service.describe(assignmentId), datetime.now(timezone.utc))
+    body = details_json(deps.service.describe(assignmentId), datetime.now(timezone.utc))
+    if deps.scheduler is not None:
+        schedule = deps.scheduler.get(assignmentId)
+        if schedule is not None:
+            body["scheduledReversal"] = schedule.to_json()
+    return body
 
 
 @app.get("/decisions", summary="The audit for one worker or one HIT, newest first")
@@ -149,24 +199,36 @@ def _json(status: int, body: dict) -> Response[dict]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool) -> dict:
-    event = app.current_event
-    request = DecisionRequest(
+def _request(action: Action, assignment_id: str, feedback: str | None, reason: str | None) -> DecisionRequest:
+    return DecisionRequest(
         assignment_id=assignment_id,
         action=action,
         feedback=feedback,
         reason=reason,
         actor=_actor(),
         source=Source.API,
-        request_id=event.request_context.request_id,
+        request_id=app.current_event.request_context.request_id,
     )
-    service = wiring.current().service
+
+
+def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
+            provisional_for: str | None = None) -> dict:
+    request = _request(action, assignment_id, feedback, reason)
+    deps = wiring.current()
+    grace = parse_duration(provisional_for) if provisional_for else None
     if dry_run:
-        return plan_json(service.plan(request))
-    key = event.headers.get(idempotency.HEADER)
+        return plan_json(deps.service.plan(request))
+
+    def decide() -> dict:
+        if grace is None:
+            return outcome_json(deps.service.decide(request))
+        outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
+        return {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
+
+    key = app.current_event.headers.get(idempotency.HEADER)
     if key:
-        return idempotency.run_once(key, request, lambda: outcome_json(service.decide(request)))
-    return outcome_json(service.decide(request))
+        return idempotency.run_once(key, request, decide, extra={"provisionalFor": provisional_for})
+    return decide()
 
 
 def _actor() -> str:

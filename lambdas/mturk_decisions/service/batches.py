@@ -120,7 +120,9 @@ class BatchService:
         queue,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        on_completed: Callable[["BatchStatus"], None] = lambda status: None,
     ) -> None:
+        self._on_completed = on_completed
         self._mturk, self._decisions, self._audit = mturk, decisions, audit
         self._store, self._queue = store, queue
         self._clock, self._new_id = clock, new_id
@@ -196,7 +198,14 @@ class BatchService:
         for item in pending:
             status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
             outcomes[status.value] += 1
+        self._announce_if_complete(chunk.batch_id)
         return outcomes
+
+    def _announce_if_complete(self, batch_id: str) -> None:
+        """The last chunk to finish announces the batch, once (a conditional write decides who is last)."""
+        status = self.status(batch_id)
+        if status.state == "COMPLETED" and self._store.mark_completed(batch_id, self._clock()):
+            self._on_completed(status)
 
     def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, balance: Decimal,
                       redelivered: bool) -> tuple[ItemStatus, Decimal]:

@@ -31,9 +31,22 @@ def utc_now() -> datetime:
 class DecisionObserver:
     """Hooks for metrics and logs, so the service stays free of observability imports."""
 
-    def decided(self, request: DecisionRequest, outcome: str) -> None: ...
+    def decided(self, request: DecisionRequest, outcome: str, record: DecisionRecord | None = None) -> None: ...
 
     def finalize_failed(self, record: DecisionRecord, error: Exception) -> None: ...
+
+
+class CompositeObserver(DecisionObserver):
+    def __init__(self, *observers: DecisionObserver) -> None:
+        self._observers = observers
+
+    def decided(self, request: DecisionRequest, outcome: str, record: DecisionRecord | None = None) -> None:
+        for observer in self._observers:
+            observer.decided(request, outcome, record)
+
+    def finalize_failed(self, record: DecisionRecord, error: Exception) -> None:
+        for observer in self._observers:
+            observer.finalize_failed(record, error)
 
 
 @dataclass(frozen=True)
@@ -116,13 +129,13 @@ class DecisionService:
             self._call_mturk(plan)
         except DecisionError as failure:
             finalized = self._finalize(record, DecisionState.FAILED, failure.code, failure.message)
-            self._observer.decided(plan.request, f"failed:{failure.code}")
+            self._observer.decided(plan.request, f"failed:{failure.code}", record)
             failure.details.setdefault("decisionId", record.decision_id)
             if not finalized:
                 failure.details["auditState"] = DecisionState.PENDING.value
             raise
         finalized = self._finalize(record, DecisionState.SUCCEEDED)
-        self._observer.decided(plan.request, "succeeded")
+        self._observer.decided(plan.request, "succeeded", record)
         return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
 
     def describe(self, assignment_id: str) -> AssignmentDetails:

@@ -43,6 +43,9 @@ class AuditStore(Protocol):
 
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]: ...
 
+    def pending(self, limit: int = 100) -> list[DecisionRecord]:
+        """Records still PENDING, oldest first (a sparse index: only PENDING records are in it)."""
+
     def by_worker(
         self, worker_id: str, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
     ) -> Page: ...

@@ -1,0 +1,226 @@
+"""Bulk decisions: the batch table, the work queue (+ DLQ), the batch worker and the batch routes.
+
+    POST /batches                      {"items": [...]} (application/json) or the requester
+                                       website's batch-results CSV (text/csv)
+    GET  /batches/{batchId}
+    POST /hits/{hitId}/reversals       {"feedback"?, "reason"?, "workerIds"?} (body optional)
+
+The API function stores an accepted batch in the batch table (one META item + one item per
+row, `adapters/batch_store.py`) and then sends one message per chunk (the items of one HIT,
+up to 500; `adapters/work_queue.py`) to the work queue. The worker
+(`handlers/batch_worker.py`) takes one chunk per invocation, paces its MTurk calls itself and
+records each item's outcome in the batch table and the audit.
+
+Choices:
+- The batch table is operational state (progress of a batch; items expire after 90 days by
+  TTL on `expires_at`); the decisions themselves are in the retained audit table. So it is
+  DESTROYED with the stack, with PITR on while it lives, encrypted with the audit store's key.
+- Queues use SQS-managed SSE: a message holds only a batch id, a HIT id and line numbers (the
+  feedback and reasons stay in the table), so a customer-managed key would add KMS grants and
+  cost without protecting anything more; TLS is enforced by the queue policies.
+- One worker (reserved concurrency 1, context `workerReservedConcurrency`) is what keeps the
+  adaptive pacer in charge of the requester's MTurk rate limit. The event source's maximum
+  concurrency is SQS's minimum (2), or the reserved concurrency when that is higher, so the
+  poller never holds more than one chunk the capped function cannot take yet; Lambda retries
+  that throttled chunk within the visibility timeout (6 x the function timeout, AWS guidance).
+- A chunk that keeps failing goes to the DLQ after 5 receives; the worker is idempotent per
+  item (final items are left alone on redelivery), so a DLQ message can simply be redriven.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from infra.constructs.audit_store import AuditStore
+from infra.constructs.decision_api import DecisionApi, service_environment, string_field
+from infra.constructs.functions import FunctionSpec, LambdaFactory
+from infra.constructs.mturk_secret import MTurkSecret
+
+WORKER_HANDLER = "mturk_decisions.handlers.batch_worker.handler"
+
+# Contract with the PynamoDB model in lambdas/ (adapters/batch_store.py: batch_model).
+BATCH_PARTITION_KEY = "batch_id"
+BATCH_SORT_KEY = "item_key"
+BATCH_TTL_ATTRIBUTE = "expires_at"
+
+# What the code calls (PynamoDB 6 never calls DescribeTable).
+#   API:    create -> batch_write (BatchWriteItem); status -> get (GetItem) + query (Query)
+#   worker: info -> get (GetItem); items -> batch_get (BatchGetItem); mark -> update (UpdateItem)
+API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")
+WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
+# SendMessageBatch is authorized by sqs:SendMessage; the code has the queue URL (no GetQueueUrl).
+QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
+
+# A chunk is up to 500 items, each about one paced MTurk call (plus the audit writes).
+WORKER_TIMEOUT = Duration.minutes(15)
+WORKER_MEMORY_MB = 512
+# AWS guidance for SQS event sources: visibility timeout >= 6 x the function timeout, which
+# leaves Lambda time to retry a batch while the function is throttled.
+VISIBILITY_TIMEOUT = Duration.seconds(6 * WORKER_TIMEOUT.to_seconds())
+MAX_RECEIVE_COUNT = 5
+WORK_QUEUE_RETENTION = Duration.days(4)
+# Longer than the work queue's: a standard queue's message keeps its original enqueue time
+# when it is moved to the DLQ, so the DLQ must keep messages longer than the source does.
+DLQ_RETENTION = Duration.days(14)
+# A message is one chunk: one chunk per invocation.
+EVENT_SOURCE_BATCH_SIZE = 1
+# SQS event sources cannot be capped below 2 concurrent invocations.
+MIN_EVENT_SOURCE_CONCURRENCY = 2
+
+
+def event_source_max_concurrency(reserved_concurrency: int | None) -> int:
+    """At least SQS's minimum (2), and the reserved concurrency when that is higher."""
+    return max(MIN_EVENT_SOURCE_CONCURRENCY, reserved_concurrency or MIN_EVENT_SOURCE_CONCURRENCY)
+
+
+class BulkDecisions(Construct):
+    """Batch table + work queue/DLQ + batch worker; wires the API function and its routes."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        factory: LambdaFactory,
+        audit_store: AuditStore,
+        secret: MTurkSecret,
+        api: DecisionApi,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.audit_store = audit_store
+
+        self.table = dynamodb.Table(
+            self,
+            "BatchTable",
+            partition_key=dynamodb.Attribute(name=BATCH_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=BATCH_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=BATCH_TTL_ATTRIBUTE,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=audit_store.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Operational state of batches; the decisions are recorded in the retained audit table.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "WorkDeadLetterQueue",
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "WorkQueue",
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            retention_period=WORK_QUEUE_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
+        )
+
+        self.worker = factory.create(
+            self,
+            "Worker",
+            FunctionSpec(
+                handler=WORKER_HANDLER,
+                description="mturk-decisions batch worker: applies one queued chunk of a batch, paced",
+                timeout=WORKER_TIMEOUT,
+                memory_size=WORKER_MEMORY_MB,
+                # One worker pacing itself keeps the requester under MTurk's rate limit.
+                reserved_concurrency=config.worker_reserved_concurrency,
+                environment={
+                    **service_environment(config, audit_store, secret),
+                    **self._bulk_environment(),
+                    "MTURK_INITIAL_RATE": f"{config.mturk_initial_rate:g}",
+                    "MTURK_MAX_RATE": f"{config.mturk_max_rate:g}",
+                },
+            ),
+        )
+        self.event_source_max_concurrency = event_source_max_concurrency(config.worker_reserved_concurrency)
+        # Throttles are expected (and harmless) when the event source may invoke more often
+        # than the reserved concurrency allows; they are not worth an alarm then.
+        self.worker_throttled_by_design = (
+            config.worker_reserved_concurrency is not None
+            and config.worker_reserved_concurrency < self.event_source_max_concurrency
+        )
+        # Also grants the worker what polling needs on this queue only (receive, delete,
+        # change visibility, get attributes/URL).
+        self.worker.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=EVENT_SOURCE_BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=self.event_source_max_concurrency,
+            )
+        )
+        audit_store.grant_audit_write(self.worker)
+        secret.grant_read(self.worker)
+        self._grant_table(self.worker, WORKER_BATCH_ACTIONS)
+
+        self._wire_api(api)
+
+    # ---- the API function and its routes ------------------------------------------------------
+    def _wire_api(self, api: DecisionApi) -> None:
+        for name, value in self._bulk_environment().items():
+            api.function.add_environment(name, value)
+        self._grant_table(api.function, API_BATCH_ACTIONS)
+        api.function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[self.queue.queue_arn])
+        )
+
+        # JSON bodies must be an object; anything else (text/csv: the batch-results CSV) has no
+        # model, so API Gateway passes it to the handler unvalidated, which parses and checks
+        # every row and reports bad rows by line number.
+        batch_model = api.add_json_model(
+            "BatchRequest",
+            apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="BatchRequest",
+                description='{"items": [...]}; or send the batch-results CSV with Content-Type: text/csv.',
+                type=apigw.JsonSchemaType.OBJECT,
+            ),
+        )
+        api.add_route("POST", "/batches", body_model=batch_model, body_model_content_types=("application/json",))
+        api.add_route("GET", "/batches/{batchId}")
+
+        # Optional body, like reverse/approve: an object model without `required` (an empty body
+        # passes), applied to every content type; shapes only, the handler checks the values.
+        reversal_model = api.add_json_model(
+            "HitReversalRequest",
+            apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="HitReversalRequest",
+                description="Reverse every rejected assignment of a HIT, optionally only some workers'.",
+                type=apigw.JsonSchemaType.OBJECT,
+                properties={
+                    "feedback": string_field(nullable=True),
+                    "reason": string_field(nullable=True),
+                    "workerIds": apigw.JsonSchema(
+                        type=[apigw.JsonSchemaType.ARRAY, apigw.JsonSchemaType.NULL],
+                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
+                    ),
+                },
+            ),
+        )
+        api.add_route("POST", "/hits/{hitId}/reversals", body_model=reversal_model)
+
+    def _bulk_environment(self) -> dict[str, str]:
+        return {"BATCH_TABLE_NAME": self.table.table_name, "WORK_QUEUE_URL": self.queue.queue_url}
+
+    def _grant_table(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
+        """Exactly `actions` on the batch table (it has no index), and its key through DynamoDB."""
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
+        self.audit_store.grant_table_key(function)

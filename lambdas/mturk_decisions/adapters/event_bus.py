@@ -1,0 +1,31 @@
+"""The service's own events on its EventBridge bus, for requesters to build on.
+
+Publishing never fails a decision: a lost event is logged and counted, the audit stays the record.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+SOURCE = "mturk-decisions"
+ASSIGNMENT_REJECTED = "Assignment Rejected"
+REJECTION_REVERSED = "Rejection Reversed"
+REVERSAL_FAILED = "Reversal Failed"
+BATCH_COMPLETED = "Batch Completed"
+REVERSAL_REQUESTED = "Reversal Requested"
+
+
+class EventBusPublisher:
+    def __init__(self, bus_name: str, client: Any, on_error: Callable[[str, Exception], None] = lambda t, e: None):
+        self._bus, self._client, self._on_error = bus_name, client, on_error
+
+    def publish(self, detail_type: str, detail: dict) -> None:
+        try:
+            answer = self._client.put_events(Entries=[{
+                "EventBusName": self._bus, "Source": SOURCE, "DetailType": detail_type,
+                "Detail": json.dumps(detail, default=str),
+            }])
+            if answer.get("FailedEntryCount"):
+                raise RuntimeError(answer["Entries"][0].get("ErrorCode", "PutEvents failed"))
+        except Exception as error:  # noqa: BLE001 - see module docstring
+            self._on_error(detail_type, error)

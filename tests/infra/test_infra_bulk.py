@@ -1,0 +1,301 @@
+"""Bulk decisions: batch table, work queue + DLQ, the batch worker and its event source, alarms."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from infra.constructs.bulk_decisions import event_source_max_concurrency
+
+
+def _props(synth, construct) -> dict:
+    return synth.json["Resources"][synth.logical_id(construct)]["Properties"]
+
+
+def _ref(synth, construct) -> dict:
+    return {"Ref": synth.logical_id(construct)}
+
+
+def _alarms(synth) -> dict[str, dict]:
+    return {k: v["Properties"] for k, v in synth.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def _alarm_on(synth, metric_name: str, dimension_value: dict) -> list[dict]:
+    """Alarms whose (math) metric is `metric_name` with a dimension equal to `dimension_value`."""
+    found = []
+    for alarm in _alarms(synth).values():
+        metrics = [alarm] + [q.get("MetricStat", {}).get("Metric", {}) for q in alarm.get("Metrics", [])]
+        for metric in metrics:
+            if metric.get("MetricName") == metric_name and any(
+                d["Value"] == dimension_value for d in metric.get("Dimensions", [])
+            ):
+                found.append(alarm)
+                break
+    return found
+
+
+# ---- batch table --------------------------------------------------------------------------------
+
+
+def test_batch_table_keys_and_ttl_match_the_pynamodb_model(synth):
+    # Given the batch table
+    props = _props(synth, synth.stack.bulk.table)
+    # Then its key is (batch_id, item_key), both strings, as adapters/batch_store.py expects
+    assert props["KeySchema"] == [
+        {"AttributeName": "batch_id", "KeyType": "HASH"},
+        {"AttributeName": "item_key", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "batch_id", "AttributeType": "S"},
+        {"AttributeName": "item_key", "AttributeType": "S"},
+    ]
+    # And items expire by TTL on `expires_at` (the store sets it 90 days ahead); no index
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert "GlobalSecondaryIndexes" not in props and "LocalSecondaryIndexes" not in props
+
+
+def test_batch_table_is_on_demand_encrypted_with_pitr_and_disposable(synth):
+    # Given the batch table
+    table = synth.json["Resources"][synth.logical_id(synth.stack.bulk.table)]
+    props = table["Properties"]
+    # Then it is on-demand, PITR-protected and encrypted with the service's data key
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {
+        "KMSMasterKeyId": {"Fn::GetAtt": [synth.logical_id(synth.stack.audit_store.key), "Arn"]},
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    # And it goes with the stack: batches are operational state, the audit table is the record
+    assert table["DeletionPolicy"] == "Delete"
+    assert "DeletionProtectionEnabled" not in props
+
+
+# ---- queues -------------------------------------------------------------------------------------
+
+
+def test_work_queue_redrives_to_the_dlq_after_five_receives(synth):
+    # Given the work queue and its dead-letter queue
+    bulk = synth.stack.bulk
+    queue, dlq = _props(synth, bulk.queue), _props(synth, bulk.dead_letter_queue)
+    # Then a chunk that failed 5 times moves to the DLQ
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [synth.logical_id(bulk.dead_letter_queue), "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    # And the DLQ keeps it 14 days, longer than the work queue's 4 (a moved message keeps its
+    # original enqueue time), and has no DLQ of its own
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
+    assert "RedrivePolicy" not in dlq
+    # And there are exactly these two queues, standard (the code sends no MessageGroupId)
+    synth.template.resource_count_is("AWS::SQS::Queue", 2)
+    assert "FifoQueue" not in queue and "FifoQueue" not in dlq
+
+
+def test_work_queue_visibility_timeout_is_six_times_the_worker_timeout(synth):
+    # Given the worker's timeout and the queue's visibility timeout
+    worker_timeout = _props(synth, synth.stack.bulk.worker)["Timeout"]
+    visibility = _props(synth, synth.stack.bulk.queue)["VisibilityTimeout"]
+    # Then the queue leaves Lambda time to retry a throttled chunk (AWS guidance: >= 6x)
+    assert worker_timeout == 900
+    assert visibility >= 6 * worker_timeout
+    assert visibility <= 12 * 3600  # SQS maximum
+
+
+def test_both_queues_are_encrypted_and_refuse_plain_http(synth):
+    # Given both queues
+    bulk = synth.stack.bulk
+    for queue in (bulk.queue, bulk.dead_letter_queue):
+        props = _props(synth, queue)
+        # Then each is encrypted at rest (SQS-managed SSE: messages carry ids and line numbers only)
+        assert props["SqsManagedSseEnabled"] is True
+        # And its queue policy denies every action over a non-TLS connection
+        synth.template.has_resource_properties(
+            "AWS::SQS::QueuePolicy",
+            {
+                "Queues": [_ref(synth, queue)],
+                "PolicyDocument": {
+                    "Statement": [
+                        {
+                            "Action": "sqs:*",
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            "Effect": "Deny",
+                            "Principal": {"AWS": "*"},
+                            "Resource": {"Fn::GetAtt": [synth.logical_id(queue), "Arn"]},
+                        }
+                    ],
+                    "Version": "2012-10-17",
+                },
+            },
+        )
+
+
+# ---- the worker ---------------------------------------------------------------------------------
+
+
+def test_worker_is_a_house_function_with_the_batch_handler(synth):
+    # Given the batch worker
+    props = _props(synth, synth.stack.bulk.worker)
+    api = _props(synth, synth.stack.api.function)
+    # Then it runs the batch worker handler, with the API function's runtime, code, layers, logging and tracing
+    assert props["Handler"] == "mturk_decisions.handlers.batch_worker.handler"
+    for same in ("Runtime", "Architectures", "Code", "Layers", "TracingConfig"):
+        assert props[same] == api[same], same
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    # And it has room for a 500-item chunk: 15 minutes, 512 MB
+    assert props["Timeout"] == 900
+    assert props["MemorySize"] == 512
+    # And logs to its own log group with the stack's retention
+    log_group = synth.json["Resources"][props["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["RetentionInDays"] == 90
+    assert props["LoggingConfig"]["LogGroup"] != api["LoggingConfig"]["LogGroup"]
+
+
+def test_one_worker_paces_mturk_calls_by_default(synth):
+    # Given the default config (workerReservedConcurrency=1)
+    props = _props(synth, synth.stack.bulk.worker)
+    # Then a single worker runs at a time, so one adaptive pacer owns the requester's MTurk rate
+    assert props["ReservedConcurrentExecutions"] == 1
+
+
+def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth):
+    # Given the worker's and the API function's environments
+    env = _props(synth, synth.stack.bulk.worker)["Environment"]["Variables"]
+    api_env = _props(synth, synth.stack.api.function)["Environment"]["Variables"]
+    bulk = synth.stack.bulk
+    # Then it reads the same tables, secret, endpoint and Powertools settings as the API
+    for name in (
+        "AUDIT_TABLE_NAME",
+        "IDEMPOTENCY_TABLE_NAME",
+        "MTURK_SECRET_ID",
+        "MTURK_ENDPOINT",
+        "SECRET_MAX_AGE_SECONDS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    ):
+        assert env[name] == api_env[name], name
+    # And the batch table, the work queue and the pacing rates (defaults 5 and 50 calls/s)
+    assert env["BATCH_TABLE_NAME"] == _ref(synth, bulk.table)
+    assert env["WORK_QUEUE_URL"] == _ref(synth, bulk.queue)
+    assert env["MTURK_INITIAL_RATE"] == "5"
+    assert env["MTURK_MAX_RATE"] == "50"
+    # And nothing more
+    assert set(env) == set(api_env) | {"MTURK_INITIAL_RATE", "MTURK_MAX_RATE"}
+
+
+def test_pacing_rates_come_from_context(restricted_synth):
+    # Given mturkInitialRate=2.5 and mturkMaxRate=20
+    env = _props(restricted_synth, restricted_synth.stack.bulk.worker)["Environment"]["Variables"]
+    # Then the worker gets them as the strings its Settings parse
+    assert (env["MTURK_INITIAL_RATE"], env["MTURK_MAX_RATE"]) == ("2.5", "20")
+
+
+def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth):
+    # Given the event source mapping
+    _, mapping = synth.only("AWS::Lambda::EventSourceMapping")
+    props = mapping["Properties"]
+    # Then the worker consumes the work queue, one message (= one chunk of up to 500 items) per call
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.queue), "Arn"]}
+    assert props["FunctionName"] == _ref(synth, synth.stack.bulk.worker)
+    assert props["BatchSize"] == 1
+    assert "MaximumBatchingWindowInSeconds" not in props
+    # And reports failed records (Powertools batch processing) instead of failing the whole batch
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # And holds at most 2 chunks (SQS's minimum): one running, one waiting for the single worker
+    assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
+
+
+def test_without_reserved_concurrency_two_workers_at_most(restricted_synth):
+    # Given workerReservedConcurrency=none
+    props = _props(restricted_synth, restricted_synth.stack.bulk.worker)
+    _, mapping = restricted_synth.only("AWS::Lambda::EventSourceMapping")
+    # Then the function is unreserved, and the event source alone caps the workers at 2
+    assert "ReservedConcurrentExecutions" not in props
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+
+
+def test_event_source_concurrency_follows_the_reserved_concurrency():
+    # Given reserved concurrencies, then the event source never invokes more often than they allow,
+    # but never below SQS's minimum of 2
+    assert event_source_max_concurrency(None) == 2
+    assert event_source_max_concurrency(1) == 2
+    assert event_source_max_concurrency(2) == 2
+    assert event_source_max_concurrency(5) == 5
+
+
+# ---- alarms and dashboard -----------------------------------------------------------------------
+
+
+def test_dlq_depth_alarm_notifies_the_topic(synth):
+    # Given the alarms on the DLQ's visible messages
+    dlq_name = {"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.dead_letter_queue), "QueueName"]}
+    (alarm,) = _alarm_on(synth, "ApproximateNumberOfMessagesVisible", dlq_name)
+    # Then one message is enough, and the alarm goes to the alarm topic
+    assert alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["AlarmActions"] == [_ref(synth, synth.stack.alarm_topic)]
+
+
+def test_work_queue_age_alarm_notifies_the_topic(synth, restricted_synth):
+    # Given the alarm on the age of the work queue's oldest message
+    for variant, minutes in ((synth, 30), (restricted_synth, 60)):
+        queue_name = {"Fn::GetAtt": [variant.logical_id(variant.stack.bulk.queue), "QueueName"]}
+        (alarm,) = _alarm_on(variant, "ApproximateAgeOfOldestMessage", queue_name)
+        # Then it fires when a chunk has waited longer than workQueueMaxAgeMinutes (default 30)
+        assert alarm["Threshold"] == minutes * 60
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [_ref(variant, variant.stack.alarm_topic)]
+
+
+def test_worker_errors_alarm_notifies_the_topic(synth):
+    # Given the alarms on the worker's Errors (a crash or timeout: item failures are reported, not raised)
+    worker = _ref(synth, synth.stack.bulk.worker)
+    (alarm,) = _alarm_on(synth, "Errors", worker)
+    # Then any error alarms, to the topic
+    assert alarm["Threshold"] == 0
+    assert alarm["AlarmActions"] == [_ref(synth, synth.stack.alarm_topic)]
+
+
+def test_worker_throttles_alarm_only_when_they_are_not_by_design(synth, restricted_synth):
+    # Given reserved concurrency 1 under an event source of 2, throttling is how the worker is capped:
+    # no throttle alarm (the queue-age and DLQ alarms tell when the backlog is really stuck)
+    assert _alarm_on(synth, "Throttles", _ref(synth, synth.stack.bulk.worker)) == []
+    assert synth.stack.bulk.worker_throttled_by_design is True
+    # Given an unreserved worker, a throttle means the account ran out of concurrency: alarm
+    (alarm,) = _alarm_on(restricted_synth, "Throttles", _ref(restricted_synth, restricted_synth.stack.bulk.worker))
+    assert alarm["AlarmActions"] == [_ref(restricted_synth, restricted_synth.stack.alarm_topic)]
+    # And the API function's throttle alarm is unchanged
+    assert len(_alarm_on(synth, "Throttles", _ref(synth, synth.stack.api.function))) == 1
+
+
+def test_dashboard_shows_the_worker_and_both_queues(synth):
+    # Given the dashboard
+    _, dashboard = synth.only("AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    bulk = synth.stack.bulk
+    # Then it has the worker's and both queues' widgets
+    assert synth.logical_id(bulk.worker) in body
+    assert synth.logical_id(bulk.queue) in body
+    assert synth.logical_id(bulk.dead_letter_queue) in body
+    assert "Batch worker" in body
+
+
+def test_new_routes_are_iam_authorized_lambda_proxies(synth):
+    # Given the bulk routes' methods
+    function_id = synth.logical_id(synth.stack.api.function)
+    for verb, parameter in (("POST", None), ("GET", "batchId"), ("POST", "hitId")):
+        expected = {
+            "HttpMethod": verb,
+            "AuthorizationType": "AWS_IAM",
+            "Integration": Match.object_like({"Type": "AWS_PROXY"}),
+        }
+        if parameter:
+            expected["RequestParameters"] = {f"method.request.path.{parameter}": True}
+        # Then each is IAM-authorized and proxies to the API function
+        synth.template.has_resource_properties("AWS::ApiGateway::Method", expected)
+    methods = [m["Properties"] for m in synth.resources("AWS::ApiGateway::Method").values()]
+    assert all(function_id in json.dumps(m["Integration"]["Uri"]) for m in methods)
