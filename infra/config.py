@@ -133,7 +133,9 @@ class ServiceConfig:
             mturk_initial_rate=initial_rate,
             mturk_max_rate=max_rate,
             # The work queue keeps a message 4 days: an age alarm beyond that could never fire.
-            work_queue_max_age_minutes=_int(value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1),
+            work_queue_max_age_minutes=_int(
+                value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1
+            ),
         )
 
 

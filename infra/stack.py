@@ -3,11 +3,11 @@
 Later constructs (EventBridge bus, schedules, reconciler) get what they need from the
 stack's attributes:
 
-    stack.audit_store      AuditStore   (tables, key, grant_audit_write/read, grant_idempotency)
+    stack.audit_store      AuditStore   (tables, key, grant_audit_write/read, grant_idempotency, grant_table_key)
     stack.secret           MTurkSecret  (secret_arn, grant_read)
     stack.layers           Layers       (powertools, pynamodb, all)
     stack.functions        LambdaFactory (create(scope, id, FunctionSpec(...)) with house defaults)
-    stack.operations       Operations   (alarm_topic, monitor_function, alarm_on_queue_depth, ...)
+    stack.operations       Operations   (alarm_topic, monitor_function, alarm_on_queue_depth/age, ...)
     stack.alarm_topic      sns.Topic
     stack.api              DecisionApi   (function, add_route, add_json_model)
     stack.bulk             BulkDecisions (table, queue, dead_letter_queue, worker)

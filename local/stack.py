@@ -27,6 +27,10 @@ REGION = "us-east-1"
 AUDIT_TABLE = "mturk-decisions-audit"
 BATCH_TABLE = "mturk-decisions-batches"
 WORK_QUEUE = "mturk-decisions-work"
+SCHEDULE_TABLE = "mturk-decisions-reversal-schedule"
+EVENT_BUS = "mturk-decisions"
+REVERSAL_REQUESTS_QUEUE = "mturk-decisions-reversal-requests"
+NOTIFICATIONS_QUEUE = "mturk-decisions-mturk-notifications"
 IDEMPOTENCY_TABLE = "mturk-decisions-idempotency"
 MTURK_SECRET = "mturk-decisions/mturk-requester-keys"
 #: Obviously fake keys: the local demo caller signs API requests with these.
@@ -66,6 +70,7 @@ def point_aws_at(moto_url: str) -> None:
             "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
             "AWS_ENDPOINT_URL_SQS": moto_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
             "AWS_REGION": os.environ.get("AWS_REGION", REGION),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
@@ -98,6 +103,29 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
     })["QueueUrl"]
     names["WORK_QUEUE_URL"] = queue_url
     names["WORK_DLQ_URL"] = dlq_url
+
+    from mturk_decisions.adapters.schedule_store import schedule_model
+
+    names["SCHEDULE_TABLE_NAME"] = SCHEDULE_TABLE + suffix
+    schedule_model(names["SCHEDULE_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    for env_name, queue in (("REVERSAL_REQUESTS", REVERSAL_REQUESTS_QUEUE), ("NOTIFICATIONS", NOTIFICATIONS_QUEUE)):
+        dlq = sqs.create_queue(QueueName=queue + suffix + "-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        names[f"{env_name}_QUEUE_URL"] = sqs.create_queue(QueueName=queue + suffix, Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}),
+        })["QueueUrl"]
+        names[f"{env_name}_DLQ_URL"] = dlq
+    names["EVENTS_DLQ_URL"] = names.pop("REVERSAL_REQUESTS_DLQ_URL")
+    events = boto3.client("events", region_name=REGION, endpoint_url=moto_url)
+    names["EVENT_BUS_NAME"] = EVENT_BUS + suffix
+    events.create_event_bus(Name=names["EVENT_BUS_NAME"])
+    requests_arn = sqs.get_queue_attributes(QueueUrl=names["REVERSAL_REQUESTS_QUEUE_URL"],
+                                            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="reversal-requested" + suffix, EventBusName=names["EVENT_BUS_NAME"],
+                    EventPattern=json.dumps({"detail-type": ["Reversal Requested"]}))
+    events.put_targets(Rule="reversal-requested" + suffix, EventBusName=names["EVENT_BUS_NAME"],
+                       Targets=[{"Id": "reversal-requests-queue", "Arn": requests_arn}])
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
     dynamodb.create_table(
         TableName=names["IDEMPOTENCY_TABLE_NAME"],
@@ -149,6 +177,7 @@ class OfflineStack:
         wiring.use(self.dependencies)
         self.gateway = LocalApiGateway(handler, self.principals).start()
         self.trigger = start_worker_trigger(self.env)
+        self.event_triggers = start_event_triggers(self.env)
         return self
 
     def stop(self) -> None:
@@ -156,6 +185,8 @@ class OfflineStack:
 
         wiring.use(None)
         self.trigger.stop()
+        for trigger in self.event_triggers:
+            trigger.stop()
         self.gateway.stop()
         self.simulator_server.stop()
         self.moto.stop()
@@ -177,6 +208,53 @@ def start_worker_trigger(env: dict[str, str]):
     sqs = boto3.client("sqs", region_name=REGION)
     arn = sqs.get_queue_attributes(QueueUrl=env["WORK_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return LocalSqsTrigger(sqs, env["WORK_QUEUE_URL"], arn, worker).start()
+
+
+def start_event_triggers(env: dict[str, str]):
+    """The consumers of Reversal Requested events and MTurk notifications, fed from their queues."""
+    import boto3
+
+    from local.sqs_trigger import LocalSqsTrigger
+    from mturk_decisions.handlers.events import handler as events_handler
+    from mturk_decisions.handlers.notifications import handler as notifications_handler
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    triggers = []
+    for url, handler in ((env["REVERSAL_REQUESTS_QUEUE_URL"], events_handler),
+                         (env["NOTIFICATIONS_QUEUE_URL"], notifications_handler)):
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        triggers.append(LocalSqsTrigger(sqs, url, arn, handler).start())
+    return triggers
+
+
+class LocalSchedule:
+    """EventBridge's `rate(...)` schedule, locally: call a handler every `every` seconds in a thread."""
+
+    def __init__(self, handler, every: float, name: str) -> None:
+        import threading
+
+        self._handler, self._every, self._name = handler, every, name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.last_result = None
+
+    def start(self) -> "LocalSchedule":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from local.gateway import _LambdaContext
+
+        while not self._stop.wait(self._every):
+            try:
+                self.last_result = self._handler({"source": "aws.events", "detail-type": "Scheduled Event"},
+                                                 _LambdaContext(self._name))
+            except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
+                self.last_result = error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 class SimulatorAdmin:

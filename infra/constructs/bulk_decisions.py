@@ -51,11 +51,13 @@ BATCH_PARTITION_KEY = "batch_id"
 BATCH_SORT_KEY = "item_key"
 BATCH_TTL_ATTRIBUTE = "expires_at"
 
-# What the code calls (PynamoDB 6 never calls DescribeTable).
+# What the code calls (PynamoDB 6 never calls DescribeTable; batch_write only puts).
 #   API:    create -> batch_write (BatchWriteItem); status -> get (GetItem) + query (Query)
-#   worker: info -> get (GetItem); items -> batch_get (BatchGetItem); mark -> update (UpdateItem)
+#   worker: info -> get (GetItem); items -> batch_get (BatchGetItem); mark, mark_completed ->
+#           update (UpdateItem); after each chunk, status -> get + query (Query) to tell whether
+#           the batch is complete
 API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")
-WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
+WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
 # SendMessageBatch is authorized by sqs:SendMessage; the code has the queue URL (no GetQueueUrl).
 QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
 

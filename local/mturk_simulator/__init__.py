@@ -9,16 +9,19 @@
                              aws_access_key_id="SIMKEYREQUESTER1", aws_secret_access_key="sim-secret")
         mturk.reject_assignment(AssignmentId=assignment_id, RequesterFeedback="Incomplete")
 
-Or as a process: ``python -m local.mturk_simulator --port 8799``. See README.md in
-this folder for the supported operations, the rules and the ``/_admin/`` endpoint.
+Or as a process: ``python -m local.mturk_simulator --port 8799 [--sqs-endpoint URL]``. See
+README.md in this folder for the supported operations, the rules, notifications to SQS and
+the ``/_admin/`` endpoint.
 """
 
 from .calllog import CallRecord
 from .clock import Clock
 from .errors import ApiError
 from .model import HIT, Assignment
+from .notifications import NotificationRecord
 from .rules import mturk_fee
 from .server import SimulatorServer
 from .simulator import MTurkSimulator
 
-__all__ = ["ApiError", "Assignment", "CallRecord", "Clock", "HIT", "MTurkSimulator", "SimulatorServer", "mturk_fee"]
+__all__ = ["ApiError", "Assignment", "CallRecord", "Clock", "HIT", "MTurkSimulator", "NotificationRecord",
+           "SimulatorServer", "mturk_fee"]

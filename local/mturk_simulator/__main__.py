@@ -1,4 +1,4 @@
-"""Run the simulator as a process: ``python -m local.mturk_simulator --port 8799``.
+"""Run the simulator as a process: ``python -m local.mturk_simulator --port 8799 [--sqs-endpoint URL]``.
 
 Prints its URL on the first line of stdout, then serves until SIGTERM or SIGINT.
 """

@@ -41,6 +41,9 @@ _HIT_EVENTS = frozenset({"HITCreated", "HITExpired", "HITReviewable", "HITExtend
 SQS_REGION = "us-east-1"
 SQS_ACCESS_KEY_ID = "SIMULATORSQSKEY"
 SQS_SECRET_ACCESS_KEY = "simulator-sqs-secret"
+# boto3 clients are thread-safe and slow to create: one per endpoint, shared by all simulators of the process.
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 def _invalid(message: str, now: datetime) -> ApiError:
@@ -179,8 +182,6 @@ class Notifier:
 
     def __init__(self, endpoint_url: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._clients_lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
         self._records: list[NotificationRecord] = []
         self.endpoint_url: str | None = None
         self.duplicates = False
@@ -220,7 +221,7 @@ class Notifier:
         endpoint = self.endpoint_url or _origin(notification.destination)
         message_id = error = None
         try:
-            response = self._client(endpoint).send_message(QueueUrl=notification.destination, MessageBody=body)
+            response = _sqs_client(endpoint).send_message(QueueUrl=notification.destination, MessageBody=body)
             message_id = response.get("MessageId")
         except Exception as exc:  # noqa: BLE001 - a delivery failure must never fail the MTurk call
             error = f"{type(exc).__name__}: {exc}"
@@ -234,19 +235,20 @@ class Notifier:
             self._records.append(record)
         return record
 
-    def _client(self, endpoint: str) -> Any:
-        with self._clients_lock:
-            client = self._clients.get(endpoint)
-            if client is None:
-                import boto3
-                from botocore.config import Config
 
-                client = boto3.session.Session().client(
-                    "sqs", region_name=SQS_REGION, endpoint_url=endpoint,
-                    aws_access_key_id=SQS_ACCESS_KEY_ID, aws_secret_access_key=SQS_SECRET_ACCESS_KEY,
-                    config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1}))
-                self._clients[endpoint] = client
-            return client
+def _sqs_client(endpoint: str) -> Any:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(endpoint)
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.session.Session().client(
+                "sqs", region_name=SQS_REGION, endpoint_url=endpoint,
+                aws_access_key_id=SQS_ACCESS_KEY_ID, aws_secret_access_key=SQS_SECRET_ACCESS_KEY,
+                config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1}))
+            _CLIENTS[endpoint] = client
+        return client
 
 
 def _origin(url: str) -> str:

@@ -93,10 +93,14 @@ def fake_api() -> FakeApi:
 
 
 @pytest.fixture(autouse=True)
-def fast_polling(monkeypatch):
-    """Watching a batch polls every few tenths of a second in tests."""
+def cli_defaults(monkeypatch):
+    """Watching a batch polls every few hundredths of a second, and output is 200 columns wide whatever
+    the terminal running the tests (rich honours COLUMNS when stdout is not a terminal)."""
     monkeypatch.setattr(cli_main, "POLL_SECONDS", 0.05)
     monkeypatch.setattr(cli_main, "POLL_MAX_SECONDS", 0.2)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
 
 
 @dataclass

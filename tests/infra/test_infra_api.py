@@ -132,7 +132,8 @@ def test_post_bodies_are_validated_against_json_schema_models(synth):
     for optional in ("ReverseRequest", "ApproveRequest"):
         schema = models[optional][1]["Schema"]
         assert "required" not in schema
-        assert schema["properties"] == {"feedback": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]}}
+        nullable_string = {"type": ["string", "null"]}
+        assert schema["properties"] == {"feedback": nullable_string, "reason": nullable_string}
 
 
 def test_body_models_check_shapes_only_so_the_handler_names_the_broken_rule(synth):

@@ -114,8 +114,9 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
     bulk, store, secret = synth.stack.bulk, synth.stack.audit_store, synth.stack.secret
     statements = _function_statements(synth, bulk.worker)
     by_actions = {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
-    # Then it reads a chunk's items and records their outcomes in the batch table: no Put, Scan or Delete
-    batch = by_actions[("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem")]
+    # Then it reads a chunk's items, records their outcomes and checks whether the batch is complete
+    # in the batch table: no Put, BatchWrite, Scan or Delete
+    batch = by_actions[("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")]
     assert batch["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.table), "Arn"]}
     # And it audits its decisions exactly as the API does (table and its three indexes)
     audit = by_actions[("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")]
@@ -128,7 +129,13 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
     assert by_actions[("kms:Decrypt",)]["Resource"] == {"Fn::GetAtt": [synth.logical_id(secret.key), "Arn"]}
     # And it consumes the work queue (what its event source mapping needs), on that queue only
     consume = by_actions[
-        ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage")
+        (
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+            "sqs:ReceiveMessage",
+        )
     ]
     assert consume["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
     # And it writes its own logs and traces; nothing else
@@ -150,7 +157,7 @@ def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_any_queu
     # ... and it has no Delete/Scan/PutItem on the batch table (rows are written once, by the API)
     batch_id = synth.logical_id(synth.stack.bulk.table)
     batch_actions = {a for s in statements if batch_id in json.dumps(s["Resource"]) for a in _as_list(s["Action"])}
-    assert batch_actions == {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert batch_actions == {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 
 
 def test_nobody_may_read_or_delete_from_the_dead_letter_queue_but_an_operator(synth):

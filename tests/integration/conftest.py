@@ -35,6 +35,9 @@ class SignedApi:
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)
 
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
 
 @pytest.fixture(scope="session")
 def stack():

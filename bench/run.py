@@ -1,0 +1,169 @@
+"""``python -m bench [--quick]``: every benchmark in one run, a table on stdout, bench/results.json.
+
+Ratios are measured side by side in one run; absolute times on a shared machine are noise.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.env import ROOT, prepare
+
+HERE = Path(__file__).resolve().parent
+#: figure -> (goal, "max" if the figure must stay at or under the goal, "min" if at or over)
+GOALS = {
+    "coldstart_ratio_max": (1.5, "max"),
+    "bulk_fraction_of_rate": (0.9, "min"),
+    "bulk_mturk_calls_per_decision": (1.05, "max"),
+    "api_overhead_ratio": (3.0, "max"),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke test: 400 reversals, fewer runs")
+    parser.add_argument("--rate", type=float, default=20.0, help="simulator throttle R, req/s (burst R); default 20")
+    parser.add_argument("--latency", type=float, default=0.020, help="simulator added latency, s; default 0.020")
+    parser.add_argument("--hits", type=int, default=4, help="HITs of the bulk workload; default 4")
+    parser.add_argument("--per-hit", type=int, default=None, help="Rejected assignments per HIT; default 500 (quick 100)")
+    parser.add_argument("--naive-count", type=int, default=None,
+                        help="decisions of the naive loop; default the bulk workload's")
+    parser.add_argument("--coldstart-runs", type=int, default=None, help="runs per module; default 15 (quick 10)")
+    parser.add_argument("--api-samples", type=int, default=None, help="API overhead samples; default 60 (quick 20)")
+    parser.add_argument("--only", choices=("coldstart", "bulk", "api"), action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    prepare()
+    parts = set(args.only or ("coldstart", "bulk", "api"))
+    per_hit = args.per_hit or (100 if args.quick else 500)
+    runs = args.coldstart_runs or (10 if args.quick else 15)
+    samples = args.api_samples or (20 if args.quick else 60)
+    naive_total = args.naive_count or args.hits * per_hit
+    results: dict = {}
+    details: dict = {}
+    began = time.monotonic()
+
+    if "coldstart" in parts:
+        from bench import coldstart
+
+        print(f"cold start: {runs} fresh interpreters per module ...", file=sys.stderr, flush=True)
+        cold = coldstart.measure(runs=runs)
+        results["coldstart_ratio_max"] = cold["coldstart_ratio_max"]
+        results["coldstart_worst_handler"] = cold["worst"]
+        for module, ratio in cold["ratios"].items():
+            results[f"coldstart_ratio.{module.rsplit('.', 1)[-1]}"] = ratio
+        results["coldstart_boto3_median_ms"] = cold["median_seconds"]["boto3"] * 1000
+        details["coldstart"] = cold
+        coldstart.write_importtime(HERE / "importtime.txt", cold["worst"], cold["importtime"], cold["median_seconds"])
+
+    if parts & {"bulk", "api"}:
+        log_path = Path(tempfile.gettempdir()) / "mturk-decisions-bench.log"
+        with open(log_path, "w") as log, contextlib.redirect_stdout(log):
+            _service_benchmarks(args, parts, per_hit, naive_total, samples, results, details)
+        print(f"(service logs of this run: {log_path})", file=sys.stderr)
+
+    results["parameters"] = {
+        "rate_per_second": args.rate,
+        "burst": args.rate,
+        "latency_seconds": args.latency,
+        "bulk_hits": args.hits,
+        "bulk_per_hit": per_hit,
+        "bulk_decisions": args.hits * per_hit,
+        "naive_decisions": naive_total,
+        "coldstart_runs": runs,
+        "api_samples": samples,
+        "quick": args.quick,
+        "parts": sorted(parts),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - began, 1),
+    }
+    results["details"] = details
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+    print(f"\nwrote {_relative(args.out)}" + (f" and {_relative(HERE / 'importtime.txt')}" if "coldstart" in parts else ""))
+    return 0
+
+
+def _service_benchmarks(args, parts, per_hit, naive_total, samples, results, details) -> None:
+    from bench import api_overhead, bulk
+    from bench.counting import DynamoDBWriteCounter
+    from local.stack import DEMO_PRINCIPAL, OfflineStack
+    from tests.integration.conftest import SignedApi
+
+    with DynamoDBWriteCounter() as counter, OfflineStack() as stack:
+        api = SignedApi(stack.gateway.url, DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)
+        if "api" in parts:
+            print(f"api overhead: {samples} rejects each way ...", file=sys.stderr, flush=True)
+            overhead = api_overhead.run(stack, api, counter, samples, args.latency)
+            zero = api_overhead.run(stack, api, counter, samples, 0.0)
+            results["api_overhead_ratio"] = overhead["ratio"]
+            results["api_overhead_ratio_zero_latency"] = zero["ratio"]
+            details["api_overhead"] = overhead
+            details["api_overhead_zero_latency"] = zero
+        if "bulk" in parts:
+            workload = bulk.Workload(args.hits, per_hit, args.rate, args.latency)
+            print(f"bulk: {workload.total} reversals at R={args.rate:g}/s ...", file=sys.stderr, flush=True)
+            measured = bulk.run_bulk(stack, api, counter, workload)
+            results["bulk_fraction_of_rate"] = measured["fraction_of_rate"]
+            results["bulk_mturk_calls_per_decision"] = measured["mturk_calls_per_decision"]
+            results["bulk_dynamodb_writes_per_decision"] = measured["dynamodb_writes_per_decision"]
+            results["bulk_succeeded"] = measured["succeeded"]
+            details["bulk"] = measured
+            hits = max(1, naive_total // per_hit)
+            naive_load = bulk.Workload(hits, naive_total // hits, args.rate, args.latency)
+            print(f"naive: {naive_load.total} reversals at R={args.rate:g}/s ...", file=sys.stderr, flush=True)
+            naive = bulk.run_naive(stack, naive_load)
+            results["naive_fraction_of_rate"] = naive["fraction_of_rate"]
+            results["naive_mturk_calls_per_decision"] = naive["mturk_calls_per_decision"]
+            results["naive_succeeded"] = naive["succeeded"]
+            details["naive"] = naive
+
+
+def table(results: dict) -> str:
+    rows = [("figure", "value", "goal", "")]
+    for name, value in results.items():
+        if name in ("parameters", "details"):
+            continue
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal and isinstance(value, (int, float)):
+            limit, kind = goal
+            verdict = "ok" if (value <= limit if kind == "max" else value >= limit) else "MISSED"
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        rows.append((name, shown, "" if not goal else f"{'<=' if goal[1] == 'max' else '>='} {goal[0]:g}", verdict))
+    parameters = results["parameters"]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("")
+    lines.append(f"R={parameters['rate_per_second']:g}/s burst {parameters['burst']:g}, latency "
+                 f"{parameters['latency_seconds'] * 1000:g} ms, bulk {parameters['bulk_decisions']} "
+                 f"({parameters['bulk_hits']} HITs), naive {parameters['naive_decisions']}, cold-start runs "
+                 f"{parameters['coldstart_runs']}, API samples {parameters['api_samples']}, Python "
+                 f"{parameters['python']}, {parameters['date']}, {parameters['seconds']} s")
+    return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
