@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-samples", type=int, default=None, help="API overhead samples; default 60 (quick 20)")
     parser.add_argument("--only", choices=("coldstart", "bulk", "api"), action="append",
                         help="run only these parts (repeatable)")
+    parser.add_argument("--keep-nagle", action="store_true",
+                        help="leave Nagle's algorithm on in the local servers (see README: a 40 ms test-rig stall)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     return parser.parse_args(argv)
 
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         coldstart.write_importtime(HERE / "importtime.txt", cold["worst"], cold["importtime"], cold["median_seconds"])
 
     if parts & {"bulk", "api"}:
+        if not args.keep_nagle:
+            _no_nagle()
         log_path = Path(tempfile.gettempdir()) / "mturk-decisions-bench.log"
         with open(log_path, "w") as log, contextlib.redirect_stdout(log):
             _service_benchmarks(args, parts, per_hit, naive_total, samples, results, details)
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "coldstart_runs": runs,
         "api_samples": samples,
         "quick": args.quick,
+        "nagle_disabled_in_local_servers": not args.keep_nagle,
         "parts": sorted(parts),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -98,12 +103,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _no_nagle() -> None:
+    """TCP_NODELAY on every http.server/werkzeug server of this process (simulator, local gateway, moto).
+
+    They write a response's headers and body in two sends; with Nagle on, the body waits for the
+    client's delayed ACK, ~40 ms per call on Linux whenever calls follow each other closely. Real MTurk,
+    API Gateway and DynamoDB do not stall like that; the simulator's latency knob models the network.
+    """
+    import socketserver
+
+    socketserver.StreamRequestHandler.disable_nagle_algorithm = True
+
+
+def _quiet_servers() -> None:
+    import logging
+
+    for name in ("werkzeug", "local.mturk_simulator.server"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _service_benchmarks(args, parts, per_hit, naive_total, samples, results, details) -> None:
     from bench import api_overhead, bulk
     from bench.counting import DynamoDBWriteCounter
     from local.stack import DEMO_PRINCIPAL, OfflineStack
     from tests.integration.conftest import SignedApi
 
+    _quiet_servers()
     with DynamoDBWriteCounter() as counter, OfflineStack() as stack:
         api = SignedApi(stack.gateway.url, DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)
         if "api" in parts:

@@ -24,6 +24,8 @@ from local.stack import (
     point_aws_at,
     provision,
     remote_clock,
+    LocalSchedule,
+    start_event_triggers,
     start_process,
     start_worker_trigger,
 )
@@ -116,6 +118,13 @@ A 40-day-old rejection is refused with its deadline (409):
 Unsigned requests get 403:
   curl -s -X POST {api_url}/assignments/{ids['submitted']}/reject
 
+A provisional rejection, reversed automatically unless confirmed (the sweep runs every 2 s here);
+move the simulator's clock past the grace period to see it happen:
+  curl -s {auth} -H 'Content-Type: application/json' \
+    -d '{{"feedback":"Looks copied.","provisionalFor":"PT1H"}}' {api_url}/assignments/{ids['submitted_2']}/reject
+  curl -s -X POST -d '{{"advanceSeconds":3700}}' {ids['simulator_url']}/_admin/clock
+  curl -s {auth} {api_url}/assignments/{ids['submitted_2']}
+
 The assignment and its audit history; the audit of a worker:
   curl -s {auth} {api_url}/assignments/{ids['rejected_recent']}
   curl -s {auth} '{api_url}/decisions?workerId=A1DEMOWORKERALICE'
@@ -159,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         env = provision(moto_url, DEMO_MTURK_KEY)
         admin = SimulatorAdmin(sim_url)
         ids = seed(admin)
+        ids["simulator_url"] = sim_url
         admin.call("POST", "/throttle", {"ratePerSecond": 25, "burst": 25})  # MTurk-like limits: bulk work paces itself
         (STATE_DIR / "ids.json").write_text(json.dumps(ids, indent=2))
 
@@ -171,17 +181,24 @@ def main(argv: list[str] | None = None) -> int:
         wiring.use(wiring.build(settings, clock=remote_clock(admin)))
         gateway = LocalApiGateway(handler, [DEMO_PRINCIPAL], port=args.api_port).start()
         trigger = start_worker_trigger(env)
+        event_triggers = start_event_triggers(env)
+        from mturk_decisions.handlers.reconciler import handler as reconcile
+        from mturk_decisions.handlers.scheduler import handler as sweep
+
+        schedules = [LocalSchedule(sweep, every=2, name="reversal-sweep").start(),
+                     LocalSchedule(reconcile, every=30, name="reconciler").start()]
         (STATE_DIR / "api_url").write_text(gateway.url)
         if args.check:
             from local.walkthrough import walkthrough
 
-            return walkthrough(gateway.url, ids)
+            return walkthrough(gateway.url, ids, admin)
         print(examples(gateway.url, ids), flush=True)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         stop.wait()
-        trigger.stop()
+        for worker in [trigger, *event_triggers, *schedules]:
+            worker.stop()
         gateway.stop()
         return 0
     finally:

@@ -15,7 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.stack import DEMO_PRINCIPAL, ROOT
+from local.stack import DEMO_PRINCIPAL, ROOT, SimulatorAdmin
 
 
 def call(base_url: str, method: str, path: str, body: dict | None = None, sign: bool = True,
@@ -34,7 +34,7 @@ def call(base_url: str, method: str, path: str, body: dict | None = None, sign: 
         return error.code, json.loads(error.read() or b"{}")
 
 
-def walkthrough(base_url: str, ids: dict[str, str]) -> int:
+def walkthrough(base_url: str, ids: dict[str, str], admin=None) -> int:
     steps = [
         ("reject a Submitted assignment", "POST", f"/assignments/{ids['submitted']}/reject",
          {"feedback": "The labels do not match the signs.", "reason": "QA rule 7"}, True, 200),
@@ -57,7 +57,8 @@ def walkthrough(base_url: str, ids: dict[str, str]) -> int:
         failures += 1
         print("BAD the audit history does not show the reversal")
     failures += bulk(base_url, ids)
-    print(f"walkthrough: {len(steps) + 2 - failures} passed, {failures} failed")
+    failures += provisional(base_url, ids, admin or SimulatorAdmin(ids["simulator_url"]))
+    print(f"walkthrough: {len(steps) + 3 - failures} passed, {failures} failed")
     return 1 if failures else 0
 
 
@@ -81,6 +82,27 @@ def bulk(base_url: str, ids: dict[str, str], timeout: float = 180) -> int:
     ok = body.get("status") == "COMPLETED" and accounted == rows and counts.get("failed", 0) == 0
     print(f"{'OK ' if ok else 'BAD'} bulk CSV of {rows} rows: {counts}")
     return 0 if ok else 1
+
+
+def provisional(base_url: str, ids: dict[str, str], admin, timeout: float = 30) -> int:
+    """A provisional rejection left unconfirmed is reversed by the sweep once its grace period ends."""
+    assignment_id = ids["submitted_2"]
+    status, answer = call(base_url, "POST", f"/assignments/{assignment_id}/reject",
+                          {"feedback": "Looks copied.", "provisionalFor": "PT1H"})
+    if status != 200:
+        print(f"BAD {status} provisional rejection\n    {json.dumps(answer)[:400]}")
+        return 1
+    admin.call("POST", "/clock", {"advanceSeconds": 3700})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = call(base_url, "GET", f"/assignments/{assignment_id}")[1]
+        if body.get("assignment", {}).get("status") == "Approved":
+            history = [(h["action"], h["source"]) for h in body["history"]]
+            print(f"OK  provisional rejection reversed automatically after the grace period: {history}")
+            return 0
+        time.sleep(0.5)
+    print(f"BAD provisional rejection was not reversed: {json.dumps(body)[:400]}")
+    return 1
 
 
 def main() -> int:

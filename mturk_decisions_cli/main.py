@@ -16,7 +16,8 @@ Exit codes (scripts can rely on them):
     6  network or configuration (no API URL, no AWS credentials, unreachable API, timeout)
 
 With `--json`, stdout carries only JSON: the API's answer as-is (for an API error, its error body), pages
-merged into one document where a command follows `nextCursor`; anything for people goes to stderr.
+merged into one document where a command follows `nextCursor`; anything for people goes to stderr (and
+an error of the CLI itself, such as a missing API URL, leaves stdout empty).
 """
 from __future__ import annotations
 
@@ -106,6 +107,9 @@ class CliGroup(click.Group):
             hint = error.hint
             if isinstance(error, ApiError) and not hint:
                 hint = hint_for(error, idempotency_key=app.idempotency_key)
+            elif isinstance(error, TransportError) and app.idempotency_key:
+                hint = (f"The decision may or may not have been applied. Re-run the same command with "
+                        f"--idempotency-key {app.idempotency_key}: it is safe and returns the outcome.")
             app.renderer.error(error, hint)
             raise click.exceptions.Exit(int(error.exit_code)) from None
 

@@ -111,3 +111,15 @@ def test_exit_codes_are_documented_in_help(run):
                  "5  MTurk throttled", "6  network or configuration"):
         assert line in result.stdout
     assert "Exit codes" in run("apply", "--help").stdout
+
+
+def test_a_timed_out_write_tells_how_to_retry_it_safely(run, fake_api):
+    def timeout(*args, **kwargs):
+        fake_api.calls.append(kwargs)
+        raise TransportError("The API did not answer within 30 s (POST /prod/assignments/X/reject).")
+
+    fake_api.request = timeout
+    result = run("reject", AID, "--feedback", "no", "--idempotency-key", "key-42")
+    assert result.exit_code == ExitCode.NETWORK_OR_CONFIG
+    assert "did not answer within 30 s" in result.stderr
+    assert "--idempotency-key key-42" in result.stderr and "safe" in result.stderr

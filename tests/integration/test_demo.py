@@ -13,4 +13,4 @@ def test_demo_starts_seeds_and_passes_its_walkthrough():
     )
     # Then every step answered as the README says
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "walkthrough: 8 passed, 0 failed" in result.stdout
+    assert "walkthrough: 9 passed, 0 failed" in result.stdout
