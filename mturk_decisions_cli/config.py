@@ -56,7 +56,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as error:
         raise ConfigError(f"The config file {path} is not valid JSON: {error.msg} (line {error.lineno}).",
-                          hint='It should look like {"apiUrl": "https://ID.execute-api.REGION.amazonaws.com/prod"}.') from None
+                          hint='It should look like {"apiUrl": "https://ID.execute-api.REGION.amazonaws.com/v1"}.') from None
     if not isinstance(data, dict):
         raise ConfigError(f"The config file {path} must hold a JSON object, e.g. {{\"apiUrl\": \"...\"}}.")
     return data
@@ -67,8 +67,8 @@ def normalize_api_url(url: str, source: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"The API URL {url!r} (from {source}) is not an http(s) URL.",
-                          hint="Use the stack's ApiUrl output, e.g. https://ID.execute-api.REGION.amazonaws.com/prod "
-                               "(or http://127.0.0.1:8787/prod for `make demo`).")
+                          hint="Use the stack's ApiUrl output, e.g. https://ID.execute-api.REGION.amazonaws.com/v1 "
+                               "(or http://127.0.0.1:8787/v1 for `make demo`).")
     if parts.query or parts.fragment:
         raise ConfigError(f"The API URL {url!r} (from {source}) must not have a query or fragment.")
     return url.rstrip("/")
@@ -89,8 +89,8 @@ def resolve_api_url(flag: str | None, environ: Mapping[str, str], file_config: M
         "No API URL configured.",
         hint=(f"Pass --api-url, set {API_URL_ENV}, or put {{\"apiUrl\": \"...\"}} in {file_path or 'the config file'}. "
               "For a deployed stack it is the ApiUrl output of its CloudFormation stack "
-              "(https://ID.execute-api.REGION.amazonaws.com/prod); for `make demo` it is printed at start "
-              "(http://127.0.0.1:8787/prod)."),
+              "(https://ID.execute-api.REGION.amazonaws.com/v1); for `make demo` it is printed at start "
+              "(http://127.0.0.1:8787/v1)."),
     )
 
 

@@ -189,7 +189,7 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return ("Check the assignment id. It must belong to the requester account whose MTurk keys the stack uses "
                 "(and to the same MTurk environment: sandbox or production).")
     if code == "NOT_FOUND":
-        return ("The API has no such route: check --api-url (it ends with the stage, e.g. .../prod), "
+        return ("The API has no such route: check --api-url (it ends with the stage, e.g. .../v1), "
                 "or the deployed stack is older than this CLI (deploy the current version).")
     if code == "INVALID_ASSIGNMENT_STATE":
         current, required = d.get("currentStatus"), d.get("requiredStatus")
@@ -223,7 +223,7 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return "Split the file into parts under 10 MB and apply them one by one."
     if code == "MISSING_AUTHENTICATION_TOKEN":
         return ("The request was not signed, or its path does not exist (API Gateway answers 403 for both). "
-                "Check --api-url (it must include the stage, e.g. .../prod) and your AWS credentials.")
+                "Check --api-url (it must include the stage, e.g. .../v1) and your AWS credentials.")
     if code == "EXPIRED_TOKEN":
         return "Your AWS session has expired: refresh it (e.g. `aws sso login --profile NAME`) and run again."
     if error.status in (401, 403):

@@ -126,7 +126,7 @@ def _iso_option(_ctx: click.Context, param: click.Parameter, value: str | None) 
 
 @click.group(cls=CliGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--api-url", metavar="URL",
-              help="Base URL of the API, with its stage (e.g. https://ID.execute-api.REGION.amazonaws.com/prod). "
+              help="Base URL of the API, with its stage (e.g. https://ID.execute-api.REGION.amazonaws.com/v1). "
                    "Default: $MTURK_DECISIONS_API_URL, else apiUrl in ~/.config/mturk-decisions/config.json.")
 @click.option("--region", metavar="REGION",
               help="Region to sign for. Default: the region in an execute-api URL, else $AWS_REGION / "

@@ -113,7 +113,7 @@ class TestAuth:
         assert result.exit_code == 4
 
     def test_unreachable_api_is_exit_6(self, cli, monkeypatch):
-        result = cli("--api-url", "http://127.0.0.1:9/prod", "show", "3XAMPLE")
+        result = cli("--api-url", "http://127.0.0.1:9/v1", "show", "3XAMPLE")
         assert result.exit_code == 6 and "Could not reach the API" in result.stderr
 
 

@@ -179,11 +179,11 @@ def test_api_gateway_errors_without_code_get_one_from_the_error_type(stub):
 
 def test_unreachable_api_is_a_transport_error_after_retries():
     sleeps: list[float] = []
-    client = ApiClient("http://127.0.0.1:9/prod", Credentials(*FAKE_KEY), "us-east-1", timeout=2, retries=1,
+    client = ApiClient("http://127.0.0.1:9/v1", Credentials(*FAKE_KEY), "us-east-1", timeout=2, retries=1,
                        sleep=sleeps.append)
     with pytest.raises(TransportError) as raised:
         client.request("GET", "/assignments/A1")
-    assert "Could not reach the API at http://127.0.0.1:9/prod" in raised.value.message
+    assert "Could not reach the API at http://127.0.0.1:9/v1" in raised.value.message
     assert raised.value.exit_code == 6 and len(sleeps) == 1
 
 

@@ -8,16 +8,16 @@ import pytest
 from mturk_decisions_cli import config
 from mturk_decisions_cli.errors import ConfigError
 
-FILE_URL = "https://file0000.execute-api.eu-west-1.amazonaws.com/prod"
-ENV_URL = "https://env00000.execute-api.us-west-2.amazonaws.com/prod"
-FLAG_URL = "http://127.0.0.1:8787/prod/"
+FILE_URL = "https://file0000.execute-api.eu-west-1.amazonaws.com/v1"
+ENV_URL = "https://env00000.execute-api.us-west-2.amazonaws.com/v1"
+FLAG_URL = "http://127.0.0.1:8787/v1/"
 
 
 class TestApiUrl:
     def test_flag_wins_over_env_and_file(self):
         # Given a URL in all three places; When resolved; Then the flag's, without its trailing slash
         resolved = config.resolve_api_url(FLAG_URL, {config.API_URL_ENV: ENV_URL}, {"apiUrl": FILE_URL})
-        assert (resolved.value, resolved.source) == ("http://127.0.0.1:8787/prod", "--api-url")
+        assert (resolved.value, resolved.source) == ("http://127.0.0.1:8787/v1", "--api-url")
 
     def test_env_wins_over_file(self):
         resolved = config.resolve_api_url(None, {config.API_URL_ENV: ENV_URL}, {"apiUrl": FILE_URL})
@@ -67,7 +67,7 @@ class TestRegion:
         assert (resolved.value, resolved.source) == ("us-west-2", "the API URL")
 
     def test_env_then_default_region_env_then_file_then_profile_then_us_east_1(self):
-        local = "http://127.0.0.1:8787/prod"
+        local = "http://127.0.0.1:8787/v1"
         env = {"AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-west-3"}
         assert config.resolve_region(None, local, env, {"region": "sa-east-1"}).value == "eu-central-1"
         assert config.resolve_region(None, local, {"AWS_DEFAULT_REGION": "eu-west-3"}, {}).value == "eu-west-3"
@@ -77,7 +77,7 @@ class TestRegion:
 
     def test_custom_domains_carry_no_region(self):
         assert config.region_of_url("https://decisions.example.com/prod") is None
-        assert config.region_of_url("https://abc123.execute-api.eu-north-1.amazonaws.com/prod") == "eu-north-1"
+        assert config.region_of_url("https://abc123.execute-api.eu-north-1.amazonaws.com/v1") == "eu-north-1"
 
 
 class TestThroughTheCli:
@@ -98,7 +98,7 @@ class TestThroughTheCli:
 
         from mturk_decisions_cli.main import cli
 
-        monkeypatch.setenv("MTURK_DECISIONS_API_URL", "http://127.0.0.1:9/prod")
+        monkeypatch.setenv("MTURK_DECISIONS_API_URL", "http://127.0.0.1:9/v1")
         result = CliRunner().invoke(cli, ["show", "3XAMPLEASSIGNMENT0000000000001"])
         assert result.exit_code == 6
         assert "No AWS credentials found" in result.stderr and "aws configure" in result.stderr
@@ -108,7 +108,7 @@ class TestThroughTheCli:
 
         from mturk_decisions_cli.main import cli
 
-        monkeypatch.setenv("MTURK_DECISIONS_API_URL", "http://127.0.0.1:9/prod")
+        monkeypatch.setenv("MTURK_DECISIONS_API_URL", "http://127.0.0.1:9/v1")
         result = CliRunner().invoke(cli, ["--profile", "nosuchprofile", "show", "3XAMPLEASSIGNMENT0000000000001"])
         assert result.exit_code == 6 and "nosuchprofile" in result.stderr
 
@@ -116,14 +116,14 @@ class TestThroughTheCli:
         # Given a config file with the URL and a profile that has keys and a region
         from mturk_decisions_cli.main import App
 
-        (isolated_env / "config.json").write_text(json.dumps({"apiUrl": "http://127.0.0.1:9/prod/", "profile": "cli"}))
+        (isolated_env / "config.json").write_text(json.dumps({"apiUrl": "http://127.0.0.1:9/v1/", "profile": "cli"}))
         (isolated_env / "aws-credentials").write_text(
             "[cli]\naws_access_key_id = FAKEPROFILEKEY000001\naws_secret_access_key = fake-profile-secret\n")
         (isolated_env / "aws-config").write_text("[profile cli]\nregion = eu-west-1\n")
         # When the client is built
         client = App().build_client()
         # Then it has the file's URL, the profile's keys and the profile's region
-        assert client.base_url == "http://127.0.0.1:9/prod"
+        assert client.base_url == "http://127.0.0.1:9/v1"
         assert client.credentials.access_key == "FAKEPROFILEKEY000001"
         assert client.region == "eu-west-1"
 

@@ -88,7 +88,7 @@ def test_given_json_mode_then_the_error_body_is_on_stdout_as_is(run, fake_api):
 
 def test_given_unreachable_api_then_exit_6_with_network_hint(run, fake_api):
     def unreachable(call):
-        raise TransportError("Could not reach the API at http://127.0.0.1:9/prod: Connection refused",
+        raise TransportError("Could not reach the API at http://127.0.0.1:9/v1: Connection refused",
                              hint="Check --api-url")
 
     fake_api.request = lambda *a, **k: unreachable(None)
