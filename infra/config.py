@@ -22,6 +22,10 @@ instead of producing a broken deployment.
 | mturkInitialRate          | 5                  | batch worker: MTurk calls per second it starts pacing at        |
 | mturkMaxRate              | 50                 | batch worker: MTurk calls per second it never exceeds           |
 | workQueueMaxAgeMinutes    | 30                 | alarm when the oldest queued batch chunk is older than this     |
+| sweeperReservedConcurrency | 1                 | reserved concurrency of the reversal sweeper (`none` = unreserved; 1 = no overlapping sweeps) |
+| reconcileAfterSeconds     | 900                | reconciler: settle PENDING audit records older than this (>= the longest function timeout) |
+| websiteRejectionGrace     | (none)             | ISO 8601 duration (e.g. PT72H) making website rejections provisional; empty = audit only |
+| eventArchiveRetentionDays | 30                 | days the event bus archive keeps events for replay              |
 """
 
 from __future__ import annotations
@@ -49,7 +53,18 @@ DEFAULTS: Mapping[str, Any] = {
     "mturkInitialRate": 5,
     "mturkMaxRate": 50,
     "workQueueMaxAgeMinutes": 30,
+    "sweeperReservedConcurrency": 1,
+    "reconcileAfterSeconds": 900,
+    "websiteRejectionGrace": "",
+    "eventArchiveRetentionDays": 30,
 }
+
+# The longest timeout of any function that writes PENDING audit records (the batch worker's 15
+# minutes, Lambda's maximum): a record younger than this may still be finalized by its writer, so
+# the reconciler must never settle it.
+LONGEST_FUNCTION_TIMEOUT_SECONDS = 900
+# MTurk lets a rejection be reversed for 30 days; a grace period cannot outlast that window.
+REVERSAL_WINDOW_SECONDS = 30 * 24 * 3600
 
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -62,6 +77,11 @@ _PRINCIPAL_ARN = re.compile(
 )
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _NONE_WORDS = {"", "none", "null", "off", "false"}
+# Exactly the grammar the Lambda parses (`service.schedules.parse_duration`): days, hours, minutes,
+# seconds. Weeks, months and years are refused here rather than by every cold start of the consumer.
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
 
 
 class ConfigError(ValueError):
@@ -85,6 +105,10 @@ class ServiceConfig:
     mturk_initial_rate: float
     mturk_max_rate: float
     work_queue_max_age_minutes: int
+    sweeper_reserved_concurrency: int | None
+    reconcile_after_seconds: int
+    website_rejection_grace: str
+    event_archive_retention_days: int
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -136,6 +160,16 @@ class ServiceConfig:
             work_queue_max_age_minutes=_int(
                 value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1
             ),
+            sweeper_reserved_concurrency=_optional_int(
+                value("sweeperReservedConcurrency"), "sweeperReservedConcurrency", 1, 1_000
+            ),
+            # Never below the longest function timeout: the reconciler would settle decisions still
+            # in flight. At most 7 days: a PENDING record left longer than that is an incident already.
+            reconcile_after_seconds=_int(
+                value("reconcileAfterSeconds"), "reconcileAfterSeconds", LONGEST_FUNCTION_TIMEOUT_SECONDS, 7 * 24 * 3600
+            ),
+            website_rejection_grace=_grace(value("websiteRejectionGrace")),
+            event_archive_retention_days=_int(value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650),
         )
 
 
@@ -161,6 +195,27 @@ def _email(raw: Any) -> str | None:
     text = str(raw).strip()
     if not _EMAIL.match(text):
         raise ConfigError(f"context 'alarmEmail'={raw!r} is not an e-mail address")
+    return text
+
+
+def _grace(raw: Any) -> str:
+    """'' (website rejections are audited only) or a positive ISO 8601 duration within 30 days."""
+    if raw is None or str(raw).strip().lower() in _NONE_WORDS:
+        return ""
+    text = str(raw).strip().upper()
+    match = _ISO_DURATION.match(text)
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        raise ConfigError(
+            f"context 'websiteRejectionGrace'={raw!r} is not an ISO 8601 duration of days/hours/minutes/"
+            "seconds such as PT72H or P3D (leave it empty to only audit website rejections)"
+        )
+    parts = {name: int(number or 0) for name, number in match.groupdict().items()}
+    seconds = parts["days"] * 86_400 + parts["hours"] * 3_600 + parts["minutes"] * 60 + parts["seconds"]
+    if not 0 < seconds <= REVERSAL_WINDOW_SECONDS:
+        raise ConfigError(
+            f"context 'websiteRejectionGrace'={raw!r} must be longer than zero and at most P30D, "
+            "MTurk's reversal window"
+        )
     return text
 
 

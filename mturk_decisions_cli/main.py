@@ -401,13 +401,13 @@ def _finish(app: App, final: dict[str, Any]) -> None:
         if failed or refused:
             problems = _problem_items(app, batch_id, status_body)
             if problems:
-                app.renderer.human.print(app.renderer.batch_items_table(problems, "Items that failed or were refused",
-                                                                        limit=50))
+                app.renderer.human.print(app.renderer.batch_items_table(
+                    problems, "Items that failed or were refused", limit=50, with_decision=False))
     if failed or refused:
         raise BatchFailures(
             f"Batch {batch_id} finished with {failed} failed and {refused} refused item(s).",
-            hint=f"See them with `mturk-decisions batch {batch_id} --items --status FAILED` (or REFUSED); "
-                 "fix the cause and apply those items again.")
+            hint=f"See them with `mturk-decisions batch {batch_id} --items --status {'FAILED' if failed else 'REFUSED'}`"
+                 f"{' (and REFUSED)' if failed and refused else ''}; fix the cause and apply those items again.")
 
 
 def _problem_items(app: App, batch_id: str, first: dict[str, Any], max_pages: int = 20) -> list[dict[str, Any]]:

@@ -118,7 +118,7 @@ class Renderer:
         self.say(self.human, Text(message, style="dim"))
 
     def warn(self, message: str) -> None:
-        self.say(self.err, Text("Warning: ", style="bold yellow") + Text(message))
+        self.say(self.err, Text.assemble(("Warning: ", "bold yellow"), message))
 
     # -- errors ------------------------------------------------------------------------------------------
     def error(self, error: CliError, hint: str | None = None) -> None:
@@ -127,8 +127,8 @@ class Renderer:
         if isinstance(error, ApiError):
             if self.json_mode:
                 self.json(error.body)
-            head = Text("Error ", style="bold red") + Text(f"{error.status} {error.code}", style="bold red")
-            self.say(self.err, head + Text(": ") + Text(error.message))
+            head = Text(f"Error {error.status} {error.code}", style="bold red")
+            self.say(self.err, Text.assemble(head, ": ", error.message))
             details = error.details
             ordered = [k for k in _DETAIL_ORDER if k in details] + [k for k in details if k not in _DETAIL_ORDER]
             for key in ordered:
@@ -137,16 +137,16 @@ class Renderer:
                     value = json.dumps(value, ensure_ascii=False)
                 if key in ("balance", "amountNeeded", "reward", "fee", "shortfall"):
                     value = money(value)
-                self.say(self.err, Text(f"  {key}: ", style="bold") + Text(str(value)))
+                self.say(self.err, Text.assemble((f"  {key}: ", "bold"), str(value)))
             errors = error.body.get("errors")
             if isinstance(errors, list) and errors:
                 self.err.print(self.problems_table(errors))
             if error.request_id:
                 self.say(self.err, Text(f"  requestId: {error.request_id}", style="dim"))
         else:
-            self.say(self.err, Text("Error: ", style="bold red") + Text(error.message))
+            self.say(self.err, Text.assemble(("Error: ", "bold red"), error.message))
         if hint:
-            self.say(self.err, Text("What to do: ", style="bold") + Text(hint))
+            self.say(self.err, Text.assemble(("What to do: ", "bold"), hint))
 
     def problems_table(self, errors: list[Any]) -> Table:
         """INVALID_BATCH / INVALID_REQUEST errors: line numbers when there are any."""
@@ -177,7 +177,7 @@ class Renderer:
         decision = body.get("decision") or {}
         assignment = body.get("assignment") or {}
         assignment_id = decision.get("assignmentId") or assignment.get("assignmentId") or "?"
-        title = Text(f"{_ACTION_DONE.get(action, action)} assignment ", style="bold green") + Text(assignment_id, style="bold")
+        title = Text.assemble((f"{_ACTION_DONE.get(action, action)} assignment ", "bold green"), (assignment_id, "bold"))
         self.line(title)
         table = _kv_table()
         _kv(table, "status", f"{assignment.get('previousStatus') or decision.get('previousStatus') or '?'} → "
@@ -200,8 +200,8 @@ class Renderer:
 
     def single_plan(self, body: Mapping[str, Any]) -> None:
         plan = body.get("plan") or {}
-        self.line(Text("Dry run: ", style="bold cyan") + Text(f"{plan.get('action', '?')} {plan.get('assignmentId', '?')} "
-                                                               "would be accepted. Nothing was changed."))
+        self.line(Text.assemble(("Dry run: ", "bold cyan"), f"{plan.get('action', '?')} {plan.get('assignmentId', '?')} "
+                                                             "would be accepted. Nothing was changed."))
         table = _kv_table()
         _kv(table, "status", f"{plan.get('currentStatus', '?')} → {plan.get('resultingStatus', '?')}")
         for key in ("workerId", "hitId", "feedback", "reason"):
@@ -221,7 +221,7 @@ class Renderer:
     def assignment(self, body: Mapping[str, Any]) -> None:
         view = body.get("assignment") or {}
         history = body.get("history") or []
-        self.line(Text("Assignment ", style="bold") + Text(str(view.get("assignmentId", "?")), style="bold"))
+        self.line(Text(f"Assignment {view.get('assignmentId', '?')}", style="bold"))
         table = _kv_table()
         _kv(table, "status", state_text(view.get("status")))
         for key in ("workerId", "hitId", "hitTitle"):
@@ -281,8 +281,7 @@ class Renderer:
         for outcome in ("reject", "reverse", "approve", "refused"):
             totals.setdefault(outcome, sum(1 for i in items if i.get("outcome") == outcome))
         totals.setdefault("skipped", sum(1 for i in items if i.get("outcome") in ("skip", "skipped")))
-        self.line(Text("Plan for ", style="bold") + Text(source, style="bold") +
-                  Text(" (dry run: nothing has been changed)", style="dim"))
+        self.line(Text.assemble((f"Plan for {source}", "bold"), (" (dry run: nothing has been changed)", "dim")))
         counts = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         counts.add_column("outcome")
         counts.add_column("items", justify="right")
@@ -293,28 +292,33 @@ class Renderer:
         self.human.print(counts)
         cost = totals.get("cost") or {}
         if cost or totals.get("balance") is not None:
-            line = Text("Cost: ", style="bold") + Text(_cost(cost) if cost else money(0))
+            line = Text.assemble(("Cost: ", "bold"), _cost(cost) if cost else money(0))
             if totals.get("balance") is not None:
-                line += Text(f"   Balance: {money(totals.get('balance'))} → {money(totals.get('balanceAfter'))} after")
+                line.append(f"   Balance: {money(totals.get('balance'))} → {money(totals.get('balanceAfter'))} after")
             self.line(line)
         sufficient = totals.get("sufficientFunds")
         if sufficient is not None:
-            self.line(Text("Sufficient funds: ", style="bold") + text(bool(sufficient)))
+            self.line(Text.assemble(("Sufficient funds: ", "bold"), text(bool(sufficient))))
             if not sufficient:
-                self.say(self.err, Text("Insufficient funds: ", style="bold red") + Text(
+                self.say(self.err, Text.assemble(("Insufficient funds: ", "bold red"), Text(
                     "the reversals and approvals cost more than the balance; those beyond it will be refused. "
-                    "Add funds at https://requester.mturk.com/account first."))
+                    "Add funds at https://requester.mturk.com/account first.")))
         refused = [i for i in items if i.get("outcome") == "refused"]
         if refused:
             self.line()
             self.human.print(self.plan_items_table(refused, "Refused (these will not be applied)"))
+        skipped = [i for i in items if i.get("outcome") in ("skip", "skipped")]
+        if skipped:
+            self.line()
+            self.human.print(self.skipped_table(skipped))
         return totals
 
     def plan_items_table(self, items: list[Mapping[str, Any]], title: str) -> Table:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("line", "assignmentId", "workerId", "action", "code", "message"):
             table.add_column(column, justify="right" if column == "line" else "left",
-                             no_wrap=column in ("assignmentId", "workerId", "code"), overflow="fold")
+                             no_wrap=column in ("assignmentId", "workerId", "code"), overflow="fold",
+                             min_width=30 if column == "message" else None)
         for item in items[:MAX_ROWS]:
             table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("workerId")),
                           text(item.get("action")), text(item.get("code"), style="red"), text(item.get("message")))
@@ -324,24 +328,30 @@ class Renderer:
 
     def batch_accepted(self, body: Mapping[str, Any]) -> None:
         batch_id = body.get("batchId", "?")
-        self.line(Text("Batch ", style="bold green") + Text(str(batch_id), style="bold") +
-                  Text(f" {body.get('status', 'QUEUED')}: {body.get('queued', body.get('total', '?'))} item(s) queued, "
-                       f"{body.get('skipped', 0)} skipped."))
+        self.line(Text.assemble((f"Batch {batch_id}", "bold green"),
+                                f" {body.get('status', 'QUEUED')}: {body.get('queued', body.get('total', '?'))} "
+                                f"item(s) queued, {body.get('skipped', 0)} skipped."))
         skipped = [r for r in (body.get("skippedRows") or []) if isinstance(r, dict)]
         if skipped:
-            table = Table(title="Skipped rows", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-            table.add_column("line", justify="right")
-            table.add_column("assignmentId", no_wrap=True)
-            table.add_column("reason", overflow="fold")
-            for row in skipped[:MAX_ROWS]:
-                table.add_row(text(row.get("line")), text(row.get("assignmentId")), text(row.get("reason")))
-            if len(skipped) > MAX_ROWS:
-                table.caption = f"... and {len(skipped) - MAX_ROWS} more (use --json for all)"
-            self.human.print(table)
+            self.human.print(self.skipped_table(skipped))
+
+    def skipped_table(self, rows: list[Mapping[str, Any]]) -> Table:
+        """Skipped rows grouped by reason (a results CSV often has many rows nobody marked)."""
+        groups: dict[str, list[Any]] = {}
+        for row in rows:
+            groups.setdefault(str(row.get("reason") or row.get("message") or "-"), []).append(row.get("line"))
+        table = Table(title="Skipped rows", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("rows", justify="right")
+        table.add_column("reason", overflow="fold")
+        table.add_column("lines", overflow="fold")
+        for reason, lines in sorted(groups.items(), key=lambda group: -len(group[1])):
+            shown = ", ".join(str(line) for line in lines[:12] if line is not None)
+            table.add_row(str(len(lines)), Text(reason), Text(shown + (", …" if len(lines) > 12 else "")))
+        return table
 
     def batch_status(self, body: Mapping[str, Any]) -> None:
         status = str(body.get("status") or "?")
-        head = Text("Batch ", style="bold") + Text(str(body.get("batchId", "?")), style="bold") + Text("  ") + state_text(status)
+        head = Text.assemble((f"Batch {body.get('batchId', '?')}", "bold"), "  ", state_text(status))
         self.line(head)
         table = _kv_table()
         total, done = body.get("total"), body.get("done")
@@ -368,17 +378,24 @@ class Renderer:
         return table
 
     def batch_items_table(self, items: list[Mapping[str, Any]], title: str | None = None,
-                          limit: int | None = None) -> Table:
+                          limit: int | None = None, with_decision: bool = True) -> Table:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column in ("line", "assignmentId", "action", "status", "code", "message", "decisionId"):
+        columns = ["line", "assignmentId", "action", "status", "code", "message"]
+        if with_decision and any(item.get("decisionId") for item in items):
+            columns.append("decisionId")
+        for column in columns:
             table.add_column(column, justify="right" if column == "line" else "left",
-                             no_wrap=column in ("assignmentId", "status", "code", "decisionId"), overflow="fold")
+                             no_wrap=column in ("assignmentId", "status", "code", "decisionId"), overflow="fold",
+                             min_width=30 if column == "message" else None)
         shown = items if limit is None else items[:limit]
         for item in shown:
             code = item.get("code")
-            table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("action")),
-                          state_text(item.get("status")), text(code, style="red") if code else text(None),
-                          text(item.get("message")), text(item.get("decisionId")))
+            row = [text(item.get("line")), text(item.get("assignmentId")), text(item.get("action")),
+                   state_text(item.get("status")), text(code, style="red") if code else text(None),
+                   text(item.get("message"))]
+            if "decisionId" in columns:
+                row.append(text(item.get("decisionId")))
+            table.add_row(*row)
         if limit is not None and len(items) > limit:
             table.caption = f"... and {len(items) - limit} more"
         return table

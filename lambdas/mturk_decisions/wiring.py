@@ -131,7 +131,7 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
 
     grace = None
     if settings.website_rejection_grace:
-        from mturk_decisions.service.schedules import parse_duration
+        from mturk_decisions.domain.schedule import parse_duration
 
         grace = parse_duration(settings.website_rejection_grace)
     dead_letters = {}

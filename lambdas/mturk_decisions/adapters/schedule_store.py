@@ -6,7 +6,7 @@ The schedule is data, so it survives redeploys; cancelling is one conditional up
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -16,34 +16,7 @@ from pynamodb.models import Model
 
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.rules import iso
-
-PENDING = "PENDING"
-
-
-@dataclass(frozen=True)
-class ScheduledReversal:
-    assignment_id: str
-    kind: str  # provisional | scheduled | funds-retry
-    due_at: datetime
-    deadline: datetime
-    state: str = PENDING  # PENDING | DONE | CANCELLED | CONFIRMED | FAILED | EXPIRED
-    created_at: datetime | None = None
-    actor: str = "unknown"
-    reason: str | None = None
-    feedback: str | None = None
-    attempts: int = 0
-    last_error: str | None = None
-    decision_id: str | None = None
-
-    def to_json(self) -> dict:
-        body = {
-            "assignmentId": self.assignment_id, "kind": self.kind, "state": self.state, "dueAt": iso(self.due_at),
-            "deadline": iso(self.deadline), "createdAt": iso(self.created_at), "actor": self.actor,
-            "reason": self.reason, "attempts": self.attempts, "lastError": self.last_error,
-            "decisionId": self.decision_id,
-        }
-        return {k: v for k, v in body.items() if v is not None}
-
+from mturk_decisions.domain.schedule import PENDING, ScheduledReversal
 
 def schedule_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
     class _Meta:

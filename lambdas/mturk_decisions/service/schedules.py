@@ -6,18 +6,16 @@ less a safety margin, and reversals still waiting near their deadline are counte
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mturk_decisions.adapters.schedule_store import PENDING, ScheduledReversal
+from mturk_decisions.domain.schedule import PENDING, ScheduledReversal, parse_duration  # noqa: F401
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import (
     AuditUnavailable,
     DecisionError,
     InsufficientFunds,
-    InvalidRequest,
     MTurkCredentialsInvalid,
     MTurkFault,
     MTurkThrottled,
@@ -30,7 +28,6 @@ from mturk_decisions.service.decisions import DecisionOutcome, DecisionService, 
 SAFETY_MARGIN = timedelta(hours=6)
 LAST_TRY_BEFORE_DEADLINE = timedelta(minutes=30)
 TRANSIENT = (MTurkThrottled, MTurkFault, AuditUnavailable, MTurkCredentialsInvalid)
-_DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$")
 
 
 class ScheduleNotFound(DecisionError):
@@ -41,22 +38,6 @@ class ScheduleNotFound(DecisionError):
 class ReversalWindowClosing(DecisionError):
     code = "REVERSAL_WINDOW_CLOSING"
     status = 409
-
-
-def parse_duration(value: str | int) -> timedelta:
-    """ISO 8601 durations (`PT48H`, `P2DT12H`, `PT90S`) or plain seconds."""
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        seconds = int(value)
-    else:
-        match = _DURATION.match(value or "")
-        if not match or value in ("P", "PT"):
-            raise InvalidRequest(f"provisionalFor must be an ISO 8601 duration like PT48H or P3D, not {value!r}.",
-                                 field="provisionalFor")
-        parts = {k: int(v or 0) for k, v in match.groupdict().items()}
-        seconds = parts["days"] * 86400 + parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"]
-    if seconds <= 0:
-        raise InvalidRequest("provisionalFor must be longer than zero.", field="provisionalFor")
-    return timedelta(seconds=seconds)
 
 
 @dataclass

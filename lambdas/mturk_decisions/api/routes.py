@@ -1,0 +1,298 @@
+"""The API's routes (Powertools APIGatewayRestResolver with validation and OpenAPI): parse the request,
+call the service, map the result. Domain errors become HTTP answers in `error_response`, in one place."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Optional
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from mturk_decisions import wiring
+from mturk_decisions.api import idempotency
+from mturk_decisions.api.responses import (
+    batch_plan_json,
+    batch_status_json,
+    decision_json,
+    details_json,
+    outcome_json,
+    plan_json,
+    submission_json,
+)
+from mturk_decisions.api.schemas import (
+    ASSIGNMENT_ID_PATTERN,
+    DecisionBody,
+    HitReversalBody,
+    NotificationsBody,
+    RejectBody,
+    ReverseBody,
+)
+from mturk_decisions.domain.batch import ItemStatus, parse_item_list, parse_results_csv
+from mturk_decisions.domain.errors import (
+    DecisionError,
+    InvalidCursor,
+    InvalidRequest,
+    MalformedJson,
+    NotConfigured,
+    RouteNotFound,
+)
+from mturk_decisions.domain.model import Action, DecisionRequest, Source
+from mturk_decisions.observability import logger, metrics
+from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
+from mturk_decisions.domain.schedule import parse_duration
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.enable_swagger(path="/swagger", title="mturk-decisions", version="1.0.0",
+                   description="Reject MTurk assignments and reverse rejections, audited. Every call is SigV4-signed.")
+
+AssignmentId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk assignment id.")]
+HitId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk HIT id.")]
+DryRun = Annotated[bool, Query(description="Run every pre-check and return the plan; write nothing.")]
+
+
+@app.post("/assignments/<assignmentId>/reject", summary="Reject an assignment with feedback the worker sees")
+def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> dict:
+    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor)
+
+
+@app.post("/assignments/<assignmentId>/reverse", summary="Reverse a rejection now, or at a given time (`at`)")
+def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
+    body = body or ReverseBody()
+    if body.at is not None and not dryRun:
+        request = _request(Action.REVERSE, assignmentId, body.feedback, body.reason)
+        at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
+        schedule = wiring.current().reversal_scheduler().schedule_reversal(request, at)
+        return _json(202, {"scheduledReversal": schedule.to_json(),
+                           "message": "The reversal will run at dueAt; cancel it with DELETE "
+                                      f"/assignments/{assignmentId}/scheduled-reversal."})
+    return _json(200, _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun))
+
+
+@app.post("/assignments/<assignmentId>/confirm", summary="Confirm a provisional rejection: it will not be reversed")
+def confirm(assignmentId: AssignmentId) -> dict:
+    return {"scheduledReversal": wiring.current().reversal_scheduler().confirm(assignmentId).to_json()}
+
+
+@app.delete("/assignments/<assignmentId>/scheduled-reversal", summary="Cancel a pending automatic reversal")
+def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict:
+    return {"scheduledReversal": wiring.current().reversal_scheduler().cancel(assignmentId).to_json()}
+
+
+@app.put("/hit-types/<hitTypeId>/notifications",
+         summary="Have MTurk notify this service of rejections and approvals made anywhere (e.g. the website)")
+def notifications(hitTypeId: HitId, body: Optional[NotificationsBody] = None) -> dict:
+    body = body or NotificationsBody()
+    deps = wiring.current()
+    queue = deps.settings.notifications_queue_url
+    if not queue:
+        raise NotConfigured("MTurk notifications need NOTIFICATIONS_QUEUE_URL in the function's environment.")
+    deps.mturk.update_notification_settings(hitTypeId, queue, list(NOTIFIED_EVENTS), body.active)
+    return {"hitTypeId": hitTypeId, "active": body.active, "destination": queue, "eventTypes": list(NOTIFIED_EVENTS)}
+
+
+@app.post("/assignments/<assignmentId>/approve", summary="Approve a submitted assignment")
+def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> dict:
+    body = body or DecisionBody()
+    return _decide(Action.APPROVE, assignmentId, body.feedback, body.reason, dryRun)
+
+
+@app.get("/assignments/<assignmentId>", summary="MTurk's current view of an assignment and its decision history")
+def get_assignment(assignmentId: AssignmentId) -> dict:
+    deps = wiring.current()
+    body = details_json(deps.service.describe(assignmentId), datetime.now(timezone.utc))
+    if deps.scheduler is not None:
+        schedule = deps.scheduler.get(assignmentId)
+        if schedule is not None:
+            body["scheduledReversal"] = schedule.to_json()
+    return body
+
+
+@app.get("/decisions", summary="The audit for one worker or one HIT, newest first")
+def list_decisions(
+    workerId: Annotated[Optional[str], Query(max_length=64)] = None,
+    hitId: Annotated[Optional[str], Query(max_length=64)] = None,
+    since: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
+    until: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[Optional[str], Query(max_length=2048)] = None,
+) -> dict:
+    if bool(workerId) == bool(hitId):
+        raise InvalidRequest("Give exactly one of the query parameters workerId or hitId.", field="workerId|hitId")
+    low, high = _moment("since", since), _moment("until", until, end_of_day=True)
+    if low and high and low > high:
+        raise InvalidRequest("since must not be later than until.", field="since")
+    service = wiring.current().service
+    if workerId:
+        page = service.decisions_for_worker(workerId, low, high, limit, cursor)
+    else:
+        page = service.decisions_for_hit(hitId, low, high, limit, cursor)
+    return {"decisions": [decision_json(r) for r in page.records], "nextCursor": page.cursor}
+
+
+@app.post("/batches", summary="Queue many decisions: a JSON item list, or the requester website's batch-results CSV")
+def submit_batch(
+    dryRun: DryRun = False,
+    reason: Annotated[Optional[str], Query(max_length=1000, description="Audit reason for every CSV row")] = None,
+) -> Response[dict]:
+    event = app.current_event
+    content_type = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    raw = event.decoded_body or ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if content_type in ("text/csv", "application/csv", "text/plain"):
+        parsed = parse_results_csv(raw, reason=reason)
+        origin = "csv"
+    else:
+        try:
+            document = json.loads(raw) if raw.strip() else None
+        except json.JSONDecodeError:
+            raise MalformedJson("The request body is not valid JSON (send a CSV with Content-Type: text/csv).") from None
+        if not isinstance(document, dict) or set(document) - {"items"}:
+            raise InvalidRequest('The body must be {"items": [...]} or a batch-results CSV with Content-Type: text/csv.')
+        parsed = parse_item_list(document.get("items"))
+        origin = "json"
+    return _run_batch(parsed, origin, dryRun)
+
+
+@app.post("/hits/<hitId>/reversals", summary="Reverse every rejected assignment of a HIT, optionally for some workers")
+def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict]:
+    body = body or HitReversalBody()
+    batches = wiring.current().batch_service()
+    parsed = batches.hit_reversals(hitId, body.feedback, body.reason, body.workerIds)
+    return _run_batch(parsed, "hit-reversal", dryRun, hit_id=hitId)
+
+
+@app.get("/batches/<batchId>", summary="A batch's progress, counts by outcome, and its items (paginated)")
+def get_batch(
+    batchId: Annotated[str, Path(pattern=r"^[a-f0-9]{32}$")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[Optional[str], Query(max_length=64)] = None,
+    status: Annotated[Optional[ItemStatus], Query()] = None,
+) -> dict:
+    result = wiring.current().batch_service().status(batchId)
+    after = _line_cursor(cursor)
+    selected = [s for s in result.items if s.item.line > after and (status is None or s.status is status)]
+    page = selected[:limit]
+    next_cursor = str(page[-1].item.line) if len(selected) > limit else None
+    return batch_status_json(result, page, next_cursor)
+
+
+def _run_batch(parsed, origin: str, dry_run: bool, hit_id: str | None = None) -> Response[dict]:
+    batches = wiring.current().batch_service()
+    if dry_run:
+        return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
+    return _json(202, submission_json(batches.submit(parsed, _actor(), origin, hit_id)))
+
+
+def _line_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
+    return int(cursor)
+
+
+def _json(status: int, body: dict) -> Response[dict]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _request(action: Action, assignment_id: str, feedback: str | None, reason: str | None) -> DecisionRequest:
+    return DecisionRequest(
+        assignment_id=assignment_id,
+        action=action,
+        feedback=feedback,
+        reason=reason,
+        actor=_actor(),
+        source=Source.API,
+        request_id=app.current_event.request_context.request_id,
+    )
+
+
+def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
+            provisional_for: str | None = None) -> dict:
+    request = _request(action, assignment_id, feedback, reason)
+    deps = wiring.current()
+    grace = parse_duration(provisional_for) if provisional_for else None
+    if dry_run:
+        return plan_json(deps.service.plan(request))
+
+    def decide() -> dict:
+        if grace is None:
+            return outcome_json(deps.service.decide(request))
+        outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
+        return {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
+
+    key = app.current_event.headers.get(idempotency.HEADER)
+    if key:
+        return idempotency.run_once(key, request, decide, extra={"provisionalFor": provisional_for})
+    return decide()
+
+
+def _actor() -> str:
+    identity = app.current_event.request_context.identity
+    return identity.user_arn or identity.caller or identity.user or "unknown"
+
+
+def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.",
+                             field=name) from None
+    if end_of_day and len(value) == 10:
+        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999000)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def error_response(error: DecisionError) -> Response[dict]:
+    headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
+    body = error.to_body()
+    body.setdefault("requestId", _request_id())
+    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body), headers=headers)
+
+
+def _request_id() -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except Exception:  # noqa: BLE001 - no event while failing early
+        return None
+
+
+@app.exception_handler(DecisionError)
+def on_decision_error(error: DecisionError) -> Response[dict]:
+    log = logger.warning if error.status < 500 else logger.error
+    log("request refused", extra={"code": error.code, "status": error.status})
+    return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def on_validation_error(error: RequestValidationError) -> Response[dict]:
+    problems = error.errors()
+    if any(problem.get("type") == "json_invalid" for problem in problems):
+        return error_response(MalformedJson("The request body is not valid JSON."))
+    fields = [
+        {"field": ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body",)),
+         "message": problem.get("msg", "invalid"), "type": problem.get("type")}
+        for problem in problems
+    ]
+    summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
+    return error_response(InvalidRequest(f"The request is not valid: {summary}", errors=fields))
+
+
+@app.not_found
+def on_not_found(_error: Exception) -> Response[dict]:
+    event = app.current_event
+    return error_response(RouteNotFound(f"No route {event.http_method} {event.path}. See GET /swagger for the API."))
+
+
+@app.exception_handler(Exception)
+def on_unexpected(error: Exception) -> Response[dict]:
+    logger.exception("unexpected error")
+    body = {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred; it has been logged with this requestId.",
+            "requestId": _request_id()}
+    return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
