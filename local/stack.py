@@ -168,7 +168,7 @@ class OfflineStack:
         self.moto_url = f"http://127.0.0.1:{port}"
         point_aws_at(self.moto_url)
         self.env = provision(self.moto_url, self.mturk_key, self.suffix)
-        self.simulator = MTurkSimulator()
+        self.simulator = MTurkSimulator(sqs_endpoint_url=self.moto_url)
         self.simulator.add_requester(*self.mturk_key, balance="100.00")
         self.simulator_server = SimulatorServer(self.simulator).start()
         self.env["MTURK_ENDPOINT"] = self.simulator_server.url

@@ -175,6 +175,14 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         if d.get("errors"):
             return "Fix the listed lines and run again. Nothing was changed."
         return "Nothing was changed."
+    if code == "SCHEDULE_NOT_FOUND":
+        return "There is no pending automatic reversal for this assignment. See `mturk-decisions show ID`."
+    if code == "REVERSAL_WINDOW_CLOSING":
+        deadline = f" ({d['deadline']})" if d.get("deadline") else ""
+        return (f"An automatic reversal must run well before the 30-day deadline{deadline}: choose an earlier "
+                "time, or reverse now with `mturk-decisions reverse ID`.")
+    if code == "NOT_CONFIGURED":
+        return "This stack is deployed without that feature configured: an operator must enable it."
     if code == "BATCH_NOT_FOUND":
         return "Check the batch id: it is the batchId printed when the batch was submitted (32 hex characters)."
     if code == "MALFORMED_JSON":

@@ -1,7 +1,8 @@
 """`mturk-decisions`: reject MTurk assignments, reverse rejections and approve work through the
 mturk-decisions API (API Gateway + Lambda, IAM auth), from a requester's terminal or script.
 
-Commands: reject, reverse, approve, show, history, apply (a batch-results CSV), reverse-hit, batch.
+Commands: reject, reverse, approve, show, history, apply (a batch-results CSV), reverse-hit, batch, and for
+automatic reversals confirm and cancel-reversal (with `reject --provisional-for` and `reverse --at`).
 Requests are SigV4-signed for `execute-api` with the standard AWS credential chain. Single writes carry
 an `Idempotency-Key` (a fresh uuid4 unless `--idempotency-key` is given), so retrying them is safe.
 
@@ -22,6 +23,7 @@ an error of the CLI itself, such as a missing API URL, leaves stdout empty).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 import uuid
@@ -167,8 +169,8 @@ pass_app = click.make_pass_decorator(App)
 
 # -- single decisions -------------------------------------------------------------------------------------
 def _decide(app: App, action: str, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
-            idempotency_key: str | None) -> None:
-    body = {k: v for k, v in (("feedback", feedback), ("reason", reason)) if v is not None}
+            idempotency_key: str | None, **extra: Any) -> None:
+    body = {k: v for k, v in (("feedback", feedback), ("reason", reason), *extra.items()) if v is not None}
     path = f"/assignments/{quote_segment(assignment_id)}/{action}"
     if dry_run:
         response = app.call("POST", path, json=body, query={"dryRun": "true"}, retry=True)
@@ -205,24 +207,49 @@ def _decision_options(feedback_required: bool) -> Callable:
     return decorate
 
 
+def _duration_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """ISO 8601 durations pass as they are; 90m, 48h, 3d are shorthands for PT90M, PT48H, P3D."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([smhdSMHD])", value.strip())
+    if match:
+        amount, unit = match.group(1), match.group(2).upper()
+        return f"P{amount}D" if unit == "D" else f"PT{amount}{unit}"
+    if not re.fullmatch(r"P[0-9DTHMS]+", value.strip().upper()):
+        raise click.BadParameter("use an ISO 8601 duration (PT48H, P3D) or 90m / 48h / 3d.")
+    return value.strip().upper()
+
+
+def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and "T" not in value.upper():
+        raise click.BadParameter("give a date and a time, e.g. 2026-11-30T09:00:00Z (UTC if no offset).")
+    return _iso_option(ctx, param, value)
+
+
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Reject an assignment with feedback.")
 @_decision_options(feedback_required=True)
+@click.option("--provisional-for", metavar="DURATION", callback=_duration_option,
+              help="Provisional rejection: reversed automatically after this period (PT48H, 48h, 3d) unless "
+                   "confirmed with `mturk-decisions confirm ID`.")
 @pass_app
-def reject(app: App, assignment_id, feedback, reason, dry_run, idempotency_key) -> None:
+def reject(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, provisional_for) -> None:
     """Reject a Submitted assignment with feedback the worker sees (POST /assignments/ID/reject)."""
-    _decide(app, "reject", assignment_id, feedback, reason, dry_run, idempotency_key)
+    _decide(app, "reject", assignment_id, feedback, reason, dry_run, idempotency_key, provisionalFor=provisional_for)
 
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Reverse a rejection (pay the worker).")
 @_decision_options(feedback_required=False)
+@click.option("--at", "at", metavar="TIME", callback=_time_option,
+              help="Schedule the reversal for this time (ISO 8601, before the reversal deadline) instead of now; "
+                   "cancel it with `mturk-decisions cancel-reversal ID`.")
 @pass_app
-def reverse(app: App, assignment_id, feedback, reason, dry_run, idempotency_key) -> None:
+def reverse(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, at) -> None:
     """Reverse a rejection: approve it with OverrideRejection (POST /assignments/ID/reverse).
 
     MTurk allows it within 30 days of submission, while the HIT is not disposed, and with funds for the
     reward plus MTurk's fee.
     """
-    _decide(app, "reverse", assignment_id, feedback, reason, dry_run, idempotency_key)
+    _decide(app, "reverse", assignment_id, feedback, reason, dry_run, idempotency_key, at=at)
 
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Approve a submitted assignment.")
@@ -231,6 +258,31 @@ def reverse(app: App, assignment_id, feedback, reason, dry_run, idempotency_key)
 def approve(app: App, assignment_id, feedback, reason, dry_run, idempotency_key) -> None:
     """Approve a Submitted assignment (POST /assignments/ID/approve)."""
     _decide(app, "approve", assignment_id, feedback, reason, dry_run, idempotency_key)
+
+
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Confirm a provisional rejection (no automatic reversal).")
+@click.argument("assignment_id", metavar="ASSIGNMENT_ID")
+@pass_app
+def confirm(app: App, assignment_id: str) -> None:
+    """Confirm a provisional rejection: it will not be reversed automatically (POST /assignments/ID/confirm)."""
+    response = app.call("POST", f"/assignments/{quote_segment(assignment_id)}/confirm")
+    if app.json_mode:
+        app.renderer.json(response.body)
+    else:
+        app.renderer.schedule(response.body, f"Confirmed the rejection of {assignment_id}: it will not be reversed.")
+
+
+@cli.command("cancel-reversal", epilog=EXIT_CODES_HELP, short_help="Cancel a pending automatic reversal.")
+@click.argument("assignment_id", metavar="ASSIGNMENT_ID")
+@pass_app
+def cancel_reversal(app: App, assignment_id: str) -> None:
+    """Cancel a pending automatic reversal: scheduled, provisional or funds retry
+    (DELETE /assignments/ID/scheduled-reversal)."""
+    response = app.call("DELETE", f"/assignments/{quote_segment(assignment_id)}/scheduled-reversal")
+    if app.json_mode:
+        app.renderer.json(response.body)
+    else:
+        app.renderer.schedule(response.body, f"Cancelled the automatic reversal of {assignment_id}.")
 
 
 # -- reads ------------------------------------------------------------------------------------------------

@@ -174,6 +174,9 @@ class Renderer:
 
     # -- single decisions --------------------------------------------------------------------------------
     def decision(self, body: Mapping[str, Any], action: str) -> None:
+        if "decision" not in body and isinstance(body.get("scheduledReversal"), dict):
+            self.schedule(body, "Reversal scheduled.")  # reverse --at: 202, nothing decided yet
+            return
         decision = body.get("decision") or {}
         assignment = body.get("assignment") or {}
         assignment_id = decision.get("assignmentId") or assignment.get("assignmentId") or "?"
@@ -195,8 +198,27 @@ class Renderer:
         _kv(table, "actor", decision.get("actor"))
         _kv(table, "at", when(decision.get("finalizedAt") or decision.get("createdAt")))
         self.human.print(table)
+        if isinstance(body.get("scheduledReversal"), dict):
+            self.schedule(body, "Provisional: it will be reversed automatically unless confirmed.")
         if body.get("warning"):
             self.warn(str(body["warning"]))
+
+    def schedule(self, body: Mapping[str, Any], title: str) -> None:
+        """A pending (or settled) automatic reversal: provisional, scheduled or funds retry."""
+        schedule = body.get("scheduledReversal") or {}
+        self.line(Text(title, style="bold"))
+        table = _kv_table()
+        for key in ("kind", "state", "dueAt", "deadline", "attempts", "lastError", "reason", "decisionId"):
+            if schedule.get(key) not in (None, ""):
+                value = schedule[key]
+                _kv(table, key, state_text(value) if key == "state" else when(value) if key in ("dueAt", "deadline")
+                    else value)
+        self.human.print(table)
+        assignment_id = schedule.get("assignmentId")
+        if str(schedule.get("state", "")).upper() == "PENDING" and assignment_id:
+            confirm = (f"`mturk-decisions confirm {assignment_id}` keeps the rejection; "
+                       if schedule.get("kind") == "provisional" else "")
+            self.note(f"{confirm}`mturk-decisions cancel-reversal {assignment_id}` cancels the reversal.")
 
     def single_plan(self, body: Mapping[str, Any]) -> None:
         plan = body.get("plan") or {}
@@ -245,6 +267,9 @@ class Renderer:
                                                            "source", "feedback", "reason", "error")))
         else:
             self.note("No decisions recorded for this assignment.")
+        if isinstance(body.get("scheduledReversal"), dict):
+            self.line()
+            self.schedule(body, "Automatic reversal")
 
     def decisions_table(self, decisions: Iterable[Mapping[str, Any]], title: str | None = None,
                         columns: tuple[str, ...] = ("createdAt", "action", "state", "assignmentId", "workerId",

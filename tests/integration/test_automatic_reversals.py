@@ -187,6 +187,26 @@ class TestFundsRetries:
 
 
 class TestMTurkNotifications:
+    def test_given_notifications_on_and_a_website_rejection_delivered_twice_then_audited_once(self, api, sim, seed):
+        # Given notifications for the HIT type, set up through the service, and MTurk delivering twice
+        assignment_id = seed("Submitted")
+        hit_type = sim.get_hit_state(sim.get_assignment_state(assignment_id).hit_id).hit_type_id
+        response = api.request("PUT", f"/hit-types/{hit_type}/notifications", {"active": True})
+        assert response.status_code == 200, response.text
+        sim.set_duplicate_notifications(True)
+        try:
+            # When the requester rejects on the MTurk website
+            sim.website_reject(assignment_id, "Rejected on the website")
+            # Then the audit shows it once, from the notification
+            assert wait_until(lambda: api.get(f"/assignments/{assignment_id}").json()["history"])
+            time.sleep(1.5)
+        finally:
+            sim.set_duplicate_notifications(False)
+        history = api.get(f"/assignments/{assignment_id}").json()["history"]
+        assert len(history) == 1 and history[0]["source"] == "mturk-notification"
+        assert history[0]["feedback"] == "Rejected on the website" and history[0]["actor"] == "mturk:requester-website"
+        assert sum(1 for n in sim.notification_log if n.ok) == 2
+
     def notification(self, assignment_id, hit_id, doc_id, event_type="AssignmentRejected"):
         return json.dumps({"Events": [{"EventType": event_type, "EventTimestamp": "2026-11-23T12:00:00Z",
                                        "HITId": hit_id, "AssignmentId": assignment_id, "HITTypeId": "HT1"}],
