@@ -96,3 +96,30 @@ class InMemoryAuditStore:
 
 
 __all__ = ["FakeMTurk", "InMemoryAuditStore", "assignment", "NOW", "MTurkFault"]
+
+
+class InMemoryScheduleStore:
+    def __init__(self) -> None:
+        self.items = {}
+
+    def put(self, schedule):
+        self.items[schedule.assignment_id] = schedule
+
+    def get(self, assignment_id):
+        return self.items.get(assignment_id)
+
+    def settle(self, schedule, state, **changes):
+        if self.items[schedule.assignment_id].state != "PENDING":
+            return False
+        self.items[schedule.assignment_id] = replace(schedule, state=state, **changes)
+        return True
+
+    def reschedule(self, schedule, due_at, **changes):
+        return self.settle(schedule, "PENDING", due_at=due_at, **changes)
+
+    def due(self, now, limit=100):
+        return sorted((s for s in self.items.values() if s.state == "PENDING" and s.due_at <= now),
+                      key=lambda s: s.due_at)[:limit]
+
+    def closing_before(self, moment, limit=1000):
+        return [s for s in self.items.values() if s.state == "PENDING" and s.deadline <= moment][:limit]

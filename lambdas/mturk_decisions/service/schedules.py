@@ -183,7 +183,7 @@ class ReversalScheduler:
         self._on_failed(schedule, error)
 
     def _funds_delay(self, attempts: int) -> timedelta:
-        return min(self._funds_cap, self._funds_backoff * (2 ** max(0, attempts - 1)))
+        return min(self._funds_cap, self._funds_backoff * (2 ** min(max(0, attempts - 1), 16)))
 
     def _due(self, wanted: datetime, deadline: datetime) -> datetime:
         latest = deadline - self._margin

@@ -1,0 +1,214 @@
+"""Automatic reversals: the reversal schedule table, the sweeper, the reconciler and their routes.
+
+    POST   /assignments/{assignmentId}/confirm               (no body) confirm a provisional rejection
+    DELETE /assignments/{assignmentId}/scheduled-reversal     cancel a pending automatic reversal
+
+A reversal that waits for its time (a provisional rejection, a reversal scheduled with `at`, a
+reversal refused for funds and retried) is one item of the schedule table
+(`adapters/schedule_store.py`). The sweeper (`handlers/scheduler.py`) runs every minute: it queries
+the sparse `by-due` index for what is due, reverses it through the decision service (same checks,
+same audit, source `schedule`) and counts, on the sparse `by-deadline` index, the pending reversals
+whose 30-day window closes within 48 hours (`ReversalsNearDeadline`, the deadline guard). The
+reconciler (`handlers/reconciler.py`) runs every 5 minutes and settles audit records left PENDING
+by a crash, from MTurk's state; it never writes to MTurk.
+
+Choices:
+- The schedule table is RETAINED with the stack, with deletion protection and PITR: a pending
+  reversal is a promise made to a worker, which must outlive a redeploy or a mistaken delete. It is
+  encrypted with the audit store's key, like every table of the service.
+- One sweeper at a time (reserved concurrency 1, context `sweeperReservedConcurrency`): two sweeps
+  would read the same due items. A sweep that is throttled (the previous one still runs) or fails
+  is not retried: Lambda drops the event after a minute, and the next minute's sweep takes over.
+  The same holds for the reconciler every 5 minutes.
+- The reconciler only settles records older than `reconcileAfterSeconds` (default 900 s, never
+  below the longest function timeout): a younger PENDING record may still be finalized by the
+  function that wrote it.
+- Grants are the calls the code makes (see the action lists below), on this table and its two
+  indexes by name; the reconciler can update audit records but touches neither the schedule table
+  nor MTurk writes.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from infra.constructs.audit_store import AuditStore
+from infra.constructs.decision_api import DecisionApi, service_environment
+from infra.constructs.functions import FunctionSpec, LambdaFactory
+from infra.constructs.mturk_secret import MTurkSecret
+
+SWEEPER_HANDLER = "mturk_decisions.handlers.scheduler.handler"
+RECONCILER_HANDLER = "mturk_decisions.handlers.reconciler.handler"
+
+# Contract with the PynamoDB model in lambdas/ (adapters/schedule_store.py: schedule_model).
+SCHEDULE_PARTITION_KEY = "assignment_id"
+SCHEDULE_INDEXES: dict[str, tuple[str, str]] = {
+    # index name -> (partition key, sort key); both sparse (`pending` is set only while PENDING),
+    # both project ALL (the sweeper builds whole schedules from the index items).
+    "by-due": ("pending", "due_key"),
+    "by-deadline": ("pending", "deadline_key"),
+}
+
+# What the code calls (PynamoDB 6; `save(condition=...)` is a conditional PutItem):
+#   API:       confirm / cancel -> get (GetItem) + settle (PutItem); reverse with `at` and
+#              provisional rejections -> put (PutItem); GET assignment -> get (GetItem)
+#   sweeper:   due -> by-due (Query); closing_before -> by-deadline (Query); settle, reschedule
+#              (PutItem); get (GetItem)
+#   consumers: the reversal-requests consumer (funds retries) and the notifications consumer
+#              (provisional website rejections) only create schedules: put (PutItem)
+# UpdateItem is granted with PutItem to the API and the sweeper, which settle schedules: on a
+# table without other writers a conditional update is no more power than the conditional put.
+SCHEDULE_OWNER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+SWEEPER_INDEX_ACTIONS = ("dynamodb:Query",)
+SCHEDULE_WRITER_ACTIONS = ("dynamodb:PutItem",)
+# The reconciler finalizes PENDING audit records (`finalize`: a conditional UpdateItem).
+RECONCILER_AUDIT_ACTIONS = ("dynamodb:UpdateItem",)
+
+SWEEP_RATE = Duration.minutes(1)
+RECONCILE_RATE = Duration.minutes(5)
+# A sweep reverses at most 100 due items (each about one MTurk call + audit writes).
+SWEEPER_TIMEOUT = Duration.minutes(5)
+# At most 200 PENDING records per run, each a GetAssignment and one audit update.
+RECONCILER_TIMEOUT = Duration.minutes(5)
+# Lambda's minimum event age: a sweep that could not start within a minute is superseded by the
+# next one, so it is dropped rather than queued behind it.
+SCHEDULED_EVENT_MAX_AGE = Duration.minutes(1)
+
+
+class AutomaticReversals(Construct):
+    """Schedule table + sweeper (every minute) + reconciler (every 5 minutes); wires the API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        factory: LambdaFactory,
+        audit_store: AuditStore,
+        secret: MTurkSecret,
+        api: DecisionApi,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.audit_store = audit_store
+
+        self.table = dynamodb.Table(
+            self,
+            "ScheduleTable",
+            partition_key=dynamodb.Attribute(name=SCHEDULE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=audit_store.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Pending reversals are promises to workers: they outlive the stack.
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for index_name, (partition_key, sort_key) in SCHEDULE_INDEXES.items():
+            self.table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+
+        # ---- the sweeper ------------------------------------------------------------------------
+        self.sweeper_reserved_concurrency = config.sweeper_reserved_concurrency
+        self.sweeper = factory.create(
+            self,
+            "Sweeper",
+            FunctionSpec(
+                handler=SWEEPER_HANDLER,
+                description="mturk-decisions sweeper: runs the automatic reversals that are due (every minute)",
+                timeout=SWEEPER_TIMEOUT,
+                memory_size=512,
+                reserved_concurrency=config.sweeper_reserved_concurrency,
+                environment={
+                    **service_environment(config, audit_store, secret),
+                    **self.schedule_environment(),
+                },
+            ),
+        )
+        self._run_every(self.sweeper, "SweepSchedule", SWEEP_RATE, "every minute: run the automatic reversals due")
+        audit_store.grant_audit_write(self.sweeper)
+        secret.grant_read(self.sweeper)
+        self._grant_table(self.sweeper, SCHEDULE_OWNER_ACTIONS)
+        self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS)
+
+        # ---- the reconciler -----------------------------------------------------------------------
+        self.reconciler = factory.create(
+            self,
+            "Reconciler",
+            FunctionSpec(
+                handler=RECONCILER_HANDLER,
+                description="mturk-decisions reconciler: settles audit records left PENDING by a crash",
+                timeout=RECONCILER_TIMEOUT,
+                memory_size=512,
+                environment={
+                    **service_environment(config, audit_store, secret),
+                    "RECONCILE_AFTER_SECONDS": str(config.reconcile_after_seconds),
+                },
+            ),
+        )
+        self._run_every(
+            self.reconciler, "ReconcileSchedule", RECONCILE_RATE, "every 5 minutes: settle PENDING audit records"
+        )
+        # Reads PENDING records by the `by-pending` index and finalizes them: no Put, no schedule table.
+        audit_store.grant_audit_read(self.reconciler)
+        self.reconciler.add_to_role_policy(
+            iam.PolicyStatement(actions=list(RECONCILER_AUDIT_ACTIONS), resources=[audit_store.audit_table_arn])
+        )
+        secret.grant_read(self.reconciler)
+
+        self._wire_api(api)
+
+    # ---- seams for the event consumers -----------------------------------------------------------
+    def schedule_environment(self) -> dict[str, str]:
+        return {"SCHEDULE_TABLE_NAME": self.table.table_name}
+
+    def grant_schedule_write(self, function: lambda_.IFunction) -> None:
+        """Create schedules (PutItem) on this table only: what the event and notification consumers do."""
+        self._grant_table(function, SCHEDULE_WRITER_ACTIONS)
+
+    @property
+    def index_arns(self) -> list[str]:
+        return [f"{self.table.table_arn}/index/{name}" for name in SCHEDULE_INDEXES]
+
+    # ---- the API function and its routes ------------------------------------------------------
+    def _wire_api(self, api: DecisionApi) -> None:
+        for name, value in self.schedule_environment().items():
+            api.function.add_environment(name, value)
+        self._grant_table(api.function, SCHEDULE_OWNER_ACTIONS)
+        api.add_route("POST", "/assignments/{assignmentId}/confirm")
+        api.add_route("DELETE", "/assignments/{assignmentId}/scheduled-reversal")
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _run_every(self, function: lambda_.Function, rule_id: str, rate: Duration, what: str) -> None:
+        # Neither Lambda nor EventBridge retries a missed or failed run: the next one takes over.
+        function.configure_async_invoke(max_event_age=SCHEDULED_EVENT_MAX_AGE, retry_attempts=0)
+        events.Rule(
+            self,
+            rule_id,
+            description=f"mturk-decisions: {what}",
+            schedule=events.Schedule.rate(rate),
+            targets=[targets.LambdaFunction(function, max_event_age=SCHEDULED_EVENT_MAX_AGE, retry_attempts=0)],
+        )
+
+    def _grant_table(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
+        """Exactly `actions` on the table itself, and its key through DynamoDB."""
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
+        self.audit_store.grant_table_key(function)
+
+    def _grant_indexes(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
+        """Exactly `actions` on the two named indexes (no `/index/*`)."""
+        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=self.index_arns))
+        self.audit_store.grant_table_key(function)
