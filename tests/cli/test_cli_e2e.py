@@ -226,3 +226,32 @@ class TestReverseHitAndBatch:
     def test_unknown_batch_is_exit_3(self, cli):
         result = cli("batch", "0" * 32)
         assert result.exit_code == 3 and "BATCH_NOT_FOUND" in result.stderr
+
+
+class TestAutomaticReversals:
+    def test_provisional_rejection_shows_its_schedule_and_can_be_confirmed(self, cli, sim, seed):
+        assignment_id = seed("Submitted")
+        rejected = cli("reject", assignment_id, "--feedback", "Looks copied", "--provisional-for", "48h")
+        assert rejected.exit_code == 0, rejected.output
+        assert "Provisional" in rejected.stdout and "provisional" in rejected.stdout
+        shown = cli("--json", "show", assignment_id)
+        assert json.loads(shown.stdout)["scheduledReversal"]["state"] == "PENDING"
+        confirmed = cli("confirm", assignment_id)
+        assert confirmed.exit_code == 0, confirmed.output
+        assert "CONFIRMED" in confirmed.stdout
+        assert sim.get_assignment_state(assignment_id).status == "Rejected"
+
+    def test_scheduled_reversal_can_be_cancelled(self, cli, sim, seed):
+        assignment_id = seed("Rejected", days_ago=2)
+        at = (sim.clock.now() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        scheduled = cli("reverse", assignment_id, "--at", at)
+        assert scheduled.exit_code == 0, scheduled.output
+        assert "Reversal scheduled" in scheduled.stdout
+        cancelled = cli("--json", "cancel-reversal", assignment_id)
+        assert cancelled.exit_code == 0, cancelled.output
+        assert json.loads(cancelled.stdout)["scheduledReversal"]["state"] == "CANCELLED"
+        assert sim.get_assignment_state(assignment_id).status == "Rejected"
+
+    def test_confirm_without_a_provisional_rejection_is_exit_3(self, cli, seed):
+        result = cli("confirm", seed("Rejected"))
+        assert result.exit_code == 3 and "SCHEDULE_NOT_FOUND" in result.stderr

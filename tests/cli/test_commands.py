@@ -189,3 +189,53 @@ class TestHistory:
 def test_version(run):
     result = run("--version")
     assert result.exit_code == 0 and "mturk-decisions" in result.stdout
+
+
+SCHEDULE = {"assignmentId": AID, "kind": "provisional", "state": "PENDING", "dueAt": "2026-11-25T16:00:00Z",
+            "deadline": "2026-12-23T16:00:00Z", "actor": "arn:aws:iam::000000000000:user/demo-requester"}
+
+
+class TestAutomaticReversals:
+    @pytest.mark.parametrize("given,sent", [("48h", "PT48H"), ("3d", "P3D"), ("90m", "PT90M"), ("pt2h", "PT2H"),
+                                            ("P1DT12H", "P1DT12H")])
+    def test_provisional_for_accepts_iso_durations_and_shorthands(self, run, fake_api, given, sent):
+        fake_api.on("POST", f"/assignments/{AID}/reject", (200, {**DECISION, "scheduledReversal": SCHEDULE}))
+        result = run("reject", AID, "--feedback", "Looks copied", "--provisional-for", given)
+        assert result.exit_code == 0, result.output
+        assert fake_api.calls[0].json == {"feedback": "Looks copied", "provisionalFor": sent}
+        assert "Provisional" in result.stdout and "2026-11-25 16:00:00Z" in result.stdout
+        assert f"mturk-decisions confirm {AID}" in result.stdout
+
+    def test_a_bad_duration_is_a_usage_error(self, run, fake_api):
+        result = run("reject", AID, "--feedback", "x", "--provisional-for", "2 days")
+        assert result.exit_code == 2 and "ISO 8601 duration" in result.stderr and fake_api.calls == []
+
+    def test_reverse_at_a_time_is_scheduled(self, run, fake_api):
+        scheduled = {**SCHEDULE, "kind": "scheduled"}
+        fake_api.on("POST", f"/assignments/{AID}/reverse", (202, {"scheduledReversal": scheduled, "message": "later"}))
+        result = run("reverse", AID, "--at", "2026-11-25T16:00:00Z", "--reason", "after appeal")
+        assert result.exit_code == 0, result.output
+        assert fake_api.calls[0].json == {"reason": "after appeal", "at": "2026-11-25T16:00:00Z"}
+        assert "Reversal scheduled" in result.stdout and f"cancel-reversal {AID}" in result.stdout
+
+    def test_reverse_at_needs_a_time(self, run, fake_api):
+        result = run("reverse", AID, "--at", "2026-11-25")
+        assert result.exit_code == 2 and "date and a time" in result.stderr
+
+    def test_confirm_and_cancel(self, run, fake_api):
+        fake_api.on("POST", f"/assignments/{AID}/confirm", (200, {"scheduledReversal": {**SCHEDULE, "state": "CONFIRMED"}}))
+        fake_api.on("DELETE", f"/assignments/{AID}/scheduled-reversal",
+                    (200, {"scheduledReversal": {**SCHEDULE, "state": "CANCELLED"}}))
+        confirmed = run("confirm", AID)
+        cancelled = run("--json", "cancel-reversal", AID)
+        assert confirmed.exit_code == cancelled.exit_code == 0
+        assert "it will not be reversed" in confirmed.stdout and "CONFIRMED" in confirmed.stdout
+        assert json.loads(cancelled.stdout)["scheduledReversal"]["state"] == "CANCELLED"
+        assert [(c.method, c.path) for c in fake_api.calls] == [
+            ("POST", f"/assignments/{AID}/confirm"), ("DELETE", f"/assignments/{AID}/scheduled-reversal")]
+
+    def test_nothing_to_confirm_is_exit_3(self, run, fake_api):
+        fake_api.on("POST", f"/assignments/{AID}/confirm",
+                    (404, {"code": "SCHEDULE_NOT_FOUND", "message": "No provisional rejection."}))
+        result = run("confirm", AID)
+        assert result.exit_code == 3 and "no pending automatic reversal" in result.stderr

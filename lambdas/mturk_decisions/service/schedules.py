@@ -155,6 +155,8 @@ class ReversalScheduler:
                 report.reversed.append(schedule.assignment_id)
             else:
                 self._fail(schedule, error, report)
+        except ReversalWindowClosed as error:
+            self._fail(schedule, error, report, state="EXPIRED")
         except DecisionError as error:
             self._fail(schedule, error, report)
         else:
