@@ -36,7 +36,7 @@ from mturk_decisions.domain.model import (
     Source,
 )
 from mturk_decisions.service.decisions import DecisionService, utc_now
-from mturk_decisions.service.ports import AuditStore, MTurkGateway
+from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
 
 #: Errors worth retrying the chunk for (SQS redelivers it); anything else is the item's final outcome.
 TRANSIENT = (MTurkThrottled, MTurkFault, AuditUnavailable, MTurkCredentialsInvalid)
@@ -116,8 +116,8 @@ class BatchService:
         mturk: MTurkGateway,
         decisions: DecisionService,
         audit: AuditStore,
-        store,
-        queue,
+        store: BatchStore,
+        queue: WorkQueue,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         on_completed: Callable[["BatchStatus"], None] = lambda status: None,

@@ -24,6 +24,7 @@ from mturk_decisions.domain.errors import (
 )
 from mturk_decisions.domain.model import Action, AssignmentView, DecisionRequest, Source
 from mturk_decisions.service.decisions import DecisionOutcome, DecisionService, utc_now
+from mturk_decisions.service.ports import ScheduleStore
 
 SAFETY_MARGIN = timedelta(hours=6)
 LAST_TRY_BEFORE_DEADLINE = timedelta(minutes=30)
@@ -52,7 +53,7 @@ class ReversalScheduler:
     def __init__(
         self,
         decisions: DecisionService,
-        store,
+        store: ScheduleStore,
         clock: Callable[[], datetime] = utc_now,
         on_schedule_failed: Callable[[ScheduledReversal, DecisionError], None] = lambda schedule, error: None,
         margin: timedelta = SAFETY_MARGIN,

@@ -1,0 +1,276 @@
+"""Event integration: the service's EventBridge bus, `Reversal Requested` events and MTurk notifications.
+
+    PUT /hit-types/{hitTypeId}/notifications   {"active"?: bool} (body optional)
+
+- The bus (`<stackName>-events`) carries the service's own events (`Assignment Rejected`,
+  `Rejection Reversed`, `Reversal Failed`, `Batch Completed`; source `mturk-decisions`), put by the
+  functions given to `add_publisher`, and the `Reversal Requested` events of the requester's own
+  systems. Everything on it is archived (`eventArchiveRetentionDays`, default 30) for replay.
+- A rule sends `Reversal Requested` events to the reversal-requests queue; its consumer
+  (`handlers/events.py`) reverses one assignment through the decision service, or turns a HIT into
+  a batch (batch table + work queue). A malformed event is moved by the consumer to the queue's DLQ
+  with its reason (`EVENTS_DLQ_URL`); an event that keeps failing gets there after 5 receives; an
+  event EventBridge itself cannot deliver to the queue goes there too (the target's DLQ).
+- MTurk sends its notifications (AssignmentRejected / AssignmentApproved, set up per HIT type with
+  the route above) to the notifications queue, whose policy lets the MTurk service principal
+  `mturk-requester.amazonaws.com` SendMessage over TLS (MTurk's "Notification Handling Using Amazon
+  SQS"). Its consumer (`handlers/notifications.py`) audits decisions made on the requester website
+  and, with `websiteRejectionGrace`, makes those rejections provisional.
+
+Choices:
+- Queues use SQS-managed SSE, like the work queue: messages carry ids only, and MTurk delivers to
+  SQS-managed SSE queues, not to queues encrypted with a customer-managed key it cannot use. TLS is
+  enforced by every queue policy.
+- Visibility timeout 6 x the consumer timeout (AWS guidance for SQS event sources); DLQs keep
+  messages 14 days, longer than their source queues' 4 (a moved message keeps its enqueue time).
+- Each consumer runs at most 2 at a time (SQS's minimum event-source concurrency): both call MTurk
+  with the requester's rate limit, which the batch worker's pacer also relies on.
+- Grants are the calls the code makes: the notifications consumer has no bus, batch table or work
+  queue; the consumers may only SendMessage to their DLQs (an operator drains or redrives them).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import ServiceConfig
+from infra.constructs.audit_store import AuditStore
+from infra.constructs.automatic_reversals import AutomaticReversals
+from infra.constructs.bulk_decisions import MAX_RECEIVE_COUNT, BulkDecisions
+from infra.constructs.decision_api import DecisionApi, service_environment
+from infra.constructs.functions import FunctionSpec, LambdaFactory
+from infra.constructs.mturk_secret import MTurkSecret
+
+EVENTS_HANDLER = "mturk_decisions.handlers.events.handler"
+NOTIFICATIONS_HANDLER = "mturk_decisions.handlers.notifications.handler"
+
+# Contract with the Lambda code (adapters/event_bus.py, service/reversal_requests.py).
+REVERSAL_REQUESTED = "Reversal Requested"
+# MTurk's service principal for notifications ("Notification Handling Using Amazon SQS").
+MTURK_SERVICE_PRINCIPAL = "mturk-requester.amazonaws.com"
+
+PUT_EVENTS_ACTIONS = ("events:PutEvents",)
+# What the reversal-requests consumer calls on the bulk resources when a HIT event becomes a batch:
+# `submit` -> batch_write (BatchWriteItem) + send to the work queue (SendMessage[Batch]).
+CONSUMER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem",)
+QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
+
+# Ten messages per invocation, each about one reversal (a few MTurk calls with retries).
+CONSUMER_TIMEOUT = Duration.minutes(3)
+CONSUMER_MEMORY_MB = 512
+VISIBILITY_TIMEOUT = Duration.seconds(6 * CONSUMER_TIMEOUT.to_seconds())
+QUEUE_RETENTION = Duration.days(4)
+DLQ_RETENTION = Duration.days(14)
+EVENT_SOURCE_BATCH_SIZE = 10
+EVENT_SOURCE_MAX_CONCURRENCY = 2
+# EventBridge retries delivery to the queue for up to a day before the target's DLQ.
+TARGET_MAX_EVENT_AGE = Duration.hours(24)
+TARGET_RETRY_ATTEMPTS = 185
+
+
+class ConsumedQueue(Construct):
+    """A standard queue + its DLQ (SQS-managed SSE, TLS only, 5 receives) for one consumer."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            retention_period=DLQ_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            retention_period=QUEUE_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
+        )
+
+
+class EventIntegration(Construct):
+    """Event bus + archive; Reversal Requested rule -> queue -> consumer; MTurk notifications queue -> consumer."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ServiceConfig,
+        factory: LambdaFactory,
+        audit_store: AuditStore,
+        secret: MTurkSecret,
+        api: DecisionApi,
+        bulk: BulkDecisions,
+        reversals: AutomaticReversals,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # ---- the bus and its archive ----------------------------------------------------------
+        self.bus = events.EventBus(
+            self,
+            "Bus",
+            event_bus_name=f"{config.stack_name}-events",
+            description="mturk-decisions: the service's events and Reversal Requested events",
+        )
+        self.archive = events.Archive(
+            self,
+            "Archive",
+            source_event_bus=self.bus,
+            description="mturk-decisions: every event of the bus, for replay",
+            # Every event put on this bus (all of them carry the bus owner's account).
+            event_pattern=events.EventPattern(account=[Aws.ACCOUNT_ID]),
+            retention=Duration.days(config.event_archive_retention_days),
+        )
+
+        # ---- Reversal Requested events -> queue -> consumer -----------------------------------
+        self.reversal_requests = ConsumedQueue(self, "ReversalRequests")
+        self.reversal_requested_rule = events.Rule(
+            self,
+            "ReversalRequestedRule",
+            event_bus=self.bus,
+            description="mturk-decisions: Reversal Requested events to the reversal-requests queue",
+            event_pattern=events.EventPattern(detail_type=[REVERSAL_REQUESTED]),
+            # Adds the queue policy letting events.amazonaws.com SendMessage from this rule only
+            # (and the same for the DLQ, where undeliverable events go).
+            targets=[
+                targets.SqsQueue(
+                    self.reversal_requests.queue,
+                    dead_letter_queue=self.reversal_requests.dead_letter_queue,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                )
+            ],
+        )
+        self.events_consumer = factory.create(
+            self,
+            "EventsConsumer",
+            FunctionSpec(
+                handler=EVENTS_HANDLER,
+                description="mturk-decisions: reverses on Reversal Requested events (a HIT becomes a batch)",
+                timeout=CONSUMER_TIMEOUT,
+                memory_size=CONSUMER_MEMORY_MB,
+                environment={
+                    **service_environment(config, audit_store, secret),
+                    **self.bus_environment(),
+                    "EVENTS_DLQ_URL": self.reversal_requests.dead_letter_queue.queue_url,
+                    **reversals.schedule_environment(),
+                    "BATCH_TABLE_NAME": bulk.table.table_name,
+                    "WORK_QUEUE_URL": bulk.queue.queue_url,
+                },
+            ),
+        )
+        self._consume(self.events_consumer, self.reversal_requests)
+        audit_store.grant_audit_write(self.events_consumer)
+        secret.grant_read(self.events_consumer)
+        reversals.grant_schedule_write(self.events_consumer)
+        self.events_consumer.add_to_role_policy(
+            iam.PolicyStatement(actions=list(CONSUMER_BATCH_ACTIONS), resources=[bulk.table.table_arn])
+        )
+        audit_store.grant_table_key(self.events_consumer)
+        self.events_consumer.add_to_role_policy(
+            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[bulk.queue.queue_arn])
+        )
+        self._grant_put_events(self.events_consumer)
+
+        # ---- MTurk notifications -> queue -> consumer -------------------------------------------
+        self.notifications = ConsumedQueue(self, "Notifications")
+        self.notifications.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="MTurkSendsNotifications",
+                principals=[iam.ServicePrincipal(MTURK_SERVICE_PRINCIPAL)],
+                actions=["sqs:SendMessage"],
+                resources=[self.notifications.queue.queue_arn],
+                conditions={"Bool": {"aws:SecureTransport": "true"}},
+            )
+        )
+        notifications_environment = {
+            **service_environment(config, audit_store, secret),
+            "NOTIFICATIONS_DLQ_URL": self.notifications.dead_letter_queue.queue_url,
+            **reversals.schedule_environment(),
+        }
+        if config.website_rejection_grace:
+            notifications_environment["WEBSITE_REJECTION_GRACE"] = config.website_rejection_grace
+        self.notifications_consumer = factory.create(
+            self,
+            "NotificationsConsumer",
+            FunctionSpec(
+                handler=NOTIFICATIONS_HANDLER,
+                description="mturk-decisions: audits decisions made on the requester website (MTurk notifications)",
+                timeout=CONSUMER_TIMEOUT,
+                memory_size=CONSUMER_MEMORY_MB,
+                environment=notifications_environment,
+            ),
+        )
+        self._consume(self.notifications_consumer, self.notifications)
+        # Reads an assignment's history and records the website's decision once (conditional put).
+        audit_store.grant_audit_write(self.notifications_consumer)
+        secret.grant_read(self.notifications_consumer)
+        reversals.grant_schedule_write(self.notifications_consumer)
+
+        self._wire_api(api)
+
+    # ---- seams ----------------------------------------------------------------------------------
+    def bus_environment(self) -> dict[str, str]:
+        return {"EVENT_BUS_NAME": self.bus.event_bus_name}
+
+    def add_publisher(self, function: lambda_.Function) -> None:
+        """Let `function` put the service's events on the bus (EVENT_BUS_NAME + events:PutEvents on it)."""
+        for name, value in self.bus_environment().items():
+            function.add_environment(name, value)
+        self._grant_put_events(function)
+
+    # ---- the API function and its route ---------------------------------------------------------
+    def _wire_api(self, api: DecisionApi) -> None:
+        self.add_publisher(api.function)
+        # MTurk is told this URL (UpdateNotificationSettings); the API itself never sends to the queue.
+        api.function.add_environment("NOTIFICATIONS_QUEUE_URL", self.notifications.queue.queue_url)
+
+        # Optional body: an object model without `required` (an empty body passes), for any content type.
+        model = api.add_json_model(
+            "NotificationsRequest",
+            apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="NotificationsRequest",
+                description="Turn MTurk notifications of a HIT type to the service's queue on (default) or off.",
+                type=apigw.JsonSchemaType.OBJECT,
+                properties={"active": apigw.JsonSchema(type=apigw.JsonSchemaType.BOOLEAN)},
+            ),
+        )
+        api.add_route("PUT", "/hit-types/{hitTypeId}/notifications", body_model=model)
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _consume(self, function: lambda_.Function, queues: ConsumedQueue) -> None:
+        # Also grants what polling needs on this queue only; the consumer may send to its DLQ only
+        # (malformed messages, with their reason), never read or delete there.
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                queues.queue,
+                batch_size=EVENT_SOURCE_BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY,
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[queues.dead_letter_queue.queue_arn])
+        )
+
+    def _grant_put_events(self, function: lambda_.IFunction) -> None:
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(PUT_EVENTS_ACTIONS), resources=[self.bus.event_bus_arn])
+        )
+
+    @property
+    def stack(self) -> Stack:
+        return Stack.of(self)
