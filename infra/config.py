@@ -5,27 +5,27 @@ Values come from `cdk.json` ("context"), from `-c key=value` on the command line
 and is validated here, so a typo fails `cdk synth` with a message naming the key
 instead of producing a broken deployment.
 
-| context key               | default            | meaning                                                        |
-|---------------------------|--------------------|----------------------------------------------------------------|
-| stackName                 | MTurkDecisions     | CloudFormation stack name (one per environment/account+region)  |
-| mturkEndpoint             | sandbox            | `sandbox`, `production` or an https URL (passed to the Lambda)  |
-| alarmEmail                | (none)             | e-mail subscribed to the alarm topic (confirm the subscription) |
-| allowedPrincipals         | (none)             | IAM principal ARNs / account ids allowed by the API resource policy |
-| powertoolsLayerVersion    | 27                 | version of the public Powertools for AWS Lambda (Python) v3 layer |
-| apiThrottleRateLimit      | 10                 | stage-wide steady-state requests per second                     |
-| apiThrottleBurstLimit     | 20                 | stage-wide burst                                                |
-| apiReservedConcurrency    | 10                 | reserved concurrency of the API Lambda (`none` = unreserved)     |
-| stageName                 | v1                 | API Gateway stage name                                          |
-| logRetentionDays          | 90                 | retention of the Lambda and API access log groups               |
-| apiGatewayCloudWatchRole  | true               | create the account-level API Gateway CloudWatch Logs role       |
-| workerReservedConcurrency | 1                  | reserved concurrency of the batch worker (`none` = unreserved)   |
-| mturkInitialRate          | 5                  | batch worker: MTurk calls per second it starts pacing at        |
-| mturkMaxRate              | 50                 | batch worker: MTurk calls per second it never exceeds           |
-| workQueueMaxAgeMinutes    | 30                 | alarm when the oldest queued batch chunk is older than this     |
-| sweeperReservedConcurrency | 1                 | reserved concurrency of the reversal sweeper (`none` = unreserved; 1 = no overlapping sweeps) |
-| reconcileAfterSeconds     | 900                | reconciler: settle PENDING audit records older than this (>= the longest function timeout) |
-| websiteRejectionGrace     | (none)             | ISO 8601 duration (e.g. PT72H) making website rejections provisional; empty = audit only |
-| eventArchiveRetentionDays | 30                 | days the event bus archive keeps events for replay              |
+| context key                | default        | meaning |
+|----------------------------|----------------|----------------------------------------------------------------|
+| stackName                  | MTurkDecisions | CloudFormation stack name (one per environment/account+region) |
+| mturkEndpoint              | sandbox        | `sandbox`, `production` or an https URL (passed to the Lambda) |
+| alarmEmail                 | (none)         | e-mail subscribed to the alarm topic (confirm the subscription) |
+| allowedPrincipals          | (none)         | IAM principal ARNs / account ids allowed by the API resource policy |
+| powertoolsLayerVersion     | 27             | version of the public Powertools for AWS Lambda (Python) v3 layer |
+| apiThrottleRateLimit       | 10             | stage-wide steady-state requests per second |
+| apiThrottleBurstLimit      | 20             | stage-wide burst |
+| apiReservedConcurrency     | 10             | reserved concurrency of the API Lambda (`none` = unreserved) |
+| stageName                  | v1             | API Gateway stage name |
+| logRetentionDays           | 90             | retention of the Lambda and API access log groups |
+| apiGatewayCloudWatchRole   | true           | create the account-level API Gateway CloudWatch Logs role |
+| workerReservedConcurrency  | 1              | reserved concurrency of the batch worker (`none` = unreserved) |
+| mturkInitialRate           | 5              | batch worker: MTurk calls per second it starts pacing at |
+| mturkMaxRate               | 50             | batch worker: MTurk calls per second it never exceeds |
+| workQueueMaxAgeMinutes     | 30             | alarm when the oldest queued batch chunk is older than this |
+| sweeperReservedConcurrency | 1              | reversal sweeper's reserved concurrency (`none` = unreserved) |
+| reconcileAfterSeconds      | 900            | reconciler: settles PENDING records older than this |
+| websiteRejectionGrace      | (none)         | ISO 8601 duration (e.g. PT72H): website rejections become provisional |
+| eventArchiveRetentionDays  | 30             | days the event bus archive keeps events for replay |
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ _PRINCIPAL_ARN = re.compile(
 )
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _NONE_WORDS = {"", "none", "null", "off", "false"}
-# Exactly the grammar the Lambda parses (`service.schedules.parse_duration`): days, hours, minutes,
+# Exactly the grammar the Lambda parses (`domain.schedule.parse_duration`): days, hours, minutes,
 # seconds. Weeks, months and years are refused here rather than by every cold start of the consumer.
 _ISO_DURATION = re.compile(
     r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
@@ -166,10 +166,15 @@ class ServiceConfig:
             # Never below the longest function timeout: the reconciler would settle decisions still
             # in flight. At most 7 days: a PENDING record left longer than that is an incident already.
             reconcile_after_seconds=_int(
-                value("reconcileAfterSeconds"), "reconcileAfterSeconds", LONGEST_FUNCTION_TIMEOUT_SECONDS, 7 * 24 * 3600
+                value("reconcileAfterSeconds"),
+                "reconcileAfterSeconds",
+                LONGEST_FUNCTION_TIMEOUT_SECONDS,
+                7 * 24 * 3600,
             ),
             website_rejection_grace=_grace(value("websiteRejectionGrace")),
-            event_archive_retention_days=_int(value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650),
+            event_archive_retention_days=_int(
+                value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650
+            ),
         )
 
 

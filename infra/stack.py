@@ -1,7 +1,6 @@
 """MTurkDecisionsStack: wiring only; each concern lives in `infra.constructs`.
 
-Later constructs (EventBridge bus, schedules, reconciler) get what they need from the
-stack's attributes:
+Constructs get what they need from the stack's attributes:
 
     stack.audit_store      AuditStore   (tables, key, grant_audit_write/read, grant_idempotency, grant_table_key)
     stack.secret           MTurkSecret  (secret_arn, grant_read)
@@ -11,6 +10,10 @@ stack's attributes:
     stack.alarm_topic      sns.Topic
     stack.api              DecisionApi   (function, add_route, add_json_model)
     stack.bulk             BulkDecisions (table, queue, dead_letter_queue, worker)
+    stack.reversals        AutomaticReversals (table, sweeper, reconciler, grant_schedule_write)
+    stack.events           EventIntegration (bus, archive, reversal_requests / notifications:
+                           ConsumedQueue(queue, dead_letter_queue), events_consumer,
+                           notifications_consumer, add_publisher)
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from infra.config import ServiceConfig
-from infra.constructs import AuditStore, BulkDecisions, DecisionApi, LambdaFactory, Layers, MTurkSecret, Operations
+from infra.constructs import (
+    AuditStore,
+    AutomaticReversals,
+    BulkDecisions,
+    DecisionApi,
+    EventIntegration,
+    LambdaFactory,
+    Layers,
+    MTurkSecret,
+    Operations,
+)
 
 
 class MTurkDecisionsStack(Stack):
@@ -55,6 +68,31 @@ class MTurkDecisionsStack(Stack):
             secret=self.secret,
             api=self.api,
         )
+        self.reversals = AutomaticReversals(
+            self,
+            "AutomaticReversals",
+            config=config,
+            factory=self.functions,
+            audit_store=self.audit_store,
+            secret=self.secret,
+            api=self.api,
+        )
+        self.events = EventIntegration(
+            self,
+            "EventIntegration",
+            config=config,
+            factory=self.functions,
+            audit_store=self.audit_store,
+            secret=self.secret,
+            api=self.api,
+            bulk=self.bulk,
+            reversals=self.reversals,
+        )
+        # The functions that decide put the service's events on the bus (the API function and the
+        # events consumer are wired by EventIntegration itself); the batch worker also announces
+        # "Batch Completed".
+        for publisher in (self.bulk.worker, self.reversals.sweeper):
+            self.events.add_publisher(publisher)
 
         self.operations = Operations(self, "Operations", alarm_email=config.alarm_email, name_prefix=config.stack_name)
         self.alarm_topic = self.operations.alarm_topic
@@ -77,8 +115,39 @@ class MTurkDecisionsStack(Stack):
             self.bulk.dead_letter_queue, friendly_name="WorkDeadLetterQueue", human_name="Bulk work DLQ"
         )
         self.operations.monitor_service_metrics()
+        self._monitor_automatic_reversals(config)
 
         self._outputs()
+
+    def _monitor_automatic_reversals(self, config: ServiceConfig) -> None:
+        operations, reversals, events = self.operations, self.reversals, self.events
+        operations.monitor_function(
+            reversals.sweeper,
+            friendly_name="Sweeper",
+            human_name="Reversal sweeper",
+            # Capped on purpose (default 1): a throttle is a sweep skipped while the previous one runs.
+            alarm_on_throttles=config.sweeper_reserved_concurrency is None,
+        )
+        operations.monitor_function(reversals.reconciler, friendly_name="Reconciler", human_name="Reconciler")
+        operations.monitor_function(
+            events.events_consumer, friendly_name="EventsConsumer", human_name="Reversal Requested consumer"
+        )
+        operations.monitor_function(
+            events.notifications_consumer,
+            friendly_name="NotificationsConsumer",
+            human_name="MTurk notifications consumer",
+        )
+        operations.alarm_on_queue_depth(
+            events.reversal_requests.dead_letter_queue,
+            friendly_name="ReversalRequestsDeadLetterQueue",
+            human_name="Reversal requests DLQ",
+        )
+        operations.alarm_on_queue_depth(
+            events.notifications.dead_letter_queue,
+            friendly_name="NotificationsDeadLetterQueue",
+            human_name="MTurk notifications DLQ",
+        )
+        operations.monitor_automatic_reversal_metrics()
 
     def _outputs(self) -> None:
         outputs = {
@@ -93,6 +162,31 @@ class MTurkDecisionsStack(Stack):
                 "Chunks that failed 5 times; redrive them to the work queue once the cause is fixed",
             ),
             "BatchTableName": (self.bulk.table.table_name, "Bulk batches and their items (90-day TTL)"),
+            "EventBusName": (
+                self.events.bus.event_bus_name,
+                "Service events; put Reversal Requested events here (archived for replay)",
+            ),
+            "ReversalRequestsQueueUrl": (
+                self.events.reversal_requests.queue.queue_url,
+                "Reversal Requested events waiting for the consumer",
+            ),
+            "ReversalRequestsDeadLetterQueueUrl": (
+                self.events.reversal_requests.dead_letter_queue.queue_url,
+                "Malformed Reversal Requested events (attribute `reason`), events that failed 5 times or "
+                "that EventBridge could not deliver",
+            ),
+            "NotificationsQueueUrl": (
+                self.events.notifications.queue.queue_url,
+                "MTurk notifications queue (set per HIT type with PUT /hit-types/{id}/notifications)",
+            ),
+            "NotificationsDeadLetterQueueUrl": (
+                self.events.notifications.dead_letter_queue.queue_url,
+                "Malformed MTurk notifications (message attribute `reason`) and ones that failed 5 times",
+            ),
+            "ScheduleTableName": (
+                self.reversals.table.table_name,
+                "Pending automatic reversals (retained on destroy)",
+            ),
         }
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)

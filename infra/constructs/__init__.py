@@ -1,8 +1,10 @@
 """One construct per concern; `infra.stack.MTurkDecisionsStack` wires them."""
 
 from infra.constructs.audit_store import AuditStore
+from infra.constructs.automatic_reversals import AutomaticReversals
 from infra.constructs.bulk_decisions import BulkDecisions
 from infra.constructs.decision_api import DecisionApi
+from infra.constructs.event_integration import EventIntegration
 from infra.constructs.functions import FunctionSpec, LambdaFactory
 from infra.constructs.layers import Layers
 from infra.constructs.mturk_secret import MTurkSecret
@@ -10,8 +12,10 @@ from infra.constructs.operations import Operations
 
 __all__ = [
     "AuditStore",
+    "AutomaticReversals",
     "BulkDecisions",
-    "DecisionApi", 
+    "DecisionApi",
+    "EventIntegration",
     "FunctionSpec",
     "LambdaFactory",
     "Layers",

@@ -20,9 +20,11 @@ reject): lengths and characters are MTurk's rules, which the handler checks and 
 rule by rule (`INVALID_FEEDBACK` with `rule` = `REQUIRED` / `MAX_LENGTH` /
 `FORBIDDEN_CHARACTER`), which a gateway `BAD_REQUEST_BODY` could not.
 
-Later constructs expose more of the handler's routes (`infra.constructs.bulk_decisions`:
-POST /batches, GET /batches/{batchId}, POST /hits/{hitId}/reversals) with `add_route(...)`,
-which applies the same rules.
+Later constructs expose more of the handler's routes with `add_route(...)`, which applies the
+same rules: `infra.constructs.bulk_decisions` (POST /batches, GET /batches/{batchId},
+POST /hits/{hitId}/reversals), `infra.constructs.automatic_reversals` (POST
+/assignments/{assignmentId}/confirm, DELETE /assignments/{assignmentId}/scheduled-reversal) and
+`infra.constructs.event_integration` (PUT /hit-types/{hitTypeId}/notifications).
 """
 
 from __future__ import annotations

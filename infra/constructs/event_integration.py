@@ -31,7 +31,7 @@ Choices:
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -71,9 +71,6 @@ QUEUE_RETENTION = Duration.days(4)
 DLQ_RETENTION = Duration.days(14)
 EVENT_SOURCE_BATCH_SIZE = 10
 EVENT_SOURCE_MAX_CONCURRENCY = 2
-# EventBridge retries delivery to the queue for up to a day before the target's DLQ.
-TARGET_MAX_EVENT_AGE = Duration.hours(24)
-TARGET_RETRY_ATTEMPTS = 185
 
 
 class ConsumedQueue(Construct):
@@ -142,14 +139,13 @@ class EventIntegration(Construct):
             event_bus=self.bus,
             description="mturk-decisions: Reversal Requested events to the reversal-requests queue",
             event_pattern=events.EventPattern(detail_type=[REVERSAL_REQUESTED]),
-            # Adds the queue policy letting events.amazonaws.com SendMessage from this rule only
-            # (and the same for the DLQ, where undeliverable events go).
+            # Adds the queue policy letting events.amazonaws.com SendMessage from this rule only, and
+            # the same on the DLQ, where an event goes when EventBridge cannot deliver it to the queue
+            # (after its default retries: 185 attempts over 24 hours).
             targets=[
                 targets.SqsQueue(
                     self.reversal_requests.queue,
                     dead_letter_queue=self.reversal_requests.dead_letter_queue,
-                    max_event_age=TARGET_MAX_EVENT_AGE,
-                    retry_attempts=TARGET_RETRY_ATTEMPTS,
                 )
             ],
         )
@@ -270,7 +266,3 @@ class EventIntegration(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=list(PUT_EVENTS_ACTIONS), resources=[self.bus.event_bus_arn])
         )
-
-    @property
-    def stack(self) -> Stack:
-        return Stack.of(self)

@@ -7,12 +7,15 @@ service's own metrics are the ones the Lambda code emits with Powertools Metrics
 
 Seams for later constructs: `monitor_function`, `monitor_table`,
 `alarm_on_queue_depth(queue)` (e.g. the bulk queue's DLQ) and
-`alarm_on_queue_age(queue, max_age)` (a work queue that stops draining).
+`alarm_on_queue_age(queue, max_age)` (a work queue that stops draining);
+`monitor_automatic_reversal_metrics()` for the metrics of the sweeper, the reconciler and the
+event publishers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -50,7 +53,16 @@ CRITICAL = "Critical"
 class ServiceMetric:
     name: str
     description: str
-    threshold: float  # alarm when the 5-minute Sum is greater than this
+    threshold: float  # alarm when the 5-minute statistic is greater than this
+    statistic: str = "Sum"
+    # Dimensions beyond `service` (the metric's other dimensions, e.g. action/outcome of `Decisions`).
+    dimensions: tuple[tuple[str, str], ...] = ()
+    # The alarm's friendly name when it is not the metric name (one metric, several dimension sets).
+    friendly_name: str | None = None
+
+    @property
+    def alarm_name(self) -> str:
+        return self.friendly_name or self.name
 
 
 SERVICE_METRICS = (
@@ -59,6 +71,27 @@ SERVICE_METRICS = (
     ServiceMetric("InsufficientFunds", "MTurk refused an approval: prepaid balance too low", 0),
     # A few throttled calls are retried by the client; sustained throttling is not.
     ServiceMetric("MTurkThrottled", "Calls throttled by the MTurk API", 10),
+)
+
+AUTOMATIC_REVERSAL_METRICS = (
+    # The sweeper puts the current count every minute: any pending reversal that close to its
+    # deadline needs a person now (Maximum, so one minute's count is enough).
+    ServiceMetric(
+        "ReversalsNearDeadline",
+        "Pending automatic reversals whose 30-day window closes within 48 hours",
+        0,
+        statistic="Maximum",
+    ),
+    ServiceMetric("ScheduledReversalsFailed", "Automatic reversals that failed or expired", 0),
+    ServiceMetric(
+        "Decisions",
+        "Reversals that failed (any source: API, batch, event, schedule)",
+        0,
+        dimensions=(("action", "reverse"), ("outcome", "failed")),
+        friendly_name="ReversalsFailed",
+    ),
+    ServiceMetric("ReconcilerFindings", "Decisions left PENDING by a crash, settled by the reconciler", 0),
+    ServiceMetric("EventPublishFailed", "Service events that could not be put on the event bus", 0),
 )
 
 
@@ -203,21 +236,7 @@ class Operations(Construct):
 
     def monitor_service_metrics(self) -> None:
         """Alarms on the Powertools metrics the Lambda code emits (namespace MTurkDecisions)."""
-        metrics = [
-            CustomMetricWithAlarm(
-                alarm_friendly_name=m.name,
-                metric=self.service_metric(m.name, label=m.description),
-                add_alarm={
-                    CRITICAL: CustomThreshold(
-                        threshold=m.threshold,
-                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                        alarm_description_override=f"{m.description}: 5-minute sum > {m.threshold:g}",
-                    )
-                },
-            )
-            for m in SERVICE_METRICS
-        ]
+        metrics = [self._metric_with_alarm(m) for m in SERVICE_METRICS]
         self.monitoring.monitor_custom(
             human_readable_name="MTurk decisions",
             alarm_friendly_name="ServiceMetrics",
@@ -231,13 +250,65 @@ class Operations(Construct):
             ],
         )
 
+    def monitor_automatic_reversal_metrics(self) -> None:
+        """Alarms on the metrics of automatic reversals, events and the reconciler (same namespace).
+
+        The deadline guard (`ReversalsNearDeadline`, the sweeper's count each minute of pending
+        reversals whose window closes within 48 h), failed scheduled reversals, failed reversals of
+        any source (`Decisions` with action=reverse, outcome=failed), reconciler findings and events
+        that could not be put on the bus.
+        """
+        metrics = {m.alarm_name: self._metric_with_alarm(m) for m in AUTOMATIC_REVERSAL_METRICS}
+        self.monitoring.monitor_custom(
+            human_readable_name="Automatic reversals",
+            alarm_friendly_name="AutomaticReversals",
+            description=(
+                "Scheduled and provisional reversals, Reversal Requested events, the reconciler and the "
+                f"event bus (namespace `{METRICS_NAMESPACE}`, dimension `service={SERVICE_NAME}`)."
+            ),
+            metric_groups=[
+                CustomMetricGroup(
+                    title="Reversals",
+                    metrics=[metrics["ReversalsNearDeadline"], metrics["ScheduledReversalsFailed"],
+                             metrics["ReversalsFailed"]],
+                ),
+                CustomMetricGroup(
+                    title="Reconciler and events",
+                    metrics=[metrics["ReconcilerFindings"], metrics["EventPublishFailed"]],
+                ),
+            ],
+        )
+
+    def _metric_with_alarm(self, m: ServiceMetric) -> CustomMetricWithAlarm:
+        period = "5-minute " + m.statistic.lower()
+        return CustomMetricWithAlarm(
+            alarm_friendly_name=m.alarm_name,
+            metric=self.service_metric(
+                m.name, label=m.description, statistic=m.statistic, dimensions=dict(m.dimensions)
+            ),
+            add_alarm={
+                CRITICAL: CustomThreshold(
+                    threshold=m.threshold,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    alarm_description_override=f"{m.description}: {period} > {m.threshold:g}",
+                )
+            },
+        )
+
     @staticmethod
-    def service_metric(name: str, *, label: str | None = None) -> cloudwatch.Metric:
+    def service_metric(
+        name: str,
+        *,
+        label: str | None = None,
+        statistic: str = "Sum",
+        dimensions: Mapping[str, str] | None = None,
+    ) -> cloudwatch.Metric:
         return cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,
             metric_name=name,
-            dimensions_map={"service": SERVICE_NAME},
-            statistic="Sum",
+            dimensions_map={"service": SERVICE_NAME, **(dimensions or {})},
+            statistic=statistic,
             period=PERIOD,
             label=label,
         )

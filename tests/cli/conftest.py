@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from local.stack import DEMO_PRINCIPAL
 from mturk_decisions_cli import main as cli_main
 from mturk_decisions_cli.client import ApiResponse
-from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
+from tests.integration.conftest import api, seed, sim  # noqa: F401  (fixtures re-used)
 
 #: A fake key pair for unit tests (not an AWS key format).
 FAKE_KEY = ("FAKECLIKEY0000000001", "fake-cli-secret-not-a-real-key")

@@ -3,9 +3,10 @@
 A jsii synth costs seconds, so every test reads the same assembly:
 - `synth`: the app as `cdk synth` builds it from cdk.json's context (defaults);
 - `restricted_synth`: the same app with the optional settings on (allowedPrincipals,
-  alarmEmail, no reserved concurrency for the API and the batch worker, another Powertools
-  layer version, other MTurk pacing rates and queue-age threshold), with asset bundling
-  skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
+  alarmEmail, no reserved concurrency for the API, the batch worker and the sweeper, another
+  Powertools layer version, other MTurk pacing rates and queue-age threshold, a longer
+  reconciler delay, provisional website rejections, a shorter event archive), with asset
+  bundling skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
 Both run the cdk-nag AwsSolutions plugin exactly as `app.py` does: a finding would
 make the fixture itself fail.
 """
@@ -39,6 +40,10 @@ RESTRICTED_CONTEXT = {
     "mturkInitialRate": "2.5",
     "mturkMaxRate": "20",
     "workQueueMaxAgeMinutes": "60",
+    "sweeperReservedConcurrency": "none",
+    "reconcileAfterSeconds": "1800",
+    "websiteRejectionGrace": "pt72h",
+    "eventArchiveRetentionDays": "7",
     "aws:cdk:bundling-stacks": [],
 }
 
@@ -62,6 +67,29 @@ class Synth:
 
     def logical_id(self, construct: Any) -> str:
         return self.stack.get_logical_id(construct.node.default_child)
+
+    def props(self, construct: Any) -> dict[str, Any]:
+        return self.json["Resources"][self.logical_id(construct)]["Properties"]
+
+    def ref(self, construct: Any) -> dict[str, str]:
+        return {"Ref": self.logical_id(construct)}
+
+    def arn(self, construct: Any) -> dict[str, list[str]]:
+        return {"Fn::GetAtt": [self.logical_id(construct), "Arn"]}
+
+    def statements(self, function: Any) -> list[dict[str, Any]]:
+        """The statements of `function`'s role (its one default policy)."""
+        role_ref = self.ref(function.role)
+        policies = [
+            r["Properties"]["PolicyDocument"]["Statement"]
+            for r in self.resources("AWS::IAM::Policy").values()
+            if role_ref in r["Properties"]["Roles"]
+        ]
+        assert len(policies) == 1, policies
+        return policies[0]
+
+    def alarms(self) -> dict[str, dict[str, Any]]:
+        return {k: v["Properties"] for k, v in self.resources("AWS::CloudWatch::Alarm").items()}
 
 
 def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synth:

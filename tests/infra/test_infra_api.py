@@ -19,6 +19,11 @@ EXPECTED_ROUTES = {
     ("POST", "/batches"),
     ("GET", "/batches/{batchId}"),
     ("POST", "/hits/{hitId}/reversals"),
+    # automatic reversals (infra/constructs/automatic_reversals.py)
+    ("POST", "/assignments/{assignmentId}/confirm"),
+    ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),
+    # MTurk notifications (infra/constructs/event_integration.py)
+    ("PUT", "/hit-types/{hitTypeId}/notifications"),
 }
 # Value constraints the handler checks itself, rule by rule; a gateway model never carries them.
 VALUE_CONSTRAINTS = {"minLength", "maxLength", "pattern", "minItems", "maxItems", "enum", "format"}
@@ -139,7 +144,14 @@ def test_post_bodies_are_validated_against_json_schema_models(synth):
 def test_body_models_check_shapes_only_so_the_handler_names_the_broken_rule(synth):
     # Given every body model of the API
     models = _models(synth)
-    assert set(models) == {"RejectRequest", "ReverseRequest", "ApproveRequest", "BatchRequest", "HitReversalRequest"}
+    assert set(models) == {
+        "RejectRequest",
+        "ReverseRequest",
+        "ApproveRequest",
+        "BatchRequest",
+        "HitReversalRequest",
+        "NotificationsRequest",
+    }
     for name, (_, model) in models.items():
         # Then none constrains lengths, patterns or values: an over-long feedback, an empty one or a
         # forbidden character reaches the handler, which answers INVALID_FEEDBACK with the rule
@@ -180,6 +192,35 @@ def test_hit_reversals_take_an_optional_object_body_like_reverse(synth):
         "reason": {"type": ["string", "null"]},
         "workerIds": {"type": ["array", "null"], "items": {"type": "string"}},
     }
+
+
+def test_scheduled_reversal_routes_take_no_body(synth):
+    # Given the confirm and cancel routes of automatic reversals
+    routes = _routes(synth)
+    for verb, path in (
+        ("POST", "/assignments/{assignmentId}/confirm"),
+        ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),
+    ):
+        route = routes[(verb, path)]
+        # Then each is IAM-authorized, requires the assignment id and has no body model
+        assert route["AuthorizationType"] == "AWS_IAM", (verb, path)
+        assert route["RequestParameters"] == {"method.request.path.assignmentId": True}, (verb, path)
+        assert "RequestModels" not in route, (verb, path)
+
+
+def test_notification_settings_take_an_optional_active_flag(synth):
+    # Given PUT /hit-types/{hitTypeId}/notifications and its model
+    logical_id, model = _models(synth)["NotificationsRequest"]
+    route = _routes(synth)[("PUT", "/hit-types/{hitTypeId}/notifications")]
+    # Then it is IAM-authorized and requires the HIT type id
+    assert route["AuthorizationType"] == "AWS_IAM"
+    assert route["RequestParameters"] == {"method.request.path.hitTypeId": True}
+    # And any content type is validated against an object model with an optional boolean `active`
+    # (an empty body passes: the handler turns notifications on)
+    assert route["RequestModels"] == {"application/json": {"Ref": logical_id}, "$default": {"Ref": logical_id}}
+    schema = model["Schema"]
+    assert schema["type"] == "object" and "required" not in schema
+    assert schema["properties"] == {"active": {"type": "boolean"}}
 
 
 def test_batch_status_route_requires_the_batch_id(synth):
@@ -249,9 +290,14 @@ def test_api_gateway_can_write_execution_logs(synth):
 
 
 def test_one_invoke_permission_scoped_to_this_api(synth):
-    # Given the Lambda permissions
-    _, permission = synth.only("AWS::Lambda::Permission")
-    props = permission["Properties"]
+    # Given the Lambda permissions granted to API Gateway
+    permissions = [
+        p["Properties"]
+        for p in synth.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert len(permissions) == 1
+    props = permissions[0]
     # Then API Gateway may invoke the handler only through this REST API
     assert props["Principal"] == "apigateway.amazonaws.com"
     assert synth.logical_id(synth.stack.api.api) in json.dumps(props["SourceArn"])

@@ -17,6 +17,17 @@ def _ref(synth, construct) -> dict:
     return {"Ref": synth.logical_id(construct)}
 
 
+def _mapping_of(synth, function) -> dict:
+    """The one event source mapping of `function`."""
+    mappings = [
+        m["Properties"]
+        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == _ref(synth, function)
+    ]
+    assert len(mappings) == 1
+    return mappings[0]
+
+
 def _alarms(synth) -> dict[str, dict]:
     return {k: v["Properties"] for k, v in synth.resources("AWS::CloudWatch::Alarm").items()}
 
@@ -89,8 +100,9 @@ def test_work_queue_redrives_to_the_dlq_after_five_receives(synth):
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
     assert queue["MessageRetentionPeriod"] == 4 * 24 * 3600
     assert "RedrivePolicy" not in dlq
-    # And there are exactly these two queues, standard (the code sends no MessageGroupId)
-    synth.template.resource_count_is("AWS::SQS::Queue", 2)
+    # And the bulk construct has exactly these two queues, standard (the code sends no MessageGroupId)
+    queue_ids = {synth.logical_id(bulk.queue), synth.logical_id(bulk.dead_letter_queue)}
+    assert {k for k in synth.resources("AWS::SQS::Queue") if k.startswith("BulkDecisions")} == queue_ids
     assert "FifoQueue" not in queue and "FifoQueue" not in dlq
 
 
@@ -182,8 +194,24 @@ def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth):
     assert env["WORK_QUEUE_URL"] == _ref(synth, bulk.queue)
     assert env["MTURK_INITIAL_RATE"] == "5"
     assert env["MTURK_MAX_RATE"] == "50"
-    # And nothing more
-    assert set(env) == set(api_env) | {"MTURK_INITIAL_RATE", "MTURK_MAX_RATE"}
+    # And the event bus it announces "Batch Completed" and its decisions on
+    assert env["EVENT_BUS_NAME"] == _ref(synth, synth.stack.events.bus)
+    # And nothing more: no schedule table, no notifications queue (API concerns)
+    assert set(env) == {
+        "AUDIT_TABLE_NAME",
+        "IDEMPOTENCY_TABLE_NAME",
+        "MTURK_SECRET_ID",
+        "MTURK_ENDPOINT",
+        "SECRET_MAX_AGE_SECONDS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        "BATCH_TABLE_NAME",
+        "WORK_QUEUE_URL",
+        "MTURK_INITIAL_RATE",
+        "MTURK_MAX_RATE",
+        "EVENT_BUS_NAME",
+    }
 
 
 def test_pacing_rates_come_from_context(restricted_synth):
@@ -194,9 +222,8 @@ def test_pacing_rates_come_from_context(restricted_synth):
 
 
 def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth):
-    # Given the event source mapping
-    _, mapping = synth.only("AWS::Lambda::EventSourceMapping")
-    props = mapping["Properties"]
+    # Given the worker's event source mapping
+    props = _mapping_of(synth, synth.stack.bulk.worker)
     # Then the worker consumes the work queue, one message (= one chunk of up to 500 items) per call
     assert props["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.queue), "Arn"]}
     assert props["FunctionName"] == _ref(synth, synth.stack.bulk.worker)
@@ -211,10 +238,10 @@ def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth)
 def test_without_reserved_concurrency_two_workers_at_most(restricted_synth):
     # Given workerReservedConcurrency=none
     props = _props(restricted_synth, restricted_synth.stack.bulk.worker)
-    _, mapping = restricted_synth.only("AWS::Lambda::EventSourceMapping")
+    mapping = _mapping_of(restricted_synth, restricted_synth.stack.bulk.worker)
     # Then the function is unreserved, and the event source alone caps the workers at 2
     assert "ReservedConcurrentExecutions" not in props
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
 
 
 def test_event_source_concurrency_follows_the_reserved_concurrency():

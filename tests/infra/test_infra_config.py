@@ -33,6 +33,10 @@ def test_defaults_without_any_context():
     assert c.worker_reserved_concurrency == 1
     assert (c.mturk_initial_rate, c.mturk_max_rate) == (5, 50)
     assert c.work_queue_max_age_minutes == 30
+    assert c.sweeper_reserved_concurrency == 1
+    assert c.reconcile_after_seconds == 900
+    assert c.website_rejection_grace == ""
+    assert c.event_archive_retention_days == 30
 
 
 def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
@@ -50,7 +54,7 @@ def test_every_parameter_is_documented_with_its_default():
     for key, default in DEFAULTS.items():
         row = next((line for line in doc.splitlines() if line.startswith(f"| {key} ")), None)
         assert row is not None, key
-        shown = "(none)" if default in (None, []) else json.dumps(default).strip('"')
+        shown = "(none)" if default in (None, [], "") else json.dumps(default).strip('"')
         assert row.split("|")[2].strip() == shown, key
 
 
@@ -61,6 +65,48 @@ def test_bulk_settings_from_the_command_line():
     assert (c.mturk_initial_rate, c.mturk_max_rate) == (0.5, 8)
     assert c.work_queue_max_age_minutes == 90
     assert config(workerReservedConcurrency="3").worker_reserved_concurrency == 3
+
+
+def test_automatic_reversal_settings_from_the_command_line():
+    # Given `-c` strings for the sweeper, the reconciler, the notifications consumer and the archive
+    c = config(
+        sweeperReservedConcurrency="none",
+        reconcileAfterSeconds="3600",
+        websiteRejectionGrace="PT72H",
+        eventArchiveRetentionDays="90",
+    )
+    # Then they are parsed ("none" = unreserved sweeper)
+    assert c.sweeper_reserved_concurrency is None
+    assert c.reconcile_after_seconds == 3600
+    assert c.website_rejection_grace == "PT72H"
+    assert c.event_archive_retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("P3D", "P3D"), ("pt72h", "PT72H"), (" P1DT12H ", "P1DT12H"), ("PT90M", "PT90M"), ("P30D", "P30D"),
+     ("", ""), ("none", ""), (None, "")],
+)
+def test_website_rejection_grace_is_an_iso_duration_or_empty(raw, expected):
+    # Given an ISO 8601 duration (any case, trimmed) or nothing, then the Lambda gets its canonical form
+    assert config(websiteRejectionGrace=raw).website_rejection_grace == expected
+
+
+@pytest.mark.parametrize("raw", ["PT72H", "P3D", "P1DT12H", "PT90M", "PT45S", "P30D"])
+def test_an_accepted_grace_is_one_the_lambda_parses_to_the_same_length(raw):
+    # Given a grace synth accepts, then the notifications consumer's own parser reads the same duration
+    from mturk_decisions.domain.schedule import parse_duration
+
+    accepted = config(websiteRejectionGrace=raw.lower()).website_rejection_grace
+    assert parse_duration(accepted, "WEBSITE_REJECTION_GRACE") == parse_duration(raw, "WEBSITE_REJECTION_GRACE")
+
+
+@pytest.mark.parametrize("raw", ["72h", "P", "PT", "P1W", "P1M", "P1DT", "PT0S", "P31D", "-PT1H", "3600"])
+def test_website_rejection_grace_outside_the_lambdas_grammar_is_refused(raw):
+    # Given a duration the Lambda cannot parse (weeks, months, bare numbers), zero, or beyond MTurk's
+    # 30-day reversal window, then synth stops naming the key instead of every cold start failing
+    with pytest.raises(ConfigError, match="websiteRejectionGrace"):
+        config(websiteRejectionGrace=raw)
 
 
 def test_initial_rate_above_the_maximum_is_refused():
@@ -139,6 +185,12 @@ def test_strings_from_the_command_line_are_converted():
         ("mturkMaxRate", "0.4"),
         ("workQueueMaxAgeMinutes", "0"),
         ("workQueueMaxAgeMinutes", str(4 * 24 * 60)),
+        ("sweeperReservedConcurrency", "0"),
+        # Below the longest function timeout the reconciler could settle a decision still in flight.
+        ("reconcileAfterSeconds", "899"),
+        ("reconcileAfterSeconds", "soon"),
+        ("eventArchiveRetentionDays", "0"),
+        ("eventArchiveRetentionDays", "many"),
     ],
 )
 def test_invalid_values_are_refused_with_the_key_name(key, value):

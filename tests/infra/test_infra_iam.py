@@ -56,10 +56,19 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(synth
 
 
 def test_each_function_has_its_own_role_without_managed_policies(synth):
-    # Given the roles of the API function and the batch worker
-    functions = (synth.stack.api.function, synth.stack.bulk.worker)
+    # Given the roles of every function of the service
+    stack = synth.stack
+    functions = (
+        stack.api.function,
+        stack.bulk.worker,
+        stack.reversals.sweeper,
+        stack.reversals.reconciler,
+        stack.events.events_consumer,
+        stack.events.notifications_consumer,
+    )
     role_ids = {synth.logical_id(function.role) for function in functions}
-    assert len(role_ids) == 2
+    assert len(role_ids) == len(functions)
+    assert len(synth.resources("AWS::Lambda::Function")) == len(functions)
     for role_id in role_ids:
         role = synth.json["Resources"][role_id]["Properties"]
         # Then only Lambda can assume each and no AWS-managed policy is attached
@@ -105,8 +114,17 @@ def test_api_function_grants_are_exactly_the_contract(synth):
     # nothing to the DLQ; the queue uses SQS-managed encryption, so no KMS grant comes with it
     send = by_actions[("sqs:SendMessage",)]
     assert send["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
-    # And nothing else (the batch table shares the data key, whose grant is already there)
-    assert len(statements) == 9
+    # And it may read, create and settle reversal schedules (confirm, cancel, `at`, provisional) on
+    # the schedule table itself: no index query, no Scan, no Delete
+    schedules = by_actions[("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")]
+    assert schedules["Resource"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.reversals.table), "Arn"]}
+    # And put the service's events on the service's bus only
+    assert by_actions[("events:PutEvents",)]["Resource"] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.events.bus), "Arn"]
+    }
+    # And nothing else (the batch and schedule tables share the data key, whose grant is already
+    # there; MTurk is told the notifications queue URL, the function never sends to it)
+    assert len(statements) == 11
 
 
 def test_batch_worker_grants_are_exactly_what_it_calls(synth):
@@ -138,10 +156,14 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
         )
     ]
     assert consume["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
+    # And it announces "Batch Completed" and its decisions on the service's bus
+    assert by_actions[("events:PutEvents",)]["Resource"] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.events.bus), "Arn"]
+    }
     # And it writes its own logs and traces; nothing else
     assert ("logs:CreateLogStream", "logs:PutLogEvents") in by_actions
     assert ("xray:PutTelemetryRecords", "xray:PutTraceSegments") in by_actions
-    assert len(statements) == 8
+    assert len(statements) == 9
 
 
 def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_any_queue(synth):

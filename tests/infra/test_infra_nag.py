@@ -18,6 +18,16 @@ EXPECTED_ACKNOWLEDGMENTS = {
     # The batch worker gets the same two as every function of the factory.
     ("AwsSolutions-L1", "BulkDecisions/Worker/Function"),
     ("AwsSolutions-IAM5[Resource::*]", "BulkDecisions/Worker/Role/DefaultPolicy"),
+    # So do the functions of automatic reversals and event integration; nothing else is acknowledged
+    # for them (no wildcard resource beyond X-Ray's, encrypted TLS-only queues with DLQs).
+    ("AwsSolutions-L1", "AutomaticReversals/Sweeper/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "AutomaticReversals/Sweeper/Role/DefaultPolicy"),
+    ("AwsSolutions-L1", "AutomaticReversals/Reconciler/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "AutomaticReversals/Reconciler/Role/DefaultPolicy"),
+    ("AwsSolutions-L1", "EventIntegration/EventsConsumer/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "EventIntegration/EventsConsumer/Role/DefaultPolicy"),
+    ("AwsSolutions-L1", "EventIntegration/NotificationsConsumer/Function"),
+    ("AwsSolutions-IAM5[Resource::*]", "EventIntegration/NotificationsConsumer/Role/DefaultPolicy"),
     ("AwsSolutions-APIG3", "DecisionApi/RestApi/DeploymentStage.v1"),
     (
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
@@ -35,6 +45,9 @@ EXPECTED_ACKNOWLEDGMENTS = {
         ("POST", "/batches"),
         ("GET", "/batches/{batchId}"),
         ("POST", "/hits/{hitId}/reversals"),
+        ("POST", "/assignments/{assignmentId}/confirm"),
+        ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),
+        ("PUT", "/hit-types/{hitTypeId}/notifications"),
     )
 }
 

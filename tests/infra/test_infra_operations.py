@@ -8,7 +8,7 @@ import pytest
 from aws_cdk import App, Duration, Stack, assertions
 from aws_cdk import aws_sqs as sqs
 
-from infra.constructs.operations import SERVICE_METRICS, Operations
+from infra.constructs.operations import AUTOMATIC_REVERSAL_METRICS, SERVICE_METRICS, Operations
 
 
 def _alarms(synth) -> dict[str, dict]:
@@ -63,6 +63,61 @@ def test_service_metric_alarm(synth, metric):
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
+def _dimensions(metric) -> dict[str, str]:
+    return {"service": "mturk-decisions", **dict(metric.dimensions)}
+
+
+def _alarm_dimensions(alarm: dict) -> dict[str, str]:
+    return {d["Name"]: d["Value"] for d in alarm["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"]}
+
+
+@pytest.mark.parametrize("metric", AUTOMATIC_REVERSAL_METRICS, ids=lambda m: m.alarm_name)
+def test_automatic_reversal_metric_alarm(synth, metric):
+    # Given the alarm on one metric of automatic reversals, events or the reconciler
+    topic_ref = {"Ref": synth.logical_id(synth.stack.alarm_topic)}
+    matching = [
+        a
+        for a in _alarms(synth).values()
+        if metric.name in _metric_names(a)
+        and _alarm_dimensions(a) == _dimensions(metric)
+    ]
+    assert len(matching) == 1
+    alarm = matching[0]
+    stat = alarm["Metrics"][0]["MetricStat"]
+    # Then it reads namespace MTurkDecisions with the metric's exact dimensions, over 5 minutes
+    assert stat["Metric"]["Namespace"] == "MTurkDecisions"
+    assert stat["Period"] == 300
+    # And fires on the first value above 0, to the alarm topic, staying OK while the metric is absent
+    assert alarm["Threshold"] == 0
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["EvaluationPeriods"] == 1 and alarm["DatapointsToAlarm"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [topic_ref]
+    assert alarm["AlarmName"] == f"MTurkDecisions-AutomaticReversals-{metric.alarm_name}-Critical"
+
+
+def test_the_automatic_reversal_alarms_watch_what_the_lambda_code_emits(synth):
+    # Given the alarms by name, then each metric the sweeper, reconciler and publishers emit is watched
+    by_name = {m.alarm_name: m for m in AUTOMATIC_REVERSAL_METRICS}
+    assert set(by_name) == {
+        "ReversalsNearDeadline",
+        "ScheduledReversalsFailed",
+        "ReversalsFailed",
+        "ReconcilerFindings",
+        "EventPublishFailed",
+    }
+    # And the deadline guard takes the maximum of the sweeper's per-minute counts (any one is enough) ...
+    assert by_name["ReversalsNearDeadline"].statistic == "Maximum"
+    (guard,) = [a for a in _alarms(synth).values() if "ReversalsNearDeadline" in _metric_names(a)]
+    assert guard["Metrics"][0]["MetricStat"]["Stat"] == "Maximum"
+    # ... the others count occurrences
+    for name in ("ScheduledReversalsFailed", "ReversalsFailed", "ReconcilerFindings", "EventPublishFailed"):
+        assert by_name[name].statistic == "Sum", name
+    # And failed reversals are the `Decisions` metric for action=reverse, outcome=failed (any source)
+    failed = by_name["ReversalsFailed"]
+    assert (failed.name, dict(failed.dimensions)) == ("Decisions", {"action": "reverse", "outcome": "failed"})
+
+
 def test_alarm_topic_is_encrypted_and_tls_only(synth):
     # Given the alarm topic
     topic_id = synth.logical_id(synth.stack.alarm_topic)
@@ -93,7 +148,7 @@ def test_one_dashboard_named_after_the_stack(synth):
     assert dashboard["Properties"]["DashboardName"] == "MTurkDecisions-operations"
     assert synth.json["Outputs"]["DashboardName"]["Value"] == "MTurkDecisions-operations"
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for metric in SERVICE_METRICS:
+    for metric in SERVICE_METRICS + AUTOMATIC_REVERSAL_METRICS:
         assert metric.name in body
 
 

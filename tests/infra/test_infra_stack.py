@@ -21,6 +21,12 @@ EXPECTED_OUTPUTS = {
     "WorkQueueUrl",
     "WorkDeadLetterQueueUrl",
     "BatchTableName",
+    "EventBusName",
+    "ReversalRequestsQueueUrl",
+    "ReversalRequestsDeadLetterQueueUrl",
+    "NotificationsQueueUrl",
+    "NotificationsDeadLetterQueueUrl",
+    "ScheduleTableName",
 }
 
 
@@ -34,6 +40,18 @@ def test_outputs_for_the_deploy_procedure(synth):
     assert outputs["WorkQueueUrl"]["Value"] == {"Ref": synth.logical_id(bulk.queue)}
     assert outputs["WorkDeadLetterQueueUrl"]["Value"] == {"Ref": synth.logical_id(bulk.dead_letter_queue)}
     assert outputs["BatchTableName"]["Value"] == {"Ref": synth.logical_id(bulk.table)}
+    # And the event integration and automatic reversal resources (a bus's Ref is its name)
+    events, reversals = synth.stack.events, synth.stack.reversals
+    assert outputs["EventBusName"]["Value"] == {"Ref": synth.logical_id(events.bus)}
+    assert outputs["ReversalRequestsQueueUrl"]["Value"] == {"Ref": synth.logical_id(events.reversal_requests.queue)}
+    assert outputs["ReversalRequestsDeadLetterQueueUrl"]["Value"] == {
+        "Ref": synth.logical_id(events.reversal_requests.dead_letter_queue)
+    }
+    assert outputs["NotificationsQueueUrl"]["Value"] == {"Ref": synth.logical_id(events.notifications.queue)}
+    assert outputs["NotificationsDeadLetterQueueUrl"]["Value"] == {
+        "Ref": synth.logical_id(events.notifications.dead_letter_queue)
+    }
+    assert outputs["ScheduleTableName"]["Value"] == {"Ref": synth.logical_id(reversals.table)}
     for name, output in outputs.items():
         assert output.get("Description"), name
 
@@ -66,6 +84,8 @@ def test_stack_exposes_the_seams_for_later_constructs(synth):
     assert [layer for layer in stack.layers.all] == [stack.layers.powertools, stack.layers.pynamodb]
     assert stack.alarm_topic is stack.operations.alarm_topic
     assert stack.bulk.table is not None and stack.bulk.queue is not None and stack.bulk.worker is not None
+    assert stack.reversals.table is not None and callable(stack.reversals.grant_schedule_write)
+    assert stack.events.bus is not None and callable(stack.events.add_publisher)
     assert callable(stack.api.add_route) and callable(stack.api.add_json_model)
     for seam in ("create",):
         assert callable(getattr(stack.functions, seam))

@@ -30,6 +30,24 @@ _TIMESTAMPS = {"SubmitTime", "AcceptTime", "ApprovalTime", "RejectionTime", "Aut
                "CreationTime", "Expiration"}
 
 
+#: What the harness found in the Lambda code and is not fixed yet: the tests that reproduce each one are
+#: xfailed (not strict) with this reason. Delete an entry once its fix has landed in lambdas/.
+FINDINGS = {
+    "F1": "DecisionService.apply finalizes FAILED after a write attempt whose outcome is unknown (a ServiceFault "
+          "or a lost response, then retries that end throttled or faulted): MTurk applied it, the audit says FAILED",
+    "F2": "A caller's retry after a crash that left a PENDING record applies the intent under a second record; "
+          "the Reconciler then settles the first one SUCCEEDED from MTurk's state too: two SUCCEEDED records "
+          "for one MTurk write",
+}
+
+
+def finding(name: str):
+    """Mark a test that reproduces an open finding: xfail (not strict) until FINDINGS forgets it."""
+    import pytest
+
+    return pytest.mark.xfail(name in FINDINGS, reason=f"{name}: {FINDINGS.get(name, '')}", strict=False)
+
+
 def scaled(ci: int, long: int) -> int:
     """A count for CI, or for the long mode (RELIABILITY_LONG=1)."""
     return long if LONG else ci
@@ -245,3 +263,49 @@ def rng_for(name: str) -> random.Random:
 
 
 _ASSIGNMENT_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+
+
+class SigV4RequestsAuth:
+    """A ``requests`` auth hook that SigV4-signs each prepared request for ``execute-api``, as awscurl does.
+
+    Only Host, Content-Type and the SigV4 headers are signed: whatever else a client adds travels unsigned,
+    which SigV4 allows. ``secret_key`` may be wrong on purpose (negative tests).
+    """
+
+    def __init__(self, access_key: str, secret_key: str, service: str = "execute-api", region: str = "us-east-1",
+                 when: datetime | None = None) -> None:
+        from botocore.credentials import Credentials
+
+        self.credentials = Credentials(access_key, secret_key)
+        self.service, self.region, self.when = service, region, when
+
+    def __call__(self, prepared):
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        body = prepared.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = {name: value for name, value in prepared.headers.items() if name.lower() == "content-type"}
+        request = AWSRequest(method=prepared.method, url=prepared.url, data=body, headers=headers)
+        signer = SigV4Auth(self.credentials, self.service, self.region)
+        if self.when is not None:
+            _sign_at(signer, request, self.when)
+        else:
+            signer.add_auth(request)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Content-SHA256", "X-Amz-Security-Token"):
+            if name in request.headers:
+                prepared.headers[name] = request.headers[name]
+        return prepared
+
+
+def _sign_at(signer, request, when: datetime) -> None:
+    """Sign as if the clock showed ``when`` (a stale or future X-Amz-Date)."""
+    import botocore.auth
+
+    original = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *args, **kwargs: when.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        signer.add_auth(request)
+    finally:
+        botocore.auth.get_current_datetime = original

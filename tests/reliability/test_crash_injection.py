@@ -19,6 +19,7 @@ from local.gateway import _LambdaContext
 from mturk_decisions.domain.errors import DecisionError
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from tests.reliability.harness import (
+    FINDINGS,
     REQUIRED,
     RESULTING,
     STEPS,
@@ -35,7 +36,10 @@ TRIALS = scaled(200, 1000)
 NO_RECONCILER = ("mturk_decisions.service.reconciler.Reconciler has not landed yet: records a crash leaves "
                  "PENDING cannot be settled, so the after-reconciliation invariants cannot hold")
 ACTOR = "arn:aws:iam::000000000000:user/reliability"
-FAULTS = (None, ("before", 0.2), ("after", 0.2))
+#: MTurk faults of a trial: on writes before or after the write; on every call once F1 is fixed (a fault on the
+#: read that confirms an ambiguous write is what F1 mishandles).
+FAULTS = (None, ("before", 0.2, "writes"), ("after", 0.2, "writes")) + (
+    () if "F1" in FINDINGS else (("before", 0.2, "all"), ("after", 0.2, "all")))
 
 
 def _seed(world, rng, action: str, hit: str | None = None) -> str:
@@ -53,8 +57,8 @@ def _feedback(rng, action: str) -> str | None:
 def _faults(world, rng) -> str:
     fault = rng.choice(FAULTS)
     if fault:
-        world.sim.set_fault_rate(fault[1], when=fault[0], seed=rng.randrange(1 << 30))
-        return f"{fault[0]}:{fault[1]}"
+        world.sim.set_fault_rate(fault[1], when=fault[0], seed=rng.randrange(1 << 30), ops=fault[2])
+        return f"{fault[0]}:{fault[1]}:{fault[2]}"
     world.sim.set_fault_rate(None)
     return "none"
 
@@ -104,11 +108,11 @@ def test_decision_service_crash_at_every_step(crash_world):
     if not have_reconciler:
         pytest.xfail(NO_RECONCILER)
     assert all(after), f"{seed}\n{summarize(after)}\n{dict(tally)}"
-    # A caller's retry after a crash that left a PENDING record applies the intent with a second record;
-    # the reconciler then settles the first one from MTurk's state too: see test_findings.py (F2).
     print(f"{TRIALS} trials, outcomes {dict(sorted(tally.items()))}; double-counted in the audit: {len(doubles)}")
-    for line in doubles[:5]:
-        print("  double-counted:", line)
+    # A caller's retry after a crash that left a PENDING record applies the intent with a second record;
+    # the reconciler then settles the first one from MTurk's state too: finding F2 (test_findings.py).
+    if "F2" not in FINDINGS:
+        assert not doubles, f"{seed}\n" + "\n".join(doubles[:10])
 
 
 def _sqs_event(chunk, receive_count: int) -> dict:
