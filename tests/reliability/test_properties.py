@@ -132,7 +132,10 @@ def render(rows, quoting, terminator, bom) -> tuple[str, list[int]]:
     return ("\ufeff" if bom else "") + out.getvalue(), lines
 
 
-layout = st.tuples(st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]), st.sampled_from(["\r\n", "\n"]), st.booleans())
+# How the file is written: quoting, line terminator, BOM. (Python's QUOTE_MINIMAL leaves a lone CR unquoted
+# unless CR is in the line terminator, which no spreadsheet does: it is paired with CRLF only.)
+layout = st.tuples(st.sampled_from([(csv.QUOTE_ALL, "\r\n"), (csv.QUOTE_ALL, "\n"), (csv.QUOTE_MINIMAL, "\r\n")]),
+                   st.booleans()).map(lambda choice: (*choice[0], choice[1]))
 
 
 @PROPERTY
