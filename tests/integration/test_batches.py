@@ -182,11 +182,12 @@ def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_withou
     original_mark = store.mark
     crashed = {"done": False}
 
-    def crash_once(*args, **kwargs):
-        if not crashed["done"]:
+    def crash_once(batch_id, line, *args, **kwargs):
+        ours = store.items(batch_id, [line])[0].item.assignment_id == assignment_id
+        if ours and not crashed["done"]:
             crashed["done"] = True
             raise RuntimeError("worker killed after the MTurk call")
-        return original_mark(*args, **kwargs)
+        return original_mark(batch_id, line, *args, **kwargs)
 
     store.mark = crash_once
     try:
@@ -195,8 +196,9 @@ def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_withou
     finally:
         store.mark = original_mark
     # Then the redelivered chunk marked it SUCCEEDED from the audit, with one MTurk write in all
-    assert body["counts"]["succeeded"] == 1
-    assert sim.count_calls("ApproveAssignment", outcome="ok") == 1
+    assert crashed["done"] and body["counts"]["succeeded"] == 1
+    approvals = [c for c in sim.calls("ApproveAssignment", outcome="ok") if c.params["AssignmentId"] == assignment_id]
+    assert len(approvals) == 1
     history = api.get(f"/assignments/{assignment_id}").json()["history"]
     assert [h["state"] for h in history] == ["SUCCEEDED"]
 

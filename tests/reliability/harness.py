@@ -309,3 +309,16 @@ def _sign_at(signer, request, when: datetime) -> None:
         signer.add_auth(request)
     finally:
         botocore.auth.get_current_datetime = original
+
+
+def api_app():
+    """The API's Powertools resolver, wherever the handler module keeps it (it may be imported lazily)."""
+    try:
+        from mturk_decisions.api.routes import app
+    except ImportError:
+        from mturk_decisions.handlers.api import app
+    return app
+
+
+def openapi_document() -> dict:
+    return json.loads(api_app().get_openapi_json_schema())

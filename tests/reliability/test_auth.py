@@ -9,8 +9,7 @@ import pytest
 import requests
 
 from local.stack import DEMO_PRINCIPAL
-from mturk_decisions.handlers.api import app
-from tests.reliability.harness import SigV4RequestsAuth
+from tests.reliability.harness import SigV4RequestsAuth, openapi_document
 
 _ID = "3RELIABILITYAUTH0000000000001"
 _BATCH = "0" * 32
@@ -18,9 +17,7 @@ _BATCH = "0" * 32
 
 def routes() -> list[tuple[str, str]]:
     """Every (method, path) of the exported OpenAPI document, path parameters filled in."""
-    import json
-
-    document = json.loads(app.get_openapi_json_schema())
+    document = openapi_document()
     found = []
     for template, methods in document["paths"].items():
         path = re.sub(r"\{batchId\}", _BATCH, template)

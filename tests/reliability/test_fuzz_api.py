@@ -13,11 +13,10 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 from local.stack import DEMO_PRINCIPAL
-from mturk_decisions.handlers.api import app
-from tests.reliability.harness import SigV4RequestsAuth, scaled
+from tests.reliability.harness import SigV4RequestsAuth, openapi_document, scaled
 
 EXAMPLES = scaled(25, 200)
-OPENAPI = json.loads(app.get_openapi_json_schema())
+OPENAPI = openapi_document()
 schema = schemathesis.openapi.from_dict(OPENAPI)
 schema.config.generation.update(modes=list(schemathesis.GenerationMode), max_examples=EXAMPLES)
 SIGNED = SigV4RequestsAuth(DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)

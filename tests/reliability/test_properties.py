@@ -31,9 +31,12 @@ PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
 
 # Text that reaches the interesting places: control characters, the 1024 boundary, non-ASCII, astral.
 _alphabet = st.one_of(st.characters(min_codepoint=0, max_codepoint=40), st.characters(blacklist_categories=("Cs",)))
+_short = st.text(_alphabet, max_size=12)
 feedback_text = st.one_of(
     st.text(_alphabet, max_size=40),
-    st.text(_alphabet, min_size=1015, max_size=1035),
+    # around the 1024-character limit, with anything at either end
+    st.builds(lambda head, fill, size, tail: head + fill * max(0, size - len(head) - len(tail)) + tail,
+              _short, st.characters(blacklist_categories=("Cs",)), st.integers(1010, 1040), _short),
     st.builds(lambda body, n: body * n, st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=3),
               st.integers(340, 1100)),
 )
