@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         results["coldstart_worst_handler"] = cold["worst"]
         for module, ratio in cold["ratios"].items():
             results[f"coldstart_ratio.{module.rsplit('.', 1)[-1]}"] = ratio
+        if "api_first_request_ratio" in cold:
+            results["coldstart_api_first_request_ratio"] = cold["api_first_request_ratio"]
         results["coldstart_boto3_median_ms"] = cold["median_seconds"]["boto3"] * 1000
         details["coldstart"] = cold
         coldstart.write_importtime(HERE / "importtime.txt", cold["worst"], cold["importtime"], cold["median_seconds"])

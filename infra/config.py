@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from aws_cdk import aws_logs as logs
 
@@ -77,6 +77,7 @@ _PRINCIPAL_ARN = re.compile(
 )
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _NONE_WORDS = {"", "none", "null", "off", "false"}
+_N = TypeVar("_N", int, float)
 # Exactly the grammar the Lambda parses (`domain.schedule.parse_duration`): days, hours, minutes,
 # seconds. Weeks, months and years are refused here rather than by every cold start of the consumer.
 _ISO_DURATION = re.compile(
@@ -252,14 +253,19 @@ def _principals(raw: Any) -> tuple[str, ...]:
     return tuple(principals)
 
 
-def _int(raw: Any, key: str, low: int, high: int) -> int:
+def _number(raw: Any, key: str, low: _N, high: _N, parse: Callable[[str], _N], kind: str) -> _N:
+    """`raw` parsed by `parse` (int or float), within [low, high]; `kind` names it in the error."""
     try:
-        number = int(str(raw).strip())
+        number = parse(str(raw).strip())
     except ValueError as exc:
-        raise ConfigError(f"context '{key}'={raw!r} is not an integer") from exc
+        raise ConfigError(f"context '{key}'={raw!r} is not {kind}") from exc
     if not low <= number <= high:
         raise ConfigError(f"context '{key}'={number} is out of range [{low}, {high}]")
     return number
+
+
+def _int(raw: Any, key: str, low: int, high: int) -> int:
+    return _number(raw, key, low, high, int, "an integer")
 
 
 def _optional_int(raw: Any, key: str, low: int, high: int) -> int | None:
@@ -269,13 +275,7 @@ def _optional_int(raw: Any, key: str, low: int, high: int) -> int | None:
 
 
 def _float(raw: Any, key: str, low: float, high: float) -> float:
-    try:
-        number = float(str(raw).strip())
-    except ValueError as exc:
-        raise ConfigError(f"context '{key}'={raw!r} is not a number") from exc
-    if not low <= number <= high:
-        raise ConfigError(f"context '{key}'={number} is out of range [{low}, {high}]")
-    return number
+    return _number(raw, key, low, high, float, "a number")
 
 
 def _bool(raw: Any, key: str) -> bool:

@@ -6,13 +6,16 @@ Constructs get what they need from the stack's attributes:
     stack.secret           MTurkSecret  (secret_arn, grant_read)
     stack.layers           Layers       (powertools, pynamodb, all)
     stack.functions        LambdaFactory (create(scope, id, FunctionSpec(...)) with house defaults)
+    stack.services         ServiceContext (config, functions, audit_store, secret; service_environment()):
+                           what DecisionApi, BulkDecisions, AutomaticReversals and EventIntegration take
     stack.operations       Operations   (alarm_topic, monitor_function, alarm_on_queue_depth/age, ...)
     stack.alarm_topic      sns.Topic
     stack.api              DecisionApi   (function, add_route, add_json_model)
-    stack.bulk             BulkDecisions (table, queue, dead_letter_queue, worker)
+    stack.bulk             BulkDecisions (table, work_queues = QueueWithDeadLetters(queue, dead_letter_queue),
+                           queue, dead_letter_queue, worker)
     stack.reversals        AutomaticReversals (table, sweeper, reconciler, grant_schedule_write)
     stack.events           EventIntegration (bus, archive, reversal_requests / notifications:
-                           ConsumedQueue(queue, dead_letter_queue), events_consumer,
+                           QueueWithDeadLetters(queue, dead_letter_queue), events_consumer,
                            notifications_consumer, add_publisher)
 """
 
@@ -34,6 +37,7 @@ from infra.constructs import (
     Layers,
     MTurkSecret,
     Operations,
+    ServiceContext,
 )
 
 
@@ -51,42 +55,14 @@ class MTurkDecisionsStack(Stack):
         self.secret = MTurkSecret(self, "MTurkSecret")
         self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
         self.functions = LambdaFactory(layers=self.layers.all, log_retention=config.log_retention)
-        self.api = DecisionApi(
-            self,
-            "DecisionApi",
-            config=config,
-            factory=self.functions,
-            audit_store=self.audit_store,
-            secret=self.secret,
+        self.services = ServiceContext(
+            config=config, factory=self.functions, audit_store=self.audit_store, secret=self.secret
         )
-        self.bulk = BulkDecisions(
-            self,
-            "BulkDecisions",
-            config=config,
-            factory=self.functions,
-            audit_store=self.audit_store,
-            secret=self.secret,
-            api=self.api,
-        )
-        self.reversals = AutomaticReversals(
-            self,
-            "AutomaticReversals",
-            config=config,
-            factory=self.functions,
-            audit_store=self.audit_store,
-            secret=self.secret,
-            api=self.api,
-        )
+        self.api = DecisionApi(self, "DecisionApi", self.services)
+        self.bulk = BulkDecisions(self, "BulkDecisions", self.services, api=self.api)
+        self.reversals = AutomaticReversals(self, "AutomaticReversals", self.services, api=self.api)
         self.events = EventIntegration(
-            self,
-            "EventIntegration",
-            config=config,
-            factory=self.functions,
-            audit_store=self.audit_store,
-            secret=self.secret,
-            api=self.api,
-            bulk=self.bulk,
-            reversals=self.reversals,
+            self, "EventIntegration", self.services, api=self.api, bulk=self.bulk, reversals=self.reversals
         )
         # The functions that decide put the service's events on the bus (the API function and the
         # events consumer are wired by EventIntegration itself); the batch worker also announces

@@ -9,6 +9,8 @@ from infra.constructs.functions import FunctionSpec, LambdaFactory
 from infra.constructs.layers import Layers
 from infra.constructs.mturk_secret import MTurkSecret
 from infra.constructs.operations import Operations
+from infra.constructs.queues import QueueWithDeadLetters
+from infra.constructs.service_context import ServiceContext
 
 __all__ = [
     "AuditStore",
@@ -21,4 +23,6 @@ __all__ = [
     "Layers",
     "MTurkSecret",
     "Operations",
+    "QueueWithDeadLetters",
+    "ServiceContext",
 ]

@@ -1,8 +1,9 @@
 """The audit table (system of record of every decision) and the idempotency cache.
 
 Both tables are encrypted with one customer-managed KMS key (rotation on), which
-other tables of the service (the bulk batch table) share through `key` and
-`grant_table_key`. The audit table and its key are RETAINED when the stack is
+the other tables of the service (the bulk batch table, the reversal schedule table)
+share: every table is made by `create_table` (on-demand, this key, PITR) and used
+with `grant_table_key`. The audit table and its key are RETAINED when the stack is
 deleted: the audit trail outlives the deployment. The idempotency table is a cache
 and is destroyed.
 
@@ -12,6 +13,8 @@ calls made through DynamoDB) rather than `grant_read_write_data`, which would ad
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -54,42 +57,65 @@ class AuditStore(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        self.audit_table = dynamodb.Table(
+        self.audit_table = self.create_table(
             self,
             "AuditTable",
-            partition_key=dynamodb.Attribute(name=AUDIT_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=AUDIT_SORT_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=self.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            partition_key=AUDIT_PARTITION_KEY,
+            sort_key=AUDIT_SORT_KEY,
+            indexes={name: (partition_key, AUDIT_SORT_KEY) for name, partition_key in AUDIT_INDEXES.items()},
+            retain=True,
         )
-        for index_name, partition_key in AUDIT_INDEXES.items():
-            self.audit_table.add_global_secondary_index(
-                index_name=index_name,
-                partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name=AUDIT_SORT_KEY, type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
-
-        self.idempotency_table = dynamodb.Table(
+        self.idempotency_table = self.create_table(
             self,
             "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            partition_key=IDEMPOTENCY_PARTITION_KEY,
             time_to_live_attribute=IDEMPOTENCY_TTL_ATTRIBUTE,
+            # A cache of in-flight/completed request results: safe to drop with the stack.
+            retain=False,
+        )
+
+    # ---- the service's tables ------------------------------------------------------------------
+    def create_table(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        partition_key: str,
+        sort_key: str | None = None,
+        time_to_live_attribute: str | None = None,
+        indexes: Mapping[str, tuple[str, str]] | None = None,
+        retain: bool,
+    ) -> dynamodb.Table:
+        """A table with the house settings: on-demand, encrypted with `key`, PITR on.
+
+        Keys are strings; `indexes` maps each GSI name to its (partition key, sort key), every GSI
+        projecting ALL. `retain=True` for a system of record (deletion protection on, RETAINED
+        with the stack), `retain=False` for operational state or a cache (DESTROYED with it).
+        Functions using the table also need `grant_table_key`.
+        """
+        table = dynamodb.Table(
+            scope,
+            construct_id,
+            partition_key=_string_attribute(partition_key),
+            sort_key=_string_attribute(sort_key) if sort_key else None,
+            time_to_live_attribute=time_to_live_attribute,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            # A cache of in-flight/completed request results: safe to drop with the stack.
-            removal_policy=RemovalPolicy.DESTROY,
+            deletion_protection=True if retain else None,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )
+        for index_name, (index_partition_key, index_sort_key) in (indexes or {}).items():
+            table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=_string_attribute(index_partition_key),
+                sort_key=_string_attribute(index_sort_key),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
 
     # ---- names/ARNs for later constructs -------------------------------------------------
     @property
@@ -107,15 +133,15 @@ class AuditStore(Construct):
     # ---- grants ----------------------------------------------------------------------------
     def grant_audit_write(self, grantee: iam.IGrantable) -> None:
         """Record decisions: put/update/get items and query the table and its indexes."""
-        self._grant(grantee, AUDIT_WRITER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+        self.grant_table_actions(grantee, AUDIT_WRITER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
 
     def grant_audit_read(self, grantee: iam.IGrantable) -> None:
         """Read-only access (reports, reconciler scans by the `by-pending` index)."""
-        self._grant(grantee, AUDIT_READER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+        self.grant_table_actions(grantee, AUDIT_READER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
 
     def grant_idempotency(self, grantee: iam.IGrantable) -> None:
         """What Powertools' DynamoDB idempotency persistence layer calls."""
-        self._grant(grantee, IDEMPOTENCY_ACTIONS, [self.idempotency_table.table_arn])
+        self.grant_table_actions(grantee, IDEMPOTENCY_ACTIONS, [self.idempotency_table.table_arn])
 
     def grant_table_key(self, grantee: iam.IGrantable) -> None:
         """Use of the tables' key, only through DynamoDB (for other tables encrypted with `key`)."""
@@ -127,8 +153,13 @@ class AuditStore(Construct):
             )
         )
 
-    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...], resources: list[str]) -> None:
+    def grant_table_actions(self, grantee: iam.IGrantable, actions: tuple[str, ...], resources: list[str]) -> None:
+        """Exactly `actions` on `resources` (tables made by `create_table`, or their indexes), and the key."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=list(actions), resources=resources)
         )
         self.grant_table_key(grantee)
+
+
+def _string_attribute(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)

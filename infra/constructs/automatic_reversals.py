@@ -30,19 +30,16 @@ Choices:
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.config import ServiceConfig
-from infra.constructs.audit_store import AuditStore
-from infra.constructs.decision_api import DecisionApi, service_environment
-from infra.constructs.functions import FunctionSpec, LambdaFactory
-from infra.constructs.mturk_secret import MTurkSecret
+from infra.constructs.decision_api import DecisionApi
+from infra.constructs.functions import FunctionSpec
+from infra.constructs.service_context import ServiceContext
 
 SWEEPER_HANDLER = "mturk_decisions.handlers.scheduler.handler"
 RECONCILER_HANDLER = "mturk_decisions.handlers.reconciler.handler"
@@ -85,45 +82,23 @@ SCHEDULED_EVENT_MAX_AGE = Duration.minutes(1)
 class AutomaticReversals(Construct):
     """Schedule table + sweeper (every minute) + reconciler (every 5 minutes); wires the API."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        factory: LambdaFactory,
-        audit_store: AuditStore,
-        secret: MTurkSecret,
-        api: DecisionApi,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
         super().__init__(scope, construct_id)
+        config, audit_store, secret = services.config, services.audit_store, services.secret
         self.audit_store = audit_store
 
-        self.table = dynamodb.Table(
+        self.table = audit_store.create_table(
             self,
             "ScheduleTable",
-            partition_key=dynamodb.Attribute(name=SCHEDULE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=audit_store.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            # Pending reversals are promises to workers: they outlive the stack.
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            partition_key=SCHEDULE_PARTITION_KEY,
+            indexes=SCHEDULE_INDEXES,
+            # Pending reversals are promises to workers: they outlive the stack (and a mistaken delete).
+            retain=True,
         )
-        for index_name, (partition_key, sort_key) in SCHEDULE_INDEXES.items():
-            self.table.add_global_secondary_index(
-                index_name=index_name,
-                partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
-                sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
 
         # ---- the sweeper ------------------------------------------------------------------------
         self.sweeper_reserved_concurrency = config.sweeper_reserved_concurrency
-        self.sweeper = factory.create(
+        self.sweeper = services.factory.create(
             self,
             "Sweeper",
             FunctionSpec(
@@ -133,7 +108,7 @@ class AutomaticReversals(Construct):
                 memory_size=512,
                 reserved_concurrency=config.sweeper_reserved_concurrency,
                 environment={
-                    **service_environment(config, audit_store, secret),
+                    **services.service_environment(),
                     **self.schedule_environment(),
                 },
             ),
@@ -145,7 +120,7 @@ class AutomaticReversals(Construct):
         self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS)
 
         # ---- the reconciler -----------------------------------------------------------------------
-        self.reconciler = factory.create(
+        self.reconciler = services.factory.create(
             self,
             "Reconciler",
             FunctionSpec(
@@ -154,7 +129,7 @@ class AutomaticReversals(Construct):
                 timeout=RECONCILER_TIMEOUT,
                 memory_size=512,
                 environment={
-                    **service_environment(config, audit_store, secret),
+                    **services.service_environment(),
                     "RECONCILE_AFTER_SECONDS": str(config.reconcile_after_seconds),
                 },
             ),
@@ -205,10 +180,8 @@ class AutomaticReversals(Construct):
 
     def _grant_table(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
         """Exactly `actions` on the table itself, and its key through DynamoDB."""
-        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
-        self.audit_store.grant_table_key(function)
+        self.audit_store.grant_table_actions(function, actions, [self.table.table_arn])
 
     def _grant_indexes(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
         """Exactly `actions` on the two named indexes (no `/index/*`)."""
-        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=self.index_arns))
-        self.audit_store.grant_table_key(function)
+        self.audit_store.grant_table_actions(function, actions, self.index_arns)

@@ -29,20 +29,15 @@ Choices:
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import ServiceConfig
-from infra.constructs.audit_store import AuditStore
-from infra.constructs.decision_api import DecisionApi, service_environment, string_field
-from infra.constructs.functions import FunctionSpec, LambdaFactory
-from infra.constructs.mturk_secret import MTurkSecret
+from infra.constructs.decision_api import DecisionApi, object_schema, string_field
+from infra.constructs.functions import FunctionSpec
+from infra.constructs.queues import QueueWithDeadLetters, visibility_timeout_for
+from infra.constructs.service_context import ServiceContext
 
 WORKER_HANDLER = "mturk_decisions.handlers.batch_worker.handler"
 
@@ -58,20 +53,14 @@ BATCH_TTL_ATTRIBUTE = "expires_at"
 #           the batch is complete
 API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")
 WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
-# SendMessageBatch is authorized by sqs:SendMessage; the code has the queue URL (no GetQueueUrl).
-QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
 
 # A chunk is up to 500 items, each about one paced MTurk call (plus the audit writes).
 WORKER_TIMEOUT = Duration.minutes(15)
 WORKER_MEMORY_MB = 512
 # AWS guidance for SQS event sources: visibility timeout >= 6 x the function timeout, which
-# leaves Lambda time to retry a batch while the function is throttled.
-VISIBILITY_TIMEOUT = Duration.seconds(6 * WORKER_TIMEOUT.to_seconds())
-MAX_RECEIVE_COUNT = 5
-WORK_QUEUE_RETENTION = Duration.days(4)
-# Longer than the work queue's: a standard queue's message keeps its original enqueue time
-# when it is moved to the DLQ, so the DLQ must keep messages longer than the source does.
-DLQ_RETENTION = Duration.days(14)
+# leaves Lambda time to retry a batch while the function is throttled. The queues keep the
+# house retention (work queue 4 days, DLQ 14) and redrive after 5 receives (`queues.py`).
+VISIBILITY_TIMEOUT = visibility_timeout_for(WORKER_TIMEOUT)
 # A message is one chunk: one chunk per invocation.
 EVENT_SOURCE_BATCH_SIZE = 1
 # SQS event sources cannot be capped below 2 concurrent invocations.
@@ -86,54 +75,27 @@ def event_source_max_concurrency(reserved_concurrency: int | None) -> int:
 class BulkDecisions(Construct):
     """Batch table + work queue/DLQ + batch worker; wires the API function and its routes."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        factory: LambdaFactory,
-        audit_store: AuditStore,
-        secret: MTurkSecret,
-        api: DecisionApi,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
         super().__init__(scope, construct_id)
+        config, audit_store = services.config, services.audit_store
         self.audit_store = audit_store
 
-        self.table = dynamodb.Table(
+        self.table = audit_store.create_table(
             self,
             "BatchTable",
-            partition_key=dynamodb.Attribute(name=BATCH_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name=BATCH_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            partition_key=BATCH_PARTITION_KEY,
+            sort_key=BATCH_SORT_KEY,
             time_to_live_attribute=BATCH_TTL_ATTRIBUTE,
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=audit_store.key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
             # Operational state of batches; the decisions are recorded in the retained audit table.
-            removal_policy=RemovalPolicy.DESTROY,
+            retain=False,
         )
 
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "WorkDeadLetterQueue",
-            retention_period=DLQ_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "WorkQueue",
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            retention_period=WORK_QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
-        )
+        # BulkDecisions/WorkQueue and BulkDecisions/WorkDeadLetterQueue.
+        self.work_queues = QueueWithDeadLetters(self, "Work", visibility_timeout=VISIBILITY_TIMEOUT)
+        self.queue = self.work_queues.queue
+        self.dead_letter_queue = self.work_queues.dead_letter_queue
 
-        self.worker = factory.create(
+        self.worker = services.factory.create(
             self,
             "Worker",
             FunctionSpec(
@@ -144,7 +106,7 @@ class BulkDecisions(Construct):
                 # One worker pacing itself keeps the requester under MTurk's rate limit.
                 reserved_concurrency=config.worker_reserved_concurrency,
                 environment={
-                    **service_environment(config, audit_store, secret),
+                    **services.service_environment(),
                     **self._bulk_environment(),
                     "MTURK_INITIAL_RATE": f"{config.mturk_initial_rate:g}",
                     "MTURK_MAX_RATE": f"{config.mturk_max_rate:g}",
@@ -158,18 +120,12 @@ class BulkDecisions(Construct):
             config.worker_reserved_concurrency is not None
             and config.worker_reserved_concurrency < self.event_source_max_concurrency
         )
-        # Also grants the worker what polling needs on this queue only (receive, delete,
-        # change visibility, get attributes/URL).
-        self.worker.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=EVENT_SOURCE_BATCH_SIZE,
-                report_batch_item_failures=True,
-                max_concurrency=self.event_source_max_concurrency,
-            )
+        # Also grants the worker what polling needs on the work queue only; nothing on the DLQ.
+        self.work_queues.add_consumer(
+            self.worker, batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=self.event_source_max_concurrency
         )
         audit_store.grant_audit_write(self.worker)
-        secret.grant_read(self.worker)
+        services.secret.grant_read(self.worker)
         self._grant_table(self.worker, WORKER_BATCH_ACTIONS)
 
         self._wire_api(api)
@@ -179,20 +135,16 @@ class BulkDecisions(Construct):
         for name, value in self._bulk_environment().items():
             api.function.add_environment(name, value)
         self._grant_table(api.function, API_BATCH_ACTIONS)
-        api.function.add_to_role_policy(
-            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[self.queue.queue_arn])
-        )
+        # One message per chunk of an accepted batch (SendMessage[Batch]); nothing on the DLQ.
+        self.work_queues.grant_send(api.function)
 
         # JSON bodies must be an object; anything else (text/csv: the batch-results CSV) has no
         # model, so API Gateway passes it to the handler unvalidated, which parses and checks
         # every row and reports bad rows by line number.
         batch_model = api.add_json_model(
             "BatchRequest",
-            apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                title="BatchRequest",
-                description='{"items": [...]}; or send the batch-results CSV with Content-Type: text/csv.',
-                type=apigw.JsonSchemaType.OBJECT,
+            object_schema(
+                "BatchRequest", '{"items": [...]}; or send the batch-results CSV with Content-Type: text/csv.'
             ),
         )
         api.add_route("POST", "/batches", body_model=batch_model, body_model_content_types=("application/json",))
@@ -202,11 +154,9 @@ class BulkDecisions(Construct):
         # passes), applied to every content type; shapes only, the handler checks the values.
         reversal_model = api.add_json_model(
             "HitReversalRequest",
-            apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                title="HitReversalRequest",
-                description="Reverse every rejected assignment of a HIT, optionally only some workers'.",
-                type=apigw.JsonSchemaType.OBJECT,
+            object_schema(
+                "HitReversalRequest",
+                "Reverse every rejected assignment of a HIT, optionally only some workers'.",
                 properties={
                     "feedback": string_field(nullable=True),
                     "reason": string_field(nullable=True),
@@ -224,5 +174,4 @@ class BulkDecisions(Construct):
 
     def _grant_table(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
         """Exactly `actions` on the batch table (it has no index), and its key through DynamoDB."""
-        function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn]))
-        self.audit_store.grant_table_key(function)
+        self.audit_store.grant_table_actions(function, actions, [self.table.table_arn])

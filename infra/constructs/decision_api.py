@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -39,14 +40,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import ServiceConfig
-from infra.constructs.audit_store import AuditStore
-from infra.constructs.functions import FunctionSpec, LambdaFactory
-from infra.constructs.mturk_secret import MTurkSecret
+from infra.constructs.functions import FunctionSpec
+from infra.constructs.service_context import ServiceContext
 from infra.nag import acknowledge
 
 API_HANDLER = "mturk_decisions.handlers.api.handler"
-SECRET_MAX_AGE_SECONDS = "300"
 # Where a body model applies: JSON, and ($default) any other content type, so that a body
 # sent as text/plain is validated too instead of skipping validation.
 ALL_CONTENT_TYPES = ("application/json", "$default")
@@ -99,17 +97,33 @@ def string_field(*, nullable: bool) -> apigw.JsonSchema:
     return apigw.JsonSchema(type=apigw.JsonSchemaType.STRING)
 
 
-def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
-    """The API Gateway model of a POST body: shapes only (see the module docstring).
+def object_schema(
+    title: str,
+    description: str,
+    *,
+    properties: Mapping[str, apigw.JsonSchema] | None = None,
+    required: Sequence[str] | None = None,
+) -> apigw.JsonSchema:
+    """The API Gateway model of a request body: a JSON object, shapes only (see the module docstring).
 
     No length or pattern constraints, and unknown fields are left to the handler, which
-    names the rule or field that failed.
+    names the rule or field that failed. Without `required`, an empty body passes.
     """
     return apigw.JsonSchema(
         schema=apigw.JsonSchemaVersion.DRAFT4,
-        title=spec.name,
-        description=spec.description,
+        title=title,
+        description=description,
         type=apigw.JsonSchemaType.OBJECT,
+        required=list(required) if required else None,
+        properties=dict(properties) if properties else None,
+    )
+
+
+def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
+    """The model of a POST body of a single decision (reject, reverse, approve)."""
+    return object_schema(
+        spec.name,
+        spec.description,
         required=["feedback"] if spec.feedback_required else None,
         properties={
             "feedback": string_field(nullable=not spec.feedback_required),
@@ -118,34 +132,14 @@ def body_json_schema(spec: BodySchema) -> apigw.JsonSchema:
     )
 
 
-def service_environment(config: ServiceConfig, audit_store: AuditStore, secret: MTurkSecret) -> dict[str, str]:
-    """What every function running the decision service reads (`mturk_decisions.config.Settings`)."""
-    return {
-        "AUDIT_TABLE_NAME": audit_store.audit_table.table_name,
-        "IDEMPOTENCY_TABLE_NAME": audit_store.idempotency_table.table_name,
-        "MTURK_SECRET_ID": secret.secret_arn,
-        "MTURK_ENDPOINT": config.mturk_endpoint,
-        "SECRET_MAX_AGE_SECONDS": SECRET_MAX_AGE_SECONDS,
-    }
-
-
 class DecisionApi(Construct):
     """API Lambda (via the factory) + REST API with IAM auth, validation, logs, tracing."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: ServiceConfig,
-        factory: LambdaFactory,
-        audit_store: AuditStore,
-        secret: MTurkSecret,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, services: ServiceContext) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.config = config = services.config
 
-        self.function = factory.create(
+        self.function = services.factory.create(
             self,
             "Handler",
             FunctionSpec(
@@ -156,12 +150,12 @@ class DecisionApi(Construct):
                 # Bounds the calls this function can make to MTurk at once (MTurk rate limits
                 # per requester) and caps the blast radius of a runaway client.
                 reserved_concurrency=config.api_reserved_concurrency,
-                environment=service_environment(config, audit_store, secret),
+                environment=services.service_environment(),
             ),
         )
-        audit_store.grant_audit_write(self.function)
-        audit_store.grant_idempotency(self.function)
-        secret.grant_read(self.function)
+        services.audit_store.grant_audit_write(self.function)
+        services.audit_store.grant_idempotency(self.function)
+        services.secret.grant_read(self.function)
 
         self.access_logs = logs.LogGroup(
             self,

@@ -21,8 +21,9 @@ Choices:
 - Queues use SQS-managed SSE, like the work queue: messages carry ids only, and MTurk delivers to
   SQS-managed SSE queues, not to queues encrypted with a customer-managed key it cannot use. TLS is
   enforced by every queue policy.
-- Visibility timeout 6 x the consumer timeout (AWS guidance for SQS event sources); DLQs keep
-  messages 14 days, longer than their source queues' 4 (a moved message keeps its enqueue time).
+- Each queue is a `QueueWithDeadLetters` (`queues.py`): visibility timeout 6 x the consumer timeout
+  (AWS guidance for SQS event sources); DLQs keep messages 14 days, longer than their source queues'
+  4 (a moved message keeps its enqueue time).
 - Each consumer runs at most 2 at a time (SQS's minimum event-source concurrency): both call MTurk
   with the requester's rate limit, which the batch worker's pacer also relies on.
 - Grants are the calls the code makes: the notifications consumer has no bus, batch table or work
@@ -37,17 +38,14 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import ServiceConfig
-from infra.constructs.audit_store import AuditStore
 from infra.constructs.automatic_reversals import AutomaticReversals
-from infra.constructs.bulk_decisions import MAX_RECEIVE_COUNT, BulkDecisions
-from infra.constructs.decision_api import DecisionApi, service_environment
-from infra.constructs.functions import FunctionSpec, LambdaFactory
-from infra.constructs.mturk_secret import MTurkSecret
+from infra.constructs.bulk_decisions import BulkDecisions
+from infra.constructs.decision_api import DecisionApi, object_schema
+from infra.constructs.functions import FunctionSpec
+from infra.constructs.queues import QueueWithDeadLetters, visibility_timeout_for
+from infra.constructs.service_context import ServiceContext
 
 EVENTS_HANDLER = "mturk_decisions.handlers.events.handler"
 NOTIFICATIONS_HANDLER = "mturk_decisions.handlers.notifications.handler"
@@ -61,39 +59,18 @@ PUT_EVENTS_ACTIONS = ("events:PutEvents",)
 # What the reversal-requests consumer calls on the bulk resources when a HIT event becomes a batch:
 # `submit` -> batch_write (BatchWriteItem) + send to the work queue (SendMessage[Batch]).
 CONSUMER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem",)
-QUEUE_SEND_ACTIONS = ("sqs:SendMessage",)
 
 # Ten messages per invocation, each about one reversal (a few MTurk calls with retries).
 CONSUMER_TIMEOUT = Duration.minutes(3)
 CONSUMER_MEMORY_MB = 512
-VISIBILITY_TIMEOUT = Duration.seconds(6 * CONSUMER_TIMEOUT.to_seconds())
-QUEUE_RETENTION = Duration.days(4)
-DLQ_RETENTION = Duration.days(14)
+VISIBILITY_TIMEOUT = visibility_timeout_for(CONSUMER_TIMEOUT)
 EVENT_SOURCE_BATCH_SIZE = 10
 EVENT_SOURCE_MAX_CONCURRENCY = 2
 
 
-class ConsumedQueue(Construct):
-    """A standard queue + its DLQ (SQS-managed SSE, TLS only, 5 receives) for one consumer."""
-
-    def __init__(self, scope: Construct, construct_id: str) -> None:
-        super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            retention_period=DLQ_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            visibility_timeout=VISIBILITY_TIMEOUT,
-            retention_period=QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
-        )
+def consumed_queues(scope: Construct, construct_id: str) -> QueueWithDeadLetters:
+    """A consumer's queue and DLQ, as `<construct_id>/Queue` and `<construct_id>/DeadLetterQueue`."""
+    return QueueWithDeadLetters(Construct(scope, construct_id), visibility_timeout=VISIBILITY_TIMEOUT)
 
 
 class EventIntegration(Construct):
@@ -103,16 +80,14 @@ class EventIntegration(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        services: ServiceContext,
         *,
-        config: ServiceConfig,
-        factory: LambdaFactory,
-        audit_store: AuditStore,
-        secret: MTurkSecret,
         api: DecisionApi,
         bulk: BulkDecisions,
         reversals: AutomaticReversals,
     ) -> None:
         super().__init__(scope, construct_id)
+        config, audit_store, secret = services.config, services.audit_store, services.secret
 
         # ---- the bus and its archive ----------------------------------------------------------
         self.bus = events.EventBus(
@@ -132,7 +107,7 @@ class EventIntegration(Construct):
         )
 
         # ---- Reversal Requested events -> queue -> consumer -----------------------------------
-        self.reversal_requests = ConsumedQueue(self, "ReversalRequests")
+        self.reversal_requests = consumed_queues(self, "ReversalRequests")
         self.reversal_requested_rule = events.Rule(
             self,
             "ReversalRequestedRule",
@@ -149,7 +124,7 @@ class EventIntegration(Construct):
                 )
             ],
         )
-        self.events_consumer = factory.create(
+        self.events_consumer = services.factory.create(
             self,
             "EventsConsumer",
             FunctionSpec(
@@ -158,7 +133,7 @@ class EventIntegration(Construct):
                 timeout=CONSUMER_TIMEOUT,
                 memory_size=CONSUMER_MEMORY_MB,
                 environment={
-                    **service_environment(config, audit_store, secret),
+                    **services.service_environment(),
                     **self.bus_environment(),
                     "EVENTS_DLQ_URL": self.reversal_requests.dead_letter_queue.queue_url,
                     **reversals.schedule_environment(),
@@ -171,17 +146,12 @@ class EventIntegration(Construct):
         audit_store.grant_audit_write(self.events_consumer)
         secret.grant_read(self.events_consumer)
         reversals.grant_schedule_write(self.events_consumer)
-        self.events_consumer.add_to_role_policy(
-            iam.PolicyStatement(actions=list(CONSUMER_BATCH_ACTIONS), resources=[bulk.table.table_arn])
-        )
-        audit_store.grant_table_key(self.events_consumer)
-        self.events_consumer.add_to_role_policy(
-            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[bulk.queue.queue_arn])
-        )
+        audit_store.grant_table_actions(self.events_consumer, CONSUMER_BATCH_ACTIONS, [bulk.table.table_arn])
+        bulk.work_queues.grant_send(self.events_consumer)
         self._grant_put_events(self.events_consumer)
 
         # ---- MTurk notifications -> queue -> consumer -------------------------------------------
-        self.notifications = ConsumedQueue(self, "Notifications")
+        self.notifications = consumed_queues(self, "Notifications")
         self.notifications.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="MTurkSendsNotifications",
@@ -192,13 +162,13 @@ class EventIntegration(Construct):
             )
         )
         notifications_environment = {
-            **service_environment(config, audit_store, secret),
+            **services.service_environment(),
             "NOTIFICATIONS_DLQ_URL": self.notifications.dead_letter_queue.queue_url,
             **reversals.schedule_environment(),
         }
         if config.website_rejection_grace:
             notifications_environment["WEBSITE_REJECTION_GRACE"] = config.website_rejection_grace
-        self.notifications_consumer = factory.create(
+        self.notifications_consumer = services.factory.create(
             self,
             "NotificationsConsumer",
             FunctionSpec(
@@ -236,31 +206,22 @@ class EventIntegration(Construct):
         # Optional body: an object model without `required` (an empty body passes), for any content type.
         model = api.add_json_model(
             "NotificationsRequest",
-            apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                title="NotificationsRequest",
-                description="Turn MTurk notifications of a HIT type to the service's queue on (default) or off.",
-                type=apigw.JsonSchemaType.OBJECT,
+            object_schema(
+                "NotificationsRequest",
+                "Turn MTurk notifications of a HIT type to the service's queue on (default) or off.",
                 properties={"active": apigw.JsonSchema(type=apigw.JsonSchemaType.BOOLEAN)},
             ),
         )
         api.add_route("PUT", "/hit-types/{hitTypeId}/notifications", body_model=model)
 
     # ---- helpers --------------------------------------------------------------------------------
-    def _consume(self, function: lambda_.Function, queues: ConsumedQueue) -> None:
+    def _consume(self, function: lambda_.Function, queues: QueueWithDeadLetters) -> None:
         # Also grants what polling needs on this queue only; the consumer may send to its DLQ only
         # (malformed messages, with their reason), never read or delete there.
-        function.add_event_source(
-            event_sources.SqsEventSource(
-                queues.queue,
-                batch_size=EVENT_SOURCE_BATCH_SIZE,
-                report_batch_item_failures=True,
-                max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY,
-            )
+        queues.add_consumer(
+            function, batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY
         )
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=list(QUEUE_SEND_ACTIONS), resources=[queues.dead_letter_queue.queue_arn])
-        )
+        queues.grant_send_to_dead_letter_queue(function)
 
     def _grant_put_events(self, function: lambda_.IFunction) -> None:
         function.add_to_role_policy(

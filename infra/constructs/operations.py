@@ -15,7 +15,7 @@ event publishers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -47,6 +47,18 @@ from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = Duration.minutes(5)
 CRITICAL = "Critical"
+
+
+def critical(threshold_type: Callable[..., Any], **threshold: Any) -> dict[str, Any]:
+    """One Critical alarm at `threshold_type(**threshold)`; missing data (no traffic) is not breaching.
+
+    Every alarm of the service is built this way, e.g. `critical(ErrorCountThreshold, max_error_count=0)`.
+    """
+    return {
+        CRITICAL: threshold_type(
+            **threshold, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
+        )
+    }
 
 
 @dataclass(frozen=True)
@@ -165,12 +177,7 @@ class Operations(Construct):
             api_stage=stage_name,
             human_readable_name="Decision API",
             alarm_friendly_name="DecisionApi",
-            add5_xx_fault_rate_alarm={
-                CRITICAL: ErrorRateThreshold(
-                    max_error_rate=max_5xx_rate,
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            },
+            add5_xx_fault_rate_alarm=critical(ErrorRateThreshold, max_error_rate=max_5xx_rate),
         )
 
     def monitor_function(
@@ -187,25 +194,12 @@ class Operations(Construct):
         below its event source's concurrency): throttles stay on the dashboard, and the
         queue's age/DLQ alarms tell when the backlog is really stuck.
         """
-        throttles = (
-            {
-                CRITICAL: ErrorCountThreshold(
-                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
-                )
-            }
-            if alarm_on_throttles
-            else None
-        )
         self.monitoring.monitor_lambda_function(
             lambda_function=function,
             human_readable_name=human_name,
             alarm_friendly_name=friendly_name,
-            add_fault_count_alarm={
-                CRITICAL: ErrorCountThreshold(
-                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
-                )
-            },
-            add_throttles_count_alarm=throttles,
+            add_fault_count_alarm=critical(ErrorCountThreshold, max_error_count=0),
+            add_throttles_count_alarm=critical(ErrorCountThreshold, max_error_count=0) if alarm_on_throttles else None,
         )
 
     def monitor_table(self, table: dynamodb.ITable, *, friendly_name: str, human_name: str) -> None:
@@ -215,23 +209,9 @@ class Operations(Construct):
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             human_readable_name=human_name,
             alarm_friendly_name=friendly_name,
-            add_system_error_count_alarm={
-                CRITICAL: ErrorCountThreshold(
-                    max_error_count=0, treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING
-                )
-            },
-            add_read_throttled_events_count_alarm={
-                CRITICAL: ThrottledEventsThreshold(
-                    max_throttled_events_threshold=0,
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            },
-            add_write_throttled_events_count_alarm={
-                CRITICAL: ThrottledEventsThreshold(
-                    max_throttled_events_threshold=0,
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            },
+            add_system_error_count_alarm=critical(ErrorCountThreshold, max_error_count=0),
+            add_read_throttled_events_count_alarm=critical(ThrottledEventsThreshold, max_throttled_events_threshold=0),
+            add_write_throttled_events_count_alarm=critical(ThrottledEventsThreshold, max_throttled_events_threshold=0),
         )
 
     def monitor_service_metrics(self) -> None:
@@ -286,14 +266,12 @@ class Operations(Construct):
             metric=self.service_metric(
                 m.name, label=m.description, statistic=m.statistic, dimensions=dict(m.dimensions)
             ),
-            add_alarm={
-                CRITICAL: CustomThreshold(
-                    threshold=m.threshold,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                    alarm_description_override=f"{m.description}: {period} > {m.threshold:g}",
-                )
-            },
+            add_alarm=critical(
+                CustomThreshold,
+                threshold=m.threshold,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                alarm_description_override=f"{m.description}: {period} > {m.threshold:g}",
+            ),
         )
 
     @staticmethod
@@ -323,16 +301,11 @@ class Operations(Construct):
         max_visible_messages: int = 0,
     ) -> None:
         """Alarm (to the topic) when `queue` holds more than `max_visible_messages` (DLQs: 0)."""
-        self.monitoring.monitor_sqs_queue(
-            queue=queue,
-            alarm_friendly_name=friendly_name,
-            human_readable_name=human_name or friendly_name,
-            add_queue_max_size_alarm={
-                CRITICAL: MaxMessageCountThreshold(
-                    max_message_count=max_visible_messages,
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            },
+        self._monitor_queue(
+            queue,
+            friendly_name,
+            human_name,
+            add_queue_max_size_alarm=critical(MaxMessageCountThreshold, max_message_count=max_visible_messages),
         )
 
     def alarm_on_queue_age(
@@ -348,14 +321,17 @@ class Operations(Construct):
         The signal that a work queue is not draining (worker failing, throttled or disabled)
         long before its messages reach the DLQ or expire.
         """
+        self._monitor_queue(
+            queue,
+            friendly_name,
+            human_name,
+            add_queue_max_message_age_alarm=critical(MaxMessageAgeThreshold, max_age_in_seconds=max_age.to_seconds()),
+        )
+
+    def _monitor_queue(self, queue: sqs.IQueue, friendly_name: str, human_name: str | None, **alarms: Any) -> None:
         self.monitoring.monitor_sqs_queue(
             queue=queue,
             alarm_friendly_name=friendly_name,
             human_readable_name=human_name or friendly_name,
-            add_queue_max_message_age_alarm={
-                CRITICAL: MaxMessageAgeThreshold(
-                    max_age_in_seconds=max_age.to_seconds(),
-                    treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            },
+            **alarms,
         )

@@ -9,6 +9,11 @@ A jsii synth costs seconds, so every test reads the same assembly:
   bundling skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
 Both run the cdk-nag AwsSolutions plugin exactly as `app.py` does: a finding would
 make the fixture itself fail.
+
+The test modules of this folder share their lookups as methods of `Synth` (the fixtures' type)
+and their expectations as fixtures (`service_env`, `api_routes`), not by importing this module:
+tests/infra has no `__init__.py`, so pytest imports this file as a top-level `conftest`, a name
+other folders' conftest files share.
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ class Synth:
         assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
         return next(iter(found.items()))
 
+    def resource(self, construct: Any) -> dict[str, Any]:
+        """The template's resource (Type, Properties, DeletionPolicy...) of `construct`."""
+        return self.json["Resources"][self.logical_id(construct)]
+
     def logical_id(self, construct: Any) -> str:
         return self.stack.get_logical_id(construct.node.default_child)
 
@@ -88,8 +97,62 @@ class Synth:
         assert len(policies) == 1, policies
         return policies[0]
 
+    def grants(self, function: Any) -> set[tuple[str, str]]:
+        """(action, resource as JSON) for every Allow of `function`'s role."""
+        return {
+            (action, json.dumps(resource, sort_keys=True))
+            for statement in self.statements(function)
+            if statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"])
+            for resource in as_list(statement["Resource"])
+        }
+
+    def actions_on(self, function: Any, construct: Any) -> set[str]:
+        """Actions `function` may call on `construct` (its ARN, or any ARN built from it: indexes)."""
+        logical_id = self.logical_id(construct)
+        return {action for action, resource in self.grants(function) if logical_id in resource}
+
+    def event_source_mapping(self, function: Any) -> dict[str, Any]:
+        """The properties of the one event source mapping of `function`."""
+        mappings = [
+            m["Properties"]
+            for m in self.resources("AWS::Lambda::EventSourceMapping").values()
+            if m["Properties"]["FunctionName"] == self.ref(function)
+        ]
+        assert len(mappings) == 1, mappings
+        return mappings[0]
+
+    def queue_policy(self, queue: Any) -> list[dict[str, Any]]:
+        """The statements of the one queue policy of `queue` (a construct or a logical id)."""
+        queue_ref = {"Ref": queue} if isinstance(queue, str) else self.ref(queue)
+        policies = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in self.resources("AWS::SQS::QueuePolicy").values()
+            if p["Properties"]["Queues"] == [queue_ref]
+        ]
+        assert len(policies) == 1, (queue_ref, policies)
+        return policies[0]
+
     def alarms(self) -> dict[str, dict[str, Any]]:
         return {k: v["Properties"] for k, v in self.resources("AWS::CloudWatch::Alarm").items()}
+
+    def alarms_on(self, metric_name: str, dimension_value: Any) -> list[dict[str, Any]]:
+        """Alarms whose (math) metric is `metric_name` with a dimension equal to `dimension_value`."""
+        found = []
+        for alarm in self.alarms().values():
+            metrics = [alarm] + [q.get("MetricStat", {}).get("Metric", {}) for q in alarm.get("Metrics", [])]
+            if any(
+                m.get("MetricName") == metric_name
+                and any(d["Value"] == dimension_value for d in m.get("Dimensions", []))
+                for m in metrics
+            ):
+                found.append(alarm)
+        return found
+
+
+def as_list(value: Any) -> list:
+    """An IAM policy field (Action, Resource) that may be one value or a list, as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synth:
@@ -98,6 +161,56 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synth:
     assembly = app.synth()
     template = assertions.Template.from_stack(stack)
     return Synth(app, stack, assembly, outdir, template, template.to_json())
+
+
+# The environment every function running the decision service reads (`ServiceContext`), with the
+# Powertools settings of the function factory.
+SERVICE_ENV = frozenset(
+    {
+        "AUDIT_TABLE_NAME",
+        "IDEMPOTENCY_TABLE_NAME",
+        "MTURK_SECRET_ID",
+        "MTURK_ENDPOINT",
+        "SECRET_MAX_AGE_SECONDS",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    }
+)
+
+# Every route of the API handler, (verb, path): the API exposes exactly these, each acknowledged
+# for cdk-nag's COG4 (IAM authorization instead of Cognito).
+API_ROUTES = frozenset(
+    {
+        ("POST", "/assignments/{assignmentId}/reject"),
+        ("POST", "/assignments/{assignmentId}/reverse"),
+        ("POST", "/assignments/{assignmentId}/approve"),
+        ("GET", "/assignments/{assignmentId}"),
+        ("GET", "/decisions"),
+        ("GET", "/swagger"),
+        # bulk decisions (infra/constructs/bulk_decisions.py)
+        ("POST", "/batches"),
+        ("GET", "/batches/{batchId}"),
+        ("POST", "/hits/{hitId}/reversals"),
+        # automatic reversals (infra/constructs/automatic_reversals.py)
+        ("POST", "/assignments/{assignmentId}/confirm"),
+        ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),
+        # MTurk notifications (infra/constructs/event_integration.py)
+        ("PUT", "/hit-types/{hitTypeId}/notifications"),
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def service_env() -> frozenset[str]:
+    """Names of the service environment every decision-making function gets (see SERVICE_ENV)."""
+    return SERVICE_ENV
+
+
+@pytest.fixture(scope="session")
+def api_routes() -> frozenset[tuple[str, str]]:
+    """(verb, path) of every route of the API (see API_ROUTES)."""
+    return API_ROUTES
 
 
 @pytest.fixture(scope="session")

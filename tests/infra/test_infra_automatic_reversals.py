@@ -3,41 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from infra.config import LONGEST_FUNCTION_TIMEOUT_SECONDS
-
-SERVICE_ENV = {
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "MTURK_SECRET_ID",
-    "MTURK_ENDPOINT",
-    "SECRET_MAX_AGE_SECONDS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-}
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _grants(synth, function) -> set[tuple[str, str]]:
-    """(action, resource as JSON) for every Allow of `function`'s role."""
-    return {
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in synth.statements(function)
-        if statement["Effect"] == "Allow"
-        for action in _as_list(statement["Action"])
-        for resource in _as_list(statement["Resource"])
-    }
-
-
-def _actions_on(synth, function, construct) -> set[str]:
-    """Actions `function` may call on `construct` (its ARN, or any ARN built from it: indexes)."""
-    logical_id = synth.logical_id(construct)
-    return {action for action, resource in _grants(synth, function) if logical_id in resource}
 
 
 def _index_arn(synth, table, index: str) -> str:
@@ -52,18 +19,6 @@ def _rule_targeting(synth, function) -> dict:
     ]
     assert len(rules) == 1
     return rules[0]
-
-
-def _alarm_on(synth, metric_name: str, dimension_value: dict) -> list[dict]:
-    found = []
-    for alarm in synth.alarms().values():
-        metrics = [alarm] + [q.get("MetricStat", {}).get("Metric", {}) for q in alarm.get("Metrics", [])]
-        if any(
-            m.get("MetricName") == metric_name and any(d["Value"] == dimension_value for d in m.get("Dimensions", []))
-            for m in metrics
-        ):
-            found.append(alarm)
-    return found
 
 
 # ---- the schedule table -------------------------------------------------------------------------
@@ -91,7 +46,7 @@ def test_schedule_table_keys_and_indexes_match_the_pynamodb_model(synth):
 
 def test_schedule_table_is_on_demand_encrypted_with_pitr_and_retained(synth):
     # Given the reversal schedule table
-    table = synth.json["Resources"][synth.logical_id(synth.stack.reversals.table)]
+    table = synth.resource(synth.stack.reversals.table)
     props = table["Properties"]
     # Then it is on-demand, PITR-protected and encrypted with the service's data key
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -152,48 +107,48 @@ def test_one_sweep_at_a_time_and_a_missed_sweep_is_not_replayed(synth, restricte
     assert "ReservedConcurrentExecutions" not in restricted_synth.props(restricted_synth.stack.reversals.sweeper)
 
 
-def test_sweeper_environment_is_the_service_contract_plus_schedules_and_bus(synth):
+def test_sweeper_environment_is_the_service_contract_plus_schedules_and_bus(synth, service_env):
     # Given the sweeper's and the API function's environments
     env = synth.props(synth.stack.reversals.sweeper)["Environment"]["Variables"]
     api_env = synth.props(synth.stack.api.function)["Environment"]["Variables"]
     # Then it reads the same tables, secret and endpoint as the API
-    for name in SERVICE_ENV:
+    for name in service_env:
         assert env[name] == api_env[name], name
     # And the schedule table and the bus it announces its reversals on; nothing more
     assert env["SCHEDULE_TABLE_NAME"] == synth.ref(synth.stack.reversals.table)
     assert env["EVENT_BUS_NAME"] == synth.ref(synth.stack.events.bus)
-    assert set(env) == SERVICE_ENV | {"SCHEDULE_TABLE_NAME", "EVENT_BUS_NAME"}
+    assert set(env) == service_env | {"SCHEDULE_TABLE_NAME", "EVENT_BUS_NAME"}
 
 
 def test_sweeper_grants_are_exactly_what_it_calls(synth):
     # Given the sweeper's grants
     reversals, store, secret = synth.stack.reversals, synth.stack.audit_store, synth.stack.secret
     sweeper = reversals.sweeper
-    grants = _grants(synth, sweeper)
+    grants = synth.grants(sweeper)
     table = json.dumps(synth.arn(reversals.table), sort_keys=True)
     # Then it reads and settles schedules on the table itself ...
     assert {a for a, r in grants if r == table} == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     # ... and queries the two indexes by name (no /index/*), and nothing else on them
     for index in ("by-due", "by-deadline"):
         assert {a for a, r in grants if r == _index_arn(synth, reversals.table, index)} == {"dynamodb:Query"}
-    assert _actions_on(synth, sweeper, reversals.table) == {
+    assert synth.actions_on(sweeper, reversals.table) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",
     }
     # And it decides through the service: audit writes, the MTurk secret, events on the service's bus
-    assert _actions_on(synth, sweeper, store.audit_table) == {
+    assert synth.actions_on(sweeper, store.audit_table) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
     }
-    assert _actions_on(synth, sweeper, secret.secret) == {"secretsmanager:GetSecretValue"}
-    assert _actions_on(synth, sweeper, synth.stack.events.bus) == {"events:PutEvents"}
+    assert synth.actions_on(sweeper, secret.secret) == {"secretsmanager:GetSecretValue"}
+    assert synth.actions_on(sweeper, synth.stack.events.bus) == {"events:PutEvents"}
     # And it cannot touch the idempotency cache, the batch table or any queue
-    assert not _actions_on(synth, sweeper, store.idempotency_table)
-    assert not _actions_on(synth, sweeper, synth.stack.bulk.table)
+    assert not synth.actions_on(sweeper, store.idempotency_table)
+    assert not synth.actions_on(sweeper, synth.stack.bulk.table)
     assert not {a for a, _ in grants if a.startswith("sqs:")}
 
 
@@ -212,13 +167,13 @@ def test_reconciler_runs_every_five_minutes(synth):
     assert props["Timeout"] == 300
 
 
-def test_reconciler_waits_longer_than_any_function_can_run(synth, restricted_synth):
+def test_reconciler_waits_longer_than_any_function_can_run(synth, restricted_synth, service_env):
     # Given the reconciler's environment (default and reconcileAfterSeconds=1800)
     for variant, seconds in ((synth, "900"), (restricted_synth, "1800")):
         env = variant.props(variant.stack.reversals.reconciler)["Environment"]["Variables"]
         # Then it settles only PENDING records older than that ...
         assert env["RECONCILE_AFTER_SECONDS"] == seconds
-        assert set(env) == SERVICE_ENV | {"RECONCILE_AFTER_SECONDS"}
+        assert set(env) == service_env | {"RECONCILE_AFTER_SECONDS"}
         # ... which no function of the stack can still be finalizing (none runs longer)
         timeouts = [f["Properties"]["Timeout"] for f in variant.resources("AWS::Lambda::Function").values()]
         assert max(timeouts) == LONGEST_FUNCTION_TIMEOUT_SECONDS <= int(seconds)
@@ -228,7 +183,7 @@ def test_reconciler_reads_pending_records_and_finalizes_them_only(synth):
     # Given the reconciler's grants
     reversals, store = synth.stack.reversals, synth.stack.audit_store
     reconciler = reversals.reconciler
-    grants = _grants(synth, reconciler)
+    grants = synth.grants(reconciler)
     audit = json.dumps(synth.arn(store.audit_table), sort_keys=True)
     # Then it reads the audit (the by-pending index among them) and updates records of the table itself
     assert {a for a, r in grants if r == audit} == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
@@ -237,12 +192,12 @@ def test_reconciler_reads_pending_records_and_finalizes_them_only(synth):
         "dynamodb:Query",
     }
     # And it never creates audit records, never writes the schedule table, never puts events
-    assert "dynamodb:PutItem" not in _actions_on(synth, reconciler, store.audit_table)
-    assert not _actions_on(synth, reconciler, reversals.table)
+    assert "dynamodb:PutItem" not in synth.actions_on(reconciler, store.audit_table)
+    assert not synth.actions_on(reconciler, reversals.table)
     assert not {a for a, _ in grants if a.startswith("events:")}
     assert not {a for a, _ in grants if a.startswith("sqs:")}
     # And it reads the MTurk secret (GetAssignment tells whether a decision was applied)
-    assert _actions_on(synth, reconciler, synth.stack.secret.secret) == {"secretsmanager:GetSecretValue"}
+    assert synth.actions_on(reconciler, synth.stack.secret.secret) == {"secretsmanager:GetSecretValue"}
 
 
 # ---- the API function ---------------------------------------------------------------------------
@@ -257,7 +212,7 @@ def test_api_function_knows_the_schedules_the_bus_and_the_notifications_queue(sy
     assert env["EVENT_BUS_NAME"] == synth.ref(events.bus)
     assert env["NOTIFICATIONS_QUEUE_URL"] == synth.ref(events.notifications.queue)
     # And it has no grant on the notifications queue: MTurk sends to it, not the API
-    assert not _actions_on(synth, synth.stack.api.function, events.notifications.queue)
+    assert not synth.actions_on(synth.stack.api.function, events.notifications.queue)
 
 
 # ---- alarms -------------------------------------------------------------------------------------
@@ -267,7 +222,7 @@ def test_sweeper_and_reconciler_errors_alarm_to_the_topic(synth):
     # Given the alarms on the sweeper's and the reconciler's Errors
     topic = [synth.ref(synth.stack.alarm_topic)]
     for function in (synth.stack.reversals.sweeper, synth.stack.reversals.reconciler):
-        (alarm,) = _alarm_on(synth, "Errors", synth.ref(function))
+        (alarm,) = synth.alarms_on("Errors", synth.ref(function))
         # Then any error alarms, to the topic
         assert alarm["Threshold"] == 0
         assert alarm["AlarmActions"] == topic
@@ -275,10 +230,10 @@ def test_sweeper_and_reconciler_errors_alarm_to_the_topic(synth):
 
 def test_sweeper_throttles_alarm_only_when_the_sweeper_is_not_capped_on_purpose(synth, restricted_synth):
     # Given a sweeper capped at one, a throttle is a sweep skipped while the previous one runs: no alarm
-    assert _alarm_on(synth, "Throttles", synth.ref(synth.stack.reversals.sweeper)) == []
+    assert synth.alarms_on("Throttles", synth.ref(synth.stack.reversals.sweeper)) == []
     # Given an unreserved sweeper, a throttle means the account ran out of concurrency: alarm
     sweeper = restricted_synth.stack.reversals.sweeper
-    (alarm,) = _alarm_on(restricted_synth, "Throttles", restricted_synth.ref(sweeper))
+    (alarm,) = restricted_synth.alarms_on("Throttles", restricted_synth.ref(sweeper))
     assert alarm["AlarmActions"] == [restricted_synth.ref(restricted_synth.stack.alarm_topic)]
 
 

@@ -9,49 +9,12 @@ from aws_cdk.assertions import Match
 from infra.constructs.bulk_decisions import event_source_max_concurrency
 
 
-def _props(synth, construct) -> dict:
-    return synth.json["Resources"][synth.logical_id(construct)]["Properties"]
-
-
-def _ref(synth, construct) -> dict:
-    return {"Ref": synth.logical_id(construct)}
-
-
-def _mapping_of(synth, function) -> dict:
-    """The one event source mapping of `function`."""
-    mappings = [
-        m["Properties"]
-        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == _ref(synth, function)
-    ]
-    assert len(mappings) == 1
-    return mappings[0]
-
-
-def _alarms(synth) -> dict[str, dict]:
-    return {k: v["Properties"] for k, v in synth.resources("AWS::CloudWatch::Alarm").items()}
-
-
-def _alarm_on(synth, metric_name: str, dimension_value: dict) -> list[dict]:
-    """Alarms whose (math) metric is `metric_name` with a dimension equal to `dimension_value`."""
-    found = []
-    for alarm in _alarms(synth).values():
-        metrics = [alarm] + [q.get("MetricStat", {}).get("Metric", {}) for q in alarm.get("Metrics", [])]
-        for metric in metrics:
-            if metric.get("MetricName") == metric_name and any(
-                d["Value"] == dimension_value for d in metric.get("Dimensions", [])
-            ):
-                found.append(alarm)
-                break
-    return found
-
-
 # ---- batch table --------------------------------------------------------------------------------
 
 
 def test_batch_table_keys_and_ttl_match_the_pynamodb_model(synth):
     # Given the batch table
-    props = _props(synth, synth.stack.bulk.table)
+    props = synth.props(synth.stack.bulk.table)
     # Then its key is (batch_id, item_key), both strings, as adapters/batch_store.py expects
     assert props["KeySchema"] == [
         {"AttributeName": "batch_id", "KeyType": "HASH"},
@@ -68,7 +31,7 @@ def test_batch_table_keys_and_ttl_match_the_pynamodb_model(synth):
 
 def test_batch_table_is_on_demand_encrypted_with_pitr_and_disposable(synth):
     # Given the batch table
-    table = synth.json["Resources"][synth.logical_id(synth.stack.bulk.table)]
+    table = synth.resource(synth.stack.bulk.table)
     props = table["Properties"]
     # Then it is on-demand, PITR-protected and encrypted with the service's data key
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -89,7 +52,7 @@ def test_batch_table_is_on_demand_encrypted_with_pitr_and_disposable(synth):
 def test_work_queue_redrives_to_the_dlq_after_five_receives(synth):
     # Given the work queue and its dead-letter queue
     bulk = synth.stack.bulk
-    queue, dlq = _props(synth, bulk.queue), _props(synth, bulk.dead_letter_queue)
+    queue, dlq = synth.props(bulk.queue), synth.props(bulk.dead_letter_queue)
     # Then a chunk that failed 5 times moves to the DLQ
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [synth.logical_id(bulk.dead_letter_queue), "Arn"]},
@@ -108,8 +71,8 @@ def test_work_queue_redrives_to_the_dlq_after_five_receives(synth):
 
 def test_work_queue_visibility_timeout_is_six_times_the_worker_timeout(synth):
     # Given the worker's timeout and the queue's visibility timeout
-    worker_timeout = _props(synth, synth.stack.bulk.worker)["Timeout"]
-    visibility = _props(synth, synth.stack.bulk.queue)["VisibilityTimeout"]
+    worker_timeout = synth.props(synth.stack.bulk.worker)["Timeout"]
+    visibility = synth.props(synth.stack.bulk.queue)["VisibilityTimeout"]
     # Then the queue leaves Lambda time to retry a throttled chunk (AWS guidance: >= 6x)
     assert worker_timeout == 900
     assert visibility >= 6 * worker_timeout
@@ -120,14 +83,14 @@ def test_both_queues_are_encrypted_and_refuse_plain_http(synth):
     # Given both queues
     bulk = synth.stack.bulk
     for queue in (bulk.queue, bulk.dead_letter_queue):
-        props = _props(synth, queue)
+        props = synth.props(queue)
         # Then each is encrypted at rest (SQS-managed SSE: messages carry ids and line numbers only)
         assert props["SqsManagedSseEnabled"] is True
         # And its queue policy denies every action over a non-TLS connection
         synth.template.has_resource_properties(
             "AWS::SQS::QueuePolicy",
             {
-                "Queues": [_ref(synth, queue)],
+                "Queues": [synth.ref(queue)],
                 "PolicyDocument": {
                     "Statement": [
                         {
@@ -149,8 +112,8 @@ def test_both_queues_are_encrypted_and_refuse_plain_http(synth):
 
 def test_worker_is_a_house_function_with_the_batch_handler(synth):
     # Given the batch worker
-    props = _props(synth, synth.stack.bulk.worker)
-    api = _props(synth, synth.stack.api.function)
+    props = synth.props(synth.stack.bulk.worker)
+    api = synth.props(synth.stack.api.function)
     # Then it runs the batch worker handler, with the API function's runtime, code, layers, logging and tracing
     assert props["Handler"] == "mturk_decisions.handlers.batch_worker.handler"
     for same in ("Runtime", "Architectures", "Code", "Layers", "TracingConfig"):
@@ -167,45 +130,28 @@ def test_worker_is_a_house_function_with_the_batch_handler(synth):
 
 def test_one_worker_paces_mturk_calls_by_default(synth):
     # Given the default config (workerReservedConcurrency=1)
-    props = _props(synth, synth.stack.bulk.worker)
+    props = synth.props(synth.stack.bulk.worker)
     # Then a single worker runs at a time, so one adaptive pacer owns the requester's MTurk rate
     assert props["ReservedConcurrentExecutions"] == 1
 
 
-def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth):
+def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth, service_env):
     # Given the worker's and the API function's environments
-    env = _props(synth, synth.stack.bulk.worker)["Environment"]["Variables"]
-    api_env = _props(synth, synth.stack.api.function)["Environment"]["Variables"]
+    env = synth.props(synth.stack.bulk.worker)["Environment"]["Variables"]
+    api_env = synth.props(synth.stack.api.function)["Environment"]["Variables"]
     bulk = synth.stack.bulk
     # Then it reads the same tables, secret, endpoint and Powertools settings as the API
-    for name in (
-        "AUDIT_TABLE_NAME",
-        "IDEMPOTENCY_TABLE_NAME",
-        "MTURK_SECRET_ID",
-        "MTURK_ENDPOINT",
-        "SECRET_MAX_AGE_SECONDS",
-        "POWERTOOLS_SERVICE_NAME",
-        "POWERTOOLS_METRICS_NAMESPACE",
-        "POWERTOOLS_LOG_LEVEL",
-    ):
+    for name in service_env:
         assert env[name] == api_env[name], name
     # And the batch table, the work queue and the pacing rates (defaults 5 and 50 calls/s)
-    assert env["BATCH_TABLE_NAME"] == _ref(synth, bulk.table)
-    assert env["WORK_QUEUE_URL"] == _ref(synth, bulk.queue)
+    assert env["BATCH_TABLE_NAME"] == synth.ref(bulk.table)
+    assert env["WORK_QUEUE_URL"] == synth.ref(bulk.queue)
     assert env["MTURK_INITIAL_RATE"] == "5"
     assert env["MTURK_MAX_RATE"] == "50"
     # And the event bus it announces "Batch Completed" and its decisions on
-    assert env["EVENT_BUS_NAME"] == _ref(synth, synth.stack.events.bus)
+    assert env["EVENT_BUS_NAME"] == synth.ref(synth.stack.events.bus)
     # And nothing more: no schedule table, no notifications queue (API concerns)
-    assert set(env) == {
-        "AUDIT_TABLE_NAME",
-        "IDEMPOTENCY_TABLE_NAME",
-        "MTURK_SECRET_ID",
-        "MTURK_ENDPOINT",
-        "SECRET_MAX_AGE_SECONDS",
-        "POWERTOOLS_SERVICE_NAME",
-        "POWERTOOLS_METRICS_NAMESPACE",
-        "POWERTOOLS_LOG_LEVEL",
+    assert set(env) == service_env | {
         "BATCH_TABLE_NAME",
         "WORK_QUEUE_URL",
         "MTURK_INITIAL_RATE",
@@ -216,17 +162,17 @@ def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth):
 
 def test_pacing_rates_come_from_context(restricted_synth):
     # Given mturkInitialRate=2.5 and mturkMaxRate=20
-    env = _props(restricted_synth, restricted_synth.stack.bulk.worker)["Environment"]["Variables"]
+    env = restricted_synth.props(restricted_synth.stack.bulk.worker)["Environment"]["Variables"]
     # Then the worker gets them as the strings its Settings parse
     assert (env["MTURK_INITIAL_RATE"], env["MTURK_MAX_RATE"]) == ("2.5", "20")
 
 
 def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth):
     # Given the worker's event source mapping
-    props = _mapping_of(synth, synth.stack.bulk.worker)
+    props = synth.event_source_mapping(synth.stack.bulk.worker)
     # Then the worker consumes the work queue, one message (= one chunk of up to 500 items) per call
     assert props["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.queue), "Arn"]}
-    assert props["FunctionName"] == _ref(synth, synth.stack.bulk.worker)
+    assert props["FunctionName"] == synth.ref(synth.stack.bulk.worker)
     assert props["BatchSize"] == 1
     assert "MaximumBatchingWindowInSeconds" not in props
     # And reports failed records (Powertools batch processing) instead of failing the whole batch
@@ -237,8 +183,8 @@ def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth)
 
 def test_without_reserved_concurrency_two_workers_at_most(restricted_synth):
     # Given workerReservedConcurrency=none
-    props = _props(restricted_synth, restricted_synth.stack.bulk.worker)
-    mapping = _mapping_of(restricted_synth, restricted_synth.stack.bulk.worker)
+    props = restricted_synth.props(restricted_synth.stack.bulk.worker)
+    mapping = restricted_synth.event_source_mapping(restricted_synth.stack.bulk.worker)
     # Then the function is unreserved, and the event source alone caps the workers at 2
     assert "ReservedConcurrentExecutions" not in props
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
@@ -259,44 +205,44 @@ def test_event_source_concurrency_follows_the_reserved_concurrency():
 def test_dlq_depth_alarm_notifies_the_topic(synth):
     # Given the alarms on the DLQ's visible messages
     dlq_name = {"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.dead_letter_queue), "QueueName"]}
-    (alarm,) = _alarm_on(synth, "ApproximateNumberOfMessagesVisible", dlq_name)
+    (alarm,) = synth.alarms_on("ApproximateNumberOfMessagesVisible", dlq_name)
     # Then one message is enough, and the alarm goes to the alarm topic
     assert alarm["Threshold"] == 0
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    assert alarm["AlarmActions"] == [_ref(synth, synth.stack.alarm_topic)]
+    assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)]
 
 
 def test_work_queue_age_alarm_notifies_the_topic(synth, restricted_synth):
     # Given the alarm on the age of the work queue's oldest message
     for variant, minutes in ((synth, 30), (restricted_synth, 60)):
         queue_name = {"Fn::GetAtt": [variant.logical_id(variant.stack.bulk.queue), "QueueName"]}
-        (alarm,) = _alarm_on(variant, "ApproximateAgeOfOldestMessage", queue_name)
+        (alarm,) = variant.alarms_on("ApproximateAgeOfOldestMessage", queue_name)
         # Then it fires when a chunk has waited longer than workQueueMaxAgeMinutes (default 30)
         assert alarm["Threshold"] == minutes * 60
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
-        assert alarm["AlarmActions"] == [_ref(variant, variant.stack.alarm_topic)]
+        assert alarm["AlarmActions"] == [variant.ref(variant.stack.alarm_topic)]
 
 
 def test_worker_errors_alarm_notifies_the_topic(synth):
     # Given the alarms on the worker's Errors (a crash or timeout: item failures are reported, not raised)
-    worker = _ref(synth, synth.stack.bulk.worker)
-    (alarm,) = _alarm_on(synth, "Errors", worker)
+    worker = synth.ref(synth.stack.bulk.worker)
+    (alarm,) = synth.alarms_on("Errors", worker)
     # Then any error alarms, to the topic
     assert alarm["Threshold"] == 0
-    assert alarm["AlarmActions"] == [_ref(synth, synth.stack.alarm_topic)]
+    assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)]
 
 
 def test_worker_throttles_alarm_only_when_they_are_not_by_design(synth, restricted_synth):
     # Given reserved concurrency 1 under an event source of 2, throttling is how the worker is capped:
     # no throttle alarm (the queue-age and DLQ alarms tell when the backlog is really stuck)
-    assert _alarm_on(synth, "Throttles", _ref(synth, synth.stack.bulk.worker)) == []
+    assert synth.alarms_on("Throttles", synth.ref(synth.stack.bulk.worker)) == []
     assert synth.stack.bulk.worker_throttled_by_design is True
     # Given an unreserved worker, a throttle means the account ran out of concurrency: alarm
-    (alarm,) = _alarm_on(restricted_synth, "Throttles", _ref(restricted_synth, restricted_synth.stack.bulk.worker))
-    assert alarm["AlarmActions"] == [_ref(restricted_synth, restricted_synth.stack.alarm_topic)]
+    (alarm,) = restricted_synth.alarms_on("Throttles", restricted_synth.ref(restricted_synth.stack.bulk.worker))
+    assert alarm["AlarmActions"] == [restricted_synth.ref(restricted_synth.stack.alarm_topic)]
     # And the API function's throttle alarm is unchanged
-    assert len(_alarm_on(synth, "Throttles", _ref(synth, synth.stack.api.function))) == 1
+    assert len(synth.alarms_on("Throttles", synth.ref(synth.stack.api.function))) == 1
 
 
 def test_dashboard_shows_the_worker_and_both_queues(synth):

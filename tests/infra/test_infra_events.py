@@ -7,68 +7,13 @@ from typing import Any
 
 import pytest
 
-SERVICE_ENV = {
-    "AUDIT_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
-    "MTURK_SECRET_ID",
-    "MTURK_ENDPOINT",
-    "SECRET_MAX_AGE_SECONDS",
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-}
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
+# What recording decisions needs on the audit table (its indexes included): AuditStore.grant_audit_write.
+AUDIT_WRITE_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 
 
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
-
-
-def _grants(synth, function) -> set[tuple[str, str]]:
-    return {
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in synth.statements(function)
-        if statement["Effect"] == "Allow"
-        for action in _as_list(statement["Action"])
-        for resource in _as_list(statement["Resource"])
-    }
-
-
-def _actions_on(synth, function, construct) -> set[str]:
-    logical_id = synth.logical_id(construct)
-    return {action for action, resource in _grants(synth, function) if logical_id in resource}
-
-
-def _queue_policy(synth, queue) -> list[dict]:
-    policies = [
-        p["Properties"]["PolicyDocument"]["Statement"]
-        for p in synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [synth.ref(queue)]
-    ]
-    assert len(policies) == 1
-    return policies[0]
-
-
-def _mapping_of(synth, function) -> dict:
-    mappings = [
-        m["Properties"]
-        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"] == synth.ref(function)
-    ]
-    assert len(mappings) == 1
-    return mappings[0]
-
-
-def _alarm_on(synth, metric_name: str, dimension_value: dict) -> list[dict]:
-    found = []
-    for alarm in synth.alarms().values():
-        metrics = [alarm] + [q.get("MetricStat", {}).get("Metric", {}) for q in alarm.get("Metrics", [])]
-        if any(
-            m.get("MetricName") == metric_name and any(d["Value"] == dimension_value for d in m.get("Dimensions", []))
-            for m in metrics
-        ):
-            found.append(alarm)
-    return found
 
 
 def _consumed_queues(synth):
@@ -114,7 +59,7 @@ def test_reversal_requested_events_go_to_the_requests_queue(synth):
 def test_only_that_rule_may_send_to_the_requests_queue(synth):
     # Given the requests queue's policy
     events = synth.stack.events
-    statements = _queue_policy(synth, events.reversal_requests.queue)
+    statements = synth.queue_policy(events.reversal_requests.queue)
     allows = [s for s in statements if s["Effect"] == "Allow"]
     # Then EventBridge may send to it, from the Reversal Requested rule only, and no one else is allowed
     (allow,) = allows
@@ -128,7 +73,7 @@ def test_only_that_rule_may_send_to_the_requests_queue(synth):
 def test_mturk_may_send_notifications_over_tls_and_nothing_else(synth):
     # Given the notifications queue's policy
     notifications = synth.stack.events.notifications
-    statements = _queue_policy(synth, notifications.queue)
+    statements = synth.queue_policy(notifications.queue)
     (allow,) = [s for s in statements if s["Effect"] == "Allow"]
     # Then the MTurk service principal may SendMessage (MTurk's documented queue permission), over TLS
     assert allow["Principal"] == {"Service": "mturk-requester.amazonaws.com"}
@@ -136,7 +81,7 @@ def test_mturk_may_send_notifications_over_tls_and_nothing_else(synth):
     assert allow["Resource"] == synth.arn(notifications.queue)
     assert allow["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
     # And the notifications DLQ admits no other principal
-    assert [s for s in _queue_policy(synth, notifications.dead_letter_queue) if s["Effect"] == "Allow"] == []
+    assert [s for s in synth.queue_policy(notifications.dead_letter_queue) if s["Effect"] == "Allow"] == []
 
 
 # ---- queues -------------------------------------------------------------------------------------
@@ -151,19 +96,13 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(synth):
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, logical_id
         assert "KmsMasterKeyId" not in queue["Properties"], logical_id
         # And its policy denies every action over a non-TLS connection
-        policies = [
-            p["Properties"]["PolicyDocument"]["Statement"]
-            for p in synth.resources("AWS::SQS::QueuePolicy").values()
-            if p["Properties"]["Queues"] == [{"Ref": logical_id}]
-        ]
-        assert len(policies) == 1, logical_id
         assert {
             "Action": "sqs:*",
             "Condition": TLS_ONLY,
             "Effect": "Deny",
             "Principal": {"AWS": "*"},
             "Resource": {"Fn::GetAtt": [logical_id, "Arn"]},
-        } in policies[0], logical_id
+        } in synth.queue_policy(logical_id), logical_id
 
 
 @pytest.mark.parametrize("name", ["reversal requests", "notifications"])
@@ -183,7 +122,7 @@ def test_queue_redrives_to_its_dlq_after_five_receives(synth, name):
 def test_consumer_reads_ten_messages_with_partial_failures_two_at_a_time(synth, name):
     # Given a consumer's event source mapping
     queues, consumer = _consumed_queues(synth)[name]
-    mapping = _mapping_of(synth, consumer)
+    mapping = synth.event_source_mapping(consumer)
     # Then it consumes its queue 10 messages at a time, reporting failed records only
     assert mapping["EventSourceArn"] == synth.arn(queues.queue)
     assert mapping["BatchSize"] == 10
@@ -195,7 +134,7 @@ def test_consumer_reads_ten_messages_with_partial_failures_two_at_a_time(synth, 
 # ---- the consumers --------------------------------------------------------------------------------
 
 
-def test_events_consumer_handler_and_environment(synth):
+def test_events_consumer_handler_and_environment(synth, service_env):
     # Given the Reversal Requested consumer
     stack = synth.stack
     props = synth.props(stack.events.events_consumer)
@@ -203,7 +142,7 @@ def test_events_consumer_handler_and_environment(synth):
     api_env = synth.props(stack.api.function)["Environment"]["Variables"]
     # Then it runs the events handler with the API's service settings
     assert props["Handler"] == "mturk_decisions.handlers.events.handler"
-    for name in SERVICE_ENV:
+    for name in service_env:
         assert env[name] == api_env[name], name
     # And it knows the bus, its DLQ (for malformed events), the schedules (funds retries) and the
     # bulk resources (a HIT event becomes a batch); nothing more
@@ -212,7 +151,7 @@ def test_events_consumer_handler_and_environment(synth):
     assert env["SCHEDULE_TABLE_NAME"] == synth.ref(stack.reversals.table)
     assert env["BATCH_TABLE_NAME"] == synth.ref(stack.bulk.table)
     assert env["WORK_QUEUE_URL"] == synth.ref(stack.bulk.queue)
-    assert set(env) == SERVICE_ENV | {
+    assert set(env) == service_env | {
         "EVENT_BUS_NAME",
         "EVENTS_DLQ_URL",
         "SCHEDULE_TABLE_NAME",
@@ -221,7 +160,7 @@ def test_events_consumer_handler_and_environment(synth):
     }
 
 
-def test_notifications_consumer_handler_and_environment(synth, restricted_synth):
+def test_notifications_consumer_handler_and_environment(synth, restricted_synth, service_env):
     # Given the MTurk notifications consumer
     stack = synth.stack
     props = synth.props(stack.events.notifications_consumer)
@@ -231,7 +170,7 @@ def test_notifications_consumer_handler_and_environment(synth, restricted_synth)
     assert props["Handler"] == "mturk_decisions.handlers.notifications.handler"
     assert env["NOTIFICATIONS_DLQ_URL"] == synth.ref(stack.events.notifications.dead_letter_queue)
     assert env["SCHEDULE_TABLE_NAME"] == synth.ref(stack.reversals.table)
-    assert set(env) == SERVICE_ENV | {"NOTIFICATIONS_DLQ_URL", "SCHEDULE_TABLE_NAME"}
+    assert set(env) == service_env | {"NOTIFICATIONS_DLQ_URL", "SCHEDULE_TABLE_NAME"}
     # Given websiteRejectionGrace=pt72h, then website rejections are provisional for PT72H
     restricted = restricted_synth.props(restricted_synth.stack.events.notifications_consumer)
     assert restricted["Environment"]["Variables"]["WEBSITE_REJECTION_GRACE"] == "PT72H"
@@ -243,27 +182,22 @@ def test_events_consumer_grants_are_exactly_what_it_calls(synth):
     consumer = stack.events.events_consumer
     requests = stack.events.reversal_requests
     # Then it consumes its queue and may only send to its DLQ (malformed events, with their reason)
-    assert _actions_on(synth, consumer, requests.queue) == {
+    assert synth.actions_on(consumer, requests.queue) == {
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
         "sqs:ReceiveMessage",
     }
-    assert _actions_on(synth, consumer, requests.dead_letter_queue) == {"sqs:SendMessage"}
+    assert synth.actions_on(consumer, requests.dead_letter_queue) == {"sqs:SendMessage"}
     # And reverses through the service: audit writes, the secret, events on the service's bus
-    assert _actions_on(synth, consumer, stack.audit_store.audit_table) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
-    }
-    assert _actions_on(synth, consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
-    assert _actions_on(synth, consumer, stack.events.bus) == {"events:PutEvents"}
+    assert synth.actions_on(consumer, stack.audit_store.audit_table) == AUDIT_WRITE_ACTIONS
+    assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
+    assert synth.actions_on(consumer, stack.events.bus) == {"events:PutEvents"}
     # And creates funds-retry schedules, and batches for HIT events (rows + chunks), nothing more
-    assert _actions_on(synth, consumer, stack.reversals.table) == {"dynamodb:PutItem"}
-    assert _actions_on(synth, consumer, stack.bulk.table) == {"dynamodb:BatchWriteItem"}
-    assert _actions_on(synth, consumer, stack.bulk.queue) == {"sqs:SendMessage"}
+    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:PutItem"}
+    assert synth.actions_on(consumer, stack.bulk.table) == {"dynamodb:BatchWriteItem"}
+    assert synth.actions_on(consumer, stack.bulk.queue) == {"sqs:SendMessage"}
     # And has nothing on the idempotency cache, the notifications queues or the bulk DLQ
     for construct in (
         stack.audit_store.idempotency_table,
@@ -271,7 +205,7 @@ def test_events_consumer_grants_are_exactly_what_it_calls(synth):
         stack.events.notifications.dead_letter_queue,
         stack.bulk.dead_letter_queue,
     ):
-        assert not _actions_on(synth, consumer, construct), construct.node.path
+        assert not synth.actions_on(consumer, construct), construct.node.path
 
 
 def test_notifications_consumer_grants_are_exactly_what_it_calls(synth):
@@ -279,23 +213,18 @@ def test_notifications_consumer_grants_are_exactly_what_it_calls(synth):
     stack = synth.stack
     consumer = stack.events.notifications_consumer
     notifications = stack.events.notifications
-    grants = _grants(synth, consumer)
+    grants = synth.grants(consumer)
     # Then it consumes its queue and may only send to its DLQ
-    assert _actions_on(synth, consumer, notifications.dead_letter_queue) == {"sqs:SendMessage"}
-    assert "sqs:ReceiveMessage" in _actions_on(synth, consumer, notifications.queue)
+    assert synth.actions_on(consumer, notifications.dead_letter_queue) == {"sqs:SendMessage"}
+    assert "sqs:ReceiveMessage" in synth.actions_on(consumer, notifications.queue)
     # And reads an assignment's audit history and records the website's decision; reads the secret;
     # creates provisional reversals (PutItem) when a grace is configured
-    assert _actions_on(synth, consumer, stack.audit_store.audit_table) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
-    }
-    assert _actions_on(synth, consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
-    assert _actions_on(synth, consumer, stack.reversals.table) == {"dynamodb:PutItem"}
+    assert synth.actions_on(consumer, stack.audit_store.audit_table) == AUDIT_WRITE_ACTIONS
+    assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
+    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:PutItem"}
     # And it cannot start work: no work queue, no batch table, no events on the bus
-    assert not _actions_on(synth, consumer, stack.bulk.queue)
-    assert not _actions_on(synth, consumer, stack.bulk.table)
+    assert not synth.actions_on(consumer, stack.bulk.queue)
+    assert not synth.actions_on(consumer, stack.bulk.table)
     assert not {a for a, _ in grants if a.startswith("events:")}
     sends = {r for a, r in grants if a == "sqs:SendMessage"}
     assert sends == {json.dumps(synth.arn(notifications.dead_letter_queue), sort_keys=True)}
@@ -329,7 +258,7 @@ def test_dlq_depth_alarm_notifies_the_topic(synth, name):
     # Given the alarm on a new DLQ's visible messages
     queues, _ = _consumed_queues(synth)[name]
     dlq_name = {"Fn::GetAtt": [synth.logical_id(queues.dead_letter_queue), "QueueName"]}
-    (alarm,) = _alarm_on(synth, "ApproximateNumberOfMessagesVisible", dlq_name)
+    (alarm,) = synth.alarms_on("ApproximateNumberOfMessagesVisible", dlq_name)
     # Then one message is enough, and the alarm goes to the alarm topic
     assert alarm["Threshold"] == 0
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -341,7 +270,7 @@ def test_consumer_errors_and_throttles_alarm_to_the_topic(synth, name):
     # Given a consumer (unreserved: a throttle means the account ran out of concurrency)
     _, consumer = _consumed_queues(synth)[name]
     for metric in ("Errors", "Throttles"):
-        (alarm,) = _alarm_on(synth, metric, synth.ref(consumer))
+        (alarm,) = synth.alarms_on(metric, synth.ref(consumer))
         # Then each alarms on the first occurrence, to the topic
         assert alarm["Threshold"] == 0, metric
         assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)], metric

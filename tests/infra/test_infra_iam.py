@@ -26,17 +26,6 @@ def _identity_statements(synth) -> Iterator[tuple[str, dict]]:
                     yield logical_id, statement
 
 
-def _function_statements(synth, function=None) -> list[dict]:
-    role_id = synth.logical_id((function or synth.stack.api.function).role)
-    policies = [
-        r["Properties"]["PolicyDocument"]["Statement"]
-        for r in synth.resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in r["Properties"]["Roles"]
-    ]
-    assert len(policies) == 1
-    return policies[0]
-
-
 def test_no_statement_grants_a_wildcard_action(synth, restricted_synth):
     # Given every IAM statement of both synthesized variants
     for variant in (synth, restricted_synth):
@@ -80,7 +69,7 @@ def test_each_function_has_its_own_role_without_managed_policies(synth):
 
 def test_api_function_grants_are_exactly_the_contract(synth):
     # Given the API function's policy statements
-    statements = _function_statements(synth)
+    statements = synth.statements(synth.stack.api.function)
     by_actions = {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
     store, secret = synth.stack.audit_store, synth.stack.secret
     audit_id = synth.logical_id(store.audit_table)
@@ -130,7 +119,7 @@ def test_api_function_grants_are_exactly_the_contract(synth):
 def test_batch_worker_grants_are_exactly_what_it_calls(synth):
     # Given the batch worker's policy statements
     bulk, store, secret = synth.stack.bulk, synth.stack.audit_store, synth.stack.secret
-    statements = _function_statements(synth, bulk.worker)
+    statements = synth.statements(bulk.worker)
     by_actions = {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
     # Then it reads a chunk's items, records their outcomes and checks whether the batch is complete
     # in the batch table: no Put, BatchWrite, Scan or Delete
@@ -168,7 +157,7 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
 
 def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_any_queue(synth):
     # Given the batch worker's policy statements
-    statements = _function_statements(synth, synth.stack.bulk.worker)
+    statements = synth.statements(synth.stack.bulk.worker)
     actions = {action for s in statements for action in _as_list(s["Action"])}
     resources = json.dumps([s["Resource"] for s in statements])
     # Then the idempotency cache (an API concern) is out of its reach ...

@@ -11,10 +11,6 @@ from infra.constructs.layers import PYNAMODB_LAYER_SOURCE, read_pin
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _function(synth):
-    return synth.json["Resources"][synth.logical_id(synth.stack.api.function)]
-
-
 def _asset_dir(synth, s3_key: str) -> Path:
     """The staged directory of a file asset, from the stack's asset manifest."""
     asset_hash = s3_key.removesuffix(".zip")
@@ -30,7 +26,7 @@ def _files(root: Path) -> set[str]:
 
 def test_function_runtime_architecture_tracing_and_json_logging(synth):
     # Given the API handler function
-    props = _function(synth)["Properties"]
+    props = synth.props(synth.stack.api.function)
     # Then it runs python3.12 on arm64 with X-Ray active tracing and JSON logs
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
@@ -46,7 +42,7 @@ def test_function_runtime_architecture_tracing_and_json_logging(synth):
 
 def test_function_logs_to_its_own_log_group_with_retention(synth):
     # Given the function's log group
-    props = _function(synth)["Properties"]
+    props = synth.props(synth.stack.api.function)
     log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
     # Then it is a log group of this stack with a retention
     log_group = synth.json["Resources"][log_group_id]
@@ -56,7 +52,7 @@ def test_function_logs_to_its_own_log_group_with_retention(synth):
 
 def test_function_environment_is_the_handler_contract(synth):
     # Given the function's environment
-    env = _function(synth)["Properties"]["Environment"]["Variables"]
+    env = synth.props(synth.stack.api.function)["Environment"]["Variables"]
     store, secret = synth.stack.audit_store, synth.stack.secret
     # Then it names the tables, the secret (by ARN) and the MTurk endpoint, plus Powertools settings
     assert env["AUDIT_TABLE_NAME"] == {"Ref": synth.logical_id(store.audit_table)}
@@ -77,7 +73,7 @@ def test_function_environment_is_the_handler_contract(synth):
 
 def test_function_uses_the_public_powertools_layer_and_the_pynamodb_layer(synth):
     # Given the function's layers
-    layers = _function(synth)["Properties"]["Layers"]
+    layers = synth.props(synth.stack.api.function)["Layers"]
     # Then the first is Powertools v3 python312/arm64 (version 27 by default) in the stack's region
     assert layers[0] == {
         "Fn::Join": [
@@ -98,21 +94,21 @@ def test_function_uses_the_public_powertools_layer_and_the_pynamodb_layer(synth)
 
 def test_powertools_layer_version_comes_from_context(restricted_synth):
     # Given powertoolsLayerVersion=31
-    layers = _function(restricted_synth)["Properties"]["Layers"]
+    layers = restricted_synth.props(restricted_synth.stack.api.function)["Layers"]
     # Then the layer ARN ends with :31
     assert layers[0]["Fn::Join"][1][-1].endswith("AWSLambdaPowertoolsPythonV3-python312-arm64:31")
 
 
 def test_reserved_concurrency_can_be_turned_off(restricted_synth):
     # Given apiReservedConcurrency=none
-    props = _function(restricted_synth)["Properties"]
+    props = restricted_synth.props(restricted_synth.stack.api.function)
     # Then the function draws on the account's unreserved concurrency
     assert "ReservedConcurrentExecutions" not in props
 
 
 def test_function_code_is_the_lambdas_folder_without_caches_or_tests(synth):
     # Given the staged code asset of the function
-    code = _function(synth)["Properties"]["Code"]
+    code = synth.props(synth.stack.api.function)["Code"]
     staged = _asset_dir(synth, code["S3Key"])
     # Then it holds exactly the files of lambdas/ minus the excluded patterns
     expected = {
@@ -129,7 +125,7 @@ def test_function_code_is_the_lambdas_folder_without_caches_or_tests(synth):
 
 def test_pynamodb_layer_is_bundled_under_python_with_the_pinned_version(synth):
     # Given the staged PynamoDB layer asset (built by local bundling, no Docker)
-    layer = synth.json["Resources"][synth.logical_id(synth.stack.layers.pynamodb)]
+    layer = synth.resource(synth.stack.layers.pynamodb)
     staged = _asset_dir(synth, layer["Properties"]["Content"]["S3Key"])
     # Then it contains python/pynamodb and the dist-info of the pinned version only
     _, version = read_pin(PYNAMODB_LAYER_SOURCE / "requirements.txt")

@@ -11,10 +11,6 @@ from aws_cdk import aws_sqs as sqs
 from infra.constructs.operations import AUTOMATIC_REVERSAL_METRICS, SERVICE_METRICS, Operations
 
 
-def _alarms(synth) -> dict[str, dict]:
-    return {k: v["Properties"] for k, v in synth.resources("AWS::CloudWatch::Alarm").items()}
-
-
 def _metric_names(alarm: dict) -> set[str]:
     names = {alarm.get("MetricName")}
     for query in alarm.get("Metrics", []):
@@ -22,10 +18,23 @@ def _metric_names(alarm: dict) -> set[str]:
     return names - {None}
 
 
+def _seam_stack(stack_name: str) -> tuple[Stack, Operations]:
+    """A stack of its own with an Operations construct, as a later construct would find it."""
+    stack = Stack(App(), stack_name)
+    return stack, Operations(stack, "Operations", alarm_email=None, name_prefix="Seam")
+
+
+def _only_alarm(stack: Stack) -> dict:
+    """The properties of the one alarm of `stack`."""
+    alarms = assertions.Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 1
+    return next(iter(alarms.values()))["Properties"]
+
+
 def test_every_alarm_notifies_the_alarm_topic(synth):
     # Given every alarm of the stack
     topic_ref = {"Ref": synth.logical_id(synth.stack.alarm_topic)}
-    alarms = _alarms(synth)
+    alarms = synth.alarms()
     assert alarms
     # Then each one is enabled and sends ALARM (and OK) to the topic
     for logical_id, alarm in alarms.items():
@@ -36,11 +45,11 @@ def test_every_alarm_notifies_the_alarm_topic(synth):
 
 def test_alarms_cover_api_5xx_lambda_errors_and_throttles(synth):
     # Given the alarms' metrics
-    metric_names = [_metric_names(a) for a in _alarms(synth).values()]
+    metric_names = [_metric_names(a) for a in synth.alarms().values()]
     # Then the API 5XX rate, the Lambda errors and throttles and the table's health are watched
     for expected in ("5XXError", "Errors", "Throttles", "SystemErrors", "ReadThrottleEvents", "WriteThrottleEvents"):
         assert any(expected in names for names in metric_names), expected
-    api_alarm = next(a for a in _alarms(synth).values() if "5XXError" in _metric_names(a))
+    api_alarm = next(a for a in synth.alarms().values() if "5XXError" in _metric_names(a))
     assert api_alarm["Threshold"] == 0.05
     assert api_alarm["Metrics"][0]["MetricStat"]["Stat"] == "Average"
 
@@ -48,7 +57,7 @@ def test_alarms_cover_api_5xx_lambda_errors_and_throttles(synth):
 @pytest.mark.parametrize("metric", SERVICE_METRICS, ids=lambda m: m.name)
 def test_service_metric_alarm(synth, metric):
     # Given the alarm on one of the service's Powertools metrics
-    matching = [a for a in _alarms(synth).values() if metric.name in _metric_names(a)]
+    matching = [a for a in synth.alarms().values() if metric.name in _metric_names(a)]
     assert len(matching) == 1
     alarm = matching[0]
     stat = alarm["Metrics"][0]["MetricStat"]
@@ -77,7 +86,7 @@ def test_automatic_reversal_metric_alarm(synth, metric):
     topic_ref = {"Ref": synth.logical_id(synth.stack.alarm_topic)}
     matching = [
         a
-        for a in _alarms(synth).values()
+        for a in synth.alarms().values()
         if metric.name in _metric_names(a)
         and _alarm_dimensions(a) == _dimensions(metric)
     ]
@@ -108,7 +117,7 @@ def test_the_automatic_reversal_alarms_watch_what_the_lambda_code_emits(synth):
     }
     # And the deadline guard takes the maximum of the sweeper's per-minute counts (any one is enough) ...
     assert by_name["ReversalsNearDeadline"].statistic == "Maximum"
-    (guard,) = [a for a in _alarms(synth).values() if "ReversalsNearDeadline" in _metric_names(a)]
+    (guard,) = [a for a in synth.alarms().values() if "ReversalsNearDeadline" in _metric_names(a)]
     assert guard["Metrics"][0]["MetricStat"]["Stat"] == "Maximum"
     # ... the others count occurrences
     for name in ("ScheduledReversalsFailed", "ReversalsFailed", "ReconcilerFindings", "EventPublishFailed"):
@@ -154,17 +163,12 @@ def test_one_dashboard_named_after_the_stack(synth):
 
 def test_queue_depth_seam_alarms_to_the_topic():
     # Given an Operations construct and a dead-letter queue of a later construct
-    app = App()
-    stack = Stack(app, "SeamStack")
-    operations = Operations(stack, "Operations", alarm_email=None, name_prefix="Seam")
+    stack, operations = _seam_stack("SeamStack")
     dlq = sqs.Queue(stack, "Dlq", retention_period=Duration.days(14))
     # When the later construct asks for a queue-depth alarm
     operations.alarm_on_queue_depth(dlq, friendly_name="BulkDlq")
     # Then an alarm on the queue's visible messages notifies the alarm topic
-    template = assertions.Template.from_stack(stack)
-    alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 1
-    alarm = next(iter(alarms.values()))["Properties"]
+    alarm = _only_alarm(stack)
     assert "ApproximateNumberOfMessagesVisible" in _metric_names(alarm)
     assert alarm["Threshold"] == 0
     assert alarm["AlarmActions"] == [{"Ref": stack.get_logical_id(operations.alarm_topic.node.default_child)}]
@@ -172,17 +176,12 @@ def test_queue_depth_seam_alarms_to_the_topic():
 
 def test_queue_age_seam_alarms_to_the_topic():
     # Given an Operations construct and a work queue of a later construct
-    app = App()
-    stack = Stack(app, "AgeSeamStack")
-    operations = Operations(stack, "Operations", alarm_email=None, name_prefix="Seam")
+    stack, operations = _seam_stack("AgeSeamStack")
     queue = sqs.Queue(stack, "Work")
     # When the later construct asks for an age-of-oldest-message alarm of 20 minutes
     operations.alarm_on_queue_age(queue, friendly_name="Work", max_age=Duration.minutes(20))
     # Then one alarm on ApproximateAgeOfOldestMessage > 1200 s notifies the alarm topic
-    template = assertions.Template.from_stack(stack)
-    alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 1
-    alarm = next(iter(alarms.values()))["Properties"]
+    alarm = _only_alarm(stack)
     assert "ApproximateAgeOfOldestMessage" in _metric_names(alarm)
     assert alarm["Threshold"] == 1200
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"

@@ -72,7 +72,7 @@ def test_environment_comes_from_the_cli_defaults():
 
 def test_resources_are_tagged(synth):
     # Given the tables, then they carry the project tags
-    table = synth.json["Resources"][synth.logical_id(synth.stack.audit_store.audit_table)]
+    table = synth.resource(synth.stack.audit_store.audit_table)
     assert {"Key": "project", "Value": "mturk-decisions"} in table["Properties"]["Tags"]
 
 

@@ -6,14 +6,9 @@ import json
 import re
 
 
-def _table(synth, construct):
-    logical_id = synth.logical_id(construct)
-    return synth.json["Resources"][logical_id]
-
-
 def test_audit_table_is_durable_encrypted_and_retained(synth):
     # Given the audit table
-    table = _table(synth, synth.stack.audit_store.audit_table)
+    table = synth.resource(synth.stack.audit_store.audit_table)
     props = table["Properties"]
     # Then it is on-demand, PITR-protected, deletion-protected and retained with the stack
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -32,7 +27,7 @@ def test_audit_table_is_durable_encrypted_and_retained(synth):
 
 def test_audit_table_keys_and_indexes_match_the_pynamodb_model(synth):
     # Given the audit table
-    props = _table(synth, synth.stack.audit_store.audit_table)["Properties"]
+    props = synth.resource(synth.stack.audit_store.audit_table)["Properties"]
     # Then its key is (assignment_id, decision_key) ...
     assert props["KeySchema"] == [
         {"AttributeName": "assignment_id", "KeyType": "HASH"},
@@ -53,7 +48,7 @@ def test_audit_table_keys_and_indexes_match_the_pynamodb_model(synth):
 
 def test_idempotency_table_matches_powertools_defaults(synth):
     # Given the idempotency table
-    table = _table(synth, synth.stack.audit_store.idempotency_table)
+    table = synth.resource(synth.stack.audit_store.idempotency_table)
     props = table["Properties"]
     # Then it uses Powertools' defaults: key `id`, TTL on `expiration`
     assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -73,7 +68,7 @@ def test_every_kms_key_rotates_and_the_data_key_is_retained(synth):
     for logical_id, key in keys.items():
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
     # And the key of the retained audit table is retained too
-    data_key = synth.json["Resources"][synth.logical_id(synth.stack.audit_store.key)]
+    data_key = synth.resource(synth.stack.audit_store.key)
     assert data_key["DeletionPolicy"] == "Retain"
 
 

@@ -38,6 +38,9 @@ FINDINGS = {
     "F2": "A caller's retry after a crash that left a PENDING record applies the intent under a second record; "
           "the Reconciler then settles the first one SUCCEEDED from MTurk's state too: two SUCCEEDED records "
           "for one MTurk write",
+    "F3": "A JSON-body route given another Content-Type (text/plain, application/xml, multipart without a "
+          "boundary) answers 500 INTERNAL_ERROR: Powertools' validation raises RequestUnsupportedContentType "
+          "(or ValueError) and no exception handler maps it to a 4xx",
 }
 
 

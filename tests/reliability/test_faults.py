@@ -14,7 +14,7 @@ import pytest
 from local.stack import DEMO_MTURK_KEY, REGION
 from tests.reliability.harness import RESULTING, applied_writes, rng_for, scaled
 
-DECISIONS = scaled(16, 80)
+DECISIONS = scaled(30, 150)
 MAX_ATTEMPTS = 12
 
 

@@ -13,13 +13,21 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 from local.stack import DEMO_PRINCIPAL
-from tests.reliability.harness import SigV4RequestsAuth, openapi_document, scaled
+from tests.reliability.harness import FINDINGS, SigV4RequestsAuth, finding, openapi_document, scaled
 
 EXAMPLES = scaled(25, 200)
 OPENAPI = openapi_document()
 schema = schemathesis.openapi.from_dict(OPENAPI)
 schema.config.generation.update(modes=list(schemathesis.GenerationMode), max_examples=EXAMPLES)
+GATEWAY_METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}  # what local/gateway.py serves
 SIGNED = SigV4RequestsAuth(DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)
+
+
+def _media_type(case) -> str | None:
+    """The Content-Type the case will send: a header it sets wins over its body's media type."""
+    headers = {name.lower(): value for name, value in (case.headers or {}).items()}
+    media_type = headers.get("content-type") or getattr(case, "media_type", None)
+    return str(media_type).split(";")[0].strip().lower() if media_type else None
 
 
 def _problem(response) -> str | None:
@@ -39,9 +47,18 @@ def _problem(response) -> str | None:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=False, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 def test_no_5xx_and_every_4xx_is_a_json_error_with_a_code(case, stack, sim):
+    if case.method.upper() not in GATEWAY_METHODS:
+        # schemathesis' negative mode also sends methods such as TRACE: local/gateway.py has no handler for
+        # them and http.server answers 501 itself (API Gateway answers 403). A gap of the local rig, not of
+        # the service: reported to the lead; the service never sees these requests.
+        return
+    if "F3" in FINDINGS and _media_type(case) not in (None, "application/json"):
+        return  # finding F3 (test_findings.py) until its fix lands
     response = case.call(base_url=stack.gateway.url, auth=SIGNED, timeout=30)
     problem = _problem(response)
-    assert problem is None, f"{case.method} {case.formatted_path} {case.query or ''} body={case.body!r}: {problem}"
+    sent = response.request.headers.get("Content-Type")
+    assert problem is None, (f"{case.method} {case.formatted_path} {case.query or ''} Content-Type={sent!r} "
+                             f"body={case.body!r}: {problem}")
 
 
 def test_the_served_openapi_document_is_the_one_fuzzed(api):
@@ -55,6 +72,9 @@ def test_the_served_openapi_document_is_the_one_fuzzed(api):
 
 @pytest.mark.parametrize("raw,content_type", [
     (b"{", "application/json"),
+    pytest.param(b'{"feedback": "ok"}', "text/plain", marks=finding("F3")),
+    pytest.param(b"<feedback>ok</feedback>", "application/xml", marks=finding("F3")),
+    pytest.param(b"--x--", "multipart/form-data", marks=finding("F3")),
     (b"[]", "application/json"),
     (b"null", "application/json"),
     (b'{"feedback": 12}', "application/json"),
