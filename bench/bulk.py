@@ -55,6 +55,15 @@ def write_rate(calls, rate: float) -> tuple[float, float, int]:
     return per_second, per_second / rate, len(ok)
 
 
+def write_gaps(calls, top: int = 5) -> dict:
+    """Where the writes paused: the longest gaps between consecutive successful writes, and the time lost in
+    gaps over 0.25 s (ramp-up, chunk changes, backoff after throttles)."""
+    ok = sorted(call.sim_time for call in calls if call.operation == "ApproveAssignment" and call.outcome == "ok")
+    gaps = sorted(((b - a).total_seconds() for a, b in zip(ok, ok[1:])), reverse=True)
+    return {"longest_seconds": [round(gap, 3) for gap in gaps[:top]],
+            "seconds_in_gaps_over_250ms": round(sum(gap for gap in gaps if gap > 0.25), 3)}
+
+
 def _outcomes(calls) -> dict[str, int]:
     counts: dict[str, int] = {}
     for call in calls:
@@ -119,6 +128,7 @@ def run_bulk(stack, api, counter, workload: Workload, timeout: float = 900.0) ->
         "mturk_throttled": throttled,
         "mturk_calls_per_decision": len(calls) / workload.total,
         "mturk_calls_by_outcome": _outcomes(calls),
+        "write_gaps": write_gaps(calls),
         "dynamodb_write_items": sum(writes["writeItems"].values()),
         "dynamodb_writes_per_decision": sum(writes["writeItems"].values()) / workload.total,
         "dynamodb": writes,

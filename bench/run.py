@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             results["coldstart_api_first_request_ratio"] = cold["api_first_request_ratio"]
         results["coldstart_boto3_median_ms"] = cold["median_seconds"]["boto3"] * 1000
         details["coldstart"] = cold
-        coldstart.write_importtime(HERE / "importtime.txt", cold["worst"], cold["importtime"], cold["median_seconds"])
+        coldstart.write_importtime(HERE / "importtime.txt", cold)
 
     if parts & {"bulk", "api"}:
         if not args.keep_nagle:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -41,6 +40,8 @@ FINDINGS = {
     "F3": "A JSON-body route given another Content-Type (text/plain, application/xml, multipart without a "
           "boundary) answers 500 INTERNAL_ERROR: Powertools' validation raises RequestUnsupportedContentType "
           "(or ValueError) and no exception handler maps it to a 4xx",
+    "F4": "parse_results_csv takes the HITId column as it is (the JSON form checks it): a malformed HITId makes "
+          "the worker's listing fail and every item of the row's chunk cost one GetAssignment",
 }
 
 
@@ -264,8 +265,6 @@ def rng_for(name: str) -> random.Random:
     generator.seed_value = seed  # type: ignore[attr-defined]
     return generator
 
-
-_ASSIGNMENT_ID = re.compile(r"^[A-Z0-9]{1,64}$")
 
 
 class SigV4RequestsAuth:

@@ -6,14 +6,13 @@ is a JSON error with a `code`. The example count per operation is bounded (CI) a
 """
 from __future__ import annotations
 
-import json
-
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
-from local.stack import DEMO_PRINCIPAL
-from tests.reliability.harness import FINDINGS, SigV4RequestsAuth, finding, openapi_document, scaled
+schemathesis = pytest.importorskip("schemathesis", reason="schemathesis belongs in requirements-dev.txt")
+
+from local.stack import DEMO_PRINCIPAL  # noqa: E402
+from tests.reliability.harness import FINDINGS, SigV4RequestsAuth, finding, openapi_document, scaled  # noqa: E402
 
 EXAMPLES = scaled(25, 200)
 OPENAPI = openapi_document()

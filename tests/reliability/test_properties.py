@@ -23,7 +23,7 @@ from mturk_decisions.domain.batch import InvalidBatch, parse_results_csv
 from mturk_decisions.domain.errors import InvalidFeedback
 from mturk_decisions.domain.model import Action
 from mturk_decisions.domain.rules import validate_feedback
-from tests.reliability.harness import scaled
+from tests.reliability.harness import finding, scaled
 
 EXAMPLES = scaled(300, 3000)
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -187,3 +187,12 @@ def test_arbitrary_text_is_parsed_or_refused_never_crashes(text):
         return
     lines = [item.line for item in parsed.items] + [row.line for row in parsed.skipped]
     assert len(lines) == len(set(lines)) and all(line >= 2 for line in lines)
+
+
+@finding("F4")
+@pytest.mark.parametrize("hit_id", ["3abc-lower", "3ABC/../X", "H" * 65])
+def test_a_malformed_hit_id_in_the_csv_is_a_row_error_like_in_json(hit_id):
+    text = "HITId,AssignmentId,Approve,Reject\r\n" + f"{hit_id},3ABCDEFGHIJKLMNOPQRSTUVWXYZ0123,x,\r\n"
+    with pytest.raises(InvalidBatch) as refused:
+        parse_results_csv(text)
+    assert [error["line"] for error in refused.value.details["errors"]] == [2]
