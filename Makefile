@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test demo walkthrough clean
+.PHONY: setup test demo walkthrough bench bench-quick reliability-long clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,17 @@ demo: setup
 # Against a running `make demo`, from another terminal.
 walkthrough: setup
 	$(PY) -m local.walkthrough
+
+# Benchmarks (not timed tests): prints a table and writes bench/results.json.
+bench: setup
+	$(PY) -m bench
+
+bench-quick: setup
+	$(PY) -m bench --quick
+
+# The reliability harness in its long mode (1,000 crash trials per path, 50 clients x 30 s of load).
+reliability-long: setup
+	RELIABILITY_LONG=1 $(PY) -m pytest tests/reliability
 
 include infra/Makefile.mk
 

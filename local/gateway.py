@@ -68,8 +68,12 @@ class LocalApiGateway:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait 40 ms between them
 
             def do_GET(self): gateway._serve(self)  # noqa: E704
+            def do_HEAD(self): gateway._serve(self)  # noqa: E704
+            def do_OPTIONS(self): gateway._serve(self)  # noqa: E704
+            def do_TRACE(self): gateway._serve(self)  # noqa: E704
             def do_POST(self): gateway._serve(self)  # noqa: E704
             def do_PUT(self): gateway._serve(self)  # noqa: E704
             def do_DELETE(self): gateway._serve(self)  # noqa: E704

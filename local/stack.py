@@ -162,6 +162,10 @@ class OfflineStack:
         from mturk_decisions.config import Settings
         from mturk_decisions.handlers.api import handler
 
+        import socketserver
+
+        # moto's werkzeug server writes headers and body separately; without this every call waits ~40 ms.
+        socketserver.StreamRequestHandler.disable_nagle_algorithm = True
         port = free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()

@@ -31,18 +31,8 @@ _TIMESTAMPS = {"SubmitTime", "AcceptTime", "ApprovalTime", "RejectionTime", "Aut
 
 #: What the harness found in the Lambda code and is not fixed yet: the tests that reproduce each one are
 #: xfailed (not strict) with this reason. Delete an entry once its fix has landed in lambdas/.
-FINDINGS = {
-    "F1": "DecisionService.apply finalizes FAILED after a write attempt whose outcome is unknown (a ServiceFault "
-          "or a lost response, then retries that end throttled or faulted): MTurk applied it, the audit says FAILED",
-    "F2": "A caller's retry after a crash that left a PENDING record applies the intent under a second record; "
-          "the Reconciler then settles the first one SUCCEEDED from MTurk's state too: two SUCCEEDED records "
-          "for one MTurk write",
-    "F3": "A JSON-body route given another Content-Type (text/plain, application/xml, multipart without a "
-          "boundary) answers 500 INTERNAL_ERROR: Powertools' validation raises RequestUnsupportedContentType "
-          "(or ValueError) and no exception handler maps it to a 4xx",
-    "F4": "parse_results_csv takes the HITId column as it is (the JSON form checks it): a malformed HITId makes "
-          "the worker's listing fail and every item of the row's chunk cost one GetAssignment",
-}
+#: Open findings; each one's reproduction test is xfail until its entry is removed. F1-F4 are fixed.
+FINDINGS: dict[str, str] = {}
 
 
 def finding(name: str):

@@ -70,17 +70,17 @@ def test_the_served_openapi_document_is_the_one_fuzzed(api):
 
 
 @pytest.mark.parametrize("raw,content_type", [
-    (b"{", "application/json"),
-    pytest.param(b'{"feedback": "ok"}', "text/plain", marks=finding("F3")),
-    pytest.param(b"<feedback>ok</feedback>", "application/xml", marks=finding("F3")),
-    pytest.param(b"--x--", "multipart/form-data", marks=finding("F3")),
-    (b"[]", "application/json"),
-    (b"null", "application/json"),
-    (b'{"feedback": 12}', "application/json"),
-    (b'{"feedback": "ok", "extra": 1}', "application/json"),
-    (b"\xff\xfe\x00garbage", "application/json"),
-    (b'{"feedback": "' + b"x" * 5000 + b'"}', "application/json"),
-    (b"feedback=ok", "application/x-www-form-urlencoded"),
+    pytest.param(b"{", "application/json", id="truncated-json"),
+    pytest.param(b'{"feedback": "ok"}', "text/plain", id="text-plain", marks=finding("F3")),
+    pytest.param(b"<feedback>ok</feedback>", "application/xml", id="xml", marks=finding("F3")),
+    pytest.param(b"--x--", "multipart/form-data", id="multipart-no-boundary", marks=finding("F3")),
+    pytest.param(b"[]", "application/json", id="json-array"),
+    pytest.param(b"null", "application/json", id="json-null"),
+    pytest.param(b'{"feedback": 12}', "application/json", id="feedback-number"),
+    pytest.param(b'{"feedback": "ok", "extra": 1}', "application/json", id="unknown-field"),
+    pytest.param(b"\xff\xfe\x00garbage", "application/json", id="not-utf8"),
+    pytest.param(b'{"feedback": "' + b"x" * 5000 + b'"}', "application/json", id="feedback-5000-chars"),
+    pytest.param(b"feedback=ok", "application/x-www-form-urlencoded", id="form-urlencoded"),
 ])
 def test_hostile_bodies_on_every_write_route_are_4xx_json(api, seed, raw, content_type):
     assignment_id = seed("Submitted")

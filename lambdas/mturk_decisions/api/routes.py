@@ -7,7 +7,10 @@ from datetime import datetime, timezone
 from typing import Annotated, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mturk_decisions import wiring
@@ -37,6 +40,7 @@ from mturk_decisions.domain.errors import (
     MalformedJson,
     NotConfigured,
     RouteNotFound,
+    UnsupportedMediaType,
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from mturk_decisions.observability import logger, metrics
@@ -282,6 +286,22 @@ def on_validation_error(error: RequestValidationError) -> Response[dict]:
     ]
     summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
     return error_response(InvalidRequest(f"The request is not valid: {summary}", errors=fields))
+
+
+_SEND_JSON = "Send the body as JSON with Content-Type: application/json (POST /batches also takes text/csv)."
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[dict]:
+    return error_response(UnsupportedMediaType(_SEND_JSON))
+
+
+@app.exception_handler(ValueError)
+def on_unparsable_body(error: ValueError) -> Response[dict]:
+    """Powertools' multipart parser raises a bare ValueError ("Missing boundary in multipart/form-data")."""
+    if "multipart" in str(error).lower() or "boundary" in str(error).lower():
+        return error_response(UnsupportedMediaType(_SEND_JSON))
+    return on_unexpected(error)
 
 
 @app.not_found

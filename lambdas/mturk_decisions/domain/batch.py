@@ -152,6 +152,9 @@ def parse_results_csv(text: str, reason: str | None = None) -> ParsedBatch:
             problems.add(line, f"AssignmentId {assignment_id!r} is not an MTurk assignment id", assignment_id or None,
                          "AssignmentId")
             continue
+        if hit_id is not None and not ASSIGNMENT_ID.match(hit_id):
+            problems.add(line, f"HITId {hit_id!r} is not an MTurk HIT id", assignment_id, "HITId")
+            continue
         if approve and approve.lower() != "x":
             problems.add(line, f"Approve must be 'x' or empty, not {approve!r}", assignment_id, "Approve")
             continue

@@ -35,6 +35,11 @@ class InvalidFeedback(DecisionError):
     status = 400
 
 
+class UnsupportedMediaType(DecisionError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
 class InvalidCursor(DecisionError):
     code = "INVALID_CURSOR"
     status = 400

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.errors import DecisionError, WrongAssignmentState
+from mturk_decisions.domain.errors import DecisionError, MTurkFault, MTurkThrottled, WrongAssignmentState
 from mturk_decisions.domain.model import (
     RESULTING_STATUS,
     Action,
@@ -128,15 +128,29 @@ class DecisionService:
         try:
             self._call_mturk(plan)
         except DecisionError as failure:
-            finalized = self._finalize(record, DecisionState.FAILED, failure.code, failure.message)
+            # After a fault or throttle, an earlier attempt whose answer was lost may have landed:
+            # MTurk's state decides between SUCCEEDED and FAILED; if MTurk cannot say, the reconciler will.
+            applied = self._applied(plan) if isinstance(failure, (MTurkFault, MTurkThrottled)) else False
+            if applied:
+                return self._succeeded(record, plan)
+            finalized = applied is False and self._finalize(record, DecisionState.FAILED, failure.code, failure.message)
             self._observer.decided(plan.request, f"failed:{failure.code}", record)
             failure.details.setdefault("decisionId", record.decision_id)
             if not finalized:
                 failure.details["auditState"] = DecisionState.PENDING.value
             raise
+        return self._succeeded(record, plan)
+
+    def _succeeded(self, record: DecisionRecord, plan: Plan) -> DecisionOutcome:
         finalized = self._finalize(record, DecisionState.SUCCEEDED)
         self._observer.decided(plan.request, "succeeded", record)
         return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
+
+    def _applied(self, plan: Plan) -> bool | None:
+        try:
+            return self._mturk.get_assignment(plan.request.assignment_id).status == plan.resulting_status.value
+        except DecisionError:
+            return None
 
     def describe(self, assignment_id: str) -> AssignmentDetails:
         view = self._mturk.get_assignment(assignment_id)

@@ -60,14 +60,25 @@ class Reconciler:
             current = self._mturk.get_assignment(record.assignment_id).status
         except AssignmentNotFound:
             current = None
-        applied = current == RESULTING_STATUS[record.action].value
+        applied = current == RESULTING_STATUS[record.action].value and not self._accounted_for(record)
         if applied:
             self._audit.finalize(record, DecisionState.SUCCEEDED, self._clock())
             report.succeeded.append(record.decision_id)
         else:
             self._audit.finalize(
                 record, DecisionState.FAILED, self._clock(), NOT_APPLIED,
-                f"Reconciled: MTurk shows {current or 'no such assignment'}, so the {record.action.value} "
-                "was not applied. Nothing was retried automatically unless a schedule owns it.",
+                f"Reconciled: MTurk shows {current or 'no such assignment'}"
+                + (", a change another decision of this assignment made" if current and not applied else "")
+                + f"; this {record.action.value} was not applied by this attempt.",
             )
             report.failed.append(record.decision_id)
+
+    def _accounted_for(self, record: DecisionRecord) -> bool:
+        """MTurk takes an assignment into a status once: if another decision already owns that change
+        (the caller retried after the crash), this record did not apply it."""
+        target = RESULTING_STATUS[record.action]
+        return any(
+            other.decision_id != record.decision_id and other.state is DecisionState.SUCCEEDED
+            and RESULTING_STATUS[other.action] is target
+            for other in self._audit.history(record.assignment_id)
+        )
