@@ -77,13 +77,9 @@ class FakeApi:
 @pytest.fixture(scope="session")
 def stack():
     """One offline stack for the CLI tests (moto server, MTurk simulator, SigV4 gateway, SQS worker trigger)."""
-    from local.stack import OfflineStack
-    from mturk_decisions import wiring
+    from tests.stacks import suite_stack
 
-    previous = wiring._current
-    with OfflineStack(suffix="-cli") as running:
-        if previous is not None:  # another suite's stack is serving this process: leave it in place
-            wiring.use(previous)
+    with suite_stack("-cli") as running:
         yield running
 
 
@@ -149,16 +145,14 @@ def isolated_env(monkeypatch, tmp_path):
 @pytest.fixture()
 def cli_env(stack, isolated_env, monkeypatch):
     """The CLI pointed at the offline stack and signing with the demo caller's key, as a requester would."""
-    from mturk_decisions import wiring
+    from tests.stacks import serving
 
     monkeypatch.setenv("MTURK_DECISIONS_API_URL", stack.gateway.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEMO_PRINCIPAL.access_key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEMO_PRINCIPAL.secret_access_key)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    previous = wiring._current
-    wiring.use(stack.dependencies)
-    yield stack
-    wiring.use(previous)
+    with serving(stack):
+        yield stack
 
 
 def _without_lambda_logs(captured: str) -> str:

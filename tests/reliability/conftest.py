@@ -19,18 +19,13 @@ import pytest
 from local.stack import DEMO_MTURK_KEY, REGION, provision
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 from tests.reliability.harness import CrashingAudit, CrashPlan, InProcessMTurkClient
+from tests.stacks import serving as serving_stack, suite_stack
 
 
 @pytest.fixture(scope="session")
 def stack():
     """One offline stack for the reliability tests (moto server, simulator, SigV4 gateway, SQS trigger)."""
-    from local.stack import OfflineStack
-    from mturk_decisions import wiring
-
-    previous = wiring._current
-    with OfflineStack(suffix="-reliability") as running:
-        if previous is not None:  # another suite's stack is serving this process: leave it in place
-            wiring.use(previous)
+    with suite_stack("-reliability") as running:
         yield running
 
 
@@ -40,13 +35,8 @@ def serving(request):
     if "stack" not in request.fixturenames:
         yield
         return
-    from mturk_decisions import wiring
-
-    stack = request.getfixturevalue("stack")
-    previous = wiring._current
-    wiring.use(stack.dependencies)
-    yield
-    wiring.use(previous)
+    with serving_stack(request.getfixturevalue("stack")):
+        yield
 
 
 @dataclass

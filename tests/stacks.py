@@ -1,0 +1,32 @@
+"""Offline stacks shared by the suites that run the service end to end in this process.
+
+moto's backends are shared by every moto server of a process, so each suite runs its own stack with
+suffixed resource names. The Lambda handlers answer with whichever dependencies `wiring` holds, so a
+suite installs its stack's while one of its tests runs and restores the previous ones after.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from local.stack import OfflineStack
+from mturk_decisions import wiring
+
+
+@contextmanager
+def suite_stack(suffix: str):
+    """Start a stack without taking the handlers away from a stack another suite already serves."""
+    previous = wiring._current
+    with OfflineStack(suffix=suffix) as running:
+        if previous is not None:
+            wiring.use(previous)
+        yield running
+
+
+@contextmanager
+def serving(stack: OfflineStack):
+    previous = wiring._current
+    wiring.use(stack.dependencies)
+    try:
+        yield stack
+    finally:
+        wiring.use(previous)
