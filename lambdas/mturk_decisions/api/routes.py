@@ -105,7 +105,7 @@ def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dry
 @app.get("/assignments/<assignmentId>", summary="MTurk's current view of an assignment and its decision history")
 def get_assignment(assignmentId: AssignmentId) -> dict:
     deps = wiring.current()
-    body = details_json(deps.service.describe(assignmentId), datetime.now(timezone.utc))
+    body = details_json(deps.service.describe(assignmentId), deps.service.now())
     if deps.scheduler is not None:
         schedule = deps.scheduler.get(assignmentId)
         if schedule is not None:

@@ -152,6 +152,10 @@ class DecisionService:
         except DecisionError:
             return None
 
+    def now(self) -> datetime:
+        """The service's clock: the one the 30-day window is judged by."""
+        return self._clock()
+
     def describe(self, assignment_id: str) -> AssignmentDetails:
         view = self._mturk.get_assignment(assignment_id)
         return AssignmentDetails(
