@@ -265,11 +265,8 @@ def approve(app: App, assignment_id, feedback, reason, dry_run, idempotency_key)
 @pass_app
 def confirm(app: App, assignment_id: str) -> None:
     """Confirm a provisional rejection: it will not be reversed automatically (POST /assignments/ID/confirm)."""
-    response = app.call("POST", f"/assignments/{quote_segment(assignment_id)}/confirm")
-    if app.json_mode:
-        app.renderer.json(response.body)
-    else:
-        app.renderer.schedule(response.body, f"Confirmed the rejection of {assignment_id}: it will not be reversed.")
+    _change_schedule(app, "POST", f"/assignments/{quote_segment(assignment_id)}/confirm",
+                     f"Confirmed the rejection of {assignment_id}: it will not be reversed.")
 
 
 @cli.command("cancel-reversal", epilog=EXIT_CODES_HELP, short_help="Cancel a pending automatic reversal.")
@@ -278,11 +275,16 @@ def confirm(app: App, assignment_id: str) -> None:
 def cancel_reversal(app: App, assignment_id: str) -> None:
     """Cancel a pending automatic reversal: scheduled, provisional or funds retry
     (DELETE /assignments/ID/scheduled-reversal)."""
-    response = app.call("DELETE", f"/assignments/{quote_segment(assignment_id)}/scheduled-reversal")
+    _change_schedule(app, "DELETE", f"/assignments/{quote_segment(assignment_id)}/scheduled-reversal",
+                     f"Cancelled the automatic reversal of {assignment_id}.")
+
+
+def _change_schedule(app: App, method: str, path: str, done: str) -> None:
+    response = app.call(method, path)
     if app.json_mode:
         app.renderer.json(response.body)
     else:
-        app.renderer.schedule(response.body, f"Cancelled the automatic reversal of {assignment_id}.")
+        app.renderer.schedule(response.body, done)
 
 
 # -- reads ------------------------------------------------------------------------------------------------
