@@ -221,7 +221,8 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return f"MTurk is throttling this account: retry after {after if after is not None else 'a few'} s."
     if code == "MTURK_FAULT":
         safe = f" Re-running with --idempotency-key {idempotency_key} is safe." if idempotency_key else ""
-        return f"MTurk kept failing after retries; the decision is recorded as FAILED. Retry later.{safe}"
+        return (f"MTurk kept failing after retries; `mturk-decisions show ID` shows whether the decision was applied "
+                f"(its audit record says SUCCEEDED, FAILED, or PENDING until the reconciler settles it). Retry later.{safe}")
     if code == "MTURK_CREDENTIALS_INVALID":
         return ("The stack's MTurk keys in Secrets Manager are missing, malformed or refused by MTurk: "
                 "an operator must put valid keys in the secret (stack output MTurkSecretArn).")

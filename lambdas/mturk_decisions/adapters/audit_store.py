@@ -15,9 +15,9 @@ from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
 from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor
 from mturk_decisions.domain.model import Action, DecisionRecord, DecisionState, Source
 from mturk_decisions.domain.rules import iso
@@ -32,30 +32,8 @@ _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its ow
 
 
 def audit_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    """Build the audit Model bound to one table. A fresh class per store keeps PynamoDB's per-model
-    connection cache from leaking between tables, regions or endpoints (tests, the local stack, AWS)."""
-
-    class _Meta:
-        pass
-
-    _Meta.table_name = table_name
-    _Meta.region = region
-    _Meta.host = host
-
-    def index(name: str, hash_attr: str) -> GlobalSecondaryIndex:
-        class _IndexMeta:
-            index_name = name
-            projection = AllProjection()
-
-        attrs = {
-            "Meta": _IndexMeta,
-            hash_attr: UnicodeAttribute(hash_key=True),
-            "decision_key": UnicodeAttribute(range_key=True),
-        }
-        return type(f"Index_{hash_attr}", (GlobalSecondaryIndex,), attrs)()
-
+    """The audit Model bound to one table (see adapters.dynamo)."""
     attributes: dict[str, Any] = {
-        "Meta": _Meta,
         "assignment_id": UnicodeAttribute(hash_key=True),
         "decision_key": UnicodeAttribute(range_key=True),
         "decision_id": UnicodeAttribute(),
@@ -77,28 +55,19 @@ def audit_model(table_name: str, region: str | None = None, host: str | None = N
         "error_code": UnicodeAttribute(null=True),
         "error_message": UnicodeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
-        "by_worker": index(INDEX_BY_WORKER, "worker_id"),
-        "by_hit": index(INDEX_BY_HIT, "hit_id"),
-        "by_pending": index(INDEX_BY_PENDING, "pending"),
+        "by_worker": string_index(INDEX_BY_WORKER, "worker_id", "decision_key"),
+        "by_hit": string_index(INDEX_BY_HIT, "hit_id", "decision_key"),
+        "by_pending": string_index(INDEX_BY_PENDING, "pending", "decision_key"),
     }
-    return type("AuditRecordModel", (Model,), attributes)
+    return bound_model("AuditRecordModel", table_name, region, host, attributes)
 
 
 def decision_key(created_at: datetime, decision_id: str) -> str:
     return f"{iso(created_at)}{_KEY_SEPARATOR}{decision_id}"
 
 
-class DynamoAuditStore:
-    def __init__(self, model: type[Model]) -> None:
-        self._model = model
-
-    @classmethod
-    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> "DynamoAuditStore":
-        return cls(audit_model(table_name, region, host))
-
-    @property
-    def model(self) -> type[Model]:
-        return self._model
+class DynamoAuditStore(ModelStore):
+    model_factory = staticmethod(audit_model)
 
     def write_ahead(self, record: DecisionRecord) -> None:
         item = self._to_item(record)

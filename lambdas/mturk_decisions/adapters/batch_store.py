@@ -12,6 +12,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.models import Model
 
+from mturk_decisions.adapters.dynamo import ModelStore, bound_model
 from mturk_decisions.domain.batch import BatchItem, BatchNotFound, ItemStatus
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.model import Action
@@ -26,14 +27,8 @@ def item_key(line: int) -> str:
 
 
 def batch_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    """One Model class per table binding (see audit_model for why)."""
-
-    class _Meta:
-        pass
-
-    _Meta.table_name, _Meta.region, _Meta.host = table_name, region, host
+    """One Model class per table binding (see adapters.dynamo)."""
     attributes = {
-        "Meta": _Meta,
         "batch_id": UnicodeAttribute(hash_key=True),
         "item_key": UnicodeAttribute(range_key=True),
         # META
@@ -57,7 +52,7 @@ def batch_model(table_name: str, region: str | None = None, host: str | None = N
         "expires_at": NumberAttribute(null=True),
         "completed_at": UTCDateTimeAttribute(null=True),
     }
-    return type("BatchEntryModel", (Model,), attributes)
+    return bound_model("BatchEntryModel", table_name, region, host, attributes)
 
 
 @dataclass(frozen=True)
@@ -79,17 +74,8 @@ class StoredItem:
     decision_id: str | None = None
 
 
-class DynamoBatchStore:
-    def __init__(self, model: type[Model]) -> None:
-        self._model = model
-
-    @classmethod
-    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> "DynamoBatchStore":
-        return cls(batch_model(table_name, region, host))
-
-    @property
-    def model(self) -> type[Model]:
-        return self._model
+class DynamoBatchStore(ModelStore):
+    model_factory = staticmethod(batch_model)
 
     def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> None:
         """Write META and every row before anything is queued; skipped rows are stored final, for the record."""

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class DeadLetters:
@@ -16,3 +18,19 @@ class DeadLetters:
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]},
                                "origin": {"DataType": "String", "StringValue": origin}},
         )
+
+    def handle(self, raw_body: str, origin: str, act: Callable[[Any], T],
+               malformed: tuple[type[Exception], ...]) -> T | None:
+        """Act on a JSON message; one that is not JSON or that `act` finds malformed is dead-lettered with
+        its reason (and not retried: it would fail the same way). Other errors propagate, for SQS to retry."""
+        try:
+            return act(json.loads(raw_body))
+        except json.JSONDecodeError as error:
+            reason = f"not JSON: {error}"
+        except malformed as error:
+            reason = getattr(error, "reason", None) or getattr(error, "message", None) or str(error)
+        self.send(raw_body, reason, origin)
+        from mturk_decisions.observability import logger
+
+        logger.warning("malformed message moved to the DLQ", extra={"origin": origin, "reason": reason})
+        return None

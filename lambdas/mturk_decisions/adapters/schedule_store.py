@@ -11,30 +11,15 @@ from datetime import datetime, timezone
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PynamoDBException
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.domain.schedule import PENDING, ScheduledReversal
 
 def schedule_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    class _Meta:
-        pass
-
-    _Meta.table_name, _Meta.region, _Meta.host = table_name, region, host
-
-    def index(name: str, range_attr: str) -> GlobalSecondaryIndex:
-        class _IndexMeta:
-            index_name = name
-            projection = AllProjection()
-
-        attrs = {"Meta": _IndexMeta, "pending": UnicodeAttribute(hash_key=True),
-                 range_attr: UnicodeAttribute(range_key=True)}
-        return type(f"Index_{range_attr}", (GlobalSecondaryIndex,), attrs)()
-
     attributes = {
-        "Meta": _Meta,
         "assignment_id": UnicodeAttribute(hash_key=True),
         "kind": UnicodeAttribute(),
         "state": UnicodeAttribute(),
@@ -48,23 +33,14 @@ def schedule_model(table_name: str, region: str | None = None, host: str | None 
         "last_error": UnicodeAttribute(null=True),
         "decision_id": UnicodeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
-        "by_due": index("by-due", "due_key"),
-        "by_deadline": index("by-deadline", "deadline_key"),
+        "by_due": string_index("by-due", "pending", "due_key"),
+        "by_deadline": string_index("by-deadline", "pending", "deadline_key"),
     }
-    return type("ScheduledReversalModel", (Model,), attributes)
+    return bound_model("ScheduledReversalModel", table_name, region, host, attributes)
 
 
-class DynamoScheduleStore:
-    def __init__(self, model: type[Model]) -> None:
-        self._model = model
-
-    @classmethod
-    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> "DynamoScheduleStore":
-        return cls(schedule_model(table_name, region, host))
-
-    @property
-    def model(self) -> type[Model]:
-        return self._model
+class DynamoScheduleStore(ModelStore):
+    model_factory = staticmethod(schedule_model)
 
     def put(self, schedule: ScheduledReversal) -> None:
         try:

@@ -2,8 +2,6 @@
 dead-letter queue with their reason and never retried; transient failures are retried by SQS."""
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,13 +15,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def process_event(record: SQSRecord) -> None:
     deps = wiring.current()
-    try:
-        event = json.loads(record.body)
-        outcome = deps.reversal_requests().handle(event)
-    except (MalformedEvent, json.JSONDecodeError) as malformed:
-        reason = malformed.reason if isinstance(malformed, MalformedEvent) else f"not JSON: {malformed}"
-        deps.events_dead_letters().send(record.body, reason, "reversal-requested")
-        logger.warning("malformed event moved to the DLQ", extra={"reason": reason, "message_id": record.message_id})
+    outcome = deps.events_dead_letters().handle(record.body, "reversal-requested", deps.reversal_requests().handle,
+                                                malformed=(MalformedEvent,))
+    if outcome is None:
         return
     logger.info("reversal requested", extra={"outcome": outcome.kind, "assignment_id": outcome.assignment_id,
                                              "batch_id": outcome.batch_id, "code": outcome.code})

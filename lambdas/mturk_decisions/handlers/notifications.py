@@ -1,8 +1,6 @@
 """MTurk notifications (AssignmentRejected / AssignmentApproved) from the requester's SQS queue."""
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,12 +14,10 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def process_notification(record: SQSRecord) -> None:
     deps = wiring.current()
-    try:
-        report = deps.notification_ingest().ingest(json.loads(record.body))
-    except (InvalidRequest, json.JSONDecodeError) as malformed:
-        reason = malformed.message if isinstance(malformed, InvalidRequest) else f"not JSON: {malformed}"
-        deps.notifications_dead_letters().send(record.body, reason, "mturk-notification")
-        logger.warning("malformed notification moved to the DLQ", extra={"reason": reason})
+    report = deps.notifications_dead_letters().handle(
+        record.body, "mturk-notification", deps.notification_ingest().ingest, malformed=(InvalidRequest,)
+    )
+    if report is None:
         return
     logger.info("mturk notification", extra={"recorded": report.recorded, "duplicates": report.duplicates,
                                               "own_decisions": report.own_decisions, "provisional": report.provisional})
