@@ -5,8 +5,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from mturk_decisions.domain.errors import AssignmentNotFound, AuditUnavailable, MTurkFault, WrongAssignmentState
-from mturk_decisions.domain.model import AssignmentView, DecisionRecord, DecisionState
+from mturk_decisions.domain.errors import (
+    AssignmentNotFound,
+    AuditUnavailable,
+    DecisionInProgress,
+    MTurkFault,
+    RecordAlreadyFinal,
+    WrongAssignmentState,
+)
+from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
 from mturk_decisions.service.ports import Page
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -22,7 +29,10 @@ def assignment(assignment_id="ASSIGN1", status="Submitted", submitted_days_ago=1
 
 
 class FakeMTurk:
-    def __init__(self, *assignments: AssignmentView, balance: str = "100.00") -> None:
+    """MTurk's rules for one requester: a write stamps the change's time (from `clock`) and feedback."""
+
+    def __init__(self, *assignments: AssignmentView, balance: str = "100.00", clock=lambda: NOW) -> None:
+        self.clock = clock
         self.assignments = {a.assignment_id: a for a in assignments}
         self.balance = Decimal(balance)
         self.writes: list[tuple] = []
@@ -55,30 +65,57 @@ class FakeMTurk:
         if current.status not in (allowed if isinstance(allowed, tuple) else (allowed,)):
             raise WrongAssignmentState("This operation can be called with a status of: Submitted")
         self.writes.append((op, assignment_id, feedback))
-        self.assignments[assignment_id] = replace(current, status=new_status, requester_feedback=feedback)
+        stamp = {"rejected_at": self.clock()} if new_status == "Rejected" else {"approved_at": self.clock()}
+        kept = current.requester_feedback if feedback is None else feedback
+        self.assignments[assignment_id] = replace(current, status=new_status, requester_feedback=kept, **stamp)
         if self.apply_then_fail:
             error, self.apply_then_fail = self.apply_then_fail, None
             raise error
 
 
 class InMemoryAuditStore:
+    """The audit table's semantics: the write-ahead takes the assignment's lease in the same step, the
+    finalize releases it; a second holder is refused with DecisionInProgress."""
+
     def __init__(self) -> None:
         self.records: dict[str, DecisionRecord] = {}
+        self.leases: dict[str, DecisionLease] = {}
         self.fail_write_ahead = False
         self.fail_finalize = False
 
-    def write_ahead(self, record):
+    def write_ahead(self, record, lease_expires_at):
         if self.fail_write_ahead:
             raise AuditUnavailable("audit down")
+        holder = self.leases.get(record.assignment_id)
+        if holder is not None:
+            error = DecisionInProgress(f"{holder.decision_id} holds {record.assignment_id}",
+                                       holderDecisionId=holder.decision_id)
+            error.lease = holder
+            raise error
         self.records[record.decision_id] = replace(record)
+        self.leases[record.assignment_id] = DecisionLease(record.assignment_id, record.decision_id,
+                                                          record.decision_id, lease_expires_at)
 
     def finalize(self, record, state, finalized_at, error_code=None, error_message=None):
         if self.fail_finalize:
             raise RuntimeError("finalize failed")
         stored = self.records[record.decision_id]
-        assert stored.state is DecisionState.PENDING
+        if stored.state is not DecisionState.PENDING:
+            raise RecordAlreadyFinal(record.decision_id)
         self.records[record.decision_id] = replace(stored, state=state, finalized_at=finalized_at,
                                                    error_code=error_code, error_message=error_message)
+        lease = self.leases.get(record.assignment_id)
+        if lease is not None and lease.decision_id == record.decision_id:
+            del self.leases[record.assignment_id]
+
+    def lease(self, assignment_id):
+        return self.leases.get(assignment_id)
+
+    def record(self, assignment_id, key):
+        return self.records.get(key)
+
+    def reload(self, record):
+        return self.records.get(record.decision_id)
 
     def history(self, assignment_id, limit=50):
         found = [r for r in self.records.values() if r.assignment_id == assignment_id]
@@ -99,27 +136,51 @@ __all__ = ["FakeMTurk", "InMemoryAuditStore", "assignment", "NOW", "MTurkFault"]
 
 
 class InMemoryScheduleStore:
+    """The schedule table's semantics: conditional creation, claims and transitions."""
+
     def __init__(self) -> None:
         self.items = {}
 
-    def put(self, schedule):
+    def create(self, schedule):
+        from mturk_decisions.domain.errors import ReversalAlreadyScheduled
+        from mturk_decisions.domain.schedule import ACTIVE_STATES
+
+        existing = self.items.get(schedule.assignment_id)
+        same = existing is not None and schedule.rejection_decision_id is not None \
+            and existing.rejection_decision_id == schedule.rejection_decision_id
+        if same:
+            return False
+        if existing is not None and existing.state in ACTIVE_STATES:
+            raise ReversalAlreadyScheduled(f"{schedule.assignment_id} has one")
         self.items[schedule.assignment_id] = schedule
+        return True
 
     def get(self, assignment_id):
         return self.items.get(assignment_id)
 
-    def settle(self, schedule, state, **changes):
-        if self.items[schedule.assignment_id].state != "PENDING":
+    def claim(self, schedule, owner, until, now):
+        current = self.items.get(schedule.assignment_id)
+        claimable = current is not None and (
+            (current.state == "PENDING" and current.due_at <= now)
+            or (current.state == "RUNNING" and current.claimed_until < now))
+        if not claimable:
+            return None
+        claimed = replace(current, state="RUNNING", claimed_by=owner, claimed_until=until)
+        self.items[schedule.assignment_id] = claimed
+        return claimed
+
+    def transition(self, schedule, new):
+        current = self.items.get(schedule.assignment_id)
+        if current is None or current.state != schedule.state or (
+                schedule.state == "RUNNING" and current.claimed_by != schedule.claimed_by) or (
+                schedule.rejection_decision_id and current.rejection_decision_id != schedule.rejection_decision_id):
             return False
-        self.items[schedule.assignment_id] = replace(schedule, state=state, **changes)
+        self.items[schedule.assignment_id] = new
         return True
 
-    def reschedule(self, schedule, due_at, **changes):
-        return self.settle(schedule, "PENDING", due_at=due_at, **changes)
-
     def due(self, now, limit=100):
-        return sorted((s for s in self.items.values() if s.state == "PENDING" and s.due_at <= now),
+        return sorted((s for s in self.items.values() if s.state in ("PENDING", "RUNNING") and s.due_at <= now),
                       key=lambda s: s.due_at)[:limit]
 
     def closing_before(self, moment, limit=1000):
-        return [s for s in self.items.values() if s.state == "PENDING" and s.deadline <= moment][:limit]
+        return [s for s in self.items.values() if s.state in ("PENDING", "RUNNING") and s.deadline <= moment][:limit]

@@ -53,6 +53,13 @@ def event_publish_failed(detail_type: str, error: Exception) -> None:
     logger.error("event not published", extra={"detail_type": detail_type, "error_type": type(error).__name__})
 
 
+def reconcile_failed(record: DecisionRecord, error: Exception) -> None:
+    """One record the reconciler could not settle this run (it tries again at the next)."""
+    metrics.add_metric(name="ReconcilerErrors", unit=MetricUnit.Count, value=1)
+    logger.error("reconciler could not settle a record", extra={
+        "assignment_id": record.assignment_id, "decision_id": record.decision_id, "error_type": type(error).__name__})
+
+
 def mturk_retried(operation: str, kind: str, attempt: int) -> None:
     if kind == "throttle":
         metrics.add_metric(name="MTurkThrottled", unit=MetricUnit.Count, value=1)

@@ -68,7 +68,13 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
     from mturk_decisions.adapters.audit_store import DynamoAuditStore
     from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy
     from mturk_decisions.adapters.mturk_client import MTurkClientProvider
-    from mturk_decisions.observability import MetricsObserver, event_publish_failed, mturk_retried, secret_redactor
+    from mturk_decisions.observability import (
+        MetricsObserver,
+        event_publish_failed,
+        mturk_retried,
+        reconcile_failed,
+        secret_redactor,
+    )
     from mturk_decisions.service.decisions import CompositeObserver
     from mturk_decisions.service.notifications import NotificationIngest
     from mturk_decisions.service.reconciler import Reconciler
@@ -154,7 +160,8 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
         scheduler=scheduler,
         requests=ReversalRequests(service, gateway, batches, scheduler),
         ingest=NotificationIngest(gateway, audit, scheduler, grace, **clocked),
-        reconcile=Reconciler(gateway, audit, older_than=timedelta(seconds=settings.reconcile_after_seconds), **clocked),
+        reconcile=Reconciler(gateway, audit, older_than=timedelta(seconds=settings.reconcile_after_seconds),
+                             on_error=reconcile_failed, **clocked),
         events_dlq=dead_letters.get("events"),
         notifications_dlq=dead_letters.get("notifications"),
     )

@@ -1,9 +1,10 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from mturk_decisions.domain.errors import (
-    AssignmentNotFound, AuditUnavailable, InsufficientFunds, MTurkFault, MTurkThrottled, ReversalWindowClosed,
+    AssignmentNotFound, AuditUnavailable, DecisionInProgress, InsufficientFunds, MTurkFault, MTurkThrottled, ReversalWindowClosed,
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, DecisionState, Source
@@ -11,9 +12,17 @@ from mturk_decisions.service.decisions import DecisionService
 from tests.fakes import NOW, FakeMTurk, InMemoryAuditStore, assignment
 
 
-def make(*assignments, balance="100.00"):
-    mturk, audit = FakeMTurk(*assignments, balance=balance), InMemoryAuditStore()
-    return DecisionService(mturk, audit, clock=lambda: NOW), mturk, audit
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def make(*assignments, balance="100.00", clock=lambda: NOW):
+    mturk, audit = FakeMTurk(*assignments, balance=balance, clock=clock), InMemoryAuditStore()
+    return DecisionService(mturk, audit, clock=clock), mturk, audit
 
 
 def reject(aid="ASSIGN1", feedback="Answers were random"):
@@ -102,24 +111,101 @@ def test_given_finalize_fails_then_decision_stands_and_record_stays_pending():
     assert len(mturk.writes) == 1
 
 
-def test_given_write_applied_but_retry_sees_wrong_state_then_treated_as_applied():
-    # Given MTurk applied the rejection, then a retried call answered "status of: Submitted"
+def ambiguous(error, answered=True):
+    """An error as the gateway raises it after an attempt that may have landed (a fault, a lost answer)."""
+    error.possibly_applied, error.last_attempt_answered = True, answered
+    return error
+
+
+def test_given_our_write_landed_and_its_retry_reads_wrong_state_then_succeeded_on_evidence():
+    # Given MTurk applied our rejection, lost the answer, and the gateway's retry read "wrong state"
     service, mturk, audit = make(assignment())
-    mturk.apply_then_fail = WrongAssignmentState("This operation can be called with a status of: Submitted")
+    mturk.apply_then_fail = ambiguous(WrongAssignmentState("This operation can be called with a status of: Submitted"))
     # When
-    service.decide(reject())
-    # Then the decision succeeded, with one MTurk write
-    assert next(iter(audit.records.values())).state is DecisionState.SUCCEEDED
+    outcome = service.decide(reject())
+    # Then MTurk's record shows our change (time after the write-ahead, our feedback): SUCCEEDED, one write
+    assert outcome.record.state is DecisionState.SUCCEEDED
     assert len(mturk.writes) == 1
 
 
-def test_given_assignment_changed_concurrently_then_conflict_with_current_state():
+def test_given_someone_else_made_the_change_when_mturk_refuses_then_failed_not_succeeded():
+    # Given the assignment was rejected elsewhere between our plan and our call (MTurk shows "Rejected")
     service, mturk, audit = make(assignment())
-    mturk.fail_next_write = WrongAssignmentState("status of: Submitted")
+    plan = service.plan(reject())
+    mturk.reject("ASSIGN1", "the website's feedback")
+    # When our call is refused for the wrong state (a first attempt: nothing of ours can have landed)
     with pytest.raises(WrongAssignmentState) as raised:
+        service.apply(plan)
+    # Then the refusal is FAILED with MTurk's message, although MTurk's status equals our target
+    [record] = audit.records.values()
+    assert record.state is DecisionState.FAILED and record.error_code == "INVALID_ASSIGNMENT_STATE"
+    assert "status of: Submitted" in raised.value.message
+    assert raised.value.details["decisionId"] == record.decision_id
+
+
+def test_given_a_fault_and_another_writers_feedback_on_mturk_then_failed():
+    # Given our call faulted after retries while another writer rejected with other feedback
+    service, mturk, audit = make(assignment())
+    plan = service.plan(reject(feedback="ours"))
+    mturk.reject("ASSIGN1", "theirs")
+    mturk.fail_next_write = ambiguous(MTurkFault("down"))
+    # When
+    with pytest.raises(MTurkFault):
+        service.apply(plan)
+    # Then the change MTurk shows is not ours: FAILED
+    [record] = audit.records.values()
+    assert record.state is DecisionState.FAILED
+
+
+def test_given_faults_answered_and_nothing_changed_then_failed_and_lease_released():
+    service, mturk, audit = make(assignment())
+    mturk.fail_next_write = ambiguous(MTurkFault("down"))
+    with pytest.raises(MTurkFault):
         service.decide(reject())
-    assert raised.value.details["currentStatus"] == "Submitted"
-    assert next(iter(audit.records.values())).state is DecisionState.FAILED
+    [record] = audit.records.values()
+    assert record.state is DecisionState.FAILED and audit.lease("ASSIGN1") is None
+
+
+def test_given_last_answer_lost_and_nothing_changed_yet_then_pending_for_the_reconciler():
+    # Given the last attempt got no answer: the write may still land
+    service, mturk, audit = make(assignment())
+    mturk.fail_next_write = ambiguous(MTurkFault("timeout"), answered=False)
+    # When
+    with pytest.raises(MTurkFault) as raised:
+        service.decide(reject())
+    # Then the record stays PENDING, its lease held, and the caller is told so
+    [record] = audit.records.values()
+    assert record.state is DecisionState.PENDING and raised.value.details["auditState"] == "PENDING"
+    assert audit.lease("ASSIGN1").decision_id == record.decision_id
+
+
+def test_given_a_decision_in_flight_when_a_second_decides_then_409_and_nothing_sent():
+    # Given a first decision holds the assignment's lease (its MTurk call has not returned)
+    service, mturk, audit = make(assignment())
+    first = service.plan(reject(feedback="first"))
+    audit.write_ahead(service._new_record(first), NOW + timedelta(minutes=16))
+    # When a second decision runs
+    with pytest.raises(DecisionInProgress) as raised:
+        service.decide(reject(feedback="second"))
+    # Then it is refused before MTurk, with the holder's id, and leaves no record
+    assert raised.value.status == 409 and raised.value.details["retryAfterSeconds"] == 1
+    assert raised.value.details["holderDecisionId"] == audit.lease("ASSIGN1").decision_id
+    assert not mturk.writes and len(audit.records) == 1
+
+
+def test_given_an_expired_lease_of_a_crashed_decision_then_settled_by_evidence_and_taken_over():
+    # Given a decision crashed after its write-ahead (nothing sent) and its lease expired
+    clock = Clock(NOW)
+    service, mturk, audit = make(assignment(), clock=clock)
+    crashed = service._new_record(service.plan(reject(feedback="crashed")))
+    audit.write_ahead(crashed, NOW + timedelta(minutes=16))
+    clock.now = NOW + timedelta(minutes=17)
+    # When a new decision runs
+    outcome = service.decide(reject(feedback="new"))
+    # Then the crashed record is FAILED NOT_APPLIED and the new decision succeeded
+    assert audit.records[crashed.decision_id].state is DecisionState.FAILED
+    assert audit.records[crashed.decision_id].error_code == "NOT_APPLIED"
+    assert outcome.record.state is DecisionState.SUCCEEDED and mturk.writes == [("reject", "ASSIGN1", "new")]
 
 
 def test_describe_returns_view_deadline_and_history_newest_first():

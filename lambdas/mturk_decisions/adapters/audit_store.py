@@ -3,6 +3,10 @@
 Keys: `assignment_id` + `decision_key` (`<created ISO>#<decision id>`), so an assignment's history and
 the by-worker / by-hit indexes all read newest first with a plain range condition for since/until.
 `pending` is set only while a record is PENDING, which makes `by-pending` a sparse index for the reconciler.
+
+The same partition holds the assignment's decision lease (`decision_key` = `~lease`, which sorts after
+every record and carries none of the indexed attributes): taken in one transaction with the write-ahead
+record, released in one transaction with its finalize, so one decision at a time may write to MTurk.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
-from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor
-from mturk_decisions.domain.model import Action, DecisionRecord, DecisionState, Source
+from mturk_decisions.domain.errors import AuditUnavailable, DecisionInProgress, InvalidCursor, RecordAlreadyFinal
+from mturk_decisions.domain.model import Action, DecisionLease, DecisionRecord, DecisionState, Source
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.ports import Page
 
@@ -29,6 +34,7 @@ INDEX_BY_PENDING = "by-pending"
 PENDING_MARKER = "PENDING"
 _KEY_SEPARATOR = "#"
 _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its own moment
+LEASE_KEY = "~lease"  # after every record key (they start with a year), so history reads stop before it
 
 
 def audit_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
@@ -55,11 +61,24 @@ def audit_model(table_name: str, region: str | None = None, host: str | None = N
         "error_code": UnicodeAttribute(null=True),
         "error_message": UnicodeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
+        "idempotency_key": UnicodeAttribute(null=True),
         "by_worker": string_index(INDEX_BY_WORKER, "worker_id", "decision_key"),
         "by_hit": string_index(INDEX_BY_HIT, "hit_id", "decision_key"),
         "by_pending": string_index(INDEX_BY_PENDING, "pending", "decision_key"),
     }
     return bound_model("AuditRecordModel", table_name, region, host, attributes)
+
+
+def lease_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
+    """The decision lease, a second shape of item in the audit table (see the module docstring)."""
+    attributes: dict[str, Any] = {
+        "assignment_id": UnicodeAttribute(hash_key=True),
+        "decision_key": UnicodeAttribute(range_key=True),
+        "holder_decision_id": UnicodeAttribute(),
+        "holder_decision_key": UnicodeAttribute(),
+        "lease_expires_at": NumberAttribute(),  # epoch seconds
+    }
+    return bound_model("DecisionLeaseModel", table_name, region, host, attributes)
 
 
 def decision_key(created_at: datetime, decision_id: str) -> str:
@@ -69,15 +88,55 @@ def decision_key(created_at: datetime, decision_id: str) -> str:
 class DynamoAuditStore(ModelStore):
     model_factory = staticmethod(audit_model)
 
-    def write_ahead(self, record: DecisionRecord) -> None:
-        item = self._to_item(record)
+    def __init__(self, model: type[Model], lease: type[Model] | None = None) -> None:
+        super().__init__(model)
+        meta = model.Meta
+        self._lease = lease or lease_model(meta.table_name, meta.region, meta.host)
+
+    def write_ahead(self, record: DecisionRecord, lease_expires_at: datetime) -> None:
+        """The PENDING record and the assignment's lease, in one transaction: both or neither."""
+        key = decision_key(record.created_at, record.decision_id)
+        lease = self._lease(record.assignment_id, LEASE_KEY, holder_decision_id=record.decision_id,
+                            holder_decision_key=key, lease_expires_at=int(lease_expires_at.timestamp()))
         try:
-            item.save(condition=self._model.decision_key.does_not_exist())
+            with TransactWrite(connection=self._model._get_connection().connection) as transaction:
+                transaction.save(lease, condition=self._lease.assignment_id.does_not_exist(), return_values="ALL_OLD")
+                transaction.save(self._to_item(record), condition=self._model.decision_key.does_not_exist())
+        except TransactWriteError as error:
+            holder = _lease_in(error, 0)
+            if holder is not None or _condition_failed(error, 0):
+                raise self._in_progress(holder or self.lease(record.assignment_id), record.assignment_id) from None
+            raise _audit_unavailable(error) from None
         except PynamoDBException as error:
-            raise AuditUnavailable(
-                "The decision was not sent to MTurk because the audit record could not be written "
-                f"({type(error).__name__}). Nothing was changed; retry shortly.",
-            ) from None
+            raise _audit_unavailable(error) from None
+
+    def lease(self, assignment_id: str) -> DecisionLease | None:
+        try:
+            item = self._lease.get(assignment_id, LEASE_KEY, consistent_read=True)
+        except self._lease.DoesNotExist:
+            return None
+        except GetError as error:
+            raise _audit_unavailable(error) from None
+        return DecisionLease(item.assignment_id, item.holder_decision_id, item.holder_decision_key,
+                             datetime.fromtimestamp(int(item.lease_expires_at), timezone.utc))
+
+    def record(self, assignment_id: str, key: str) -> DecisionRecord | None:
+        try:
+            return self._to_record(self._model.get(assignment_id, key, consistent_read=True))
+        except self._model.DoesNotExist:
+            return None
+
+    def reload(self, record: DecisionRecord) -> DecisionRecord | None:
+        return self.record(record.assignment_id, decision_key(record.created_at, record.decision_id))
+
+    def _in_progress(self, holder: DecisionLease | None, assignment_id: str) -> DecisionInProgress:
+        error = DecisionInProgress(
+            f"Another decision for assignment {assignment_id} is in progress; nothing was sent to MTurk. "
+            "Retry shortly: its outcome will be in GET /assignments/{id}.".replace("{id}", assignment_id),
+            holderDecisionId=holder.decision_id if holder else None,
+        )
+        error.lease = holder
+        return error
 
     def record_external(self, record: DecisionRecord) -> bool:
         """Record a decision made outside the service (already final). False if it was recorded before:
@@ -98,6 +157,8 @@ class DynamoAuditStore(ModelStore):
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
+        """PENDING → final, and the lease this record holds released, in one transaction.
+        Raises RecordAlreadyFinal when another writer settled the record first."""
         m = self._model
         actions = [m.state.set(state.value), m.finalized_at.set(finalized_at), m.pending.remove()]
         if error_code:
@@ -105,10 +166,20 @@ class DynamoAuditStore(ModelStore):
         if error_message:
             actions.append(m.error_message.set(error_message[:2000]))
         item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
-        item.update(actions=actions, condition=m.state == DecisionState.PENDING.value)
+        lease = self._lease(record.assignment_id, LEASE_KEY)
+        mine = self._lease.assignment_id.does_not_exist() | (self._lease.holder_decision_id == record.decision_id)
+        try:
+            with TransactWrite(connection=m._get_connection().connection) as transaction:
+                transaction.update(item, actions=actions, condition=m.state == DecisionState.PENDING.value)
+                transaction.delete(lease, condition=mine)
+        except TransactWriteError as error:
+            if _condition_failed(error, 1):  # PynamoDB sends deletes before updates: the record is item 1
+                raise RecordAlreadyFinal(record.decision_id) from None
+            raise
 
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]:
-        results = self._model.query(assignment_id, scan_index_forward=False, limit=limit)
+        results = self._model.query(assignment_id, self._model.decision_key < LEASE_KEY, scan_index_forward=False,
+                                    limit=limit, consistent_read=True)
         return [self._to_record(item) for item in results]
 
     def pending(self, limit: int = 100) -> list[DecisionRecord]:
@@ -156,6 +227,7 @@ class DynamoAuditStore(ModelStore):
             fee=None if record.fee is None else str(record.fee),
             pending=PENDING_MARKER if record.state is DecisionState.PENDING else None,
             finalized_at=record.finalized_at,
+            idempotency_key=record.idempotency_key,
         )
 
     @staticmethod
@@ -180,7 +252,34 @@ class DynamoAuditStore(ModelStore):
             finalized_at=item.finalized_at,
             error_code=item.error_code,
             error_message=item.error_message,
+            idempotency_key=item.idempotency_key,
         )
+
+
+def _condition_failed(error: TransactWriteError, index: int) -> bool:
+    reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
+    reason = reasons[index] if len(reasons) > index else None
+    return reason is not None and reason.code == "ConditionalCheckFailed"
+
+
+def _lease_in(error: TransactWriteError, index: int) -> DecisionLease | None:
+    """The lease that blocked the transaction, from its cancellation reason (ReturnValuesOnConditionCheckFailure)."""
+    if not _condition_failed(error, index):
+        return None
+    item = error.cancellation_reasons[index].raw_item or {}
+    try:
+        return DecisionLease(item["assignment_id"]["S"], item["holder_decision_id"]["S"],
+                             item["holder_decision_key"]["S"],
+                             datetime.fromtimestamp(int(item["lease_expires_at"]["N"]), timezone.utc))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _audit_unavailable(error: Exception) -> AuditUnavailable:
+    return AuditUnavailable(
+        "The decision was not sent to MTurk because the audit record could not be written "
+        f"({type(error).__name__}). Nothing was changed; retry shortly.",
+    )
 
 
 def _range_condition(attribute, since: datetime | None, until: datetime | None):

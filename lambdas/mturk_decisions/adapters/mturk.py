@@ -15,7 +15,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore import xform_name
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    HTTPClientError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from mturk_decisions.domain.errors import (
     AssignmentNotFound,
@@ -41,6 +48,8 @@ ENDPOINTS = {
 }
 MTURK_REGION = "us-east-1"
 
+#: The writes whose outcome may be ambiguous after a fault (see `_call`).
+WRITE_OPERATIONS = frozenset({"RejectAssignment", "ApproveAssignment"})
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 _FAULT_CODES = {"ServiceFault", "ServiceUnavailable", "InternalFailure", "InternalServerError"}
 _AUTH_CODES = {
@@ -141,20 +150,27 @@ class Boto3MTurkGateway:
             params["NextToken"] = token
 
     def _call(self, operation: str, **params: Any) -> dict:
-        attempt = 0
+        """Call with retries. A write's final error says whether an earlier attempt may have landed
+        (`possibly_applied`): after a fault or a lost answer MTurk may have applied it, and a retry then
+        reads as "wrong state". Only the service, with evidence, can tell which."""
+        attempt, maybe_landed = 0, False
         while True:
             attempt += 1
             try:
                 return self._invoke(operation, params)
             except _Retryable as retryable:
+                maybe_landed = maybe_landed or retryable.kind in ("fault", "no-answer")
                 if attempt >= self._retry.max_attempts:
-                    raise _exhausted(operation, retryable, attempt) from None
+                    raise _marked(_exhausted(operation, retryable, attempt), operation, maybe_landed,
+                                  answered=retryable.kind != "no-answer") from None
                 self._on_retry(operation, retryable.kind, attempt)
                 self._sleep(self._retry.delay(attempt, self._rng))
+            except DecisionError as refused:
+                raise _marked(refused, operation, maybe_landed, answered=True) from None
 
     def _invoke(self, operation: str, params: dict) -> dict:
         client = self._client_provider()
-        method = getattr(client, _snake(operation))
+        method = getattr(client, xform_name(operation))
         if self._pacer:
             self._pacer.acquire()
         try:
@@ -173,10 +189,18 @@ class Boto3MTurkGateway:
             if code in _FAULT_CODES or status >= 500:
                 raise _Retryable("fault", error) from None
             raise translate_request_error(operation, code, message, params) from None
-        except BotoConnectionError as error:
-            raise _Retryable("fault", error) from None
+        except EndpointConnectionError as error:
+            raise _Retryable("unreachable", error) from None  # never sent: it cannot have landed
+        except (BotoConnectionError, HTTPClientError) as error:
+            raise _Retryable("no-answer", error) from None  # sent, answer lost (read timeout, reset)
         except BotoCoreError as error:
             raise MTurkFault(f"Could not call MTurk {operation}: {type(error).__name__}.") from None
+
+
+def _marked(error: DecisionError, operation: str, maybe_landed: bool, answered: bool) -> DecisionError:
+    if operation in WRITE_OPERATIONS:
+        error.possibly_applied, error.last_attempt_answered = maybe_landed, answered
+    return error
 
 
 def _exhausted(operation: str, retryable: _Retryable, attempts: int) -> DecisionError:
@@ -255,7 +279,3 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()

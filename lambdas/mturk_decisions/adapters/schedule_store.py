@@ -1,8 +1,9 @@
 """Automatic reversals waiting for their time: provisional rejections, scheduled reversals, funds retries.
 
-One item per assignment. `pending` is set only while the reversal is waiting, which makes two sparse
-indexes: `by-due` (what the sweep runs next) and `by-deadline` (what the deadline guard counts).
-The schedule is data, so it survives redeploys; cancelling is one conditional update.
+One item per assignment. `pending` is set while the reversal is waiting or running, which makes two sparse
+indexes: `by-due` (what the sweep runs next) and `by-deadline` (what the deadline guard counts). Every
+change of state is one conditional write: a sweep claims an item (PENDING → RUNNING, with an owner and an
+expiry) before it acts, and confirm or cancel succeed only from PENDING, so they can never both win.
 """
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from datetime import datetime, timezone
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
-from mturk_decisions.domain.errors import AuditUnavailable
+from mturk_decisions.domain.errors import AuditUnavailable, ReversalAlreadyScheduled
 from mturk_decisions.domain.rules import iso
-from mturk_decisions.domain.schedule import PENDING, ScheduledReversal
+from mturk_decisions.domain.schedule import ACTIVE_STATES, PENDING, RUNNING, ScheduledReversal
+
+PENDING_MARKER = "PENDING"
+
 
 def schedule_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
     attributes = {
@@ -32,6 +37,9 @@ def schedule_model(table_name: str, region: str | None = None, host: str | None 
         "attempts": NumberAttribute(default=0),
         "last_error": UnicodeAttribute(null=True),
         "decision_id": UnicodeAttribute(null=True),
+        "rejection_decision_id": UnicodeAttribute(null=True),
+        "claimed_by": UnicodeAttribute(null=True),
+        "claimed_until": UTCDateTimeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
         "by_due": string_index("by-due", "pending", "due_key"),
         "by_deadline": string_index("by-deadline", "pending", "deadline_key"),
@@ -42,48 +50,80 @@ def schedule_model(table_name: str, region: str | None = None, host: str | None 
 class DynamoScheduleStore(ModelStore):
     model_factory = staticmethod(schedule_model)
 
-    def put(self, schedule: ScheduledReversal) -> None:
+    def create(self, schedule: ScheduledReversal) -> bool:
+        """Store a new automatic reversal unless one is active. False when this very rejection's schedule
+        exists already (a retried request, a redelivered notification): creating it is idempotent."""
+        m = self._model
+        free = m.assignment_id.does_not_exist() | (~m.state.is_in(*ACTIVE_STATES) & self._other_rejection(schedule))
         try:
-            self._to_item(schedule).save()
+            self._to_item(schedule).save(condition=free)
+            return True
         except PynamoDBException as error:
-            raise AuditUnavailable(f"The reversal schedule could not be stored ({type(error).__name__}); "
-                                   "nothing was changed. Retry shortly.") from None
+            if not _condition_failed(error):
+                raise _unavailable(error) from None
+        existing = self.get(schedule.assignment_id)
+        if existing and schedule.rejection_decision_id and existing.rejection_decision_id == schedule.rejection_decision_id:
+            return False
+        raise ReversalAlreadyScheduled(
+            f"Assignment {schedule.assignment_id} already has an automatic reversal ({existing.kind if existing else '?'}, "
+            f"{existing.state if existing else '?'}); confirm or cancel it first.",
+            scheduledReversal=existing.to_json() if existing else None)
 
     def get(self, assignment_id: str) -> ScheduledReversal | None:
         try:
-            return self._to_schedule(self._model.get(assignment_id))
+            return self._to_schedule(self._model.get(assignment_id, consistent_read=True))
         except self._model.DoesNotExist:
             return None
 
-    def settle(self, schedule: ScheduledReversal, state: str, **changes) -> bool:
-        """Leave PENDING for a final state, only if still PENDING (a cancel and a sweep can race)."""
-        return self._update(schedule.assignment_id, replace(schedule, state=state, **changes))
+    def claim(self, schedule: ScheduledReversal, owner: str, until: datetime, now: datetime) -> ScheduledReversal | None:
+        """PENDING and due (or RUNNING with an expired claim) → RUNNING for `owner`; None if someone else
+        holds it or it is no longer waiting."""
+        m = self._model
+        claimable = ((m.state == PENDING) & (m.due_key <= iso(now))) | ((m.state == RUNNING) & (m.claimed_until < now))
+        claimed = replace(schedule, state=RUNNING, claimed_by=owner, claimed_until=until)
+        return claimed if self._save_if(claimed, claimable) else None
 
-    def reschedule(self, schedule: ScheduledReversal, due_at: datetime, **changes) -> bool:
-        return self._update(schedule.assignment_id, replace(schedule, due_at=due_at, **changes))
+    def transition(self, schedule: ScheduledReversal, new: ScheduledReversal) -> bool:
+        """Move from the state `schedule` was read in (its owner too, while RUNNING) to `new`."""
+        m = self._model
+        expected = m.state == schedule.state
+        if schedule.state == RUNNING:
+            expected = expected & (m.claimed_by == schedule.claimed_by)
+        if schedule.rejection_decision_id:
+            expected = expected & (m.rejection_decision_id == schedule.rejection_decision_id)
+        return self._save_if(new, expected)
 
     def due(self, now: datetime, limit: int = 100) -> list[ScheduledReversal]:
-        results = self._model.by_due.query(PENDING, self._model.due_key <= _key(now), limit=limit)
+        results = self._model.by_due.query(PENDING_MARKER, self._model.due_key <= iso(now), limit=limit)
         return [self._to_schedule(item) for item in results]
 
     def closing_before(self, moment: datetime, limit: int = 1000) -> list[ScheduledReversal]:
-        results = self._model.by_deadline.query(PENDING, self._model.deadline_key <= _key(moment), limit=limit)
+        results = self._model.by_deadline.query(PENDING_MARKER, self._model.deadline_key <= iso(moment), limit=limit)
         return [self._to_schedule(item) for item in results]
 
-    def _update(self, assignment_id: str, new: ScheduledReversal) -> bool:
+    def _other_rejection(self, schedule: ScheduledReversal) -> Condition:
+        m = self._model
+        if schedule.rejection_decision_id is None:
+            return m.assignment_id.exists()
+        return m.rejection_decision_id.does_not_exist() | (m.rejection_decision_id != schedule.rejection_decision_id)
+
+    def _save_if(self, new: ScheduledReversal, condition: Condition) -> bool:
         try:
-            self._to_item(new).save(condition=self._model.state == PENDING)
+            self._to_item(new).save(condition=condition)
         except PynamoDBException as error:
-            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if _condition_failed(error):
                 return False
-            raise
+            raise _unavailable(error) from None
         return True
 
     def _to_item(self, s: ScheduledReversal) -> Model:
         return self._model(
-            s.assignment_id, kind=s.kind, state=s.state, due_key=_key(s.due_at), deadline_key=_key(s.deadline),
+            s.assignment_id, kind=s.kind, state=s.state, due_key=iso(s.due_at), deadline_key=iso(s.deadline),
             created_at=s.created_at, actor=s.actor, reason=s.reason, feedback=s.feedback, attempts=s.attempts,
-            last_error=s.last_error, decision_id=s.decision_id, pending=PENDING if s.state == PENDING else None,
+            last_error=s.last_error, decision_id=s.decision_id, rejection_decision_id=s.rejection_decision_id,
+            claimed_by=s.claimed_by if s.state == RUNNING else None,
+            claimed_until=s.claimed_until if s.state == RUNNING else None,
+            pending=PENDING_MARKER if s.state in ACTIVE_STATES else None,
         )
 
     @staticmethod
@@ -92,15 +132,19 @@ class DynamoScheduleStore(ModelStore):
             assignment_id=item.assignment_id, kind=item.kind, due_at=_parse(item.due_key),
             deadline=_parse(item.deadline_key), state=item.state, created_at=item.created_at, actor=item.actor or "unknown",
             reason=item.reason, feedback=item.feedback, attempts=int(item.attempts or 0), last_error=item.last_error,
-            decision_id=item.decision_id,
+            decision_id=item.decision_id, rejection_decision_id=item.rejection_decision_id,
+            claimed_by=item.claimed_by, claimed_until=item.claimed_until,
         )
 
 
-def _key(moment: datetime) -> str:
-    return iso(moment)
+def _condition_failed(error: PynamoDBException) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _unavailable(error: PynamoDBException) -> AuditUnavailable:
+    return AuditUnavailable(f"The reversal schedule could not be stored ({type(error).__name__}); "
+                            "nothing was changed. Retry shortly.")
 
 
 def _parse(key: str) -> datetime:
     return datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(timezone.utc)
-
-

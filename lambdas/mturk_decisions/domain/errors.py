@@ -10,6 +10,11 @@ from typing import Any
 class DecisionError(Exception):
     code = "DECISION_ERROR"
     status = 400
+    #: Set by the MTurk gateway on a write's final error: an earlier attempt ended in a fault or without an
+    #: answer, so MTurk may have applied it. Only evidence (the assignment's record) can tell.
+    possibly_applied = False
+    #: False when the last attempt got no answer at all (a read timeout): the write may still be in flight.
+    last_attempt_answered = True
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -80,6 +85,42 @@ class RequestInProgress(DecisionError):
     status = 409
 
 
+class DecisionInProgress(DecisionError):
+    """Another decision holds this assignment's lease: it is being changed right now (or a crashed attempt
+    is waiting for the reconciler). Nothing was sent to MTurk."""
+
+    code = "DECISION_IN_PROGRESS"
+    status = 409
+    #: The lease that refused this decision (a `DecisionLease`), when the store could read it.
+    lease = None
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, retryAfterSeconds=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class ScheduleNotFound(DecisionError):
+    code = "SCHEDULE_NOT_FOUND"
+    status = 404
+
+
+class ScheduleNotPending(DecisionError):
+    """Confirm and cancel act only on a PENDING automatic reversal; the answer says what it is instead."""
+
+    code = "SCHEDULE_NOT_PENDING"
+    status = 409
+
+
+class ReversalAlreadyScheduled(DecisionError):
+    code = "REVERSAL_ALREADY_SCHEDULED"
+    status = 409
+
+
+class ReversalWindowClosing(DecisionError):
+    code = "REVERSAL_WINDOW_CLOSING"
+    status = 409
+
+
 class IdempotencyKeyReused(DecisionError):
     code = "IDEMPOTENCY_KEY_REUSED"
     status = 422
@@ -114,6 +155,15 @@ class MTurkCredentialsInvalid(DecisionError):
 class AuditUnavailable(DecisionError):
     code = "AUDIT_UNAVAILABLE"
     status = 503
+
+
+class QueueUnavailable(DecisionError):
+    code = "QUEUE_UNAVAILABLE"
+    status = 503
+
+
+class RecordAlreadyFinal(Exception):
+    """The audit record is no longer PENDING: another writer (the reconciler, a redelivery) settled it."""
 
 
 class NotConfigured(DecisionError):

@@ -90,6 +90,8 @@ class DecisionRequest:
     source: Source = Source.API
     request_id: str | None = None
     batch_id: str | None = None
+    #: The caller-scoped Idempotency-Key (hashed), so a retry can find the decision it started.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,4 +130,22 @@ class DecisionRecord:
     finalized_at: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    idempotency_key: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionLease:
+    """One writer per assignment: the decision that may call MTurk for it now, until `expires_at`.
+
+    Taken in the same transaction as the decision's write-ahead record and released in the same transaction
+    as its finalize. `expires_at` is longer than the longest function timeout: an unexpired lease means its
+    holder may still be running; an expired one means it died and its record waits to be settled."""
+
+    assignment_id: str
+    decision_id: str
+    decision_key: str
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at

@@ -1,4 +1,9 @@
-"""The decision protocol: pre-check, plan, write-ahead audit, MTurk call, finalize.
+"""The decision protocol: pre-check, plan, lease + write-ahead audit, MTurk call, finalize + release.
+
+One writer per assignment: the write-ahead record is written in one transaction with the assignment's
+decision lease, so a second decision while the first runs is refused (`DECISION_IN_PROGRESS`) before
+anything reaches MTurk. An outcome is SUCCEEDED only when MTurk answered success to our call, or, after
+a fault or a lost answer, when MTurk's record of the assignment shows *our* change (see `evidence`).
 
 Plain Python over two ports (MTurk and the audit store), so every rule is testable without AWS.
 """
@@ -7,11 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.errors import DecisionError, MTurkFault, MTurkThrottled, WrongAssignmentState
+from mturk_decisions.domain.errors import DecisionError, DecisionInProgress, RecordAlreadyFinal
 from mturk_decisions.domain.model import (
     RESULTING_STATUS,
     Action,
@@ -21,7 +26,17 @@ from mturk_decisions.domain.model import (
     DecisionState,
     Plan,
 )
+from mturk_decisions.service import evidence
+from mturk_decisions.service.evidence import Verdict
 from mturk_decisions.service.ports import AuditStore, MTurkGateway, Page
+from mturk_decisions.service.settlement import Settlement
+
+#: Longer than the longest function timeout (the batch worker's 900 s): an unexpired lease means its
+#: holder may still be running.
+LEASE_DURATION = timedelta(seconds=960)
+#: What a refused caller is told to wait: a live decision finishes within about a second; a crashed one
+#: waits for its lease to expire and its record to be settled.
+RETRY_STALE_LEASE_SECONDS = 60
 
 
 def utc_now() -> datetime:
@@ -78,6 +93,7 @@ class DecisionService:
         self._clock = clock
         self._observer = observer or DecisionObserver()
         self._new_id = new_id
+        self._settlement = Settlement(mturk, audit, clock)
 
     def plan(
         self, request: DecisionRequest, assignment: AssignmentView | None = None, balance: Decimal | None = None
@@ -121,36 +137,60 @@ class DecisionService:
             raise
         return self.apply(plan)
 
-    def apply(self, plan: Plan) -> DecisionOutcome:
-        """Write-ahead, call MTurk once, finalize. A failed finalize leaves PENDING for the reconciler."""
-        record = self._new_record(plan)
-        self._audit.write_ahead(record)
+    def apply(self, plan: Plan, decision_id: str | None = None) -> DecisionOutcome:
+        """Lease + write-ahead, call MTurk once, finalize + release. A failed finalize leaves PENDING (and
+        the lease held) for the reconciler."""
+        record = self._new_record(plan, decision_id)
+        self._write_ahead(record, plan)
         try:
             self._call_mturk(plan)
         except DecisionError as failure:
-            # After a fault or throttle, an earlier attempt whose answer was lost may have landed:
-            # MTurk's state decides between SUCCEEDED and FAILED; if MTurk cannot say, the reconciler will.
-            applied = self._applied(plan) if isinstance(failure, (MTurkFault, MTurkThrottled)) else False
-            if applied:
-                return self._succeeded(record, plan)
-            finalized = applied is False and self._finalize(record, DecisionState.FAILED, failure.code, failure.message)
-            self._observer.decided(plan.request, f"failed:{failure.code}", record)
-            failure.details.setdefault("decisionId", record.decision_id)
-            if not finalized:
-                failure.details["auditState"] = DecisionState.PENDING.value
-            raise
+            return self._after_refusal(record, plan, failure)
         return self._succeeded(record, plan)
+
+    def _write_ahead(self, record: DecisionRecord, plan: Plan) -> None:
+        """Take the lease with the record. A lease left by a crashed decision (expired) is taken over only
+        once that decision's record has been settled by evidence."""
+        for attempt in (1, 2):
+            try:
+                self._audit.write_ahead(record, record.created_at + LEASE_DURATION)
+                return
+            except DecisionInProgress as busy:
+                stale = busy.lease is not None and busy.lease.expired(self._clock())
+                if stale:
+                    busy.retry_after = busy.details["retryAfterSeconds"] = RETRY_STALE_LEASE_SECONDS
+                if attempt == 2 or not stale or not self._settlement.settle_lease_holder(
+                        busy.lease.assignment_id, busy.lease.decision_key):
+                    self._observer.decided(plan.request, f"refused:{busy.code}")
+                    raise
+
+    def _after_refusal(self, record: DecisionRecord, plan: Plan, failure: DecisionError) -> DecisionOutcome:
+        """MTurk refused, or failed after its retries. A definite refusal is FAILED; after a fault or a lost
+        answer, MTurk's record of the assignment decides; if it cannot, the record stays PENDING."""
+        verdict = self._evidence_after(record, failure)
+        if verdict is Verdict.APPLIED:
+            return self._succeeded(record, plan)
+        finalized = verdict is Verdict.NOT_APPLIED and self._finalize(
+            record, DecisionState.FAILED, failure.code, failure.message)
+        self._observer.decided(plan.request, f"failed:{failure.code}", record)
+        failure.details.setdefault("decisionId", record.decision_id)
+        if not finalized:
+            failure.details["auditState"] = DecisionState.PENDING.value
+        raise failure
+
+    def _evidence_after(self, record: DecisionRecord, failure: DecisionError) -> Verdict:
+        if not failure.possibly_applied:
+            return Verdict.NOT_APPLIED  # every attempt was refused or throttled: nothing landed
+        try:
+            view = self._settlement.view(record.assignment_id)
+        except DecisionError:
+            return Verdict.UNKNOWN  # MTurk cannot be read now: the evidence is missing, not negative
+        return evidence.judge(record, view, may_still_land=not failure.last_attempt_answered)
 
     def _succeeded(self, record: DecisionRecord, plan: Plan) -> DecisionOutcome:
         finalized = self._finalize(record, DecisionState.SUCCEEDED)
         self._observer.decided(plan.request, "succeeded", record)
         return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
-
-    def _applied(self, plan: Plan) -> bool | None:
-        try:
-            return self._mturk.get_assignment(plan.request.assignment_id).status == plan.resulting_status.value
-        except DecisionError:
-            return None
 
     def now(self) -> datetime:
         """The service's clock: the one the 30-day window is judged by."""
@@ -177,27 +217,16 @@ class DecisionService:
 
     def _call_mturk(self, plan: Plan) -> None:
         request = plan.request
-        try:
-            if request.action is Action.REJECT:
-                self._mturk.reject(request.assignment_id, request.feedback or "")
-            else:
-                self._mturk.approve(
-                    request.assignment_id, request.feedback, override_rejection=request.action is Action.REVERSE
-                )
-        except WrongAssignmentState:
-            # A retried write whose first attempt landed reads as "wrong state": MTurk's view decides.
-            current = self._mturk.get_assignment(request.assignment_id)
-            if current.status != plan.resulting_status.value:
-                raise WrongAssignmentState(
-                    f"Assignment {request.assignment_id} changed while this decision ran: its status is now "
-                    f"{current.status}. Check GET /assignments/{request.assignment_id} before retrying.",
-                    currentStatus=current.status,
-                ) from None
+        if request.action is Action.REJECT:
+            self._mturk.reject(request.assignment_id, request.feedback or "")
+        else:
+            self._mturk.approve(request.assignment_id, request.feedback,
+                                override_rejection=request.action is Action.REVERSE)
 
-    def _new_record(self, plan: Plan) -> DecisionRecord:
+    def _new_record(self, plan: Plan, decision_id: str | None = None) -> DecisionRecord:
         request, view = plan.request, plan.assignment
         return DecisionRecord(
-            decision_id=self._new_id(),
+            decision_id=decision_id or self._new_id(),
             assignment_id=view.assignment_id,
             hit_id=view.hit_id,
             worker_id=view.worker_id,
@@ -212,7 +241,11 @@ class DecisionService:
             batch_id=request.batch_id,
             reward=view.reward,
             fee=plan.cost.fee if plan.cost else None,
+            idempotency_key=request.idempotency_key,
         )
+
+    def new_decision_id(self) -> str:
+        return self._new_id()
 
     def _finalize(
         self, record: DecisionRecord, state: DecisionState, code: str | None = None, message: str | None = None
@@ -220,9 +253,20 @@ class DecisionService:
         finalized_at = self._clock()
         try:
             self._audit.finalize(record, state, finalized_at, code, message)
+        except RecordAlreadyFinal:
+            return self._settled_elsewhere(record, state)
         except Exception as error:  # noqa: BLE001 - any storage failure must leave PENDING, never lose the call
             self._observer.finalize_failed(record, error)
             return False
         record.state, record.finalized_at = state, finalized_at
         record.error_code, record.error_message = code, message
         return True
+
+    def _settled_elsewhere(self, record: DecisionRecord, state: DecisionState) -> bool:
+        """Another writer settled our record first (after our lease expired): keep what it recorded."""
+        stored = self._audit.reload(record)
+        if stored is None:
+            return False
+        record.state, record.finalized_at = stored.state, stored.finalized_at
+        record.error_code, record.error_message = stored.error_code, stored.error_message
+        return stored.state is state

@@ -1,4 +1,4 @@
-"""The two small interfaces the decision service depends on. Adapters implement them; tests fake them."""
+"""The small interfaces the services depend on. Adapters implement them; tests fake them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,7 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from mturk_decisions.domain.model import AssignmentView, DecisionRecord, DecisionState
+from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
+from mturk_decisions.domain.schedule import ScheduledReversal
 
 
 class MTurkGateway(Protocol):
@@ -29,8 +30,10 @@ class Page:
 
 
 class AuditStore(Protocol):
-    def write_ahead(self, record: DecisionRecord) -> None:
-        """Persist a PENDING record; raise AuditUnavailable if it cannot be written."""
+    def write_ahead(self, record: DecisionRecord, lease_expires_at: datetime) -> None:
+        """Persist a PENDING record and take the assignment's decision lease, atomically. Raises
+        DecisionInProgress (with the holder's lease) if another decision holds it, AuditUnavailable if the
+        store cannot be written."""
 
     def finalize(
         self,
@@ -39,7 +42,17 @@ class AuditStore(Protocol):
         finalized_at: datetime,
         error_code: str | None = None,
         error_message: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """PENDING → `state`, releasing the lease the record holds, atomically. Raises RecordAlreadyFinal."""
+
+    def lease(self, assignment_id: str) -> DecisionLease | None:
+        """The assignment's decision lease (strongly consistent read), if one is held."""
+
+    def record(self, assignment_id: str, key: str) -> DecisionRecord | None:
+        """One record by its key (a lease's `decision_key`)."""
+
+    def reload(self, record: DecisionRecord) -> DecisionRecord | None:
+        """The stored version of a record."""
 
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]: ...
 
@@ -76,16 +89,19 @@ class WorkQueue(Protocol):
 
 
 class ScheduleStore(Protocol):
-    """Pending automatic reversals (adapters.schedule_store.DynamoScheduleStore)."""
+    """Pending automatic reversals (adapters.schedule_store.DynamoScheduleStore); every change is conditional."""
 
-    def put(self, schedule) -> None: ...
+    def create(self, schedule: ScheduledReversal) -> bool:
+        """Store unless one is active (ReversalAlreadyScheduled); False if this rejection's exists already."""
 
-    def get(self, assignment_id: str): ...
+    def get(self, assignment_id: str) -> ScheduledReversal | None: ...
 
-    def settle(self, schedule, state: str, **changes) -> bool: ...
+    def claim(self, schedule: ScheduledReversal, owner: str, until: datetime, now: datetime) -> ScheduledReversal | None:
+        """PENDING and due, or RUNNING with an expired claim → RUNNING for `owner`; None otherwise."""
 
-    def reschedule(self, schedule, due_at: datetime, **changes) -> bool: ...
+    def transition(self, schedule: ScheduledReversal, new: ScheduledReversal) -> bool:
+        """From the state (and owner) `schedule` was read in to `new`; False if it changed meanwhile."""
 
-    def due(self, now: datetime, limit: int = 100) -> list: ...
+    def due(self, now: datetime, limit: int = 100) -> list[ScheduledReversal]: ...
 
-    def closing_before(self, moment: datetime, limit: int = 1000) -> list: ...
+    def closing_before(self, moment: datetime, limit: int = 1000) -> list[ScheduledReversal]: ...
