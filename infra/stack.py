@@ -69,6 +69,7 @@ class MTurkDecisionsStack(Stack):
         # "Batch Completed".
         for publisher in (self.bulk.worker, self.reversals.sweeper):
             self.events.add_publisher(publisher)
+        self.bulk.wire_requeue(self.reversals.reconciler)
 
         self.operations = Operations(self, "Operations", alarm_email=config.alarm_email, name_prefix=config.stack_name)
         self.alarm_topic = self.operations.alarm_topic

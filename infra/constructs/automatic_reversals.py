@@ -59,12 +59,13 @@ SCHEDULE_INDEXES: dict[str, tuple[str, str]] = {
 #   sweeper:   due -> by-due (Query); closing_before -> by-deadline (Query); settle, reschedule
 #              (PutItem); get (GetItem)
 #   consumers: the reversal-requests consumer (funds retries) and the notifications consumer
-#              (provisional website rejections) only create schedules: put (PutItem)
+#              (provisional website rejections) only create schedules: a conditional put (PutItem),
+#              and a get (GetItem) to tell a retried creation from a conflicting schedule
 # UpdateItem is granted with PutItem to the API and the sweeper, which settle schedules: on a
 # table without other writers a conditional update is no more power than the conditional put.
 SCHEDULE_OWNER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 SWEEPER_INDEX_ACTIONS = ("dynamodb:Query",)
-SCHEDULE_WRITER_ACTIONS = ("dynamodb:PutItem",)
+SCHEDULE_WRITER_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
 # The reconciler finalizes PENDING audit records (`finalize`: a conditional UpdateItem).
 RECONCILER_AUDIT_ACTIONS = ("dynamodb:UpdateItem",)
 

@@ -45,14 +45,22 @@ WORKER_HANDLER = "mturk_decisions.handlers.batch_worker.handler"
 BATCH_PARTITION_KEY = "batch_id"
 BATCH_SORT_KEY = "item_key"
 BATCH_TTL_ATTRIBUTE = "expires_at"
+BATCH_INDEXES: dict[str, tuple[str, str]] = {
+    # sparse: only a batch stored but not yet (fully) queued carries `unqueued`; the reconciler re-queues it
+    "by-unqueued": ("unqueued", "batch_id"),
+}
 
 # What the code calls (PynamoDB 6 never calls DescribeTable; batch_write only puts).
-#   API:    create -> batch_write (BatchWriteItem); status -> get (GetItem) + query (Query)
+#   API:    create -> batch_write (BatchWriteItem) + META save(condition) (PutItem); exists -> get
+#           (GetItem); mark_queued -> update (UpdateItem); status -> get (GetItem) + query (Query)
 #   worker: info -> get (GetItem); items -> batch_get (BatchGetItem); mark, mark_completed ->
 #           update (UpdateItem); after each chunk, status -> get + query (Query) to tell whether
 #           the batch is complete
-API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")
+#   reconciler: unqueued -> by-unqueued (Query); all_items -> query (Query); mark_queued (UpdateItem)
+API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query",
+                     "dynamodb:UpdateItem")
 WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+REQUEUE_BATCH_ACTIONS = ("dynamodb:Query", "dynamodb:UpdateItem")
 
 # A chunk is up to 500 items, each about one paced MTurk call (plus the audit writes).
 WORKER_TIMEOUT = Duration.minutes(15)
@@ -86,6 +94,7 @@ class BulkDecisions(Construct):
             partition_key=BATCH_PARTITION_KEY,
             sort_key=BATCH_SORT_KEY,
             time_to_live_attribute=BATCH_TTL_ATTRIBUTE,
+            indexes=BATCH_INDEXES,
             # Operational state of batches; the decisions are recorded in the retained audit table.
             retain=False,
         )
@@ -110,6 +119,8 @@ class BulkDecisions(Construct):
                     **self._bulk_environment(),
                     "MTURK_INITIAL_RATE": f"{config.mturk_initial_rate:g}",
                     "MTURK_MAX_RATE": f"{config.mturk_max_rate:g}",
+                    # On this delivery a failing chunk goes to the DLQ: its items are marked DEAD_LETTERED.
+                    "WORK_QUEUE_MAX_RECEIVES": str(self.work_queues.max_receive_count),
                 },
             ),
         )
@@ -171,6 +182,16 @@ class BulkDecisions(Construct):
 
     def _bulk_environment(self) -> dict[str, str]:
         return {"BATCH_TABLE_NAME": self.table.table_name, "WORK_QUEUE_URL": self.queue.queue_url}
+
+    # ---- seam for the reconciler ------------------------------------------------------------
+    def wire_requeue(self, function: lambda_.Function) -> None:
+        """The reconciler re-queues batches whose send failed: read them, mark them queued, send chunks."""
+        for name, value in self._bulk_environment().items():
+            function.add_environment(name, value)
+        self.audit_store.grant_table_actions(
+            function, REQUEUE_BATCH_ACTIONS,
+            [self.table.table_arn, *(f"{self.table.table_arn}/index/{name}" for name in BATCH_INDEXES)])
+        self.work_queues.grant_send(function)
 
     def _grant_table(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
         """Exactly `actions` on the batch table (it has no index), and its key through DynamoDB."""

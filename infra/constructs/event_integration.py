@@ -57,8 +57,9 @@ MTURK_SERVICE_PRINCIPAL = "mturk-requester.amazonaws.com"
 
 PUT_EVENTS_ACTIONS = ("events:PutEvents",)
 # What the reversal-requests consumer calls on the bulk resources when a HIT event becomes a batch:
-# `submit` -> batch_write (BatchWriteItem) + send to the work queue (SendMessage[Batch]).
-CONSUMER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem",)
+# `submit` -> batch_write (BatchWriteItem) + META save(condition) (PutItem) + send to the work queue
+# (SendMessage[Batch]) + mark_queued (UpdateItem).
+CONSUMER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
 # Ten messages per invocation, each about one reversal (a few MTurk calls with retries).
 CONSUMER_TIMEOUT = Duration.minutes(3)

@@ -104,6 +104,8 @@ AUTOMATIC_REVERSAL_METRICS = (
     ),
     ServiceMetric("ReconcilerFindings", "Decisions left PENDING by a crash, settled by the reconciler", 0),
     ServiceMetric("EventPublishFailed", "Service events that could not be put on the event bus", 0),
+    ServiceMetric("ReconcilerErrors", "Audit records the reconciler could not settle (it retries each run)", 0),
+    ServiceMetric("BatchesStranded", "Stored batches that could not be queued, even by the reconciler", 0),
 )
 
 
@@ -254,7 +256,8 @@ class Operations(Construct):
                 ),
                 CustomMetricGroup(
                     title="Reconciler and events",
-                    metrics=[metrics["ReconcilerFindings"], metrics["EventPublishFailed"]],
+                    metrics=[metrics["ReconcilerFindings"], metrics["ReconcilerErrors"], metrics["BatchesStranded"],
+                             metrics["EventPublishFailed"]],
                 ),
             ],
         )

@@ -60,6 +60,7 @@ class QueueWithDeadLetters:
         dead_letter_retention: Duration = DLQ_RETENTION,
         max_receive_count: int = MAX_RECEIVE_COUNT,
     ) -> None:
+        self.max_receive_count = max_receive_count
         self.dead_letter_queue = sqs.Queue(
             scope,
             f"{prefix}DeadLetterQueue",

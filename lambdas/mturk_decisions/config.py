@@ -19,6 +19,8 @@ class Settings:
     idempotency_expiry_seconds: int = 24 * 3600
     batch_table_name: str | None = None
     work_queue_url: str | None = None
+    #: The work queue's redrive maxReceiveCount: the delivery that, failing, sends a chunk to the DLQ.
+    work_queue_max_receives: int = 5
     mturk_initial_rate: float = 5.0
     mturk_max_rate: float = 50.0
     schedule_table_name: str | None = None
@@ -47,6 +49,7 @@ class Settings:
             idempotency_expiry_seconds=int(env.get("IDEMPOTENCY_EXPIRY_SECONDS", str(24 * 3600))),
             batch_table_name=env.get("BATCH_TABLE_NAME") or None,
             work_queue_url=env.get("WORK_QUEUE_URL") or None,
+            work_queue_max_receives=int(env.get("WORK_QUEUE_MAX_RECEIVES", "5")),
             mturk_initial_rate=float(env.get("MTURK_INITIAL_RATE", "5")),
             mturk_max_rate=float(env.get("MTURK_MAX_RATE", "50")),
             schedule_table_name=env.get("SCHEDULE_TABLE_NAME") or None,

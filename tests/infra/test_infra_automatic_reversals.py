@@ -173,7 +173,7 @@ def test_reconciler_waits_longer_than_any_function_can_run(synth, restricted_syn
         env = variant.props(variant.stack.reversals.reconciler)["Environment"]["Variables"]
         # Then it settles only PENDING records older than that ...
         assert env["RECONCILE_AFTER_SECONDS"] == seconds
-        assert set(env) == service_env | {"RECONCILE_AFTER_SECONDS"}
+        assert set(env) == service_env | {"RECONCILE_AFTER_SECONDS", "BATCH_TABLE_NAME", "WORK_QUEUE_URL"}
         # ... which no function of the stack can still be finalizing (none runs longer)
         timeouts = [f["Properties"]["Timeout"] for f in variant.resources("AWS::Lambda::Function").values()]
         assert max(timeouts) == LONGEST_FUNCTION_TIMEOUT_SECONDS <= int(seconds)
@@ -195,7 +195,11 @@ def test_reconciler_reads_pending_records_and_finalizes_them_only(synth):
     assert "dynamodb:PutItem" not in synth.actions_on(reconciler, store.audit_table)
     assert not synth.actions_on(reconciler, reversals.table)
     assert not {a for a, _ in grants if a.startswith("events:")}
-    assert not {a for a, _ in grants if a.startswith("sqs:")}
+    # And the only queue it may use is the work queue, to re-queue a batch whose send failed (send only)
+    work_queue = json.dumps(synth.arn(synth.stack.bulk.queue), sort_keys=True)
+    assert {a for a, r in grants if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert {r for a, r in grants if a.startswith("sqs:")} == {work_queue}
+    assert synth.actions_on(reconciler, synth.stack.bulk.table) == {"dynamodb:Query", "dynamodb:UpdateItem"}
     # And it reads the MTurk secret (GetAssignment tells whether a decision was applied)
     assert synth.actions_on(reconciler, synth.stack.secret.secret) == {"secretsmanager:GetSecretValue"}
 

@@ -23,10 +23,15 @@ def test_batch_table_keys_and_ttl_match_the_pynamodb_model(synth):
     assert props["AttributeDefinitions"] == [
         {"AttributeName": "batch_id", "AttributeType": "S"},
         {"AttributeName": "item_key", "AttributeType": "S"},
+        {"AttributeName": "unqueued", "AttributeType": "S"},
     ]
-    # And items expire by TTL on `expires_at` (the store sets it 90 days ahead); no index
+    # And items expire by TTL on `expires_at` (the store sets it 90 days ahead)
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert "GlobalSecondaryIndexes" not in props and "LocalSecondaryIndexes" not in props
+    # And one sparse index finds batches stored but not yet queued (the reconciler re-queues them)
+    assert [(i["IndexName"], i["KeySchema"]) for i in props["GlobalSecondaryIndexes"]] == [
+        ("by-unqueued", [{"AttributeName": "unqueued", "KeyType": "HASH"},
+                         {"AttributeName": "batch_id", "KeyType": "RANGE"}])]
+    assert "LocalSecondaryIndexes" not in props
 
 
 def test_batch_table_is_on_demand_encrypted_with_pitr_and_disposable(synth):
@@ -157,7 +162,10 @@ def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth, se
         "MTURK_INITIAL_RATE",
         "MTURK_MAX_RATE",
         "EVENT_BUS_NAME",
+        "WORK_QUEUE_MAX_RECEIVES",
     }
+    # And the delivery on which a failing chunk goes to the DLQ (its items are then marked DEAD_LETTERED)
+    assert env["WORK_QUEUE_MAX_RECEIVES"] == "5"
 
 
 def test_pacing_rates_come_from_context(restricted_synth):

@@ -195,8 +195,9 @@ def test_events_consumer_grants_are_exactly_what_it_calls(synth):
     assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
     assert synth.actions_on(consumer, stack.events.bus) == {"events:PutEvents"}
     # And creates funds-retry schedules, and batches for HIT events (rows + chunks), nothing more
-    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:PutItem"}
-    assert synth.actions_on(consumer, stack.bulk.table) == {"dynamodb:BatchWriteItem"}
+    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert synth.actions_on(consumer, stack.bulk.table) == {"dynamodb:BatchWriteItem", "dynamodb:PutItem",
+                                                            "dynamodb:UpdateItem"}
     assert synth.actions_on(consumer, stack.bulk.queue) == {"sqs:SendMessage"}
     # And has nothing on the idempotency cache, the notifications queues or the bulk DLQ
     for construct in (
@@ -221,7 +222,7 @@ def test_notifications_consumer_grants_are_exactly_what_it_calls(synth):
     # creates provisional reversals (PutItem) when a grace is configured
     assert synth.actions_on(consumer, stack.audit_store.audit_table) == AUDIT_WRITE_ACTIONS
     assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
-    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:PutItem"}
+    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:GetItem", "dynamodb:PutItem"}
     # And it cannot start work: no work queue, no batch table, no events on the bus
     assert not synth.actions_on(consumer, stack.bulk.queue)
     assert not synth.actions_on(consumer, stack.bulk.table)

@@ -95,9 +95,11 @@ def test_api_function_grants_are_exactly_the_contract(synth):
     # And logs go to its own log group only
     logs = by_actions[("logs:CreateLogStream", "logs:PutLogEvents")]
     assert logs["Resource"]["Fn::GetAtt"][1] == "Arn"
-    # And it may store a batch and read it back (no Scan, no Delete, no Update) on the batch table only
+    # And it may store a batch (rows, then META conditionally), mark it queued and read it back (no Scan,
+    # no Delete) on the batch table only
     bulk = synth.stack.bulk
-    batch = by_actions[("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query")]
+    batch = by_actions[("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                        "dynamodb:UpdateItem")]
     assert batch["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.table), "Arn"]}
     # And it may send chunks to the work queue (SendMessageBatch is authorized by sqs:SendMessage), and
     # nothing to the DLQ; the queue uses SQS-managed encryption, so no KMS grant comes with it

@@ -114,6 +114,8 @@ def test_the_automatic_reversal_alarms_watch_what_the_lambda_code_emits(synth):
         "ReversalsFailed",
         "ReconcilerFindings",
         "EventPublishFailed",
+        "ReconcilerErrors",
+        "BatchesStranded",
     }
     # And the deadline guard takes the maximum of the sweeper's per-minute counts (any one is enough) ...
     assert by_name["ReversalsNearDeadline"].statistic == "Maximum"

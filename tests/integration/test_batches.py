@@ -79,7 +79,7 @@ def test_given_website_csv_then_approve_x_reverses_rejected_and_approves_submitt
     assert response.json()["skippedRows"] == [{"line": 6, "assignmentId": untouched,
                                                "reason": "neither Approve nor Reject is filled in"}]
     body = wait_for(api, response.json()["batchId"])
-    assert body["counts"] == {"queued": 0, "succeeded": 3, "failed": 0, "refused": 0, "skipped": 1}
+    assert body["counts"] == {"queued": 0, "succeeded": 3, "failed": 0, "refused": 0, "skipped": 1, "deadLettered": 0}
     assert sim.get_assignment_state(rejected).status == "Approved"
     assert sim.get_assignment_state(submitted).status == "Approved"
     assert sim.get_assignment_state(to_reject).feedback == "Off-topic labels"

@@ -144,8 +144,8 @@ class CrashingAudit:
     def __init__(self, audit: Any, crash: CrashPlan) -> None:
         self._audit, self._crash = audit, crash
 
-    def write_ahead(self, record) -> None:
-        self._audit.write_ahead(record)
+    def write_ahead(self, record, lease_expires_at) -> None:
+        self._audit.write_ahead(record, lease_expires_at)
         self._crash.at("after_write_ahead", record.assignment_id)
 
     def finalize(self, record, state, finalized_at, error_code=None, error_message=None) -> None:

@@ -124,12 +124,20 @@ def _sqs_event(chunk, receive_count: int) -> dict:
     }]}
 
 
-def _deliver(chunk, max_deliveries: int, on_crash) -> list[str]:
-    """Deliver one chunk to the worker handler as SQS would: again while it crashes or reports failure."""
+#: The work queue's visibility timeout (6 x the worker's 15-minute timeout): how long SQS waits before it
+#: delivers a failed chunk again. It is longer than a decision lease, so a crashed attempt's lease has expired.
+REDELIVERY_DELAY = timedelta(minutes=90)
+
+
+def _deliver(chunk, max_deliveries: int, on_crash, clock=None) -> list[str]:
+    """Deliver one chunk to the worker handler as SQS would: again while it crashes or reports failure,
+    each redelivery a visibility timeout later (on the simulated clock, when given)."""
     from mturk_decisions.handlers.batch_worker import handler
 
     results = []
     for receive_count in range(1, max_deliveries + 1):
+        if receive_count > 1 and clock is not None:
+            clock.advance(seconds=REDELIVERY_DELAY.total_seconds())
         try:
             answer = handler(_sqs_event(chunk, receive_count), _LambdaContext("mturk-decisions-batch-worker")) or {}
             failed = bool(answer.get("batchItemFailures"))
@@ -170,7 +178,8 @@ def test_batch_worker_crash_at_every_step(crash_world, crash_deps):
         faults = _faults(world, rng)
         reconcile_early = have_reconciler and rng.random() < 0.5
         for chunk in list(queue.chunks):
-            results = _deliver(chunk, 8, on_crash=(lambda: _reconcile(world)) if reconcile_early else (lambda: None))
+            results = _deliver(chunk, 8, on_crash=(lambda: _reconcile(world)) if reconcile_early else (lambda: None),
+                               clock=world.sim.clock)
             tally[f"{step}/{results[0]}"] += 1
         world.crash.disarm()
         world.sim.set_fault_rate(None)

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError
 
-from mturk_decisions.domain.errors import DecisionError
+from mturk_decisions.domain.errors import DecisionError, DecisionInProgress
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from tests.reliability.harness import Crash, check_intent, finding, make_reconciler
 
@@ -65,7 +65,10 @@ def test_a_retry_after_a_crash_is_audited_once(crash_world):
     world.crash.arm("after_write_ahead", assignment_id)
     with pytest.raises(Crash):
         world.service.decide(request)     # killed after the PENDING record, before MTurk
-    world.service.decide(request)         # the caller retries: a second record, MTurk applies it
+    with pytest.raises(DecisionInProgress):
+        world.service.decide(request)     # an immediate retry: the crashed decision's lease still holds
+    world.sim.clock.advance(minutes=17)   # the lease expires (longer than any function timeout)
+    world.service.decide(request)         # the retry settles the crashed record by evidence, then applies
     make_reconciler(world.gateway, world.audit, world.sim.clock.now).run()
     verdict = check_intent(world.sim, world.audit, assignment_id, "reject", world.key)
     assert verdict, verdict.problems

@@ -7,6 +7,7 @@ the by-worker / by-hit indexes all read newest first with a plain range conditio
 The same partition holds the assignment's decision lease (`decision_key` = `~lease`, which sorts after
 every record and carries none of the indexed attributes): taken in one transaction with the write-ahead
 record, released in one transaction with its finalize, so one decision at a time may write to MTurk.
+Released means its holder is removed (an update, not a delete): no writer needs DeleteItem on the audit.
 """
 from __future__ import annotations
 
@@ -74,9 +75,9 @@ def lease_model(table_name: str, region: str | None = None, host: str | None = N
     attributes: dict[str, Any] = {
         "assignment_id": UnicodeAttribute(hash_key=True),
         "decision_key": UnicodeAttribute(range_key=True),
-        "holder_decision_id": UnicodeAttribute(),
-        "holder_decision_key": UnicodeAttribute(),
-        "lease_expires_at": NumberAttribute(),  # epoch seconds
+        "holder_decision_id": UnicodeAttribute(null=True),  # absent: the lease is free
+        "holder_decision_key": UnicodeAttribute(null=True),
+        "lease_expires_at": NumberAttribute(null=True),  # epoch seconds
     }
     return bound_model("DecisionLeaseModel", table_name, region, host, attributes)
 
@@ -100,7 +101,8 @@ class DynamoAuditStore(ModelStore):
                             holder_decision_key=key, lease_expires_at=int(lease_expires_at.timestamp()))
         try:
             with TransactWrite(connection=self._model._get_connection().connection) as transaction:
-                transaction.save(lease, condition=self._lease.assignment_id.does_not_exist(), return_values="ALL_OLD")
+                transaction.save(lease, condition=self._lease.holder_decision_id.does_not_exist(),
+                                 return_values="ALL_OLD")
                 transaction.save(self._to_item(record), condition=self._model.decision_key.does_not_exist())
         except TransactWriteError as error:
             holder = _lease_in(error, 0)
@@ -117,6 +119,8 @@ class DynamoAuditStore(ModelStore):
             return None
         except GetError as error:
             raise _audit_unavailable(error) from None
+        if item.holder_decision_id is None:
+            return None
         return DecisionLease(item.assignment_id, item.holder_decision_id, item.holder_decision_key,
                              datetime.fromtimestamp(int(item.lease_expires_at), timezone.utc))
 
@@ -166,14 +170,16 @@ class DynamoAuditStore(ModelStore):
         if error_message:
             actions.append(m.error_message.set(error_message[:2000]))
         item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
-        lease = self._lease(record.assignment_id, LEASE_KEY)
-        mine = self._lease.assignment_id.does_not_exist() | (self._lease.holder_decision_id == record.decision_id)
+        lease, leases = self._lease(record.assignment_id, LEASE_KEY), self._lease
+        release = [leases.holder_decision_id.remove(), leases.holder_decision_key.remove(),
+                   leases.lease_expires_at.remove()]
+        mine = leases.holder_decision_id.does_not_exist() | (leases.holder_decision_id == record.decision_id)
         try:
             with TransactWrite(connection=m._get_connection().connection) as transaction:
                 transaction.update(item, actions=actions, condition=m.state == DecisionState.PENDING.value)
-                transaction.delete(lease, condition=mine)
+                transaction.update(lease, actions=release, condition=mine)
         except TransactWriteError as error:
-            if _condition_failed(error, 1):  # PynamoDB sends deletes before updates: the record is item 1
+            if _condition_failed(error, 0):
                 raise RecordAlreadyFinal(record.decision_id) from None
             raise
 

@@ -2,6 +2,9 @@
 
 Counts and progress are derived from the items on read, so a worker that dies mid-chunk can never
 leave a counter out of step with the items it had already finished.
+
+A batch is stored before it is queued, with `unqueued` set on its META item until every chunk has been
+sent: the sparse `by-unqueued` index lets the reconciler find and re-queue a batch whose send failed.
 """
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import PynamoDBException, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.models import Model
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound_model
-from mturk_decisions.domain.batch import BatchItem, BatchNotFound, ItemStatus
+from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
+from mturk_decisions.domain.batch import WORKABLE_STATUSES, BatchItem, BatchNotFound, ItemStatus
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.model import Action
 
 META = "META"
 ITEM_PREFIX = "ITEM#"
+UNQUEUED_MARKER = "UNQUEUED"
+INDEX_BY_UNQUEUED = "by-unqueued"
 RETENTION = timedelta(days=90)
 
 
@@ -51,6 +56,8 @@ def batch_model(table_name: str, region: str | None = None, host: str | None = N
         "updated_at": UTCDateTimeAttribute(null=True),
         "expires_at": NumberAttribute(null=True),
         "completed_at": UTCDateTimeAttribute(null=True),
+        "unqueued": UnicodeAttribute(null=True),
+        "by_unqueued": string_index(INDEX_BY_UNQUEUED, "unqueued", "batch_id"),
     }
     return bound_model("BatchEntryModel", table_name, region, host, attributes)
 
@@ -77,14 +84,13 @@ class StoredItem:
 class DynamoBatchStore(ModelStore):
     model_factory = staticmethod(batch_model)
 
-    def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> None:
-        """Write META and every row before anything is queued; skipped rows are stored final, for the record."""
+    def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> bool:
+        """Write every row, then META (conditionally), before anything is queued; skipped rows are stored
+        final, for the record. False when META existed already (a concurrent submit with the same id)."""
         m = self._model
         expires = int((info.created_at + RETENTION).timestamp())
         try:
             with m.batch_write() as writer:
-                writer.save(m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin,
-                              total=info.total, hit_id=info.hit_id, expires_at=expires))
                 for item in items:
                     writer.save(m(info.batch_id, item_key(item.line), line=item.line,
                                   assignment_id=item.assignment_id, action=item.action.value,
@@ -94,9 +100,22 @@ class DynamoBatchStore(ModelStore):
                 for line, assignment_id, why in skipped:
                     writer.save(m(info.batch_id, item_key(line), line=line, assignment_id=assignment_id,
                                   status=ItemStatus.SKIPPED.value, message=why, expires_at=expires))
+            m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin, total=info.total,
+              hit_id=info.hit_id, expires_at=expires, unqueued=UNQUEUED_MARKER).save(condition=m.batch_id.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(error) from None
         except PynamoDBException as error:
-            raise AuditUnavailable(f"The batch could not be stored ({type(error).__name__}); nothing was queued. "
-                                   "Retry shortly.") from None
+            raise _unavailable(error) from None
+        return True
+
+    def exists(self, batch_id: str) -> bool:
+        try:
+            self._model.get(batch_id, META, consistent_read=True, attributes_to_get=["batch_id"])
+        except self._model.DoesNotExist:
+            return False
+        return True
 
     def info(self, batch_id: str) -> BatchInfo:
         try:
@@ -114,6 +133,16 @@ class DynamoBatchStore(ModelStore):
         query = self._model.query(batch_id, self._model.item_key.startswith(ITEM_PREFIX))
         return [self._stored(entry) for entry in query]
 
+    def mark_queued(self, batch_id: str) -> None:
+        """Every chunk was sent: the batch leaves the sparse `by-unqueued` index."""
+        self._model(batch_id, META).update(actions=[self._model.unqueued.remove()])
+
+    def unqueued(self, created_before: datetime, limit: int = 25) -> list[BatchInfo]:
+        """Batches stored but not (fully) queued, created before `created_before` (older ones are stranded)."""
+        found = self._model.by_unqueued.query(UNQUEUED_MARKER, limit=limit)
+        infos = [BatchInfo(m.batch_id, m.created_at, m.actor, m.origin, int(m.total), m.hit_id) for m in found]
+        return [info for info in infos if info.created_at < created_before]
+
     def mark(self, batch_id: str, line: int, status: ItemStatus, code: str | None = None,
              message: str | None = None, decision_id: str | None = None, at: datetime | None = None) -> bool:
         """Record an item's outcome once: a redelivered message cannot overwrite a final outcome."""
@@ -122,7 +151,8 @@ class DynamoBatchStore(ModelStore):
         actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
                                                         (m.decision_id, decision_id)) if value]
         try:
-            m(batch_id, item_key(line)).update(actions=actions, condition=m.status == ItemStatus.QUEUED.value)
+            m(batch_id, item_key(line)).update(actions=actions,
+                                               condition=m.status.is_in(*(s.value for s in WORKABLE_STATUSES)))
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 return False
@@ -148,3 +178,8 @@ class DynamoBatchStore(ModelStore):
         return StoredItem(item, ItemStatus(entry.status), entry.code, entry.message, entry.decision_id)
 
 
+
+
+def _unavailable(error: PynamoDBException) -> AuditUnavailable:
+    return AuditUnavailable(f"The batch could not be stored ({type(error).__name__}); nothing was queued. "
+                            "Retry shortly.")

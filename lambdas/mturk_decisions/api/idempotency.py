@@ -1,19 +1,48 @@
 """`Idempotency-Key`: a retried request returns the first answer and never calls MTurk twice.
 
-Powertools idempotency on DynamoDB, keyed by (key, action, assignment). Reusing a key with a different
-body is refused. Failed decisions are not stored, so a retry after a failure tries again.
+Powertools idempotency on DynamoDB, keyed by who asks (the caller's IAM principal ARN), what (the route)
+and on what (the assignment, HIT or batch body), plus the key: another principal sending the same key
+makes a different request. Reusing a key with a different body is refused. Failed decisions are not
+stored, so a retry after a failure tries again. The decision, not the idempotency store, is the truth:
+an answer that could not be saved after MTurk applied the change is still answered (with a warning), and
+a retry that finds the assignment already changed by this very key's decision answers it from the audit.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from mturk_decisions import wiring
 from mturk_decisions.domain.errors import AuditUnavailable, IdempotencyKeyReused, InvalidRequest, RequestInProgress
-from mturk_decisions.domain.model import DecisionRequest
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 256
+UNSAVED_WARNING = ('199 mturk-decisions "The decision was made, but its answer could not be saved for this '
+                   'Idempotency-Key: a retry with the key answers 409 REQUEST_IN_PROGRESS for a few minutes, then '
+                   'this decision again."')
 _config: Any = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks, what, and on what: the key is unique within a scope only."""
+
+    principal: str
+    route: str
+    resource: str
+
+    def fingerprint(self, key: str) -> str:
+        """A stable hash of scope and key, kept on the decision's audit record."""
+        raw = "\n".join((self.principal, self.route, self.resource, key)).encode("utf-8", "surrogatepass")
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: dict
+    warning: str | None = None
 
 
 def _idempotency_config():
@@ -22,7 +51,7 @@ def _idempotency_config():
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
         _config = IdempotencyConfig(
-            event_key_jmespath="[idempotencyKey, action, assignmentId]",
+            event_key_jmespath="[principal, route, resource, idempotencyKey]",
             payload_validation_jmespath="body",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=wiring.current().settings.idempotency_expiry_seconds,
@@ -35,45 +64,62 @@ def register(context: Any) -> None:
     _idempotency_config().register_lambda_context(context)
 
 
-def run_once(key: str, request: DecisionRequest, decide: Callable[[], dict], extra: dict | None = None) -> dict:
+def checked_key(key: str) -> str:
+    if len(key) > MAX_KEY_LENGTH or not key.strip():
+        raise InvalidRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.", field=HEADER)
+    return key
+
+
+def run_once(key: str, scope: Scope, body: dict, act: Callable[[], dict]) -> Answer:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidRequest(f"{HEADER} must be at most {MAX_KEY_LENGTH} characters.", field=HEADER)
-    payload = {
-        "idempotencyKey": key,
-        "action": request.action.value,
-        "assignmentId": request.assignment_id,
-        "body": {"feedback": request.feedback, "reason": request.reason, **(extra or {})},
-    }
+    payload = {"principal": scope.principal, "route": scope.route, "resource": scope.resource,
+               "idempotencyKey": checked_key(key), "body": body}
+    ran: dict[str, Any] = {}
+
+    def act_once() -> dict:
+        try:
+            ran["result"] = act()
+        except Exception as error:
+            ran["error"] = error
+            raise
+        return ran["result"]
+
     try:
-        return _idempotent(decide)(payload=payload)
+        return Answer(_idempotent(act_once)(payload=payload))
     except IdempotencyValidationError:
         raise IdempotencyKeyReused(
-            f"This {HEADER} was already used with a different body for this assignment and action. "
-            "Use a new key for a different request.",
-        ) from None
+            f"This {HEADER} was already used with a different body for this request. Use a new key for a "
+            "different request.") from None
     except IdempotencyAlreadyInProgressError:
         raise RequestInProgress(
             f"A request with this {HEADER} is still in progress; retry in a few seconds to get its answer.",
-        ) from None
+            retryAfterSeconds=5) from None
     except IdempotencyPersistenceLayerError:
-        raise AuditUnavailable("The idempotency store could not be reached; nothing was changed. Retry shortly.") from None
+        return _after_store_failure(ran)
 
 
+def _after_store_failure(ran: dict[str, Any]) -> Answer:
+    """The idempotency store failed. If the request already ran, its outcome stands: answer it."""
+    if "result" in ran:
+        return Answer(ran["result"], warning=UNSAVED_WARNING)
+    if "error" in ran:
+        raise ran["error"]
+    raise AuditUnavailable("The idempotency store could not be reached; nothing was changed. Retry shortly.")
 
-def _idempotent(decide: Callable[[], dict]) -> Callable[..., dict]:
+
+def _idempotent(act: Callable[[], dict]) -> Callable[..., dict]:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     persistence = wiring.current().idempotency_persistence
 
     @idempotent_function(data_keyword_argument="payload", persistence_store=persistence,
                          config=_idempotency_config())
-    def decide_once(payload: dict) -> dict:
-        return decide()
+    def act_once(payload: dict) -> dict:
+        return act()
 
-    return decide_once
+    return act_once

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mturk_decisions.domain.model import AssignmentView, DecisionRecord, Plan
+from mturk_decisions.domain.model import RESULTING_STATUS, AssignmentView, DecisionRecord, Plan
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.decisions import AssignmentDetails, DecisionOutcome
 
@@ -49,6 +49,18 @@ def outcome_json(outcome: DecisionOutcome) -> dict:
             "MTurk applied the decision but its audit record could not be finalized; it stays PENDING "
             "until the reconciler confirms it."
         )
+    return body
+
+
+def record_outcome_json(record: DecisionRecord) -> dict:
+    """The answer of a decision rebuilt from its audit record (a retry whose first answer was lost)."""
+    body = {
+        "decision": decision_json(record),
+        "assignment": {"assignmentId": record.assignment_id, "previousStatus": record.previous_status,
+                       "status": RESULTING_STATUS[record.action].value},
+    }
+    if record.reward is not None and record.fee is not None:
+        body["cost"] = {"reward": str(record.reward), "fee": str(record.fee), "total": str(record.reward + record.fee)}
     return body
 
 

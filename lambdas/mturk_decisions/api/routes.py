@@ -2,7 +2,9 @@
 call the service, map the result. Domain errors become HTTP answers in `error_response`, in one place."""
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Optional
 
@@ -22,6 +24,7 @@ from mturk_decisions.api.responses import (
     details_json,
     outcome_json,
     plan_json,
+    record_outcome_json,
     submission_json,
 )
 from mturk_decisions.api.schemas import (
@@ -41,6 +44,7 @@ from mturk_decisions.domain.errors import (
     NotConfigured,
     RouteNotFound,
     UnsupportedMediaType,
+    WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from mturk_decisions.observability import logger, metrics
@@ -57,7 +61,7 @@ DryRun = Annotated[bool, Query(description="Run every pre-check and return the p
 
 
 @app.post("/assignments/<assignmentId>/reject", summary="Reject an assignment with feedback the worker sees")
-def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> dict:
+def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> Response[dict]:
     return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor)
 
 
@@ -65,13 +69,22 @@ def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False)
 def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or ReverseBody()
     if body.at is not None and not dryRun:
-        request = _request(Action.REVERSE, assignmentId, body.feedback, body.reason)
-        at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
-        schedule = wiring.current().reversal_scheduler().schedule_reversal(request, at)
-        return _json(202, {"scheduledReversal": schedule.to_json(),
-                           "message": "The reversal will run at dueAt; cancel it with DELETE "
-                                      f"/assignments/{assignmentId}/scheduled-reversal."})
-    return _json(200, _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun))
+        return _schedule_reversal(assignmentId, body)
+    return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun)
+
+
+def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict]:
+    at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
+    request = _request(Action.REVERSE, assignment_id, body.feedback, body.reason)
+
+    def schedule() -> dict:
+        scheduled = wiring.current().reversal_scheduler().schedule_reversal(request, at)
+        return {"scheduledReversal": scheduled.to_json(),
+                "message": "The reversal will run at dueAt; cancel it with DELETE "
+                           f"/assignments/{assignment_id}/scheduled-reversal."}
+
+    fields = {"feedback": body.feedback, "reason": body.reason, "at": at.isoformat()}
+    return _answer(202, _scope("reverse-at", assignment_id), fields, schedule)
 
 
 @app.post("/assignments/<assignmentId>/confirm", summary="Confirm a provisional rejection: it will not be reversed")
@@ -97,7 +110,7 @@ def notifications(hitTypeId: HitId, body: Optional[NotificationsBody] = None) ->
 
 
 @app.post("/assignments/<assignmentId>/approve", summary="Approve a submitted assignment")
-def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> dict:
+def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or DecisionBody()
     return _decide(Action.APPROVE, assignmentId, body.feedback, body.reason, dryRun)
 
@@ -157,7 +170,9 @@ def submit_batch(
             raise InvalidRequest('The body must be {"items": [...]} or a batch-results CSV with Content-Type: text/csv.')
         parsed = parse_item_list(document.get("items"))
         origin = "json"
-    return _run_batch(parsed, origin, dryRun)
+    fingerprint = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return _run_batch(parsed, origin, dryRun, _scope("batches", "-"),
+                      {"contentType": content_type, "sha256": fingerprint, "reason": reason})
 
 
 @app.post("/hits/<hitId>/reversals", summary="Reverse every rejected assignment of a HIT, optionally for some workers")
@@ -165,7 +180,7 @@ def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: Dr
     body = body or HitReversalBody()
     batches = wiring.current().batch_service()
     parsed = batches.hit_reversals(hitId, body.feedback, body.reason, body.workerIds)
-    return _run_batch(parsed, "hit-reversal", dryRun, hit_id=hitId)
+    return _run_batch(parsed, "hit-reversal", dryRun, _scope("hit-reversals", hitId), body.model_dump(), hit_id=hitId)
 
 
 @app.get("/batches/<batchId>", summary="A batch's progress, counts by outcome, and its items (paginated)")
@@ -183,11 +198,16 @@ def get_batch(
     return batch_status_json(result, page, next_cursor)
 
 
-def _run_batch(parsed, origin: str, dry_run: bool, hit_id: str | None = None) -> Response[dict]:
+def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict,
+               hit_id: str | None = None) -> Response[dict]:
     batches = wiring.current().batch_service()
     if dry_run:
         return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
-    return _json(202, submission_json(batches.submit(parsed, _actor(), origin, hit_id)))
+    key = _idempotency_key()
+    # A keyed submit names its batch after the key: a retry after any failure finds the same batch.
+    batch_id = scope.fingerprint(key) if key else None
+    return _answer(202, scope, fields,
+                   lambda: submission_json(batches.submit(parsed, _actor(), origin, hit_id, batch_id=batch_id)))
 
 
 def _line_cursor(cursor: str | None) -> int:
@@ -198,11 +218,30 @@ def _line_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _json(status: int, body: dict) -> Response[dict]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response[dict]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
-def _request(action: Action, assignment_id: str, feedback: str | None, reason: str | None) -> DecisionRequest:
+def _idempotency_key() -> str | None:
+    key = app.current_event.headers.get(idempotency.HEADER)
+    return idempotency.checked_key(key) if key is not None else None
+
+
+def _scope(route: str, resource: str) -> idempotency.Scope:
+    return idempotency.Scope(principal=_actor(), route=route, resource=resource)
+
+
+def _answer(status: int, scope: idempotency.Scope, fields: dict, act: Callable[[], dict]) -> Response[dict]:
+    """Run `act` once per Idempotency-Key (when one is sent) and answer with its result."""
+    key = _idempotency_key()
+    if key is None:
+        return _json(status, act())
+    answer = idempotency.run_once(key, scope, fields, act)
+    return _json(status, answer.body, {"Warning": answer.warning} if answer.warning else None)
+
+
+def _request(action: Action, assignment_id: str, feedback: str | None, reason: str | None,
+             idempotency_key: str | None = None) -> DecisionRequest:
     return DecisionRequest(
         assignment_id=assignment_id,
         action=action,
@@ -211,27 +250,42 @@ def _request(action: Action, assignment_id: str, feedback: str | None, reason: s
         actor=_actor(),
         source=Source.API,
         request_id=app.current_event.request_context.request_id,
+        idempotency_key=idempotency_key,
     )
 
 
 def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
-            provisional_for: str | None = None) -> dict:
-    request = _request(action, assignment_id, feedback, reason)
-    deps = wiring.current()
+            provisional_for: str | None = None) -> Response[dict]:
     grace = parse_duration(provisional_for) if provisional_for else None
+    scope, key = _scope(action.value, assignment_id), _idempotency_key()
+    request = _request(action, assignment_id, feedback, reason, scope.fingerprint(key) if key else None)
+    deps = wiring.current()
     if dry_run:
-        return plan_json(deps.service.plan(request))
+        return _json(200, plan_json(deps.service.plan(request)))
 
     def decide() -> dict:
-        if grace is None:
-            return outcome_json(deps.service.decide(request))
-        outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
-        return {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
+        try:
+            if grace is None:
+                return outcome_json(deps.service.decide(request))
+            outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
+            return {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
+        except WrongAssignmentState:
+            earlier = deps.service.decided_with_key(request) if key else None
+            if earlier is None:
+                raise
+            return _recovered_json(earlier, deps)  # this key's decision landed; its answer was lost
 
-    key = app.current_event.headers.get(idempotency.HEADER)
-    if key:
-        return idempotency.run_once(key, request, decide, extra={"provisionalFor": provisional_for})
-    return decide()
+    fields = {"feedback": feedback, "reason": reason, "provisionalFor": provisional_for}
+    return _answer(200, scope, fields, decide)
+
+
+def _recovered_json(record, deps) -> dict:
+    body = record_outcome_json(record)
+    if record.action is Action.REJECT and deps.scheduler is not None:
+        schedule = deps.scheduler.get(record.assignment_id)
+        if schedule is not None and schedule.rejection_decision_id == record.decision_id:
+            body["scheduledReversal"] = schedule.to_json()
+    return body
 
 
 def _actor() -> str:

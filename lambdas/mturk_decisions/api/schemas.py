@@ -4,9 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mturk_decisions.domain.ids import is_worker_id
+
+#: For Powertools' `Path(pattern=...)` and the OpenAPI document. pydantic-core matches it with Rust's regex
+#: engine, where `$` is the end of the text: "ABC\n" is refused (Python's `re.match` would accept it; Python
+#: code checks ids with `domain.ids`). A `%0A` after the last path segment never reaches this pattern: the
+#: routes' own matching drops it, so `api.body_guard.check_path` refuses control characters in the path first.
 ASSIGNMENT_ID_PATTERN = r"^[A-Z0-9]{1,64}$"
+WORKER_ID_PATTERN = r"^A[A-Z0-9]{1,63}$"
 _FEEDBACK = (
     "What the worker sees on their Status page. At most 1024 characters; no ASCII control characters "
     "other than tab, line feed and carriage return."
@@ -48,11 +55,21 @@ class DecisionBody(BaseModel):
     reason: Optional[str] = Field(default=None, description=_REASON)
 
 
+def _worker_id(value: str) -> str:
+    if not is_worker_id(value):
+        raise ValueError("not an MTurk worker id: A followed by 1-63 of A-Z and 0-9, and nothing after")
+    return value
+
+
+#: The pattern documents it; the validator holds whatever regex engine pydantic is configured with.
+WorkerId = Annotated[str, Field(pattern=WORKER_ID_PATTERN), AfterValidator(_worker_id)]
+
+
 class HitReversalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     feedback: Optional[str] = Field(default=None, description=_FEEDBACK)
     reason: Optional[str] = Field(default=None, description=_REASON)
-    workerIds: Optional[list[Annotated[str, Field(pattern=r"^A[A-Z0-9]{1,63}$")]]] = Field(
+    workerIds: Optional[list[WorkerId]] = Field(
         default=None, max_length=1000, description="Only reverse these workers' rejections."
     )

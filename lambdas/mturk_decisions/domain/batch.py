@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 
 from mturk_decisions.domain import rules
+from mturk_decisions.domain.ids import is_mturk_id
 from mturk_decisions.domain.errors import DecisionError
 from mturk_decisions.domain.model import Action
 
 MAX_BATCH_ITEMS = 10_000
-ASSIGNMENT_ID = re.compile(r"^[A-Z0-9]{1,64}$")
 
 
 class ItemStatus(str, Enum):
@@ -27,9 +26,19 @@ class ItemStatus(str, Enum):
     FAILED = "FAILED"
     REFUSED = "REFUSED"
     SKIPPED = "SKIPPED"
+    #: Its chunk exhausted its retries and went to the dead-letter queue; a redrive processes it again.
+    DEAD_LETTERED = "DEAD_LETTERED"
+
+    @property
+    def count_key(self) -> str:
+        """The item count's name in the API: `succeeded`, `deadLettered`, ..."""
+        first, *rest = self.value.lower().split("_")
+        return first + "".join(part.capitalize() for part in rest)
 
 
 FINAL_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.REFUSED, ItemStatus.SKIPPED})
+#: Items a worker still acts on: queued, or dead-lettered and redriven from the DLQ.
+WORKABLE_STATUSES = frozenset({ItemStatus.QUEUED, ItemStatus.DEAD_LETTERED})
 
 
 class InvalidBatch(DecisionError):
@@ -148,11 +157,11 @@ def parse_results_csv(text: str, reason: str | None = None) -> ParsedBatch:
         approve = cell(row, "approve").strip()
         reject_text = cell(row, "reject")
         hit_id = cell(row, "hitid").strip() or None
-        if not ASSIGNMENT_ID.match(assignment_id):
+        if not is_mturk_id(assignment_id):
             problems.add(line, f"AssignmentId {assignment_id!r} is not an MTurk assignment id", assignment_id or None,
                          "AssignmentId")
             continue
-        if hit_id is not None and not ASSIGNMENT_ID.match(hit_id):
+        if hit_id is not None and not is_mturk_id(hit_id):
             problems.add(line, f"HITId {hit_id!r} is not an MTurk HIT id", assignment_id, "HITId")
             continue
         if approve and approve.lower() != "x":
@@ -192,7 +201,7 @@ def parse_item_list(items: object) -> ParsedBatch:
         if unknown:
             problems.add(position, f"unknown field(s): {', '.join(unknown)}", assignment_id if isinstance(assignment_id, str) else None)
             continue
-        if not isinstance(assignment_id, str) or not ASSIGNMENT_ID.match(assignment_id):
+        if not is_mturk_id(assignment_id):
             problems.add(position, "assignmentId must be an MTurk assignment id (A-Z, 0-9)", None, "assignmentId")
             continue
         try:
@@ -204,7 +213,7 @@ def parse_item_list(items: object) -> ParsedBatch:
         if any(value is not None and not isinstance(value, str) for value in (feedback, reason, hit_id)):
             problems.add(position, "feedback, reason and hitId must be strings", assignment_id)
             continue
-        if hit_id is not None and not ASSIGNMENT_ID.match(hit_id):
+        if hit_id is not None and not is_mturk_id(hit_id):
             problems.add(position, "hitId must be an MTurk HIT id (A-Z, 0-9)", assignment_id, "hitId")
             continue
         if _check_text(problems, position, assignment_id, feedback, reason, required=action is Action.REJECT):

@@ -15,6 +15,9 @@ class DecisionError(Exception):
     possibly_applied = False
     #: False when the last attempt got no answer at all (a read timeout): the write may still be in flight.
     last_attempt_answered = True
+    #: Worth trying again later unchanged (a throttle, a fault, a busy assignment); the queue consumers
+    #: leave such messages for redelivery instead of recording a refusal.
+    retryable = False
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -91,6 +94,8 @@ class DecisionInProgress(DecisionError):
 
     code = "DECISION_IN_PROGRESS"
     status = 409
+    retryable = True
+    retryable = True
     #: The lease that refused this decision (a `DecisionLease`), when the store could read it.
     lease = None
 
@@ -129,6 +134,7 @@ class IdempotencyKeyReused(DecisionError):
 class MTurkThrottled(DecisionError):
     code = "MTURK_THROTTLED"
     status = 429
+    retryable = True
 
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, retryAfterSeconds=retry_after, **details)
@@ -138,6 +144,7 @@ class MTurkThrottled(DecisionError):
 class MTurkFault(DecisionError):
     code = "MTURK_FAULT"
     status = 502
+    retryable = True
 
 
 class MTurkRequestRejected(DecisionError):
@@ -150,16 +157,19 @@ class MTurkRequestRejected(DecisionError):
 class MTurkCredentialsInvalid(DecisionError):
     code = "MTURK_CREDENTIALS_INVALID"
     status = 502
+    retryable = True  # an operator puts valid keys; queued work waits for them
 
 
 class AuditUnavailable(DecisionError):
     code = "AUDIT_UNAVAILABLE"
     status = 503
+    retryable = True
 
 
 class QueueUnavailable(DecisionError):
     code = "QUEUE_UNAVAILABLE"
     status = 503
+    retryable = True
 
 
 class RecordAlreadyFinal(Exception):

@@ -1,6 +1,7 @@
 """MTurk's rules for rejecting, approving and reversing, as pure functions over an AssignmentView."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -26,6 +27,15 @@ REVERSAL_WINDOW = timedelta(days=30)
 #: ASCII 0-8, 11, 12 and 14-31: tab, line feed and carriage return are the only controls MTurk accepts.
 FORBIDDEN_FEEDBACK_CODEPOINTS = frozenset([*range(0, 9), 11, 12, *range(14, 32)])
 _CENT = Decimal("0.01")
+#: A UTF-16 surrogate code point. In a Python str every one is unpaired (a JSON `\ud83d\ude00` pair decodes
+#: to one astral character), and no store or wire format that speaks UTF-8 can encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_at(text: str) -> int | None:
+    """Position of the first unpaired surrogate (not valid Unicode text, e.g. from a JSON `\\ud800`), or None."""
+    found = _SURROGATE.search(text)
+    return found.start() if found else None
 
 
 def validate_feedback(feedback: str | None, *, required: bool) -> str | None:
@@ -47,6 +57,15 @@ def validate_feedback(feedback: str | None, *, required: bool) -> str | None:
             length=len(feedback),
         )
     for position, char in enumerate(feedback):
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise InvalidFeedback(
+                f"Feedback contains the unpaired surrogate U+{ord(char):04X} at position {position}: it is not valid "
+                "Unicode text (a JSON \\uD800-style escape without its other half), so MTurk cannot show it. "
+                "Send the character itself, or both halves of its surrogate pair.",
+                rule="INVALID_UNICODE",
+                position=position,
+                codepoint=ord(char),
+            )
         if ord(char) in FORBIDDEN_FEEDBACK_CODEPOINTS:
             raise InvalidFeedback(
                 f"Feedback contains the control character U+{ord(char):04X} at position {position}; "
@@ -63,6 +82,14 @@ def validate_reason(reason: str | None) -> str | None:
         raise InvalidRequest(
             f"reason is {len(reason)} characters; at most {REASON_MAX_CHARS} are kept in the audit.",
             field="reason",
+        )
+    position = lone_surrogate_at(reason) if reason else None
+    if position is not None:
+        raise InvalidRequest(
+            f"reason contains the unpaired surrogate U+{ord(reason[position]):04X} at position {position}: it is not "
+            "valid Unicode text (a JSON \\uD800-style escape without its other half) and cannot be kept in the audit.",
+            field="reason",
+            position=position,
         )
     return reason or None
 

@@ -2,6 +2,9 @@
 
 The resolver, its routes and their pydantic models are imported on the first request rather than at
 module import: the module stays as cheap to import as the Logger and Metrics it needs for its decorators.
+
+`body_guard` screens the request first, before Powertools parses the body: a body too deep to parse, numbers
+Python cannot hold, text that is not valid Unicode, or a control character in the path are answered 400 here.
 """
 from __future__ import annotations
 
@@ -15,6 +18,17 @@ from mturk_decisions.observability import logger, metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> dict:
+    from mturk_decisions.api import body_guard
+
+    try:
+        refused = body_guard.problem(event)
+    except Exception:  # noqa: BLE001 - a fault in the guard must not cost the caller their answer
+        logger.exception("the request guard failed; the routes answer the request")
+        refused = None
+    if refused is not None:
+        logger.warning("request refused", extra={"code": refused.code, "status": refused.status})
+        return body_guard.refusal(refused, (event.get("requestContext") or {}).get("requestId"))
+
     from mturk_decisions.api import idempotency
     from mturk_decisions.api.routes import app
 

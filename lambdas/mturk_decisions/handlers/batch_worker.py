@@ -15,11 +15,13 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def process_chunk(record: SQSRecord) -> None:
     chunk = Chunk.from_json(record.body)
-    redelivered = int(record.attributes.approximate_receive_count or 1) > 1
-    outcomes = wiring.current().batch_service().process(chunk, redelivered=redelivered)
+    deps = wiring.current()
+    receives = int(record.attributes.approximate_receive_count or 1)
+    outcomes = deps.batch_service().process(chunk, redelivered=receives > 1,
+                                            final_attempt=receives >= deps.settings.work_queue_max_receives)
     logger.info("chunk processed", extra={"batch_id": chunk.batch_id, "hit_id": chunk.hit_id,
                                           "items": len(chunk.lines), "outcomes": dict(outcomes),
-                                          "redelivered": redelivered})
+                                          "receives": receives})
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -2,8 +2,11 @@
 
 A chunk holds the items of one HIT, so the worker reads their state with ListAssignmentsForHIT
 (100 per page) instead of one GetAssignment per item, tracks the balance itself, and spends one
-MTurk write per decision. SQS may redeliver a chunk: items already final are left alone, and an
-item whose earlier attempt was cut off is settled from its audit record and MTurk's state.
+MTurk write per decision. SQS may redeliver a chunk (or deliver it twice at once): items already final
+are left alone, an item whose earlier attempt was cut off is settled from its audit record by evidence
+(never while that attempt may still be running: its lease says so), and each decision takes the
+assignment's lease, so an item is never applied twice. Completion is announced whenever nothing is left
+queued, on a redelivery too. A batch whose chunks could not be queued is re-queued by the reconciler.
 """
 from __future__ import annotations
 
@@ -11,36 +14,35 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
 from mturk_decisions.adapters.work_queue import Chunk
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.batch import FINAL_STATUSES, BatchItem, InvalidBatch, ItemStatus, ParsedBatch
+from mturk_decisions.domain.batch import (
+    FINAL_STATUSES,
+    WORKABLE_STATUSES,
+    BatchItem,
+    InvalidBatch,
+    ItemStatus,
+    ParsedBatch,
+)
 from mturk_decisions.domain.errors import (
     AssignmentNotFound,
-    AuditUnavailable,
     DecisionError,
-    MTurkCredentialsInvalid,
-    MTurkFault,
-    MTurkThrottled,
+    DecisionInProgress,
+    QueueUnavailable,
+    WrongAssignmentState,
 )
-from mturk_decisions.domain.model import (
-    RESULTING_STATUS,
-    Action,
-    AssignmentView,
-    Cost,
-    DecisionRequest,
-    DecisionState,
-    Source,
-)
+from mturk_decisions.domain.model import Action, AssignmentView, Cost, DecisionRequest, DecisionState, Source
 from mturk_decisions.service.decisions import DecisionService, utc_now
 from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
+from mturk_decisions.service.settlement import Settlement
 
-#: Errors worth retrying the chunk for (SQS redelivers it); anything else is the item's final outcome.
-TRANSIENT = (MTurkThrottled, MTurkFault, AuditUnavailable, MTurkCredentialsInvalid)
 HIT_CHUNK_SIZE = 500
+#: A batch still not queued this long after it was stored is stranded: the reconciler queues it.
+STRANDED_AFTER = timedelta(minutes=5)
 LOOSE_CHUNK_SIZE = 100
 
 
@@ -94,9 +96,9 @@ class BatchStatus:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {status.value.lower(): 0 for status in ItemStatus}
+        counts = {status.count_key: 0 for status in ItemStatus}
         for stored in self.items:
-            counts[stored.status.value.lower()] += 1
+            counts[stored.status.count_key] += 1
         return counts
 
     @property
@@ -104,8 +106,12 @@ class BatchStatus:
         return sum(1 for stored in self.items if stored.status in FINAL_STATUSES)
 
     @property
+    def queued(self) -> int:
+        return sum(1 for stored in self.items if stored.status is ItemStatus.QUEUED)
+
+    @property
     def state(self) -> str:
-        if self.done == len(self.items):
+        if self.queued == 0:
             return "COMPLETED"
         return "RUNNING" if self.done > sum(1 for s in self.items if s.status is ItemStatus.SKIPPED) else "QUEUED"
 
@@ -126,6 +132,7 @@ class BatchService:
         self._mturk, self._decisions, self._audit = mturk, decisions, audit
         self._store, self._queue = store, queue
         self._clock, self._new_id = clock, new_id
+        self._settlement = Settlement(mturk, audit, clock)
 
     # ----- in the API -----
 
@@ -153,15 +160,41 @@ class BatchService:
         skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
         return BatchPlan(planned, skipped, self._mturk.get_balance())
 
-    def submit(self, parsed: ParsedBatch, actor: str, origin: str, hit_id: str | None = None) -> Submission:
+    def submit(self, parsed: ParsedBatch, actor: str, origin: str, hit_id: str | None = None,
+               batch_id: str | None = None) -> Submission:
+        """Store, then queue. With a `batch_id` (derived from an Idempotency-Key), a batch stored before is
+        answered as it is: a retried submit never creates a second batch."""
         if not parsed.items:
             raise InvalidBatch("Every row was skipped: mark Approve with x or fill in Reject.", errors=[])
-        batch_id = self._new_id()
         skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
+        if batch_id is not None and self._store.exists(batch_id):
+            return Submission(batch_id, len(parsed.items) + len(skipped), len(parsed.items), skipped)
+        batch_id = batch_id or self._new_id()
         info = BatchInfo(batch_id, self._clock(), actor, origin, len(parsed.items) + len(skipped), hit_id)
-        self._store.create(info, parsed.items, skipped)
-        self._queue.send(chunks_of(batch_id, parsed.items))
+        if not self._store.create(info, parsed.items, skipped):
+            return Submission(batch_id, info.total, len(parsed.items), skipped)
+        self._enqueue(batch_id, chunks_of(batch_id, parsed.items))
         return Submission(batch_id, info.total, len(parsed.items), skipped)
+
+    def _enqueue(self, batch_id: str, chunks: list[Chunk]) -> None:
+        try:
+            self._queue.send(chunks)
+            self._store.mark_queued(batch_id)
+        except Exception:  # noqa: BLE001 - any failure after the batch was stored: it is kept and re-queued
+            raise QueueUnavailable(
+                f"Batch {batch_id} is stored but could not be queued yet; it will be queued automatically within "
+                f"about {int(STRANDED_AFTER.total_seconds() // 60) + 5} minutes. Follow it with GET /batches/{batch_id}; "
+                "do not submit it again.", batchId=batch_id, retryAfterSeconds=60) from None
+
+    def requeue_stranded(self) -> list[str]:
+        """Queue again what is still QUEUED in batches whose send failed (run by the reconciler). Items
+        already final are skipped by the worker, so a chunk sent twice applies nothing twice."""
+        requeued = []
+        for info in self._store.unqueued(self._clock() - STRANDED_AFTER):
+            queued = [s.item for s in self._store.all_items(info.batch_id) if s.status is ItemStatus.QUEUED]
+            self._enqueue(info.batch_id, chunks_of(info.batch_id, queued))
+            requeued.append(info.batch_id)
+        return requeued
 
     def hit_reversals(self, hit_id: str, feedback: str | None, reason: str | None,
                       worker_ids: Iterable[str] | None) -> ParsedBatch:
@@ -186,23 +219,47 @@ class BatchService:
 
     # ----- in the worker -----
 
-    def process(self, chunk: Chunk, redelivered: bool = False) -> dict[str, int]:
-        """Apply one chunk. Raises a transient error to have SQS redeliver what is left of it."""
+    def process(self, chunk: Chunk, redelivered: bool = False, final_attempt: bool = False) -> dict[str, int]:
+        """Apply one chunk. Raises a retryable error to have SQS redeliver what is left of it; on its
+        `final_attempt` (the next failure sends it to the DLQ) what is left is marked DEAD_LETTERED."""
         info = self._store.info(chunk.batch_id)
-        pending = [s.item for s in self._store.items(chunk.batch_id, chunk.lines) if s.status is ItemStatus.QUEUED]
+        pending = [s.item for s in self._store.items(chunk.batch_id, chunk.lines) if s.status in WORKABLE_STATUSES]
         outcomes: dict[str, int] = defaultdict(int)
-        if not pending:
-            return outcomes
-        views = self._read_views(pending, chunk.hit_id)
-        balance = self._mturk.get_balance()
-        for item in pending:
-            status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
-            outcomes[status.value] += 1
+        try:
+            self._process_items(info, chunk, pending, redelivered, outcomes)
+        except DecisionError as error:
+            if error.retryable and final_attempt:
+                self._dead_letter(info, chunk, error)
+            raise
         self._announce_if_complete(chunk.batch_id)
         return outcomes
 
+    def _process_items(self, info: BatchInfo, chunk: Chunk, pending: list[BatchItem], redelivered: bool,
+                       outcomes: dict[str, int]) -> None:
+        if not pending:
+            return
+        views = self._read_views(pending, chunk.hit_id)
+        balance = self._mturk.get_balance()
+        busy: DecisionInProgress | None = None
+        for item in pending:
+            try:
+                status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
+            except DecisionInProgress as error:
+                busy = error  # another decision holds this assignment: its item is retried with the redelivery
+                continue
+            outcomes[status.value] += 1
+        if busy is not None:
+            raise busy
+
+    def _dead_letter(self, info: BatchInfo, chunk: Chunk, error: DecisionError) -> None:
+        for stored in self._store.items(chunk.batch_id, chunk.lines):
+            if stored.status is ItemStatus.QUEUED:
+                self._store.mark(info.batch_id, stored.item.line, ItemStatus.DEAD_LETTERED, code=error.code,
+                                 message=f"Its chunk went to the dead-letter queue after its retries: {error.message}",
+                                 at=self._clock())
+
     def _announce_if_complete(self, batch_id: str) -> None:
-        """The last chunk to finish announces the batch, once (a conditional write decides who is last)."""
+        """Whoever sees nothing left queued announces the batch, once (a conditional write decides who)."""
         status = self.status(batch_id)
         if status.state == "COMPLETED" and self._store.mark_completed(batch_id, self._clock()):
             self._on_completed(status)
@@ -214,39 +271,51 @@ class BatchService:
             mark(ItemStatus.REFUSED, code=AssignmentNotFound.code,
                  message=f"MTurk has no assignment {item.assignment_id} for this requester.")
             return ItemStatus.REFUSED, balance
-        if redelivered and self._settled_earlier(info, item, view, mark):
-            return ItemStatus.SUCCEEDED, balance
         action = _effective_action(item, view)
+        if (redelivered or action is None) and self._settled_earlier(info, item, view, mark):
+            return ItemStatus.SUCCEEDED, balance
         if action is None:
             mark(ItemStatus.SKIPPED, message="already Approved: nothing to do")
             return ItemStatus.SKIPPED, balance
         request = self._request(item, action, info.actor, info.batch_id)
         try:
             plan = self._decisions.plan(request, assignment=view, balance=balance)
+        except WrongAssignmentState as refused:
+            if self._settled_earlier(info, item, view, mark):  # another delivery of this chunk applied it
+                return ItemStatus.SUCCEEDED, balance
+            mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
+            return ItemStatus.REFUSED, balance
         except DecisionError as refused:
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
             return ItemStatus.REFUSED, balance
+        return self._apply(plan, mark, balance)
+
+    def _apply(self, plan, mark, balance: Decimal) -> tuple[ItemStatus, Decimal]:
         try:
             outcome = self._decisions.apply(plan)
-        except TRANSIENT:
-            raise
         except DecisionError as failed:
+            if failed.retryable:
+                raise
             mark(ItemStatus.FAILED, code=failed.code, message=failed.message, decision_id=failed.details.get("decisionId"))
             return ItemStatus.FAILED, balance
         mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
         return ItemStatus.SUCCEEDED, balance - (plan.cost.total if plan.cost else Decimal("0"))
 
     def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark) -> bool:
-        """A redelivered item may have been applied just before the last attempt stopped: settle it from
-        the audit and MTurk's state instead of deciding again."""
-        earlier = [r for r in self._audit.history(item.assignment_id) if r.batch_id == info.batch_id]
-        for record in earlier:
-            applied = view.status == RESULTING_STATUS[record.action].value
+        """An earlier attempt of this batch's item may have been applied (a redelivery after a crash, or two
+        deliveries at once): its audit record, settled by evidence, says so. An attempt that may still be
+        running (its lease is live) is waited for: DecisionInProgress has SQS redeliver the chunk later."""
+        for record in self._audit.history(item.assignment_id):
+            if record.batch_id != info.batch_id:
+                continue
             if record.state is DecisionState.PENDING:
-                state = DecisionState.SUCCEEDED if applied else DecisionState.FAILED
-                self._audit.finalize(record, state, self._clock(), None if applied else "NOT_APPLIED",
-                                     None if applied else "The attempt stopped before MTurk applied it; retried.")
-            if applied and record.state is not DecisionState.FAILED:
+                lease = self._audit.lease(item.assignment_id)
+                if lease is not None and lease.decision_id == record.decision_id and not lease.expired(self._clock()):
+                    raise DecisionInProgress(f"An earlier attempt at assignment {item.assignment_id} is still "
+                                             "running; the item is retried later.", holderDecisionId=record.decision_id)
+                self._settlement.settle(record, view)
+                record = self._audit.reload(record) or record
+            if record.state is DecisionState.SUCCEEDED:
                 mark(ItemStatus.SUCCEEDED, decision_id=record.decision_id)
                 return True
         return False
@@ -259,9 +328,9 @@ class BatchService:
         for hit in hits:
             try:
                 views.update({v.assignment_id: v for v in self._mturk.list_assignments_for_hit(hit, statuses)})
-            except TRANSIENT:
-                raise
-            except DecisionError:
+            except DecisionError as error:
+                if error.retryable:
+                    raise
                 continue  # an unknown HIT: its items are looked up one by one below
         for item in items:
             if item.assignment_id not in views:

@@ -192,6 +192,19 @@ class DecisionService:
         self._observer.decided(plan.request, "succeeded", record)
         return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
 
+    def decided_with_key(self, request: DecisionRequest) -> DecisionRecord | None:
+        """The decision an earlier request with the same Idempotency-Key made (its answer was lost, or its
+        idempotency record expired): SUCCEEDED → that decision; still PENDING → DecisionInProgress."""
+        for record in self._audit.history(request.assignment_id):
+            if record.idempotency_key != request.idempotency_key or record.action is not request.action:
+                continue
+            if record.state is DecisionState.SUCCEEDED:
+                return record
+            if record.state is DecisionState.PENDING:
+                raise DecisionInProgress(f"The decision of this Idempotency-Key ({record.decision_id}) is still in "
+                                         "progress; retry shortly for its answer.", holderDecisionId=record.decision_id)
+        return None
+
     def now(self) -> datetime:
         """The service's clock: the one the 30-day window is judged by."""
         return self._clock()

@@ -2,7 +2,13 @@
 
 Each is audited once with source `mturk-notification` (its audit key derives from the EventDocId, so a
 redelivered notification is recorded once), except the service's own decisions, which MTurk notifies
-too. A policy can make website rejections provisional: reversed automatically unless confirmed.
+too. MTurk makes each change once (Rejected once, Approved once), so the change an event reports is the
+service's own exactly when a SUCCEEDED record of the service owns it; a PENDING one proves nothing yet, and
+the message is retried once its writer has finished. What is recorded is what the event says: an approval
+that follows a rejection is a reversal, and the feedback is the one MTurk showed at the event's time (or
+none, with a note, when a later change has replaced it). A policy can make website rejections
+provisional: reversed automatically unless confirmed. Storage failures are never swallowed: the message
+stays on the queue, and every step is idempotent, so its redelivery completes what is missing.
 """
 from __future__ import annotations
 
@@ -10,12 +16,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from mturk_decisions.domain.errors import AssignmentNotFound, DecisionError, InvalidRequest
-from mturk_decisions.domain.model import Action, DecisionRecord, DecisionState, Source
+from mturk_decisions.domain.errors import (
+    AssignmentNotFound,
+    DecisionInProgress,
+    InvalidRequest,
+    ReversalWindowClosing,
+)
+from mturk_decisions.domain.model import (
+    RESULTING_STATUS,
+    Action,
+    AssignmentStatus,
+    AssignmentView,
+    DecisionRecord,
+    DecisionState,
+    Source,
+)
 from mturk_decisions.service.decisions import utc_now
+from mturk_decisions.service.evidence import CLOCK_TOLERANCE
 
+#: The status each event reports the assignment entered.
+EVENT_STATUS = {"AssignmentRejected": AssignmentStatus.REJECTED, "AssignmentApproved": AssignmentStatus.APPROVED}
 EVENT_ACTIONS = {"AssignmentRejected": (Action.REJECT,), "AssignmentApproved": (Action.APPROVE, Action.REVERSE)}
 WEBSITE_ACTOR = "mturk:requester-website"
+FEEDBACK_REPLACED = ("Recorded from MTurk's notification. The feedback the worker saw with this change is no longer "
+                     "available: MTurk now shows a later change's.")
 
 
 @dataclass
@@ -37,19 +61,18 @@ class NotificationIngest:
         doc_id, events = _validated(document)
         report = IngestReport()
         for index, event in enumerate(events):
-            actions = EVENT_ACTIONS.get(event.get("EventType"))
-            if not actions:
+            status = EVENT_STATUS.get(event.get("EventType"))
+            if status is None:
                 report.ignored.append(event.get("EventType", "?"))
                 continue
-            self._ingest_one(doc_id, index, event, actions, report)
+            self._ingest_one(doc_id, index, event, status, report)
         return report
 
-    def _ingest_one(self, doc_id: str, index: int, event: dict, actions: tuple[Action, ...],
+    def _ingest_one(self, doc_id: str, index: int, event: dict, status: AssignmentStatus,
                     report: IngestReport) -> None:
         assignment_id = event["AssignmentId"]
         history = self._audit.history(assignment_id)
-        if any(r.action in actions and r.source is not Source.MTURK_NOTIFICATION
-               and r.state is not DecisionState.FAILED for r in history):
+        if self._own_change(assignment_id, status, history):
             report.own_decisions.append(assignment_id)
             return
         try:
@@ -58,23 +81,57 @@ class NotificationIngest:
             report.ignored.append(assignment_id)
             return
         at = _timestamp(event.get("EventTimestamp")) or self._clock()
-        record = DecisionRecord(
-            decision_id=f"mturk-{doc_id}-{index}", assignment_id=assignment_id, hit_id=view.hit_id,
-            worker_id=event.get("WorkerId") or view.worker_id, action=actions[0], source=Source.MTURK_NOTIFICATION,
-            actor=WEBSITE_ACTOR, created_at=at, previous_status="Submitted" if actions[0] is Action.REJECT else "unknown",
-            state=DecisionState.SUCCEEDED, feedback=view.requester_feedback, reward=view.reward, finalized_at=at,
+        record = self._record_of(f"mturk-{doc_id}-{index}", event, status, view, history, at, doc_id)
+        if self._audit.record_external(record):
+            report.recorded.append(assignment_id)
+        else:
+            report.duplicates.append(assignment_id)
+        if record.action is Action.REJECT and self._grace and self._scheduler and view.status == "Rejected":
+            self._make_provisional(view, at, record.decision_id, report)
+
+    def _own_change(self, assignment_id: str, status: AssignmentStatus, history: list[DecisionRecord]) -> bool:
+        """True when a SUCCEEDED decision of the service owns this change. While one of its decisions that
+        could have made it is still PENDING, the answer is not known yet: retry the message later."""
+        own = [r for r in history if r.source is not Source.MTURK_NOTIFICATION and RESULTING_STATUS[r.action] is status]
+        if any(r.state is DecisionState.SUCCEEDED for r in own):
+            return True
+        pending = [r for r in own if r.state is DecisionState.PENDING]
+        if pending:
+            raise DecisionInProgress(
+                f"A decision of this service for assignment {assignment_id} is still PENDING; the notification is "
+                "retried once it is settled.", retry_after=60, holderDecisionId=pending[0].decision_id)
+        return False
+
+    def _record_of(self, decision_id: str, event: dict, status: AssignmentStatus, view: AssignmentView,
+                   history: list[DecisionRecord], at: datetime, doc_id: str) -> DecisionRecord:
+        reversal = status is AssignmentStatus.APPROVED and (
+            view.rejected_at is not None or any(r.action is Action.REJECT and r.state is DecisionState.SUCCEEDED
+                                                for r in history))
+        action = Action.REJECT if status is AssignmentStatus.REJECTED else Action.REVERSE if reversal else Action.APPROVE
+        feedback, note = _feedback_at(view, status, at)
+        return DecisionRecord(
+            decision_id=decision_id, assignment_id=view.assignment_id, hit_id=view.hit_id,
+            worker_id=event.get("WorkerId") or view.worker_id, action=action, source=Source.MTURK_NOTIFICATION,
+            actor=WEBSITE_ACTOR, created_at=at, previous_status="Rejected" if reversal else "Submitted",
+            state=DecisionState.SUCCEEDED, feedback=feedback, reason=note, reward=view.reward, finalized_at=at,
             request_id=doc_id,
         )
-        if not self._audit.record_external(record):
-            report.duplicates.append(assignment_id)
-            return
-        report.recorded.append(assignment_id)
-        if actions[0] is Action.REJECT and self._grace and self._scheduler and view.status == "Rejected":
-            try:
-                self._scheduler.provisional(view, self._grace, WEBSITE_ACTOR, since=at)
-                report.provisional.append(assignment_id)
-            except DecisionError:
-                pass  # too close to the deadline to schedule safely: the audit still shows the rejection
+
+    def _make_provisional(self, view: AssignmentView, at: datetime, rejection_id: str, report: IngestReport) -> None:
+        """Idempotent per rejection, so a redelivered notification creates what a failed attempt did not."""
+        try:
+            self._scheduler.provisional(view, self._grace, WEBSITE_ACTOR, since=at, rejection_decision_id=rejection_id)
+        except ReversalWindowClosing:
+            return  # too close to the deadline to schedule safely: the audit still shows the rejection
+        report.provisional.append(view.assignment_id)
+
+
+def _feedback_at(view: AssignmentView, status: AssignmentStatus, at: datetime) -> tuple[str | None, str | None]:
+    """The feedback MTurk showed with this change, while MTurk still shows this change; else none, and why."""
+    later_change = view.approved_at if status is AssignmentStatus.REJECTED else None
+    if view.status == status.value and not (later_change and later_change > at + CLOCK_TOLERANCE):
+        return view.requester_feedback, None
+    return None, FEEDBACK_REPLACED
 
 
 def _validated(document: dict) -> tuple[str, list[dict]]:

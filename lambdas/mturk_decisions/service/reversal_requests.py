@@ -4,15 +4,14 @@ A malformed event is not an error to retry: it is handed back with the reason, f
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from mturk_decisions.domain.errors import DecisionError, InsufficientFunds
+from mturk_decisions.domain.errors import DecisionError, InsufficientFunds, ReversalAlreadyScheduled
+from mturk_decisions.domain.ids import is_mturk_id, is_worker_id
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
+from mturk_decisions.domain.rules import lone_surrogate_at
 
 DETAIL_TYPE = "Reversal Requested"
-_ID = re.compile(r"^[A-Z0-9]{1,64}$")
-_WORKER = re.compile(r"^A[A-Z0-9]{1,63}$")
 _ALLOWED = {"assignmentId", "hitId", "workerIds", "feedback", "reason", "requester"}
 
 
@@ -46,15 +45,17 @@ def parse(event: object) -> tuple[dict, str]:
     if bool(assignment_id) == bool(hit_id):
         raise MalformedEvent("give exactly one of detail.assignmentId or detail.hitId")
     for name, value in (("assignmentId", assignment_id), ("hitId", hit_id)):
-        if value is not None and (not isinstance(value, str) or not _ID.match(value)):
+        if value is not None and not is_mturk_id(value):
             raise MalformedEvent(f"detail.{name} is not an MTurk id")
     workers = detail.get("workerIds")
     if workers is not None:
-        if assignment_id or not isinstance(workers, list) or not all(isinstance(w, str) and _WORKER.match(w) for w in workers):
+        if assignment_id or not isinstance(workers, list) or not all(is_worker_id(w) for w in workers):
             raise MalformedEvent("detail.workerIds must be a list of worker ids, with a hitId")
     for name in ("feedback", "reason", "requester"):
         if detail.get(name) is not None and not isinstance(detail[name], str):
             raise MalformedEvent(f"detail.{name} must be a string")
+        if detail.get(name) is not None and lone_surrogate_at(detail[name]) is not None:
+            raise MalformedEvent(f"detail.{name} is not valid Unicode text (an unpaired surrogate)")
     requester = detail.get("requester") or "unnamed system"
     actor = f"event:{event.get('source', 'unknown')}/{requester}"
     return detail, actor
@@ -74,14 +75,12 @@ class ReversalRequests:
         try:
             self._decisions.decide(request)
         except InsufficientFunds as error:
-            if self._scheduler:
-                view = self._decisions_view(request.assignment_id)
-                if view and self._scheduler.retry_for_funds(view, request):
-                    return RequestOutcome("funds-retry", request.assignment_id, code=error.code)
+            if self._scheduled_for_funds(request):
+                return RequestOutcome("funds-retry", request.assignment_id, code=error.code)
             return RequestOutcome("refused", request.assignment_id, code=error.code)
         except DecisionError as error:
-            if error.status >= 500 or error.status == 429:
-                raise
+            if error.retryable:
+                raise  # SQS redelivers it: a throttle, a fault, or another decision in progress
             return RequestOutcome("refused", request.assignment_id, code=error.code)
         return RequestOutcome("reversed", request.assignment_id)
 
@@ -92,11 +91,20 @@ class ReversalRequests:
             parsed = self._batches.hit_reversals(detail["hitId"], detail.get("feedback"), detail.get("reason"),
                                                  detail.get("workerIds"))
         except DecisionError as error:
-            if error.status >= 500 or error.status == 429:
+            if error.retryable:
                 raise
             return RequestOutcome("refused", code=error.code)
         submission = self._batches.submit(parsed, actor, "event", detail["hitId"])
         return RequestOutcome("batch", batch_id=submission.batch_id)
+
+    def _scheduled_for_funds(self, request: DecisionRequest) -> bool:
+        if self._scheduler is None:
+            return False
+        view = self._decisions_view(request.assignment_id)
+        try:
+            return bool(view and self._scheduler.retry_for_funds(view, request))
+        except ReversalAlreadyScheduled:
+            return False  # an automatic reversal of this assignment is already waiting
 
     def _decisions_view(self, assignment_id: str):
         try:
