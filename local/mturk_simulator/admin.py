@@ -267,3 +267,5 @@ def handle(sim: MTurkSimulator, method: str, path: str, query: str, body: bytes)
         return 404, {"error": str(exc.args[0]) if exc.args else "not found"}
     except (_BadRequest, ValueError, TypeError, ArithmeticError) as exc:
         return 400, {"error": str(exc)}
+    except RecursionError:
+        return 400, {"error": "the body is nested too deeply"}

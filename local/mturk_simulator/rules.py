@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from . import errors
 from .errors import ApiError, request_error
 from .model import CENT, HIT, Assignment, Requester
+from .text import lone_surrogate_at
 
 MAX_FEEDBACK_CHARS = 1024
 OVERRIDE_WINDOW = timedelta(days=30)
@@ -42,6 +43,13 @@ def check_feedback(feedback: str | None, now: datetime) -> None:
     if len(feedback) > MAX_FEEDBACK_CHARS:
         raise request_error(
             stamp(f"RequesterFeedback cannot be longer than {MAX_FEEDBACK_CHARS} characters (got {len(feedback)}).", now),
+            errors.INVALID_PARAMETER_VALUE,
+        )
+    position = lone_surrogate_at(feedback)
+    if position is not None:
+        raise request_error(
+            stamp(f"RequesterFeedback is not valid Unicode text: it holds the unpaired surrogate "
+                  f"U+{ord(feedback[position]):04X} at position {position}.", now),
             errors.INVALID_PARAMETER_VALUE,
         )
     bad = next((ch for ch in feedback if ch in FORBIDDEN_FEEDBACK_CHARS), None)

@@ -4,6 +4,10 @@ Constraints (required, type, min/max, pattern, enum, unknown members) are read
 from the model, so they follow botocore rather than a hand-kept copy. Messages
 follow AWS's ``ValidationException`` wording, with member paths in lowerCamelCase
 (``HITId`` -> ``hITId``) and list elements as ``<list>.<n>.member``.
+
+A string holding an unpaired UTF-16 surrogate (the JSON escape ``\\ud800`` without its other half: valid
+JSON, but not Unicode text) violates "Member must be valid Unicode text", for every string member of every
+operation; values and member names are shown in messages with such surrogates escaped.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from .errors import validation_error
+from .text import lone_surrogate_at, printable
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,7 +51,15 @@ def _render(value: Any) -> str:
 
 def _violation(value: Any, path: str, constraint: str) -> str:
     rendered = "null" if value is None else f"'{_render(value)}'"
-    return f"Value {rendered} at '{path}' failed to satisfy constraint: {constraint}"
+    return printable(f"Value {rendered} at '{path}' failed to satisfy constraint: {constraint}")
+
+
+def _unicode_violation(text: str) -> str | None:
+    position = lone_surrogate_at(text)
+    if position is None:
+        return None
+    return (f"Member must be valid Unicode text (it holds the unpaired surrogate U+{ord(text[position]):04X} "
+            f"at position {position})")
 
 
 _TYPE_CHECKS = {
@@ -68,6 +81,8 @@ def _scalar_constraints(shape: Shape, value: Any) -> list[str]:
     """Constraint texts violated by a scalar (its type already checked)."""
     meta = shape.metadata
     found = []
+    if shape.type_name in ("string", "blob") and (invalid := _unicode_violation(value)):
+        found.append(invalid)
     if shape.type_name in ("string", "blob", "list", "map"):
         if "min" in meta and len(value) < meta["min"]:
             found.append(f"Member must have length greater than or equal to {meta['min']}")
@@ -110,6 +125,8 @@ def _validate(shape: Shape, value: Any, path: str, out: list[str]) -> None:
         _validate_list_members(shape.member, value, path, out)
     elif kind == "map":
         for key, item in value.items():
+            if isinstance(key, str) and (invalid := _unicode_violation(key)):
+                out.append(_violation(key, f"{path}.{key}", invalid))
             _validate(shape.value, item, f"{path}.{key}.member", out)
 
 
