@@ -177,6 +177,23 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return "Nothing was changed."
     if code == "SCHEDULE_NOT_FOUND":
         return "There is no pending automatic reversal for this assignment. See `mturk-decisions show ID`."
+    if code == "SCHEDULE_NOT_PENDING":
+        state = d.get("state", "no longer PENDING")
+        if state == "RUNNING":
+            return ("The sweep is reversing it right now: nothing you asked was applied. "
+                    "Check `mturk-decisions show ID` in a few seconds.")
+        return f"Nothing was changed: the automatic reversal is {state}. See `mturk-decisions show ID`."
+    if code == "DECISION_IN_PROGRESS":
+        holder = f" ({d['holderDecisionId']})" if d.get("holderDecisionId") else ""
+        return (f"Another decision for this assignment{holder} is running; nothing was sent to MTurk. "
+                "Check `mturk-decisions show ID`, then retry if still needed.")
+    if code == "REVERSAL_ALREADY_SCHEDULED":
+        return ("An automatic reversal of this assignment is already waiting: confirm it or cancel it "
+                "(`mturk-decisions cancel-reversal ID`) first.")
+    if code == "QUEUE_UNAVAILABLE":
+        batch = d.get("batchId")
+        return (f"The batch {batch} is stored and will be queued automatically; follow it with "
+                f"`mturk-decisions batch {batch}`. Do not submit it again." if batch else "Retry shortly.")
     if code == "REVERSAL_WINDOW_CLOSING":
         deadline = f" ({d['deadline']})" if d.get("deadline") else ""
         return (f"An automatic reversal must run well before the 30-day deadline{deadline}: choose an earlier "

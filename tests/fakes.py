@@ -21,10 +21,13 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 def assignment(assignment_id="ASSIGN1", status="Submitted", submitted_days_ago=1, reward="0.50", max_assignments=3,
                hit_status="Reviewable", worker_id="AWORKER1", hit_id="HIT1") -> AssignmentView:
+    submitted = NOW - timedelta(days=submitted_days_ago)
     return AssignmentView(
         assignment_id=assignment_id, hit_id=hit_id, worker_id=worker_id, status=status,
-        submitted_at=NOW - timedelta(days=submitted_days_ago), reward=Decimal(reward),
+        submitted_at=submitted, reward=Decimal(reward),
         max_assignments=max_assignments, hit_status=hit_status,
+        rejected_at=submitted if status == "Rejected" else None,  # as MTurk stamps a seeded decision
+        approved_at=submitted if status == "Approved" else None,
     )
 
 
@@ -107,6 +110,12 @@ class InMemoryAuditStore:
         lease = self.leases.get(record.assignment_id)
         if lease is not None and lease.decision_id == record.decision_id:
             del self.leases[record.assignment_id]
+
+    def record_external(self, record):
+        if record.decision_id in self.records:
+            return False
+        self.records[record.decision_id] = replace(record)
+        return True
 
     def lease(self, assignment_id):
         return self.leases.get(assignment_id)

@@ -227,3 +227,111 @@ def test_unknown_or_bad_batch_ids(api, path, code, status):
 def test_bad_batch_bodies_are_400(api, body):
     response = api.post("/batches", body)
     assert response.status_code == 400, response.text
+
+
+# ----- completion, stranded batches, dead letters, retried submits (issue #9) -----
+
+
+def test_given_the_completion_check_failed_once_then_the_redelivery_announces_the_batch(api, sim, hit_with):
+    # Given a batch whose last chunk's completion check fails once (the worker dies right there)
+    hit, ids = hit_with("Submitted", "Submitted")
+    batches = wiring.current().batch_service()
+    store, announced = batches._store, []
+    original_complete, original_announce = store.mark_completed, batches._on_completed
+    failures = {"left": 1}
+
+    def fail_once(batch_id, at):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("killed before the completion check")
+        return original_complete(batch_id, at)
+
+    store.mark_completed, batches._on_completed = fail_once, announced.append
+    try:
+        response = api.post("/batches", {"items": [{"assignmentId": i, "action": "approve", "hitId": hit} for i in ids]})
+        body = wait_for(api, response.json()["batchId"])
+        deadline = time.monotonic() + 20
+        while not announced and time.monotonic() < deadline:  # the chunk comes back, with nothing left queued
+            time.sleep(0.1)
+    finally:
+        store.mark_completed, batches._on_completed = original_complete, original_announce
+    # Then the batch is COMPLETED and announced exactly once, by the redelivery
+    assert body["status"] == "COMPLETED" and failures["left"] == 0
+    assert [status.info.batch_id for status in announced] == [response.json()["batchId"]]
+
+
+def test_given_sqs_refuses_the_send_then_503_with_the_batch_id_and_the_reconciler_queues_it(api, sim, hit_with):
+    # Given the work queue refuses messages
+    hit, ids = hit_with("Submitted", "Submitted")
+    batches = wiring.current().batch_service()
+    queue, original_send = batches._queue, batches._queue.send
+
+    def refuse(chunks):
+        raise RuntimeError("SQS: ServiceUnavailable")
+
+    queue.send = refuse
+    try:
+        # When a batch is submitted
+        response = api.post("/batches", {"items": [{"assignmentId": i, "action": "approve", "hitId": hit} for i in ids]})
+    finally:
+        queue.send = original_send
+    # Then the caller gets 503 with the batchId (the batch is stored, nothing is lost) and a Retry-After
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["code"] == "QUEUE_UNAVAILABLE" and response.headers["Retry-After"] == "60"
+    batch_id = body["batchId"]
+    assert api.get(f"/batches/{batch_id}").json()["counts"]["queued"] == 2
+    # And once it is stranded long enough, the reconciler queues it and the worker applies it
+    sim.clock.advance(minutes=6)
+    assert batches.requeue_stranded() == [batch_id]
+    assert wait_for(api, batch_id)["counts"]["succeeded"] == 2
+    assert batches.requeue_stranded() == []
+
+
+def test_given_a_chunk_on_its_last_delivery_fails_then_its_items_show_as_dead_lettered(api, sim, hit_with, stack):
+    # Given a stored batch whose chunk fails (MTurk down) on the delivery that sends it to the DLQ
+    from mturk_decisions.domain.batch import parse_item_list
+    from mturk_decisions.domain.errors import MTurkFault
+
+    hit, ids = hit_with("Submitted", "Submitted")
+    batches = wiring.current().batch_service()
+    queue, original_send = batches._queue, batches._queue.send
+    sent = []
+    queue.send = sent.extend
+    try:
+        submission = batches.submit(parse_item_list([{"assignmentId": i, "action": "approve", "hitId": hit}
+                                                     for i in ids]), "tester", "json")
+    finally:
+        queue.send = original_send
+    sim.set_fault_rate(1.0, ops="all")
+    # When
+    with pytest.raises(MTurkFault):
+        batches.process(sent[0], redelivered=True, final_attempt=True)
+    sim.set_fault_rate(None)
+    # Then GET /batches shows them dead-lettered, the batch is COMPLETED (nothing left queued)
+    body = api.get(f"/batches/{submission.batch_id}").json()
+    assert body["counts"]["deadLettered"] == 2 and body["counts"]["queued"] == 0 and body["status"] == "COMPLETED"
+    assert {item["status"] for item in body["items"]} == {"DEAD_LETTERED"}
+    # And a redrive from the DLQ applies them after all
+    batches.process(sent[0], redelivered=True)
+    assert api.get(f"/batches/{submission.batch_id}").json()["counts"]["succeeded"] == 2
+
+
+@pytest.mark.parametrize("route", ["batches", "hit-reversals"])
+def test_given_an_idempotency_key_when_a_submit_is_retried_then_the_same_batch(api, sim, hit_with, route):
+    # Given a batch submitted with an Idempotency-Key
+    hit, ids = hit_with("Rejected", "Rejected")
+    key = {"Idempotency-Key": f"submit-{uuid.uuid4()}"}
+    if route == "batches":
+        send = lambda: api.post("/batches", {"items": [{"assignmentId": i, "action": "reverse"} for i in ids]},  # noqa: E731
+                                headers=key)
+    else:
+        send = lambda: api.post(f"/hits/{hit}/reversals", {"reason": "bad rule"}, headers=key)  # noqa: E731
+    first = send()
+    # When the same submit is retried
+    second = send()
+    # Then it is the same batch, and every assignment is reversed once
+    assert first.status_code == second.status_code == 202, second.text
+    assert first.json()["batchId"] == second.json()["batchId"]
+    assert wait_for(api, first.json()["batchId"])["counts"]["succeeded"] == 2
+    assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok") if c.params["AssignmentId"] in ids) == 2
