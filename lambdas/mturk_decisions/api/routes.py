@@ -29,6 +29,7 @@ from mturk_decisions.api.responses import (
 )
 from mturk_decisions.api.schemas import (
     ASSIGNMENT_ID_PATTERN,
+    WORKER_ID_PATTERN,
     DecisionBody,
     HitReversalBody,
     NotificationsBody,
@@ -128,8 +129,8 @@ def get_assignment(assignmentId: AssignmentId) -> dict:
 
 @app.get("/decisions", summary="The audit for one worker or one HIT, newest first")
 def list_decisions(
-    workerId: Annotated[Optional[str], Query(max_length=64)] = None,
-    hitId: Annotated[Optional[str], Query(max_length=64)] = None,
+    workerId: Annotated[Optional[str], Query(max_length=64, pattern=WORKER_ID_PATTERN)] = None,
+    hitId: Annotated[Optional[str], Query(max_length=64, pattern=ASSIGNMENT_ID_PATTERN)] = None,
     since: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
     until: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
