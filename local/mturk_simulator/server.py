@@ -156,6 +156,8 @@ def _refuse_constant(name: str) -> Any:
 
 
 class _Server(ThreadingHTTPServer):
+    #: Many Lambda environments call MTurk at once; http.server's default backlog of 5 would reset them.
+    request_queue_size = 128
     """Tracks open connections so that stopping also ends keep-alive connections clients hold."""
 
     daemon_threads = True
