@@ -1,7 +1,10 @@
 """`make demo`: the whole service offline, seeded, with copy-paste examples.
 
-moto (DynamoDB, Secrets Manager) and the MTurk simulator run as processes; the local API gateway runs
-here with the real Lambda handler. `--check` runs the walkthrough against it and exits (used by tests).
+moto (DynamoDB, Secrets Manager, SQS, EventBridge; one request at a time, see local/moto_server.py) and the
+MTurk simulator run as processes; the local API gateway, SQS triggers and schedules run here, and each
+Lambda function (API, batch worker, event and notification consumers, sweep, reconciler) runs in its own
+execution environments: up to `--concurrency` processes each, as Lambda would. Their logs go to
+.demo/lambda.log. `--check` runs the walkthrough against it and exits (used by tests).
 """
 from __future__ import annotations
 
@@ -10,21 +13,30 @@ import csv
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from local.stack import (
+    API_FUNCTION,
     DEMO_MTURK_KEY,
     DEMO_PRINCIPAL,
+    EVENTS_FUNCTION,
+    NOTIFICATIONS_FUNCTION,
+    RECONCILER_FUNCTION,
     ROOT,
+    SWEEP_FUNCTION,
+    WORKER_FUNCTION,
+    LocalSchedule,
     SimulatorAdmin,
     free_port,
+    lambda_environments,
     point_aws_at,
     provision,
-    remote_clock,
-    LocalSchedule,
     start_event_triggers,
     start_process,
     start_worker_trigger,
@@ -136,34 +148,112 @@ Fix a whole batch with the requester CLI (600 rows; the CLI signs with the stand
   .venv/bin/mturk-decisions history --hit {ids['hit_bulk']}
 
 Or run the whole walkthrough: .venv/bin/python -m local.walkthrough
+The functions' logs: {STATE_DIR / 'lambda.log'}
 Stop with Ctrl-C.
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("DEMO_API_PORT", "8787")))
     parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("DEMO_SIMULATOR_PORT", "8799")))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("DEMO_MOTO_PORT", "5055")))
+    parser.add_argument("--concurrency", type=int, default=10,
+                        help="execution environments (processes) each Lambda function may run at once")
     parser.add_argument("--check", action="store_true", help="run the walkthrough, then stop")
-    args = parser.parse_args(argv)
-    if not args.check:
-        # Keep the terminal for the examples: the handler's JSON logs go on at WARNING and above.
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    moto_port, sim_port = args.moto_port or free_port(), args.simulator_port or free_port()
+    return parser.parse_args(argv)
 
+
+def start_backends(moto_url: str, sim_url: str, processes: list) -> None:
+    """moto and the simulator as processes (appended to `processes` as they start, for the cleanup)."""
+    moto_port, sim_port = moto_url.rsplit(":", 1)[1], sim_url.rsplit(":", 1)[1]
+    processes.append(start_process(
+        [sys.executable, "-m", "local.moto_server", "--host", "127.0.0.1", "--port", moto_port],
+        f"{moto_url}/moto-api/", STATE_DIR / "moto.log"))
+    processes.append(start_process(
+        [sys.executable, "-m", "local.mturk_simulator", "--port", sim_port,
+         "--requester", f"{DEMO_MTURK_KEY[0]}:{DEMO_MTURK_KEY[1]}:250.00"],
+        f"{sim_url}/_admin/clock", STATE_DIR / "simulator.log"))
+
+
+def function_env(env: dict[str, str], sim_url: str) -> dict[str, str]:
+    """The functions' environment: the stack's resources, the simulator as MTurk and as the service's clock."""
+    return {"MTURK_INITIAL_RATE": "15", **os.environ, **env, "MTURK_ENDPOINT": sim_url, "LOCAL_CLOCK_URL": sim_url,
+            "LOCAL_LAMBDA_LOG": str(STATE_DIR / "lambda.log")}
+
+
+@dataclass
+class RunningService:
+    """What `start_service` started, for the cleanup: the gateway, what feeds the functions, the functions."""
+
+    gateway: Any = None
+    feeders: list = field(default_factory=list)  # SQS triggers and schedules
+    environments: list = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop feeding the functions, then stop the functions (invocations under way fail: SQS redelivers
+        them), then wait for the feeders and stop the gateway."""
+        for feeder in self.feeders:
+            feeder.stop(wait=False)
+        for environments in self.environments:
+            environments.close()
+        for feeder in self.feeders:
+            feeder.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+
+
+def start_service(env: dict[str, str], api_port: int, concurrency: int, service: RunningService) -> str:
+    """Every function in its own process environments, fed by the gateway, the triggers and the schedules
+    (recorded in `service` as they start). Answers the API's URL."""
+    from local.gateway import LocalApiGateway
+
+    def environments(function):
+        service.environments.append(lambda_environments(function, env, concurrency))
+        return service.environments[-1]
+
+    service.gateway = LocalApiGateway(environments(API_FUNCTION), [DEMO_PRINCIPAL], port=api_port).start()
+    service.feeders.append(start_worker_trigger(env, environments(WORKER_FUNCTION), concurrency, batch_size=1))
+    service.feeders.extend(start_event_triggers(env, environments(EVENTS_FUNCTION),
+                                                environments(NOTIFICATIONS_FUNCTION), concurrency=concurrency))
+    service.feeders.append(LocalSchedule(environments(SWEEP_FUNCTION), every=2, name="reversal-sweep").start())
+    service.feeders.append(LocalSchedule(environments(RECONCILER_FUNCTION), every=30, name="reconciler").start())
+    return service.gateway.url
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: unwind through main's cleanup, which stops every child process."""
+    raise KeyboardInterrupt
+
+
+def stop_all(service: RunningService, processes: list) -> None:
+    """The service, then moto and the simulator. A second Ctrl-C must not cut this short."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    service.stop()
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.check:
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF records between the log lines
+    signal.signal(signal.SIGTERM, interrupt)
+    moto_port, sim_port = args.moto_port or free_port(), args.simulator_port or free_port()
     STATE_DIR.mkdir(exist_ok=True)
+    (STATE_DIR / "lambda.log").write_bytes(b"")
     moto_url, sim_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{sim_port}"
-    processes = []
+    processes: list[subprocess.Popen] = []
+    service = RunningService()
     try:
-        processes.append(start_process(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-            f"{moto_url}/moto-api/", STATE_DIR / "moto.log"))
-        processes.append(start_process(
-            [sys.executable, "-m", "local.mturk_simulator", "--port", str(sim_port),
-             "--requester", f"{DEMO_MTURK_KEY[0]}:{DEMO_MTURK_KEY[1]}:250.00"],
-            f"{sim_url}/_admin/clock", STATE_DIR / "simulator.log"))
+        start_backends(moto_url, sim_url, processes)
         point_aws_at(moto_url)
         env = provision(moto_url, DEMO_MTURK_KEY)
         admin = SimulatorAdmin(sim_url)
@@ -171,41 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         ids["simulator_url"] = sim_url
         admin.call("POST", "/throttle", {"ratePerSecond": 25, "burst": 25})  # MTurk-like limits: bulk work paces itself
         (STATE_DIR / "ids.json").write_text(json.dumps(ids, indent=2))
-
-        from local.gateway import LocalApiGateway
-        from mturk_decisions import wiring
-        from mturk_decisions.config import Settings
-        from mturk_decisions.handlers.api import handler
-
-        settings = Settings.from_env({"MTURK_INITIAL_RATE": "15", **os.environ, **env, "MTURK_ENDPOINT": sim_url})
-        wiring.use(wiring.build(settings, clock=remote_clock(admin)))
-        gateway = LocalApiGateway(handler, [DEMO_PRINCIPAL], port=args.api_port).start()
-        trigger = start_worker_trigger(env)
-        event_triggers = start_event_triggers(env)
-        from mturk_decisions.handlers.reconciler import handler as reconcile
-        from mturk_decisions.handlers.scheduler import handler as sweep
-
-        schedules = [LocalSchedule(sweep, every=2, name="reversal-sweep").start(),
-                     LocalSchedule(reconcile, every=30, name="reconciler").start()]
-        (STATE_DIR / "api_url").write_text(gateway.url)
+        api_url = start_service(function_env(env, sim_url), args.api_port, args.concurrency, service)
+        (STATE_DIR / "api_url").write_text(api_url)
         if args.check:
             from local.walkthrough import walkthrough
 
-            return walkthrough(gateway.url, ids, admin)
-        print(examples(gateway.url, ids), flush=True)
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        stop.wait()
-        for worker in [trigger, *event_triggers, *schedules]:
-            worker.stop()
-        gateway.stop()
+            return walkthrough(api_url, ids, admin)
+        print(examples(api_url, ids), flush=True)
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
+        return 0
+    except KeyboardInterrupt:
         return 0
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+        stop_all(service, processes)
 
 
 if __name__ == "__main__":

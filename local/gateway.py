@@ -1,25 +1,27 @@
 """A local stand-in for API Gateway (REST, Lambda proxy, IAM auth).
 
 It verifies SigV4 for `execute-api` against a table of local access keys (403 otherwise, like IAM auth),
-turns each request into the REST proxy event API Gateway would send, and calls the same Lambda handler.
-Calls are serialized like one Lambda execution environment (Powertools' resolver holds per-request state).
+turns each request into the REST proxy event API Gateway would send, and invokes the same Lambda handler
+through execution environments (`local.runtime`): several process environments answer requests in parallel
+as in AWS, or one environment in this process serializes them. A failed or crashed invocation is a 502.
 """
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local.runtime import LambdaContext, as_runtime
 from local.sigv4 import SigV4Error, verify_sigv4
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
-LAMBDA_TIMEOUT_MS = 29_000
+#: The Lambda context class lived here; kept importable under its old name.
+_LambdaContext = LambdaContext
 
 
 @dataclass(frozen=True)
@@ -32,25 +34,14 @@ class LocalPrincipal:
     account_id: str = "000000000000"
 
 
-class _LambdaContext:
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + LAMBDA_TIMEOUT_MS / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 class LocalApiGateway:
+    """`runtime_or_handler`: execution environments (anything with `invoke(event)`, e.g. `ProcessEnvironments`)
+    or a plain handler callable, run in an `InProcessEnvironment`. The HTTP server is threaded: up to the
+    environments' concurrency requests run at once."""
+
     def __init__(
         self,
-        handler: Callable[[dict, object], dict],
+        runtime_or_handler: Any,
         principals: list[LocalPrincipal],
         host: str = "127.0.0.1",
         port: int = 0,
@@ -58,12 +49,11 @@ class LocalApiGateway:
         region: str = "us-east-1",
         function_name: str = "mturk-decisions-api",
     ) -> None:
-        self.handler = handler
+        self.runtime = as_runtime(runtime_or_handler, function_name)
         self.principals = {p.access_key_id: p for p in principals}
         self.stage = stage
         self.region = region
         self.function_name = function_name
-        self._invoke_lock = threading.Lock()
         gateway = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -82,7 +72,7 @@ class LocalApiGateway:
             def log_message(self, *args):  # quiet: the handler logs structured JSON itself
                 return
 
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -109,10 +99,9 @@ class LocalApiGateway:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         try:
             status, headers, body = self._respond(request)
-        except Exception as error:  # noqa: BLE001 - the gateway answers 502 like API Gateway on a Lambda crash
-            status, headers, body = 502, {}, json.dumps(
-                {"code": "BAD_GATEWAY", "message": f"The Lambda integration failed: {type(error).__name__}."}
-            ).encode()
+        except Exception:  # noqa: BLE001 - InvocationError, EnvironmentCrashed, a malformed proxy result
+            # API Gateway's answer when the Lambda integration fails.
+            status, headers, body = _error(502, "BAD_GATEWAY", "Internal server error")
         headers.setdefault("Content-Type", "application/json")
         request.send_response(status)
         for name, value in headers.items():
@@ -140,8 +129,7 @@ class LocalApiGateway:
             return _error(403, "ACCESS_DENIED", f"Credential should be scoped to correct service: 'execute-api', not '{caller.service}'.")
         principal = self.principals[caller.access_key_id]
         event = self._event(request.command, split.path[len(prefix):] or "/", split.query, headers, body, principal)
-        with self._invoke_lock:
-            result = self.handler(event, _LambdaContext(self.function_name))
+        result = self.runtime.invoke(event)
         out_headers = dict(result.get("headers") or {})
         for name, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[name] = ", ".join(values)
@@ -196,6 +184,11 @@ class LocalApiGateway:
             "body": body.decode("utf-8", errors="replace") if body else None,
             "isBase64Encoded": False,
         }
+
+
+class _Server(ThreadingHTTPServer):
+    #: API Gateway accepts bursts of connections; http.server's default backlog of 5 would reset them.
+    request_queue_size = 128
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict, bytes]:

@@ -1,57 +1,80 @@
-"""A local stand-in for Lambda's SQS event source mapping: poll, invoke the worker, delete what succeeded.
+"""A local stand-in for Lambda's SQS event source mapping: poll, invoke the function, delete what succeeded.
 
 Failed messages (listed in `batchItemFailures`) are left on the queue and come back after a short
 visibility timeout with a higher receive count; the queue's redrive policy moves them to the DLQ.
+A failed or crashed invocation fails the whole batch.
+
+With `concurrency` > 1, up to that many pollers each receive a batch and invoke, so up to `concurrency`
+invocations run at once (the mapping's maximum concurrency). As in Lambda, pollers scale with the queue:
+one polls an idle queue; the others join while receives keep finding messages.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from local.gateway import _LambdaContext
+from local.runtime import as_runtime
 
 
 class LocalSqsTrigger:
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, handler: Callable[[dict, Any], dict],
-                 batch_size: int = 10, retry_after_seconds: int = 1) -> None:
+    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, runtime_or_handler: Any, batch_size: int = 10,
+                 concurrency: int = 1, retry_after_seconds: int = 1,
+                 function_name: str = "mturk-decisions-batch-worker") -> None:
         self._sqs, self._url, self._arn = sqs, queue_url, queue_arn
-        self._handler = handler
+        self.runtime = as_runtime(runtime_or_handler, function_name)
         self._batch_size = batch_size
+        self._concurrency = concurrency
         self._retry_after = retry_after_seconds
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._busy = threading.Event()  # the last receive found messages: every poller polls
+        self._threads: list[threading.Thread] = []
+        self._count_lock = threading.Lock()
         self.invocations = 0
 
     def start(self) -> "LocalSqsTrigger":
-        self._thread = threading.Thread(target=self._run, name="local-sqs-trigger", daemon=True)
-        self._thread.start()
+        for index in range(self._concurrency):
+            thread = threading.Thread(target=self._run, args=(index,), name=f"local-sqs-trigger-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop polling; with `wait`, until the invocations under way have been settled."""
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._busy.set()
+        for thread in self._threads if wait else ():
+            thread.join(timeout=10)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.is_set():
+            if index > 0 and not self._busy.wait(timeout=1):
+                continue
             try:
-                self.poll_once(wait_seconds=1)
+                received = self.poll_once(wait_seconds=1)
             except Exception:  # noqa: BLE001 - keep polling like the managed trigger does
                 self._stop.wait(0.5)
+                continue
+            if self._stop.is_set():
+                return
+            if received:
+                self._busy.set()
+            else:
+                self._busy.clear()
 
     def poll_once(self, wait_seconds: int = 0) -> int:
+        """Receive one batch, invoke the function with it, settle its messages; answers how many there were."""
         answer = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=self._batch_size,
                                            WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
         messages = answer.get("Messages") or []
         if not messages:
             return 0
         event = {"Records": [self._record(message) for message in messages]}
-        self.invocations += 1
+        with self._count_lock:
+            self.invocations += 1
         try:
-            result = self._handler(event, _LambdaContext("mturk-decisions-batch-worker")) or {}
+            result = self.runtime.invoke(event) or {}
             failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
-        except Exception:  # noqa: BLE001 - a crashed invocation fails the whole batch, as in Lambda
+        except Exception:  # noqa: BLE001 - a failed or crashed invocation fails the whole batch, as in Lambda
             failed = {message["MessageId"] for message in messages}
         for message in messages:
             if message["MessageId"] in failed:
@@ -73,5 +96,3 @@ class LocalSqsTrigger:
             "eventSourceARN": self._arn,
             "awsRegion": "us-east-1",
         }
-
-

@@ -1,7 +1,10 @@
-"""The whole service offline: moto (DynamoDB, Secrets Manager), the MTurk simulator, the local gateway.
+"""The whole service offline: moto (DynamoDB, Secrets Manager, SQS, EventBridge), the MTurk simulator,
+the local gateway, SQS triggers and schedules.
 
-Tests run everything in threads of one process; the demo runs moto and the simulator as processes.
-Either way the same provisioning runs and the same Lambda handler answers.
+Tests run moto, the simulator and the gateway in threads of one process; the demo runs moto and the
+simulator as processes. The Lambda handlers run in this process (serialized, the tests' default) or in
+process execution environments, several at once as in AWS (`local.runtime`). Either way the same
+provisioning runs and the same handlers answer.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -22,6 +26,12 @@ if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
 from local.gateway import LocalApiGateway, LocalPrincipal  # noqa: E402
+from local.runtime import (  # noqa: E402
+    InProcessEnvironment,
+    ProcessEnvironments,
+    as_runtime,
+    default_function_name,
+)
 
 REGION = "us-east-1"
 AUDIT_TABLE = "mturk-decisions-audit"
@@ -79,6 +89,12 @@ def point_aws_at(moto_url: str) -> None:
     )
 
 
+def visibility_timeout_for(consumer: "LocalFunction") -> str:
+    """6 x the consumer's timeout, as in AWS (infra/constructs/queues.py): a message is not delivered again
+    while the invocation that received it may still run (several pollers receive at once)."""
+    return str(int(6 * consumer.timeout_seconds))
+
+
 def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> dict[str, str]:
     """Create the audit and idempotency tables and the MTurk secret, as the CDK stack does in AWS."""
     import boto3
@@ -98,7 +114,7 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
     dlq_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix + "-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix, Attributes={
-        "VisibilityTimeout": "60",
+        "VisibilityTimeout": visibility_timeout_for(WORKER_FUNCTION),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
     })["QueueUrl"]
     names["WORK_QUEUE_URL"] = queue_url
@@ -112,7 +128,7 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
         dlq = sqs.create_queue(QueueName=queue + suffix + "-dlq")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         names[f"{env_name}_QUEUE_URL"] = sqs.create_queue(QueueName=queue + suffix, Attributes={
-            "VisibilityTimeout": "60",
+            "VisibilityTimeout": visibility_timeout_for(EVENTS_FUNCTION),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}),
         })["QueueUrl"]
         names[f"{env_name}_DLQ_URL"] = dlq
@@ -145,29 +161,70 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
     return names
 
 
+@dataclass(frozen=True)
+class LocalFunction:
+    """One of the service's Lambda functions, as the CDK stack declares it (handler, name, timeout)."""
+
+    handler: str
+    name: str
+    timeout_seconds: float
+
+    def import_handler(self) -> Callable[[dict, Any], Any]:
+        import importlib
+
+        module, _, function = self.handler.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+API_FUNCTION = LocalFunction("mturk_decisions.handlers.api:handler", "mturk-decisions-api", 29)
+WORKER_FUNCTION = LocalFunction("mturk_decisions.handlers.batch_worker:handler", "mturk-decisions-batch-worker", 900)
+EVENTS_FUNCTION = LocalFunction("mturk_decisions.handlers.events:handler", "mturk-decisions-events", 180)
+NOTIFICATIONS_FUNCTION = LocalFunction("mturk_decisions.handlers.notifications:handler",
+                                       "mturk-decisions-notifications", 180)
+SWEEP_FUNCTION = LocalFunction("mturk_decisions.handlers.scheduler:handler", "mturk-decisions-reversal-sweep", 300)
+RECONCILER_FUNCTION = LocalFunction("mturk_decisions.handlers.reconciler:handler", "mturk-decisions-reconciler", 300)
+FUNCTIONS = {f.handler: f for f in (API_FUNCTION, WORKER_FUNCTION, EVENTS_FUNCTION, NOTIFICATIONS_FUNCTION,
+                                    SWEEP_FUNCTION, RECONCILER_FUNCTION)}
+
+
+def local_function(function: LocalFunction | str) -> LocalFunction:
+    """One of the service's functions by its handler path, or any other `module:handler` (30 s timeout)."""
+    if isinstance(function, LocalFunction):
+        return function
+    return FUNCTIONS.get(function) or LocalFunction(function, default_function_name(function), 30)
+
+
+def lambda_environments(function: LocalFunction | str, env: dict[str, str], concurrency: int) -> ProcessEnvironments:
+    """Process execution environments of one function (`LocalFunction` or a `module:handler` path)."""
+    function = local_function(function)
+    return ProcessEnvironments(function.handler, env, concurrency=concurrency, function_name=function.name,
+                               timeout_seconds=function.timeout_seconds)
+
+
 @dataclass
 class OfflineStack:
-    """Everything in threads of this process: for tests. Use as a context manager."""
+    """The service in this process: moto, the simulator, the gateway and the triggers in threads. For tests;
+    use as a context manager.
 
-    mturk_key: tuple[str, str] = DEMO_MTURK_KEY
+    `concurrency=None`: the handlers run in this process, serialized, with the dependencies `wiring` holds
+    (`stack.dependencies` unless a test installs others). An integer: each function runs in process
+    execution environments (up to that many each), which build their own dependencies from the stack's
+    environment with the simulator's clock, as Lambda would."""
+
+    mturk_key: tuple[str, str] = field(default=DEMO_MTURK_KEY, repr=False)  # a failing test prints the stack
     principals: list[LocalPrincipal] = field(default_factory=lambda: [DEMO_PRINCIPAL])
     suffix: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    concurrency: int | None = None
 
     def start(self) -> "OfflineStack":
-        from moto.server import ThreadedMotoServer
-
+        from local.moto_server import SerializedMotoServer
         from local.mturk_simulator import MTurkSimulator, SimulatorServer
         from mturk_decisions import wiring
         from mturk_decisions.config import Settings
-        from mturk_decisions.handlers.api import handler
 
-        import socketserver
-
-        # moto's werkzeug server writes headers and body separately; without this every call waits ~40 ms.
-        socketserver.StreamRequestHandler.disable_nagle_algorithm = True
         port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto = SerializedMotoServer(ip_address="127.0.0.1", port=port)
         self.moto.start()
         self.moto_url = f"http://127.0.0.1:{port}"
         point_aws_at(self.moto_url)
@@ -176,22 +233,52 @@ class OfflineStack:
         self.simulator.add_requester(*self.mturk_key, balance="100.00")
         self.simulator_server = SimulatorServer(self.simulator).start()
         self.env["MTURK_ENDPOINT"] = self.simulator_server.url
-        self.settings = Settings.from_env({**os.environ, **self.env, "MTURK_MAX_ATTEMPTS": "4"})
+        self.settings = Settings.from_env(self.lambda_env())
         self.dependencies = wiring.build(self.settings, clock=self.simulator.clock.now)
-        wiring.use(self.dependencies)
-        self.gateway = LocalApiGateway(handler, self.principals).start()
-        self.trigger = start_worker_trigger(self.env)
-        self.event_triggers = start_event_triggers(self.env)
+        if self.concurrency is None:
+            wiring.use(self.dependencies)
+        self._environments: list[Any] = []
+        self.api_environments = self.environments(API_FUNCTION)
+        self.gateway = LocalApiGateway(self.api_environments, self.principals).start()
+        self.worker_environments = self.environments(WORKER_FUNCTION)
+        self.trigger = start_worker_trigger(self.env, self.worker_environments, self.concurrency or 1,
+                                            batch_size=10 if self.concurrency is None else 1)
+        self.event_environments = [self.environments(EVENTS_FUNCTION), self.environments(NOTIFICATIONS_FUNCTION)]
+        self.event_triggers = start_event_triggers(self.env, *self.event_environments,
+                                                   concurrency=self.concurrency or 1)
         return self
+
+    def lambda_env(self) -> dict[str, str]:
+        """A function's environment variables on this stack (the simulator also serves its clock)."""
+        url = self.simulator_server.url
+        return {**os.environ, **self.env, "MTURK_ENDPOINT": url, "MTURK_MAX_ATTEMPTS": "4", "LOCAL_CLOCK_URL": url}
+
+    def environments(self, function: LocalFunction | str, concurrency: int | None = None) -> Any:
+        """Execution environments of one of the service's functions (or any `module:handler`) on this stack:
+        in this process when neither this call nor the stack gives a concurrency, else processes; closed
+        when the stack stops."""
+        concurrency = concurrency or self.concurrency
+        if concurrency is None:
+            function = local_function(function)
+            runtime = InProcessEnvironment(function.import_handler(), function.name, function.timeout_seconds)
+        else:
+            runtime = lambda_environments(function, self.lambda_env(), concurrency)
+        self._environments.append(runtime)
+        return runtime
 
     def stop(self) -> None:
         from mturk_decisions import wiring
 
-        wiring.use(None)
-        self.trigger.stop()
-        for trigger in self.event_triggers:
+        if self.concurrency is None:  # the handlers of this process served this stack's dependencies
+            wiring.use(None)
+        triggers = [self.trigger, *self.event_triggers]
+        for trigger in triggers:
+            trigger.stop(wait=False)  # their long polls end together
+        for trigger in triggers:
             trigger.stop()
         self.gateway.stop()
+        for runtime in self._environments:
+            runtime.close()
         self.simulator_server.stop()
         self.moto.stop()
 
@@ -202,63 +289,87 @@ class OfflineStack:
         self.stop()
 
 
-def start_worker_trigger(env: dict[str, str]):
-    """The batch worker fed from the work queue, as Lambda's event source mapping would."""
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def start_worker_trigger(env: dict[str, str], runtime: Any = None, concurrency: int = 1, batch_size: int = 10):
+    """The batch worker fed from the work queue, as Lambda's event source mapping would (by default its
+    handler in this process; in AWS the mapping's batch size is 1: one chunk per invocation)."""
     import boto3
 
     from local.sqs_trigger import LocalSqsTrigger
-    from mturk_decisions.handlers.batch_worker import handler as worker
 
     sqs = boto3.client("sqs", region_name=REGION)
-    arn = sqs.get_queue_attributes(QueueUrl=env["WORK_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return LocalSqsTrigger(sqs, env["WORK_QUEUE_URL"], arn, worker).start()
+    runtime = runtime or WORKER_FUNCTION.import_handler()
+    return LocalSqsTrigger(sqs, env["WORK_QUEUE_URL"], _queue_arn(sqs, env["WORK_QUEUE_URL"]), runtime,
+                           batch_size=batch_size, concurrency=concurrency, function_name=WORKER_FUNCTION.name).start()
 
 
-def start_event_triggers(env: dict[str, str]):
+def start_event_triggers(env: dict[str, str], events: Any = None, notifications: Any = None, concurrency: int = 1):
     """The consumers of Reversal Requested events and MTurk notifications, fed from their queues."""
     import boto3
 
     from local.sqs_trigger import LocalSqsTrigger
-    from mturk_decisions.handlers.events import handler as events_handler
-    from mturk_decisions.handlers.notifications import handler as notifications_handler
 
     sqs = boto3.client("sqs", region_name=REGION)
     triggers = []
-    for url, handler in ((env["REVERSAL_REQUESTS_QUEUE_URL"], events_handler),
-                         (env["NOTIFICATIONS_QUEUE_URL"], notifications_handler)):
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        triggers.append(LocalSqsTrigger(sqs, url, arn, handler).start())
+    for url, runtime, function in ((env["REVERSAL_REQUESTS_QUEUE_URL"], events, EVENTS_FUNCTION),
+                                   (env["NOTIFICATIONS_QUEUE_URL"], notifications, NOTIFICATIONS_FUNCTION)):
+        triggers.append(LocalSqsTrigger(sqs, url, _queue_arn(sqs, url), runtime or function.import_handler(),
+                                        concurrency=concurrency, function_name=function.name).start())
     return triggers
 
 
 class LocalSchedule:
-    """EventBridge's `rate(...)` schedule, locally: call a handler every `every` seconds in a thread."""
+    """EventBridge's `rate(...)` schedule, locally: invoke a function every `every` seconds.
 
-    def __init__(self, handler, every: float, name: str) -> None:
-        import threading
+    As in AWS, a tick fires even while earlier runs still go on, up to the runtime's concurrency (a tick
+    beyond it is skipped, as a throttled scheduled invocation would be)."""
 
-        self._handler, self._every, self._name = handler, every, name
+    def __init__(self, runtime_or_handler: Any, every: float, name: str) -> None:
+        self.runtime = as_runtime(runtime_or_handler, name)
+        self._every, self._name = every, name
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._runs: set[threading.Thread] = set()
+        self._runs_lock = threading.Lock()
         self.last_result = None
+        self.skipped = 0
 
     def start(self) -> "LocalSchedule":
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        from local.gateway import _LambdaContext
-
         while not self._stop.wait(self._every):
-            try:
-                self.last_result = self._handler({"source": "aws.events", "detail-type": "Scheduled Event"},
-                                                 _LambdaContext(self._name))
-            except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
-                self.last_result = error
+            with self._runs_lock:
+                if len(self._runs) >= getattr(self.runtime, "concurrency", 1):
+                    self.skipped += 1
+                    continue
+                run = threading.Thread(target=self._invoke, name=f"{self._name}-run", daemon=True)
+                self._runs.add(run)
+            run.start()
 
-    def stop(self) -> None:
+    def _invoke(self) -> None:
+        try:
+            self.last_result = self.runtime.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})
+        except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
+            self.last_result = error
+        finally:
+            with self._runs_lock:
+                self._runs.discard(threading.current_thread())
+
+    def stop(self, wait: bool = True) -> None:
+        """No more ticks; with `wait`, until the runs under way have ended."""
         self._stop.set()
+        if not wait:
+            return
         self._thread.join(timeout=10)
+        with self._runs_lock:
+            runs = list(self._runs)
+        for run in runs:
+            run.join(timeout=10)
 
 
 class SimulatorAdmin:
@@ -282,16 +393,13 @@ class SimulatorAdmin:
 
 
 def start_process(args: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:
+    """A backend (moto, the simulator) in its own session: Ctrl-C reaches the demo, which stops the
+    functions while their backends still answer, then the backends."""
     log = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         wait_for_http(ready_url)
     except RuntimeError:
         process.terminate()
         raise RuntimeError(f"{' '.join(args[:3])} did not start; see {log_path}") from None
     return process
-
-
-def remote_clock(admin: SimulatorAdmin) -> Callable[[], datetime]:
-    """The service's clock in the demo: the simulator's, so advancing it moves both."""
-    return admin.now
