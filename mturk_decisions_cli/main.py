@@ -55,7 +55,9 @@ POLL_MAX_SECONDS = 5.0
 MAX_UPLOAD_BYTES = 6 * 1024 * 1024
 PAGE_LIMIT = 100
 _TERMINAL_BATCH_STATES = {"COMPLETED", "FAILED", "CANCELLED", "CANCELED", "ABORTED"}
-_ITEM_STATUSES = ["QUEUED", "SUCCEEDED", "FAILED", "REFUSED", "SKIPPED"]
+_ITEM_STATUSES = ["QUEUED", "SUCCEEDED", "FAILED", "REFUSED", "SKIPPED", "DEAD_LETTERED"]
+#: Items whose decision did not happen: listed after a batch, and the reason for exit code 1.
+_PROBLEM_STATUSES = ("FAILED", "REFUSED", "DEAD_LETTERED")
 
 
 @dataclass
@@ -447,16 +449,23 @@ def _finish(app: App, final: dict[str, Any]) -> None:
     status_body = app.call("GET", _batch_path(batch_id)).body if batch_id else final
     counts = status_body.get("counts") or {}
     failed, refused = _int(counts.get("failed")), _int(counts.get("refused"))
+    dead = _int(counts.get("deadLettered"))
     if app.json_mode:
         app.renderer.json(status_body)
     else:
         app.renderer.line()
         app.renderer.batch_status(status_body)
-        if failed or refused:
+        if failed or refused or dead:
             problems = _problem_items(app, batch_id, status_body)
             if problems:
                 app.renderer.human.print(app.renderer.batch_items_table(
                     problems, "Items that failed or were refused", limit=50, with_decision=False))
+    if dead:
+        raise BatchFailures(
+            f"Batch {batch_id} finished with {dead} item(s) whose chunk went to the dead-letter queue "
+            f"({failed} failed, {refused} refused).",
+            hint=f"See them with `mturk-decisions batch {batch_id} --items --status DEAD_LETTERED`. An operator "
+                 "redrives the work DLQ once MTurk is reachable again; the items are then applied, never twice.")
     if failed or refused:
         raise BatchFailures(
             f"Batch {batch_id} finished with {failed} failed and {refused} refused item(s).",
@@ -469,7 +478,7 @@ def _problem_items(app: App, batch_id: str, first: dict[str, Any], max_pages: in
     body, pages = first, 0
     while True:
         items += [i for i in body.get("items") or [] if isinstance(i, dict)
-                  and str(i.get("status", "")).upper() in ("FAILED", "REFUSED")]
+                  and str(i.get("status", "")).upper() in _PROBLEM_STATUSES]
         cursor, pages = body.get("nextCursor"), pages + 1
         if not cursor or pages >= max_pages or len(items) >= 50:
             return items
@@ -577,9 +586,10 @@ def batch(app: App, batch_id, watch, show_items, status, limit) -> None:
             app.renderer.human.print(app.renderer.batch_items_table(body["items"], title))
     if watch:
         counts = body.get("counts") or {}
-        if _int(counts.get("failed")) or _int(counts.get("refused")):
-            raise BatchFailures(f"Batch {batch_id} finished with {_int(counts.get('failed'))} failed and "
-                                f"{_int(counts.get('refused'))} refused item(s).")
+        if _int(counts.get("failed")) or _int(counts.get("refused")) or _int(counts.get("deadLettered")):
+            raise BatchFailures(f"Batch {batch_id} finished with {_int(counts.get('failed'))} failed, "
+                                f"{_int(counts.get('refused'))} refused and {_int(counts.get('deadLettered'))} "
+                                "dead-lettered item(s).")
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from mturk_decisions_cli.errors import ApiError, CliError
 MAX_ROWS = 50
 _ACTION_DONE = {"reject": "Rejected", "reverse": "Reversed the rejection of", "approve": "Approved"}
 _STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "PENDING": "yellow", "REFUSED": "red", "QUEUED": "cyan",
-                "RUNNING": "cyan", "COMPLETED": "green", "SKIPPED": "dim"}
+                "RUNNING": "cyan", "COMPLETED": "green", "SKIPPED": "dim", "DEAD_LETTERED": "red"}
 #: Details shown first in an error, in this order; the other details follow.
 _DETAIL_ORDER = ["currentStatus", "requiredStatus", "submittedAt", "deadline", "hitId", "balance", "amountNeeded",
                  "reward", "fee", "shortfall", "rule", "position", "codepoint", "length", "retryAfterSeconds",
@@ -396,7 +396,8 @@ class Renderer:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         keys = ["queued", "succeeded", "failed", "refused", "skipped"]
         keys += [k for k in counts if k not in keys]
-        styles = {"succeeded": "green", "failed": "red", "refused": "red", "queued": "cyan", "skipped": "dim"}
+        styles = {"succeeded": "green", "failed": "red", "refused": "red", "queued": "cyan", "skipped": "dim",
+                  "deadLettered": "red"}
         for key in keys:
             table.add_column(key, justify="right", style=styles.get(key, "") if counts.get(key) else "")
         table.add_row(*[str(counts.get(k, 0)) for k in keys])

@@ -104,6 +104,19 @@ class TestApplyConfirmation:
         assert "1 failed and 0 refused" in result.stderr
         assert f"mturk-decisions batch {BATCH_ID} --items --status FAILED" in result.stderr
 
+    def test_given_dead_lettered_items_then_exit_1_with_them_listed_and_what_to_do(self, run, batches, results_csv):
+        # Given a batch whose chunk went to the DLQ after its retries
+        dead = status("COMPLETED", 3, {"succeeded": 1, "deadLettered": 1, "skipped": 1}, items=[
+            {"line": 3, "assignmentId": "ASSIGN2", "action": "reject", "status": "DEAD_LETTERED",
+             "code": "MTURK_THROTTLED", "message": "Its chunk went to the dead-letter queue after its retries"}])
+        batches.on("GET", f"/batches/{BATCH_ID}", RUNNING, dead)
+        # When
+        result = run("apply", str(results_csv), "--yes")
+        # Then the items are listed, the exit code says the batch did not fully happen, and how to finish it
+        assert result.exit_code == 1
+        assert "ASSIGN2" in result.stdout and "DEAD_LETTERED" in result.stdout
+        assert "dead-letter queue" in result.stderr and "--status DEAD_LETTERED" in result.stderr
+
     def test_no_watch_prints_the_batch_id_and_how_to_watch(self, run, batches, results_csv):
         result = run("apply", str(results_csv), "--yes", "--no-watch")
         assert result.exit_code == 0

@@ -134,3 +134,19 @@ def test_given_the_sweep_holds_a_schedule_then_confirm_and_cancel_answer_409_wit
         assert response.json()["code"] == "SCHEDULE_NOT_PENDING" and response.json()["state"] == "RUNNING"
     assert store.get(assignment_id).state == "RUNNING"
 
+
+
+def test_given_an_idempotency_key_when_a_scheduled_reversal_is_retried_then_one_schedule(api, sim, seed):
+    # Given a reversal scheduled for tomorrow with a key
+    assignment_id = seed("Rejected", days_ago=2)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"at": (sim.clock.now() + timedelta(days=1)).isoformat(), "reason": "after review"}
+    first = api.post(f"/assignments/{assignment_id}/reverse", body, headers=key)
+    # When the same request is retried
+    second = api.post(f"/assignments/{assignment_id}/reverse", body, headers=key)
+    # Then the same answer (202, the same schedule), not REVERSAL_ALREADY_SCHEDULED
+    assert first.status_code == second.status_code == 202, second.text
+    assert first.json() == second.json()
+    # And without the key the retry is refused: an automatic reversal already waits
+    third = api.post(f"/assignments/{assignment_id}/reverse", body)
+    assert third.status_code == 409 and third.json()["code"] == "REVERSAL_ALREADY_SCHEDULED"
