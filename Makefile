@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export CDK_DISABLE_CLI_TELEMETRY := true
+# Node.js 22 LTS from package.json (the npm package `node`), first on PATH: the CDK CLI and the jsii
+# runtime that aws-cdk-lib's Python bindings start run on it, whatever Node the machine has.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: setup test demo walkthrough bench bench-quick reliability-long clean
@@ -18,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-test: setup
+test: setup node_modules/.installed
 	$(PY) -m pytest
 
 demo: setup

@@ -11,18 +11,25 @@ instead of producing a broken deployment.
 | mturkEndpoint              | sandbox        | `sandbox`, `production` or an https URL (passed to the Lambda) |
 | alarmEmail                 | (none)         | e-mail subscribed to the alarm topic (confirm the subscription) |
 | allowedPrincipals          | (none)         | IAM principal ARNs / account ids allowed by the API resource policy |
+| allowAnyPrincipalInAccount | false          | with mturkEndpoint=production, deploy without allowedPrincipals anyway |
+| eventPublishers            | (none)         | principals allowed to put Reversal Requested events (unset: allowedPrincipals; empty: the account's IAM decides) |
+| eventSources               | ["mturk-decisions.requester"] | the `source` values the Reversal Requested rule accepts |
+| mturkRequesterAccountId    | (none)         | AWS account linked to the MTurk requester (SourceAccount of its notifications; unset: this account) |
+| existingAuditTableName     | (none)         | use a retained audit table of an earlier deployment (with existingDataKeyArn) |
+| existingScheduleTableName  | (none)         | use a retained schedule table of an earlier deployment (with existingDataKeyArn) |
+| existingDataKeyArn         | (none)         | the retained KMS key that encrypts those tables |
 | powertoolsLayerVersion     | 27             | version of the public Powertools for AWS Lambda (Python) v3 layer |
 | apiThrottleRateLimit       | 10             | stage-wide steady-state requests per second |
 | apiThrottleBurstLimit      | 20             | stage-wide burst |
-| apiReservedConcurrency     | 10             | reserved concurrency of the API Lambda (`none` = unreserved) |
+| apiReservedConcurrency     | (none)         | reserved concurrency of the API Lambda (unreserved by default: a new account's quota of 10 allows no reservation) |
 | stageName                  | v1             | API Gateway stage name |
 | logRetentionDays           | 90             | retention of the Lambda and API access log groups |
-| apiGatewayCloudWatchRole   | true           | create the account-level API Gateway CloudWatch Logs role |
-| workerReservedConcurrency  | 1              | reserved concurrency of the batch worker (`none` = unreserved) |
+| apiGatewayCloudWatchRole   | false          | create the account-wide API Gateway CloudWatch Logs role (replaces any) |
+| workerReservedConcurrency  | (none)         | reserved concurrency of the batch worker, at least 2 (unreserved: the queue runs 2 at most) |
 | mturkInitialRate           | 5              | batch worker: MTurk calls per second it starts pacing at |
 | mturkMaxRate               | 50             | batch worker: MTurk calls per second it never exceeds |
 | workQueueMaxAgeMinutes     | 30             | alarm when the oldest queued batch chunk is older than this |
-| sweeperReservedConcurrency | 1              | reversal sweeper's reserved concurrency (`none` = unreserved) |
+| sweeperReservedConcurrency | (none)         | reversal sweeper's reserved concurrency (sweeps claim items: overlaps are safe) |
 | reconcileAfterSeconds      | 900            | reconciler: settles PENDING records older than this |
 | websiteRejectionGrace      | (none)         | ISO 8601 duration (e.g. PT72H): website rejections become provisional |
 | eventArchiveRetentionDays  | 30             | days the event bus archive keeps events for replay |
@@ -42,18 +49,26 @@ DEFAULTS: Mapping[str, Any] = {
     "mturkEndpoint": "sandbox",
     "alarmEmail": None,
     "allowedPrincipals": [],
+    "allowAnyPrincipalInAccount": False,
+    "eventPublishers": None,
+    "eventSources": ["mturk-decisions.requester"],
+    "mturkRequesterAccountId": None,
+    "existingAuditTableName": None,
+    "existingScheduleTableName": None,
+    "existingDataKeyArn": None,
     "powertoolsLayerVersion": 27,
     "apiThrottleRateLimit": 10,
     "apiThrottleBurstLimit": 20,
-    "apiReservedConcurrency": 10,
+    # No reservation by default: an account whose quota is 10 cannot reserve any (10 must stay unreserved).
+    "apiReservedConcurrency": None,
     "stageName": "v1",
     "logRetentionDays": 90,
-    "apiGatewayCloudWatchRole": True,
-    "workerReservedConcurrency": 1,
+    "apiGatewayCloudWatchRole": False,
+    "workerReservedConcurrency": None,
     "mturkInitialRate": 5,
     "mturkMaxRate": 50,
     "workQueueMaxAgeMinutes": 30,
-    "sweeperReservedConcurrency": 1,
+    "sweeperReservedConcurrency": None,
     "reconcileAfterSeconds": 900,
     "websiteRejectionGrace": "",
     "eventArchiveRetentionDays": 30,
@@ -75,6 +90,9 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _PRINCIPAL_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:iam::\d{12}:(root|user/[\w+=,.@/-]+|role/[\w+=,.@/-]+)$"
 )
+_EVENT_SOURCE = re.compile(r"^[A-Za-z0-9._/-]{1,256}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/.*)?$")
 _NONE_WORDS = {"", "none", "null", "off", "false"}
 _N = TypeVar("_N", int, float)
@@ -110,6 +128,12 @@ class ServiceConfig:
     reconcile_after_seconds: int
     website_rejection_grace: str
     event_archive_retention_days: int
+    event_publishers: tuple[str, ...] = ()
+    event_sources: tuple[str, ...] = ("mturk-decisions.requester",)
+    mturk_requester_account_id: str | None = None
+    existing_audit_table_name: str | None = None
+    existing_schedule_table_name: str | None = None
+    existing_data_key_arn: str | None = None
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -140,11 +164,21 @@ class ServiceConfig:
                 "the worker starts at the initial rate and never exceeds the maximum"
             )
 
+        allowed = _principals(value("allowedPrincipals"))
+        endpoint = _endpoint(value("mturkEndpoint"))
+        _check_production_access(endpoint, allowed, _bool(value("allowAnyPrincipalInAccount"),
+                                                           "allowAnyPrincipalInAccount"))
+        publishers = get("eventPublishers")
+        tables = _existing_tables(value)
         return cls(
             stack_name=_match(value("stackName"), _STACK_NAME, "stackName"),
-            mturk_endpoint=_endpoint(value("mturkEndpoint")),
+            mturk_endpoint=endpoint,
             alarm_email=_email(value("alarmEmail")),
-            allowed_principals=_principals(value("allowedPrincipals")),
+            allowed_principals=allowed,
+            event_publishers=allowed if publishers is None else _principals(publishers, "eventPublishers"),
+            event_sources=_sources(value("eventSources")),
+            mturk_requester_account_id=_optional_account(value("mturkRequesterAccountId")),
+            **tables,
             powertools_layer_version=_int(value("powertoolsLayerVersion"), "powertoolsLayerVersion", 1, 10_000),
             api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
             api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
@@ -152,8 +186,9 @@ class ServiceConfig:
             stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
             log_retention_days=_retention_days(value("logRetentionDays")),
             api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
+            # SQS event sources run at least 2 workers at once: a reservation of 1 would throttle receives.
             worker_reserved_concurrency=_optional_int(
-                value("workerReservedConcurrency"), "workerReservedConcurrency", 1, 1_000
+                value("workerReservedConcurrency"), "workerReservedConcurrency", 2, 1_000
             ),
             mturk_initial_rate=initial_rate,
             mturk_max_rate=max_rate,
@@ -225,32 +260,78 @@ def _grace(raw: Any) -> str:
     return text
 
 
-def _principals(raw: Any) -> tuple[str, ...]:
-    """A JSON list (cdk.json), or a comma/space separated string (`-c allowedPrincipals=a,b`)."""
+def _list(raw: Any, key: str) -> list[Any]:
+    """A JSON list (cdk.json), or a comma/space separated string (`-c key=a,b`)."""
     if raw is None:
-        return ()
+        return []
     if isinstance(raw, str):
         text = raw.strip()
         if text.startswith("["):
             try:
                 raw = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"context 'allowedPrincipals' is not valid JSON: {exc}") from exc
+                raise ConfigError(f"context '{key}' is not valid JSON: {exc}") from exc
         else:
             raw = [p for p in re.split(r"[,\s]+", text) if p]
     if not isinstance(raw, (list, tuple)):
-        raise ConfigError("context 'allowedPrincipals' must be a list of IAM principal ARNs or account ids")
+        raise ConfigError(f"context '{key}' must be a list")
+    return list(raw)
+
+
+def _principals(raw: Any, key: str = "allowedPrincipals") -> tuple[str, ...]:
     principals: list[str] = []
-    for item in raw:
+    for item in _list(raw, key):
         text = str(item).strip()
         if not (_ACCOUNT_ID.match(text) or _PRINCIPAL_ARN.match(text)):
             raise ConfigError(
-                f"context 'allowedPrincipals' entry {item!r} is neither a 12-digit account id nor an "
+                f"context '{key}' entry {item!r} is neither a 12-digit account id nor an "
                 "IAM user/role/root ARN (wildcards are not accepted)"
             )
         if text not in principals:
             principals.append(text)
     return tuple(principals)
+
+
+def _sources(raw: Any) -> tuple[str, ...]:
+    """EventBridge `source` values: at most 256 characters, never AWS's own `aws.` prefix."""
+    sources = tuple(dict.fromkeys(str(item).strip() for item in _list(raw, "eventSources")))
+    bad = [s for s in sources if not _EVENT_SOURCE.match(s) or s.startswith("aws.")]
+    if not sources or bad:
+        raise ConfigError(f"context 'eventSources' must list the `source` values of your systems' Reversal "
+                          f"Requested events (letters, digits, . _ - /; not 'aws.'): {bad or 'none given'}")
+    return sources
+
+
+def _optional_account(raw: Any) -> str | None:
+    if raw is None or str(raw).strip().lower() in _NONE_WORDS:
+        return None
+    return _match(raw, _ACCOUNT_ID, "mturkRequesterAccountId")
+
+
+def _check_production_access(endpoint: str, allowed: tuple[str, ...], allow_any: bool) -> None:
+    """Production decisions move real money: who may call the API must be named, or waived explicitly."""
+    if endpoint == "production" and not allowed and not allow_any:
+        raise ConfigError(
+            "context 'mturkEndpoint'=production needs 'allowedPrincipals' (the IAM roles/users or accounts "
+            "that may call the API and put Reversal Requested events), or -c allowAnyPrincipalInAccount=true "
+            "to let any principal of this account with IAM permission do so"
+        )
+
+
+def _existing_tables(value: Callable[[str], Any]) -> dict[str, str | None]:
+    """Retained tables of an earlier deployment, adopted by name; they are encrypted with its retained key."""
+    names = {"existing_audit_table_name": value("existingAuditTableName"),
+             "existing_schedule_table_name": value("existingScheduleTableName")}
+    names = {k: (None if v is None or str(v).strip().lower() in _NONE_WORDS else _match(v, _TABLE_NAME, k))
+             for k, v in names.items()}
+    key = value("existingDataKeyArn")
+    key = None if key is None or str(key).strip().lower() in _NONE_WORDS else _match(key, _KMS_KEY_ARN,
+                                                                                       "existingDataKeyArn")
+    if any(names.values()) and key is None:
+        raise ConfigError("context 'existingAuditTableName'/'existingScheduleTableName' need 'existingDataKeyArn': "
+                          "the retained tables are encrypted with the retained key of that deployment "
+                          "(see the stack's DataKeyArn output, or the key's alias)")
+    return {**names, "existing_data_key_arn": key}
 
 
 def _number(raw: Any, key: str, low: _N, high: _N, parse: Callable[[str], _N], kind: str) -> _N:

@@ -51,7 +51,8 @@ class MTurkDecisionsStack(Stack):
         )
         self.config = config
 
-        self.audit_store = AuditStore(self, "AuditStore")
+        self.audit_store = AuditStore(self, "AuditStore", existing_key_arn=config.existing_data_key_arn,
+                                      existing_audit_table_name=config.existing_audit_table_name)
         self.secret = MTurkSecret(self, "MTurkSecret")
         self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
         self.functions = LambdaFactory(layers=self.layers.all, log_retention=config.log_retention)
@@ -76,12 +77,8 @@ class MTurkDecisionsStack(Stack):
         self.operations.monitor_api(self.api.api, stage_name=self.api.stage_name)
         self.operations.monitor_function(self.api.function, friendly_name="ApiHandler", human_name="API handler")
         self.operations.monitor_table(self.audit_store.audit_table, friendly_name="AuditTable", human_name="Audit table")
-        self.operations.monitor_function(
-            self.bulk.worker,
-            friendly_name="BatchWorker",
-            human_name="Batch worker",
-            alarm_on_throttles=not self.bulk.worker_throttled_by_design,
-        )
+        # The event source never invokes more workers than may run (bulk_decisions): a throttle is a fault.
+        self.operations.monitor_function(self.bulk.worker, friendly_name="BatchWorker", human_name="Batch worker")
         self.operations.alarm_on_queue_age(
             self.bulk.queue,
             friendly_name="WorkQueue",
@@ -102,7 +99,8 @@ class MTurkDecisionsStack(Stack):
             reversals.sweeper,
             friendly_name="Sweeper",
             human_name="Reversal sweeper",
-            # Capped on purpose (default 1): a throttle is a sweep skipped while the previous one runs.
+            # When capped on purpose (sweeperReservedConcurrency), a throttle is a sweep skipped while the
+            # previous one runs (harmless: sweeps claim items, so overlapping ones never act twice).
             alarm_on_throttles=config.sweeper_reserved_concurrency is None,
         )
         operations.monitor_function(reversals.reconciler, friendly_name="Reconciler", human_name="Reconciler")
@@ -130,7 +128,11 @@ class MTurkDecisionsStack(Stack):
         outputs = {
             "ApiUrl": (self.api.url, "Base URL of the IAM-signed API (sign requests for service execute-api)"),
             "MTurkSecretArn": (self.secret.secret_arn, "Put the MTurk key pair here with put-secret-value"),
-            "AuditTableName": (self.audit_store.audit_table.table_name, "Audit table (retained on destroy)"),
+            "AuditTableName": (self.audit_store.audit_table.table_name,
+                               "Audit table (retained on destroy; after a destroy, adopt it with -c "
+                               "existingAuditTableName=... and existingDataKeyArn=...)"),
+            "DataKeyArn": (self.audit_store.key.key_arn, "KMS key of the tables (retained on destroy; "
+                                                        "existingDataKeyArn when adopting the retained tables)"),
             "AlarmTopicArn": (self.alarm_topic.topic_arn, "SNS topic notified by every alarm"),
             "DashboardName": (self.operations.dashboard_name, "CloudWatch dashboard of the service"),
             "WorkQueueUrl": (self.bulk.queue.queue_url, "Bulk work queue (one message per chunk of a batch)"),
@@ -162,7 +164,7 @@ class MTurkDecisionsStack(Stack):
             ),
             "ScheduleTableName": (
                 self.reversals.table.table_name,
-                "Pending automatic reversals (retained on destroy)",
+                "Pending automatic reversals (retained on destroy; adopt it with -c existingScheduleTableName=...)",
             ),
         }
         for output_id, (value, description) in outputs.items():

@@ -126,6 +126,18 @@ class InMemoryAuditStore:
     def reload(self, record):
         return self.records.get(record.decision_id)
 
+    def acquire_run_lock(self, name, owner, expires_at, now):
+        holder = self.leases.get(f"~run:{name}")
+        if holder is not None and not holder.expired(now):
+            return False
+        self.leases[f"~run:{name}"] = DecisionLease(f"~run:{name}", owner, name, expires_at)
+        return True
+
+    def release_run_lock(self, name, owner):
+        holder = self.leases.get(f"~run:{name}")
+        if holder is not None and holder.decision_id == owner:
+            del self.leases[f"~run:{name}"]
+
     def history(self, assignment_id, limit=50):
         found = [r for r in self.records.values() if r.assignment_id == assignment_id]
         return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]

@@ -45,26 +45,23 @@ TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:D
 class AuditStore(Construct):
     """KMS key + audit table (+3 GSIs) + idempotency table, and the grants on them."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, existing_key_arn: str | None = None,
+                 existing_audit_table_name: str | None = None) -> None:
+        """`existing_*`: adopt the retained key and audit table of an earlier deployment (after a destroy),
+        so its audit trail and pending reversals carry on; otherwise create them."""
         super().__init__(scope, construct_id)
-
-        self.key = kms.Key(
-            self,
-            "DataKey",
-            description="mturk-decisions: encrypts the service's DynamoDB tables (audit, idempotency, batches)",
-            enable_key_rotation=True,
-            # The retained audit table stays readable only while its key exists.
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-
-        self.audit_table = self.create_table(
-            self,
-            "AuditTable",
-            partition_key=AUDIT_PARTITION_KEY,
-            sort_key=AUDIT_SORT_KEY,
-            indexes={name: (partition_key, AUDIT_SORT_KEY) for name, partition_key in AUDIT_INDEXES.items()},
-            retain=True,
-        )
+        self._add_key(existing_key_arn)
+        if existing_audit_table_name:
+            self.audit_table = self.adopt_table(self, "AuditTable", existing_audit_table_name, AUDIT_INDEXES)
+        else:
+            self.audit_table = self.create_table(
+                self,
+                "AuditTable",
+                partition_key=AUDIT_PARTITION_KEY,
+                sort_key=AUDIT_SORT_KEY,
+                indexes={name: (partition_key, AUDIT_SORT_KEY) for name, partition_key in AUDIT_INDEXES.items()},
+                retain=True,
+            )
         self.idempotency_table = self.create_table(
             self,
             "IdempotencyTable",
@@ -74,7 +71,26 @@ class AuditStore(Construct):
             retain=False,
         )
 
+    def _add_key(self, existing_key_arn: str | None) -> None:
+        if existing_key_arn:
+            self.key: kms.IKey = kms.Key.from_key_arn(self, "DataKey", existing_key_arn)
+            return
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="mturk-decisions: encrypts the service's DynamoDB tables (audit, idempotency, batches)",
+            enable_key_rotation=True,
+            # The retained audit table stays readable only while its key exists.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
     # ---- the service's tables ------------------------------------------------------------------
+    def adopt_table(self, scope: Construct, construct_id: str, table_name: str,
+                    indexes: Mapping[str, object]) -> dynamodb.ITable:
+        """A retained table of an earlier deployment, by name (encrypted with the adopted `key`)."""
+        return dynamodb.Table.from_table_attributes(
+            scope, construct_id, table_name=table_name, encryption_key=self.key, global_indexes=list(indexes))
+
     def create_table(
         self,
         scope: Construct,

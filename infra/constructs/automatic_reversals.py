@@ -88,14 +88,18 @@ class AutomaticReversals(Construct):
         config, audit_store, secret = services.config, services.audit_store, services.secret
         self.audit_store = audit_store
 
-        self.table = audit_store.create_table(
-            self,
-            "ScheduleTable",
-            partition_key=SCHEDULE_PARTITION_KEY,
-            indexes=SCHEDULE_INDEXES,
-            # Pending reversals are promises to workers: they outlive the stack (and a mistaken delete).
-            retain=True,
-        )
+        if config.existing_schedule_table_name:  # a retained table of an earlier deployment: its reversals go on
+            self.table = audit_store.adopt_table(self, "ScheduleTable", config.existing_schedule_table_name,
+                                                 SCHEDULE_INDEXES)
+        else:
+            self.table = audit_store.create_table(
+                self,
+                "ScheduleTable",
+                partition_key=SCHEDULE_PARTITION_KEY,
+                indexes=SCHEDULE_INDEXES,
+                # Pending reversals are promises to workers: they outlive the stack (and a mistaken delete).
+                retain=True,
+            )
 
         # ---- the sweeper ------------------------------------------------------------------------
         self.sweeper_reserved_concurrency = config.sweeper_reserved_concurrency

@@ -76,8 +76,9 @@ MIN_EVENT_SOURCE_CONCURRENCY = 2
 
 
 def event_source_max_concurrency(reserved_concurrency: int | None) -> int:
-    """At least SQS's minimum (2), and the reserved concurrency when that is higher."""
-    return max(MIN_EVENT_SOURCE_CONCURRENCY, reserved_concurrency or MIN_EVENT_SOURCE_CONCURRENCY)
+    """The event source never invokes more workers than may run: with a reservation, exactly it (a
+    throttled receive would count toward the DLQ's maxReceiveCount); without one, SQS's minimum, 2."""
+    return reserved_concurrency or MIN_EVENT_SOURCE_CONCURRENCY
 
 
 class BulkDecisions(Construct):
@@ -112,7 +113,8 @@ class BulkDecisions(Construct):
                 description="mturk-decisions batch worker: applies one queued chunk of a batch, paced",
                 timeout=WORKER_TIMEOUT,
                 memory_size=WORKER_MEMORY_MB,
-                # One worker pacing itself keeps the requester under MTurk's rate limit.
+                # Optional (none by default: any account can deploy); the event source's maximum concurrency
+                # follows it, so receives are never throttled.
                 reserved_concurrency=config.worker_reserved_concurrency,
                 environment={
                     **services.service_environment(),
@@ -125,16 +127,12 @@ class BulkDecisions(Construct):
             ),
         )
         self.event_source_max_concurrency = event_source_max_concurrency(config.worker_reserved_concurrency)
-        # Throttles are expected (and harmless) when the event source may invoke more often
-        # than the reserved concurrency allows; they are not worth an alarm then.
-        self.worker_throttled_by_design = (
-            config.worker_reserved_concurrency is not None
-            and config.worker_reserved_concurrency < self.event_source_max_concurrency
-        )
         # Also grants the worker what polling needs on the work queue only; nothing on the DLQ.
         self.work_queues.add_consumer(
             self.worker, batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=self.event_source_max_concurrency
         )
+        # An invocation running out of time sends the chunk's unstarted items back as a new message.
+        self.work_queues.grant_send(self.worker)
         audit_store.grant_audit_write(self.worker)
         services.secret.grant_read(self.worker)
         self._grant_table(self.worker, WORKER_BATCH_ACTIONS)

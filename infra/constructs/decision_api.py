@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -137,58 +137,10 @@ class DecisionApi(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, services: ServiceContext) -> None:
         super().__init__(scope, construct_id)
-        self.config = config = services.config
-
-        self.function = services.factory.create(
-            self,
-            "Handler",
-            FunctionSpec(
-                handler=API_HANDLER,
-                description="mturk-decisions API: reject / reverse / approve assignments, audited",
-                timeout=Duration.seconds(29),
-                memory_size=512,
-                # Bounds the calls this function can make to MTurk at once (MTurk rate limits
-                # per requester) and caps the blast radius of a runaway client.
-                reserved_concurrency=config.api_reserved_concurrency,
-                environment=services.service_environment(),
-            ),
-        )
-        services.audit_store.grant_audit_write(self.function)
-        services.audit_store.grant_idempotency(self.function)
-        services.secret.grant_read(self.function)
-
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
-        self.api = apigw.RestApi(
-            self,
-            "RestApi",
-            rest_api_name=f"{config.stack_name}-api",
-            description="mturk-decisions: reject assignments and reverse rejections (IAM/SigV4 only)",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=config.api_gateway_cloudwatch_role,
-            policy=self._resource_policy(),
-            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
-            deploy_options=apigw.StageOptions(
-                stage_name=config.stage_name,
-                tracing_enabled=True,
-                logging_level=apigw.MethodLoggingLevel.INFO,
-                data_trace_enabled=False,
-                metrics_enabled=True,
-                throttling_rate_limit=config.api_throttle_rate_limit,
-                throttling_burst_limit=config.api_throttle_burst_limit,
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
-            ),
-        )
-
-        # The stack exports the URL once, as `ApiUrl`; drop the RestApi's own duplicate output.
-        self.api.node.try_remove_child("Endpoint")
-
+        self.config = services.config
+        self._add_function(services)
+        self._add_rest_api()
+        self._add_execution_logs()
         self.validator = self.api.add_request_validator(
             "Validator",
             request_validator_name="body-and-parameters",
@@ -204,6 +156,72 @@ class DecisionApi(Construct):
         self._add_gateway_responses()
         self._add_routes()
         self._acknowledge_api_findings()
+
+    def _add_function(self, services: ServiceContext) -> None:
+        self.function = services.factory.create(
+            self,
+            "Handler",
+            FunctionSpec(
+                handler=API_HANDLER,
+                description="mturk-decisions API: reject / reverse / approve assignments, audited",
+                timeout=Duration.seconds(29),
+                memory_size=512,
+                # Optional: the stage's throttling already bounds the request rate; a reservation would
+                # also cap concurrent MTurk calls, but needs an account quota above 10 + the reservation.
+                reserved_concurrency=self.config.api_reserved_concurrency,
+                environment=services.service_environment(),
+            ),
+        )
+        services.audit_store.grant_audit_write(self.function)
+        services.audit_store.grant_idempotency(self.function)
+        services.secret.grant_read(self.function)
+
+    def _add_rest_api(self) -> None:
+        config = self.config
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{config.stack_name}-api",
+            description="mturk-decisions: reject assignments and reverse rejections (IAM/SigV4 only)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # The account-wide API Gateway logging role: created only when asked (it replaces any role
+            # the account already has); `make deploy`'s preflight tells when the account needs one.
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            policy=self._resource_policy(),
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage_name,
+                tracing_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
+            ),
+        )
+        # The stack exports the URL once, as `ApiUrl`; drop the RestApi's own duplicate output.
+        self.api.node.try_remove_child("Endpoint")
+
+    def _add_execution_logs(self) -> None:
+        """API Gateway writes execution logs to a group it names itself and creates without retention:
+        create that group here, with the configured retention, before any request is logged."""
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=Fn.join("", ["API-Gateway-Execution-Logs_", self.api.rest_api_id, "/",
+                                        self.config.stage_name]),
+            retention=self.config.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api.deployment_stage.node.add_dependency(self.execution_logs)
 
     # ---- routes ---------------------------------------------------------------------------
     def _add_routes(self) -> None:
@@ -320,8 +338,8 @@ class DecisionApi(Construct):
             "APIG3",
             "No AWS WAF web ACL: every method requires a SigV4 signature from an IAM principal of the "
             "requester (unsigned or unauthorized calls are refused by API Gateway before any "
-            "integration runs), the stage is throttled and the Lambda has bounded reserved "
-            "concurrency; a web ACL would add cost without a threat it mitigates here.",
+            "integration runs) and the stage is throttled (apiThrottleRateLimit / apiThrottleBurstLimit); a "
+            "web ACL would add cost without a threat it mitigates here.",
         )
         if self.config.api_gateway_cloudwatch_role:
             role = self.api.node.try_find_child("CloudWatchRole")

@@ -6,6 +6,10 @@
   `Rejection Reversed`, `Reversal Failed`, `Batch Completed`; source `mturk-decisions`), put by the
   functions given to `add_publisher`, and the `Reversal Requested` events of the requester's own
   systems. Everything on it is archived (`eventArchiveRetentionDays`, default 30) for replay.
+- Only `eventPublishers` (default: `allowedPrincipals`) may put `Reversal Requested` events on the bus
+  (a Deny in the bus policy), a rule accepts them only from the `eventSources` allow-list, and the
+  reversal-requests queue denies every sender but that rule. The audit records the event's source
+  as verified and its `requester` as claimed.
 - A rule sends `Reversal Requested` events to the reversal-requests queue; its consumer
   (`handlers/events.py`) reverses one assignment through the decision service, or turns a HIT into
   a batch (batch table + work queue). A malformed event is moved by the consumer to the queue's DLQ
@@ -13,8 +17,8 @@
   event EventBridge itself cannot deliver to the queue goes there too (the target's DLQ).
 - MTurk sends its notifications (AssignmentRejected / AssignmentApproved, set up per HIT type with
   the route above) to the notifications queue, whose policy lets the MTurk service principal
-  `mturk-requester.amazonaws.com` SendMessage over TLS (MTurk's "Notification Handling Using Amazon
-  SQS"). Its consumer (`handlers/notifications.py`) audits decisions made on the requester website
+  `mturk-requester.amazonaws.com` SendMessage over TLS for the requester's account only
+  (`aws:SourceAccount`, `mturkRequesterAccountId`; MTurk's "Notification Handling Using Amazon SQS"). Its consumer (`handlers/notifications.py`) audits decisions made on the requester website
   and, with `websiteRejectionGrace`, makes those rejections provisional.
 
 Choices:
@@ -88,13 +92,18 @@ class EventIntegration(Construct):
         reversals: AutomaticReversals,
     ) -> None:
         super().__init__(scope, construct_id)
-        config, audit_store, secret = services.config, services.audit_store, services.secret
+        self.config = services.config
+        self._add_bus()
+        self._add_reversal_requests(services, bulk, reversals)
+        self._add_notifications(services, reversals)
+        self._wire_api(api)
 
-        # ---- the bus and its archive ----------------------------------------------------------
+    # ---- the bus, its archive and who may put Reversal Requested events ------------------------
+    def _add_bus(self) -> None:
         self.bus = events.EventBus(
             self,
             "Bus",
-            event_bus_name=f"{config.stack_name}-events",
+            event_bus_name=f"{self.config.stack_name}-events",
             description="mturk-decisions: the service's events and Reversal Requested events",
         )
         self.archive = events.Archive(
@@ -104,17 +113,45 @@ class EventIntegration(Construct):
             description="mturk-decisions: every event of the bus, for replay",
             # Every event put on this bus (all of them carry the bus owner's account).
             event_pattern=events.EventPattern(account=[Aws.ACCOUNT_ID]),
-            retention=Duration.days(config.event_archive_retention_days),
+            retention=Duration.days(self.config.event_archive_retention_days),
+        )
+        self._restrict_reversal_requests()
+
+    def _restrict_reversal_requests(self) -> None:
+        """A Reversal Requested event spends money: only `eventPublishers` may put one on the bus (default:
+        `allowedPrincipals`). The Deny shuts out every other principal of this account, whose own IAM
+        policies would otherwise suffice; the service's own events (other detail types) are not affected."""
+        publishers = self.config.event_publishers
+        if not publishers:
+            return
+        accounts = [p for p in publishers if p.isdigit()]
+        arns = [p for p in publishers if not p.isdigit()]
+        not_listed: dict[str, dict[str, object]] = {"StringEquals": {"events:detail-type": REVERSAL_REQUESTED}}
+        if arns:
+            not_listed["ArnNotLike"] = {"aws:PrincipalArn": arns}
+        if accounts:
+            not_listed["StringNotEquals"] = {"aws:PrincipalAccount": accounts}
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyListedPublishersRequestReversals",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(PUT_EVENTS_ACTIONS),
+                resources=[self.bus.event_bus_arn],
+                conditions=not_listed,
+            )
         )
 
-        # ---- Reversal Requested events -> queue -> consumer -----------------------------------
+    # ---- Reversal Requested events -> queue -> consumer -------------------------------------------
+    def _add_reversal_requests(self, services: ServiceContext, bulk: BulkDecisions,
+                               reversals: AutomaticReversals) -> None:
         self.reversal_requests = consumed_queues(self, "ReversalRequests")
         self.reversal_requested_rule = events.Rule(
             self,
             "ReversalRequestedRule",
             event_bus=self.bus,
-            description="mturk-decisions: Reversal Requested events to the reversal-requests queue",
-            event_pattern=events.EventPattern(detail_type=[REVERSAL_REQUESTED]),
+            description="mturk-decisions: Reversal Requested events of the allowed sources to their queue",
+            event_pattern=events.EventPattern(detail_type=[REVERSAL_REQUESTED], source=list(self.config.event_sources)),
             # Adds the queue policy letting events.amazonaws.com SendMessage from this rule only, and
             # the same on the DLQ, where an event goes when EventBridge cannot deliver it to the queue
             # (after its default retries: 185 attempts over 24 hours).
@@ -125,6 +162,7 @@ class EventIntegration(Construct):
                 )
             ],
         )
+        self._only_the_rule_sends_requests()
         self.events_consumer = services.factory.create(
             self,
             "EventsConsumer",
@@ -144,31 +182,49 @@ class EventIntegration(Construct):
             ),
         )
         self._consume(self.events_consumer, self.reversal_requests)
-        audit_store.grant_audit_write(self.events_consumer)
-        secret.grant_read(self.events_consumer)
+        services.audit_store.grant_audit_write(self.events_consumer)
+        services.secret.grant_read(self.events_consumer)
         reversals.grant_schedule_write(self.events_consumer)
-        audit_store.grant_table_actions(self.events_consumer, CONSUMER_BATCH_ACTIONS, [bulk.table.table_arn])
+        services.audit_store.grant_table_actions(self.events_consumer, CONSUMER_BATCH_ACTIONS, [bulk.table.table_arn])
         bulk.work_queues.grant_send(self.events_consumer)
         self._grant_put_events(self.events_consumer)
 
-        # ---- MTurk notifications -> queue -> consumer -------------------------------------------
+    def _only_the_rule_sends_requests(self) -> None:
+        """Nobody may bypass the bus's policy by sending to the queue directly: every sender but the rule
+        is denied (a principal's own IAM permission for sqs:SendMessage is not enough)."""
+        self.reversal_requests.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheReversalRequestedRuleSends",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sqs:SendMessage"],
+                resources=[self.reversal_requests.queue.queue_arn],
+                conditions={"ArnNotEquals": {"aws:SourceArn": self.reversal_requested_rule.rule_arn}},
+            )
+        )
+
+    # ---- MTurk notifications -> queue -> consumer ----------------------------------------------------
+    def _add_notifications(self, services: ServiceContext, reversals: AutomaticReversals) -> None:
         self.notifications = consumed_queues(self, "Notifications")
+        requester_account = self.config.mturk_requester_account_id or Aws.ACCOUNT_ID
         self.notifications.queue.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="MTurkSendsNotifications",
                 principals=[iam.ServicePrincipal(MTURK_SERVICE_PRINCIPAL)],
                 actions=["sqs:SendMessage"],
                 resources=[self.notifications.queue.queue_arn],
-                conditions={"Bool": {"aws:SecureTransport": "true"}},
+                # Confused-deputy guard: only MTurk acting for this requester's account.
+                conditions={"Bool": {"aws:SecureTransport": "true"},
+                            "StringEquals": {"aws:SourceAccount": requester_account}},
             )
         )
-        notifications_environment = {
+        environment = {
             **services.service_environment(),
             "NOTIFICATIONS_DLQ_URL": self.notifications.dead_letter_queue.queue_url,
             **reversals.schedule_environment(),
         }
-        if config.website_rejection_grace:
-            notifications_environment["WEBSITE_REJECTION_GRACE"] = config.website_rejection_grace
+        if self.config.website_rejection_grace:
+            environment["WEBSITE_REJECTION_GRACE"] = self.config.website_rejection_grace
         self.notifications_consumer = services.factory.create(
             self,
             "NotificationsConsumer",
@@ -177,16 +233,14 @@ class EventIntegration(Construct):
                 description="mturk-decisions: audits decisions made on the requester website (MTurk notifications)",
                 timeout=CONSUMER_TIMEOUT,
                 memory_size=CONSUMER_MEMORY_MB,
-                environment=notifications_environment,
+                environment=environment,
             ),
         )
         self._consume(self.notifications_consumer, self.notifications)
         # Reads an assignment's history and records the website's decision once (conditional put).
-        audit_store.grant_audit_write(self.notifications_consumer)
-        secret.grant_read(self.notifications_consumer)
+        services.audit_store.grant_audit_write(self.notifications_consumer)
+        services.secret.grant_read(self.notifications_consumer)
         reversals.grant_schedule_write(self.notifications_consumer)
-
-        self._wire_api(api)
 
     # ---- seams ----------------------------------------------------------------------------------
     def bus_environment(self) -> dict[str, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
@@ -121,7 +121,23 @@ class Operations(Construct):
         name_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name_prefix = name_prefix
+        self._add_topic_key()
+        self._add_alarm_topic(alarm_email)
+        self._add_monitoring()
 
+    # ---- the alarm topic ------------------------------------------------------------------------
+    @property
+    def alarm_arn_pattern(self) -> str:
+        """Every alarm of this stack: their names all start with the stack's prefix."""
+        return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{self.name_prefix}-*"
+
+    def _from_this_stacks_alarms(self) -> dict:
+        """Confused-deputy guard on CloudWatch's service principal: only alarms of this account and stack."""
+        return {"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                "ArnLike": {"aws:SourceArn": self.alarm_arn_pattern}}
+
+    def _add_topic_key(self) -> None:
         self.topic_key = kms.Key(
             self,
             "AlarmTopicKey",
@@ -133,12 +149,17 @@ class Operations(Construct):
         # CloudWatch alarms publish to an encrypted topic only if the key lets CloudWatch use it.
         self.topic_key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublish",
+                sid="AllowThisStacksAlarmsToUseTheKey",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
+                conditions=self._from_this_stacks_alarms(),
             )
         )
+
+    def _add_alarm_topic(self, alarm_email: str | None) -> None:
+        """`enforce_ssl` adds a topic policy, which replaces SNS's default one: it must itself allow the
+        alarms to publish (without this statement, no alarm notification is ever delivered)."""
         self.alarm_topic = sns.Topic(
             self,
             "AlarmTopic",
@@ -146,10 +167,20 @@ class Operations(Construct):
             master_key=self.topic_key,
             enforce_ssl=True,
         )
+        self.alarm_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alarm_topic.topic_arn],
+                conditions=self._from_this_stacks_alarms(),
+            )
+        )
         if alarm_email:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
 
-        self.dashboard_name = f"{name_prefix}-operations"
+    def _add_monitoring(self) -> None:
+        self.dashboard_name = f"{self.name_prefix}-operations"
         self.dashboard_factory = DefaultDashboardFactory(
             self,
             "Dashboards",
@@ -163,7 +194,7 @@ class Operations(Construct):
             "Monitoring",
             alarm_factory_defaults=AlarmFactoryDefaults(
                 actions_enabled=True,
-                alarm_name_prefix=name_prefix,
+                alarm_name_prefix=self.name_prefix,
                 action=SnsAlarmActionStrategy(on_alarm_topic=self.alarm_topic, on_ok_topic=self.alarm_topic),
                 datapoints_to_alarm=1,
                 evaluation_periods=1,

@@ -3,7 +3,9 @@
 A jsii synth costs seconds, so every test reads the same assembly:
 - `synth`: the app as `cdk synth` builds it from cdk.json's context (defaults);
 - `restricted_synth`: the same app with the optional settings on (allowedPrincipals,
-  alarmEmail, no reserved concurrency for the API, the batch worker and the sweeper, another
+  alarmEmail, reserved concurrency for the API, the batch worker and the sweeper (the defaults
+  reserve none, so a new account whose quota is 10 can deploy), the account-wide API Gateway logging
+  role, event publishers and sources, another
   Powertools layer version, other MTurk pacing rates and queue-age threshold, a longer
   reconciler delay, provisional website rejections, a shorter event archive), with asset
   bundling skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
@@ -26,7 +28,11 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# The jsii runtime behind aws-cdk-lib starts `node` from PATH: the project's Node 22 (package.json), as
+# `make` does, also when pytest is run directly.
+_PROJECT_NODE = Path(__file__).resolve().parents[2] / "node_modules" / ".bin"
+if (_PROJECT_NODE / "node").exists() and not os.environ.get("PATH", "").startswith(str(_PROJECT_NODE)):
+    os.environ["PATH"] = f"{_PROJECT_NODE}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from aws_cdk import App, assertions, cx_api  # noqa: E402
 
@@ -39,13 +45,16 @@ CDK_JSON_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text
 RESTRICTED_CONTEXT = {
     "allowedPrincipals": "arn:aws:iam::111122223333:role/mturk-ops, 444455556666",
     "alarmEmail": "ops@example.com",
-    "apiReservedConcurrency": "none",
-    "workerReservedConcurrency": "none",
+    "apiReservedConcurrency": "10",
+    "workerReservedConcurrency": "2",
+    "apiGatewayCloudWatchRole": "true",
+    "eventSources": "acme.qa, acme.billing",
+    "mturkRequesterAccountId": "777788889999",
     "powertoolsLayerVersion": "31",
     "mturkInitialRate": "2.5",
     "mturkMaxRate": "20",
     "workQueueMaxAgeMinutes": "60",
-    "sweeperReservedConcurrency": "none",
+    "sweeperReservedConcurrency": "1",
     "reconcileAfterSeconds": "1800",
     "websiteRejectionGrace": "pt72h",
     "eventArchiveRetentionDays": "7",

@@ -266,10 +266,23 @@ def test_stage_has_access_logs_execution_logs_tracing_and_throttling(synth):
     assert synth.json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 90
 
 
-def test_api_gateway_can_write_execution_logs(synth):
-    # Given the default config (apiGatewayCloudWatchRole=true)
-    # Then the account-level API Gateway logging role is set
-    synth.template.resource_count_is("AWS::ApiGateway::Account", 1)
+def test_the_account_wide_logging_role_is_set_only_when_asked(synth, restricted_synth):
+    # Given the default config, then the stack leaves the account's API Gateway logging role alone
+    synth.template.resource_count_is("AWS::ApiGateway::Account", 0)
+    # And with apiGatewayCloudWatchRole=true it sets it
+    restricted_synth.template.resource_count_is("AWS::ApiGateway::Account", 1)
+
+
+def test_execution_logs_have_the_configured_retention(synth):
+    # Given the API's execution log group (API Gateway would create it without retention)
+    groups = [g["Properties"] for g in synth.resources("AWS::Logs::LogGroup").values()
+              if "API-Gateway-Execution-Logs_" in json.dumps(g["Properties"].get("LogGroupName"))]
+    # Then it is created by the stack, named as API Gateway names it, with the configured retention
+    assert len(groups) == 1
+    name = groups[0]["LogGroupName"]["Fn::Join"][1]
+    assert name[0] == "API-Gateway-Execution-Logs_" and name[1] == {"Ref": synth.logical_id(synth.stack.api.api)}
+    assert name[-1] == "/v1" or name[-2:] == ["/", "v1"]
+    assert groups[0]["RetentionInDays"] == 90
 
 
 def test_one_invoke_permission_scoped_to_this_api(synth):

@@ -89,11 +89,11 @@ def test_sweeper_runs_the_scheduler_handler_every_minute(synth):
     )
 
 
-def test_one_sweep_at_a_time_and_a_missed_sweep_is_not_replayed(synth, restricted_synth):
-    # Given the default config (sweeperReservedConcurrency=1)
+def test_sweeps_are_unreserved_by_default_and_a_missed_sweep_is_not_replayed(synth, restricted_synth):
+    # Given the default config, then the sweeper reserves nothing (any account can deploy): overlapping
+    # sweeps are safe, each claims an automatic reversal before it acts
     sweeper = synth.stack.reversals.sweeper
-    # Then one sweeper runs at a time: two sweeps would read the same due items
-    assert synth.props(sweeper)["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in synth.props(sweeper)
     # And a sweep that cannot start within a minute, or fails, is dropped: the next minute's takes over
     synth.template.has_resource_properties(
         "AWS::Lambda::EventInvokeConfig",
@@ -103,8 +103,8 @@ def test_one_sweep_at_a_time_and_a_missed_sweep_is_not_replayed(synth, restricte
         "MaximumEventAgeInSeconds": 60,
         "MaximumRetryAttempts": 0,
     }
-    # Given sweeperReservedConcurrency=none, then the sweeper is unreserved
-    assert "ReservedConcurrentExecutions" not in restricted_synth.props(restricted_synth.stack.reversals.sweeper)
+    # Given sweeperReservedConcurrency=1, then one sweeper runs at a time
+    assert restricted_synth.props(restricted_synth.stack.reversals.sweeper)["ReservedConcurrentExecutions"] == 1
 
 
 def test_sweeper_environment_is_the_service_contract_plus_schedules_and_bus(synth, service_env):
@@ -234,11 +234,11 @@ def test_sweeper_and_reconciler_errors_alarm_to_the_topic(synth):
 
 def test_sweeper_throttles_alarm_only_when_the_sweeper_is_not_capped_on_purpose(synth, restricted_synth):
     # Given a sweeper capped at one, a throttle is a sweep skipped while the previous one runs: no alarm
-    assert synth.alarms_on("Throttles", synth.ref(synth.stack.reversals.sweeper)) == []
-    # Given an unreserved sweeper, a throttle means the account ran out of concurrency: alarm
-    sweeper = restricted_synth.stack.reversals.sweeper
-    (alarm,) = restricted_synth.alarms_on("Throttles", restricted_synth.ref(sweeper))
-    assert alarm["AlarmActions"] == [restricted_synth.ref(restricted_synth.stack.alarm_topic)]
+    assert restricted_synth.alarms_on("Throttles", restricted_synth.ref(restricted_synth.stack.reversals.sweeper)) == []
+    # Given an unreserved sweeper (the default), a throttle means the account ran out of concurrency: alarm
+    sweeper = synth.stack.reversals.sweeper
+    (alarm,) = synth.alarms_on("Throttles", synth.ref(sweeper))
+    assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)]
 
 
 def test_dashboard_shows_the_sweeper_and_the_reconciler(synth):

@@ -133,11 +133,13 @@ def test_worker_is_a_house_function_with_the_batch_handler(synth):
     assert props["LoggingConfig"]["LogGroup"] != api["LoggingConfig"]["LogGroup"]
 
 
-def test_one_worker_paces_mturk_calls_by_default(synth):
-    # Given the default config (workerReservedConcurrency=1)
+def test_by_default_two_workers_at_most_and_nothing_reserved(synth):
+    # Given the default config (workerReservedConcurrency=none: any account can deploy)
     props = synth.props(synth.stack.bulk.worker)
-    # Then a single worker runs at a time, so one adaptive pacer owns the requester's MTurk rate
-    assert props["ReservedConcurrentExecutions"] == 1
+    mapping = synth.event_source_mapping(synth.stack.bulk.worker)
+    # Then the function is unreserved, and the event source alone caps the workers at SQS's minimum, 2
+    assert "ReservedConcurrentExecutions" not in props
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
 
 
 def test_worker_environment_is_the_service_contract_plus_bulk_settings(synth, service_env):
@@ -189,20 +191,20 @@ def test_worker_reads_the_queue_one_chunk_at_a_time_with_partial_failures(synth)
     assert props["ScalingConfig"] == {"MaximumConcurrency": 2}
 
 
-def test_without_reserved_concurrency_two_workers_at_most(restricted_synth):
-    # Given workerReservedConcurrency=none
+def test_with_a_reservation_the_event_source_never_invokes_more_workers_than_may_run(restricted_synth):
+    # Given workerReservedConcurrency=2
     props = restricted_synth.props(restricted_synth.stack.bulk.worker)
     mapping = restricted_synth.event_source_mapping(restricted_synth.stack.bulk.worker)
-    # Then the function is unreserved, and the event source alone caps the workers at 2
-    assert "ReservedConcurrentExecutions" not in props
+    # Then the event source's maximum concurrency is the reservation: no receive is ever throttled (a
+    # throttled receive counts toward the DLQ's maxReceiveCount)
+    assert props["ReservedConcurrentExecutions"] == 2
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
 
 
 def test_event_source_concurrency_follows_the_reserved_concurrency():
-    # Given reserved concurrencies, then the event source never invokes more often than they allow,
-    # but never below SQS's minimum of 2
+    # Given reserved concurrencies, then the event source never invokes more often than they allow;
+    # unreserved, SQS's minimum of 2 (a reservation below 2 is refused by the config)
     assert event_source_max_concurrency(None) == 2
-    assert event_source_max_concurrency(1) == 2
     assert event_source_max_concurrency(2) == 2
     assert event_source_max_concurrency(5) == 5
 
@@ -241,14 +243,12 @@ def test_worker_errors_alarm_notifies_the_topic(synth):
     assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)]
 
 
-def test_worker_throttles_alarm_only_when_they_are_not_by_design(synth, restricted_synth):
-    # Given reserved concurrency 1 under an event source of 2, throttling is how the worker is capped:
-    # no throttle alarm (the queue-age and DLQ alarms tell when the backlog is really stuck)
-    assert synth.alarms_on("Throttles", synth.ref(synth.stack.bulk.worker)) == []
-    assert synth.stack.bulk.worker_throttled_by_design is True
-    # Given an unreserved worker, a throttle means the account ran out of concurrency: alarm
-    (alarm,) = restricted_synth.alarms_on("Throttles", restricted_synth.ref(restricted_synth.stack.bulk.worker))
-    assert alarm["AlarmActions"] == [restricted_synth.ref(restricted_synth.stack.alarm_topic)]
+def test_any_worker_throttle_alarms_since_none_is_by_design(synth, restricted_synth):
+    # Given either config, the event source never invokes more workers than may run: a throttle means
+    # the account ran out of concurrency, and alarms
+    for variant in (synth, restricted_synth):
+        (alarm,) = variant.alarms_on("Throttles", variant.ref(variant.stack.bulk.worker))
+        assert alarm["AlarmActions"] == [variant.ref(variant.stack.alarm_topic)]
     # And the API function's throttle alarm is unchanged
     assert len(synth.alarms_on("Throttles", synth.ref(synth.stack.api.function))) == 1
 

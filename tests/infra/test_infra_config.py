@@ -26,14 +26,17 @@ def test_defaults_without_any_context():
     assert c.allowed_principals == ()
     assert c.powertools_layer_version == 27
     assert (c.api_throttle_rate_limit, c.api_throttle_burst_limit) == (10, 20)
-    assert c.api_reserved_concurrency == 10
+    # No reservation anywhere: a new account, whose Lambda quota is 10, can deploy the defaults
+    assert c.api_reserved_concurrency is None
     assert c.stage_name == "v1"
     assert c.log_retention_days == 90
-    assert c.api_gateway_cloudwatch_role is True
-    assert c.worker_reserved_concurrency == 1
+    # The account-wide API Gateway logging role is left alone unless asked
+    assert c.api_gateway_cloudwatch_role is False
+    assert c.worker_reserved_concurrency is None
     assert (c.mturk_initial_rate, c.mturk_max_rate) == (5, 50)
     assert c.work_queue_max_age_minutes == 30
-    assert c.sweeper_reserved_concurrency == 1
+    assert c.sweeper_reserved_concurrency is None
+    assert c.event_sources == ("mturk-decisions.requester",) and c.event_publishers == ()
     assert c.reconcile_after_seconds == 900
     assert c.website_rejection_grace == ""
     assert c.event_archive_retention_days == 30
@@ -118,7 +121,39 @@ def test_initial_rate_above_the_maximum_is_refused():
 @pytest.mark.parametrize("endpoint", ["sandbox", "production", "https://mturk-requester.us-east-1.amazonaws.com"])
 def test_valid_endpoints(endpoint):
     # Given a named MTurk endpoint or an https URL, then it is passed through to the Lambda as is
-    assert config(mturkEndpoint=endpoint).mturk_endpoint == endpoint
+    assert config(mturkEndpoint=endpoint, allowedPrincipals="123456789012").mturk_endpoint == endpoint
+
+
+def test_production_needs_named_principals_or_an_explicit_waiver():
+    # Given production without allowedPrincipals, then synth stops naming both ways out
+    with pytest.raises(ConfigError, match="allowedPrincipals.*allowAnyPrincipalInAccount"):
+        config(mturkEndpoint="production")
+    # And with the waiver it deploys (any principal of the account with IAM permission may call)
+    assert config(mturkEndpoint="production", allowAnyPrincipalInAccount="true").allowed_principals == ()
+
+
+def test_event_publishers_default_to_the_allowed_principals_and_sources_are_checked():
+    arn = "arn:aws:iam::111122223333:role/qa-system"
+    assert config(allowedPrincipals=arn).event_publishers == (arn,)
+    assert config(allowedPrincipals=arn, eventPublishers="[]").event_publishers == ()
+    assert config(eventSources="acme.qa, acme.billing").event_sources == ("acme.qa", "acme.billing")
+    for bad in ("aws.events", "", "bad source!"):
+        with pytest.raises(ConfigError, match="eventSources"):
+            config(eventSources=bad)
+
+
+def test_a_reservation_of_one_worker_is_refused():
+    # Given workerReservedConcurrency=1 under an event source that runs 2 at least, then synth stops
+    with pytest.raises(ConfigError, match="workerReservedConcurrency"):
+        config(workerReservedConcurrency="1")
+
+
+def test_adopting_retained_tables_needs_their_key():
+    with pytest.raises(ConfigError, match="existingDataKeyArn"):
+        config(existingAuditTableName="MTurkDecisions-AuditStoreAuditTable-ABC")
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    adopted = config(existingAuditTableName="MTurkDecisions-AuditStoreAuditTable-ABC", existingDataKeyArn=key)
+    assert adopted.existing_audit_table_name.endswith("ABC") and adopted.existing_data_key_arn == key
 
 
 @pytest.mark.parametrize("endpoint", ["prod", "http://insecure.example.com", ""])

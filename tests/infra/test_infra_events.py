@@ -46,9 +46,9 @@ def test_reversal_requested_events_go_to_the_requests_queue(synth):
     # Given the rule on the service's bus
     events = synth.stack.events
     rule = synth.props(events.reversal_requested_rule)
-    # Then it matches the Reversal Requested detail-type only, on the service's bus
+    # Then it matches the Reversal Requested detail-type from the allowed sources only, on the service's bus
     assert rule["EventBusName"] == synth.ref(events.bus)
-    assert rule["EventPattern"] == {"detail-type": ["Reversal Requested"]}
+    assert rule["EventPattern"] == {"detail-type": ["Reversal Requested"], "source": ["mturk-decisions.requester"]}
     # And its one target is the reversal-requests queue; what EventBridge cannot deliver goes to the DLQ
     (target,) = rule["Targets"]
     assert target["Arn"] == synth.arn(events.reversal_requests.queue)
@@ -68,6 +68,10 @@ def test_only_that_rule_may_send_to_the_requests_queue(synth):
     assert not {a for a in _as_list(allow["Action"]) if a.startswith(("sqs:Receive", "sqs:Delete", "sqs:Purge"))}
     assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": synth.arn(events.reversal_requested_rule)}}
     assert allow["Resource"] == synth.arn(events.reversal_requests.queue)
+    # And every other sender is denied, whatever its own IAM permissions (evaluated in test_infra_policies)
+    (deny,) = [s for s in statements if s.get("Sid") == "OnlyTheReversalRequestedRuleSends"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "ArnNotEquals": {"aws:SourceArn": synth.arn(events.reversal_requested_rule)}}
 
 
 def test_mturk_may_send_notifications_over_tls_and_nothing_else(synth):
@@ -75,11 +79,13 @@ def test_mturk_may_send_notifications_over_tls_and_nothing_else(synth):
     notifications = synth.stack.events.notifications
     statements = synth.queue_policy(notifications.queue)
     (allow,) = [s for s in statements if s["Effect"] == "Allow"]
-    # Then the MTurk service principal may SendMessage (MTurk's documented queue permission), over TLS
+    # Then the MTurk service principal may SendMessage (MTurk's documented queue permission), over TLS,
+    # for this account only (confused-deputy guard)
     assert allow["Principal"] == {"Service": "mturk-requester.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert allow["Resource"] == synth.arn(notifications.queue)
-    assert allow["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    assert allow["Condition"] == {"Bool": {"aws:SecureTransport": "true"},
+                                  "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     # And the notifications DLQ admits no other principal
     assert [s for s in synth.queue_policy(notifications.dead_letter_queue) if s["Effect"] == "Allow"] == []
 

@@ -136,7 +136,8 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
     # And it reads the MTurk secret through Secrets Manager
     assert by_actions[("secretsmanager:GetSecretValue",)]["Resource"] == {"Ref": synth.logical_id(secret.secret)}
     assert by_actions[("kms:Decrypt",)]["Resource"] == {"Fn::GetAtt": [synth.logical_id(secret.key), "Arn"]}
-    # And it consumes the work queue (what its event source mapping needs), on that queue only
+    # And it consumes the work queue (what its event source mapping needs) and may send a continuation of
+    # a chunk it could not finish in time to it, on that queue only
     consume = by_actions[
         (
             "sqs:ChangeMessageVisibility",
@@ -144,6 +145,7 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
             "sqs:GetQueueAttributes",
             "sqs:GetQueueUrl",
             "sqs:ReceiveMessage",
+            "sqs:SendMessage",
         )
     ]
     assert consume["Resource"] == {"Fn::GetAtt": [synth.logical_id(bulk.queue), "Arn"]}
@@ -157,15 +159,17 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
     assert len(statements) == 9
 
 
-def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_any_queue(synth):
+def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_another_queue(synth):
     # Given the batch worker's policy statements
     statements = synth.statements(synth.stack.bulk.worker)
     actions = {action for s in statements for action in _as_list(s["Action"])}
     resources = json.dumps([s["Resource"] for s in statements])
     # Then the idempotency cache (an API concern) is out of its reach ...
     assert synth.logical_id(synth.stack.audit_store.idempotency_table) not in resources
-    # ... it cannot enqueue work (a worker re-queueing work could loop), nor touch the DLQ
-    assert not {a for a in actions if a.startswith("sqs:Send")}
+    # ... it sends only to the work queue (a continuation always makes progress: at least one item per
+    # invocation), never to the DLQ
+    send = [s for s in statements if "sqs:SendMessage" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in send] == [{"Fn::GetAtt": [synth.logical_id(synth.stack.bulk.queue), "Arn"]}]
     assert synth.logical_id(synth.stack.bulk.dead_letter_queue) not in resources
     # ... and it has no Delete/Scan/PutItem on the batch table (rows are written once, by the API)
     batch_id = synth.logical_id(synth.stack.bulk.table)

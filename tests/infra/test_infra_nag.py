@@ -30,10 +30,6 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("AwsSolutions-L1", "EventIntegration/NotificationsConsumer/Function"),
     ("AwsSolutions-IAM5[Resource::*]", "EventIntegration/NotificationsConsumer/Role/DefaultPolicy"),
     ("AwsSolutions-APIG3", "DecisionApi/RestApi/DeploymentStage.v1"),
-    (
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-        "DecisionApi/RestApi/CloudWatchRole",
-    ),
 }
 
 

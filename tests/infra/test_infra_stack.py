@@ -16,6 +16,7 @@ EXPECTED_OUTPUTS = {
     "ApiUrl",
     "MTurkSecretArn",
     "AuditTableName",
+    "DataKeyArn",
     "AlarmTopicArn",
     "DashboardName",
     "WorkQueueUrl",

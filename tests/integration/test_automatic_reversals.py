@@ -41,7 +41,7 @@ def frozen(sim):
 
 
 def request_reversal(events, stack, detail):
-    events.put_events(Entries=[{"EventBusName": stack.env["EVENT_BUS_NAME"], "Source": "acme.qa",
+    events.put_events(Entries=[{"EventBusName": stack.env["EVENT_BUS_NAME"], "Source": "mturk-decisions.requester",
                                 "DetailType": "Reversal Requested", "Detail": json.dumps(detail)}])
 
 
@@ -64,7 +64,7 @@ class TestReversalRequestedEvents:
         request_reversal(events, stack, {"assignmentId": assignment_id, "reason": "appeal upheld", "requester": "qa-bot"})
         assert wait_until(lambda: sim.get_assignment_state(assignment_id).status == "Approved")
         record = wait_until(lambda: api.get(f"/assignments/{assignment_id}").json()["history"])[0]
-        assert record["source"] == "event" and record["actor"] == "event:acme.qa/qa-bot"
+        assert record["source"] == "event" and record["actor"] == "event:mturk-decisions.requester (claimed requester: qa-bot)"
 
     def test_given_a_hit_event_with_workers_then_a_batch_reverses_only_them(self, sim, events, stack):
         hit = sim.add_hit(DEMO_MTURK_KEY[0], max_assignments=2)
@@ -290,3 +290,22 @@ class TestServiceEvents:
         messages = wait_until(lambda: drain(sqs, observer))
         kinds = sorted(json.loads(m["Body"])["detail-type"] for m in messages)
         assert kinds == ["Assignment Rejected", "Rejection Reversed"]
+
+
+def test_two_reconciler_runs_never_overlap(stack, sim):
+    # Given a reconciler run in progress (it holds the run lock)
+    from local.runtime import LambdaContext
+    from mturk_decisions.handlers.reconciler import RUN_LOCK, handler
+
+    audit = wiring.current().service.audit
+    now = sim.clock.now()
+    assert audit.acquire_run_lock(RUN_LOCK, "the-running-one", now + timedelta(minutes=5), now)
+    try:
+        # When the schedule fires again (or Lambda retries an invocation)
+        answer = handler({"source": "aws.events"}, LambdaContext("mturk-decisions-reconciler", 300))
+        # Then the second run does nothing
+        assert answer == {"skipped": True}
+    finally:
+        audit.release_run_lock(RUN_LOCK, "the-running-one")
+    # And once the first run released the lock, the next one runs
+    assert "examined" in handler({"source": "aws.events"}, LambdaContext("mturk-decisions-reconciler", 300))

@@ -335,3 +335,33 @@ def test_given_an_idempotency_key_when_a_submit_is_retried_then_the_same_batch(a
     assert first.json()["batchId"] == second.json()["batchId"]
     assert wait_for(api, first.json()["batchId"])["counts"]["succeeded"] == 2
     assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok") if c.params["AssignmentId"] in ids) == 2
+
+
+def test_given_the_time_budget_runs_out_then_the_rest_continues_in_a_new_message_each_applied_once(
+        api, sim, hit_with):
+    # Given a stored batch of 5 approvals and a worker invocation with time for two items only
+    from mturk_decisions.domain.batch import parse_item_list
+
+    hit, ids = hit_with(*["Submitted"] * 5)
+    batches = wiring.current().batch_service()
+    sent, original = [], batches._queue.send
+    batches._queue.send = sent.extend
+    try:
+        submission = batches.submit(parse_item_list([{"assignmentId": i, "action": "approve", "hitId": hit}
+                                                     for i in ids]), "tester", "json")
+        clock = iter([600.0] + [30.0] * 10)  # seconds left before each item after the first
+        # When the invocation processes the chunk
+        outcomes = batches.process(sent[0], seconds_left=lambda: next(clock))
+    finally:
+        batches._queue.send = original
+    # Then two items were applied, the other three went back to the queue as a new chunk (not a failure)
+    assert outcomes == {"SUCCEEDED": 2, "continued": 3}
+    continuation = sent[1]
+    assert continuation.lines == [3, 4, 5] and continuation.batch_id == submission.batch_id
+    # And the continuation finishes the batch, each assignment approved exactly once
+    batches.process(continuation)
+    body = api.get(f"/batches/{submission.batch_id}").json()
+    assert body["status"] == "COMPLETED" and body["counts"]["succeeded"] == 5
+    for assignment_id in ids:
+        assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok")
+                   if c.params["AssignmentId"] == assignment_id) == 1

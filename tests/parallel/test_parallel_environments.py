@@ -232,7 +232,7 @@ def test_two_events_consumers_on_one_event(pstack, psim, paudit, pseed):
     assignment_id = pseed("Rejected")
     consumers = pstack.environments("mturk_decisions.handlers.events:handler", concurrency=2)
     consumers.warm(2)
-    body = json.dumps({"id": str(uuid.uuid4()), "detail-type": "Reversal Requested", "source": "acme.qa",
+    body = json.dumps({"id": str(uuid.uuid4()), "detail-type": "Reversal Requested", "source": "mturk-decisions.requester",
                        "detail": {"assignmentId": assignment_id, "reason": "bad QA rule", "requester": "qa-bot"}})
     event = _sqs_event(body, message_id="same-message")
     # When

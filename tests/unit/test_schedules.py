@@ -84,7 +84,7 @@ def test_malformed_reversal_requests_name_their_reason(event, reason):
 def test_a_well_formed_reversal_request_names_its_actor():
     detail, actor = parse({"detail-type": "Reversal Requested", "source": "acme.qa",
                            "detail": {"hitId": "H1", "workerIds": ["AW1"], "requester": "qa-bot"}})
-    assert actor == "event:acme.qa/qa-bot" and detail["workerIds"] == ["AW1"]
+    assert actor == "event:acme.qa (claimed requester: qa-bot)" and detail["workerIds"] == ["AW1"]
 
 
 # ----- claims before acts, and what confirm/cancel answer (issue #9) -----

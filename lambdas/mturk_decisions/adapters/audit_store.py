@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -123,6 +123,31 @@ class DynamoAuditStore(ModelStore):
             return None
         return DecisionLease(item.assignment_id, item.holder_decision_id, item.holder_decision_key,
                              datetime.fromtimestamp(int(item.lease_expires_at), timezone.utc))
+
+    def acquire_run_lock(self, name: str, owner: str, expires_at: datetime, now: datetime) -> bool:
+        """One run of a periodic job at a time (the reconciler), across every environment: a lease item
+        of its own (`~run:<name>`), taken with a conditional update, no reserved concurrency needed."""
+        leases = self._lease
+        lock = leases(f"~run:{name}", LEASE_KEY)
+        free = leases.holder_decision_id.does_not_exist() | (leases.lease_expires_at < int(now.timestamp()))
+        try:
+            lock.update(actions=[leases.holder_decision_id.set(owner), leases.holder_decision_key.set(name),
+                                 leases.lease_expires_at.set(int(expires_at.timestamp()))], condition=free)
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_run_lock(self, name: str, owner: str) -> None:
+        leases = self._lease
+        try:
+            leases(f"~run:{name}", LEASE_KEY).update(
+                actions=[leases.holder_decision_id.remove(), leases.lease_expires_at.remove()],
+                condition=leases.holder_decision_id == owner)
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def record(self, assignment_id: str, key: str) -> DecisionRecord | None:
         try:

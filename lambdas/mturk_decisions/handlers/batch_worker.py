@@ -13,15 +13,24 @@ from mturk_decisions.observability import logger, metrics
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def process_chunk(record: SQSRecord) -> None:
+def process_chunk(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    """One chunk; Powertools passes the invocation's context, whose remaining time bounds the work."""
     chunk = Chunk.from_json(record.body)
     deps = wiring.current()
     receives = int(record.attributes.approximate_receive_count or 1)
+    seconds_left = _seconds_left(lambda_context)
     outcomes = deps.batch_service().process(chunk, redelivered=receives > 1,
-                                            final_attempt=receives >= deps.settings.work_queue_max_receives)
+                                            final_attempt=receives >= deps.settings.work_queue_max_receives,
+                                            seconds_left=seconds_left)
     logger.info("chunk processed", extra={"batch_id": chunk.batch_id, "hit_id": chunk.hit_id,
                                           "items": len(chunk.lines), "outcomes": dict(outcomes),
                                           "receives": receives})
+
+
+def _seconds_left(context: LambdaContext | None):
+    if context is None:
+        return lambda: float("inf")
+    return lambda: context.get_remaining_time_in_millis() / 1000
 
 
 @logger.inject_lambda_context(log_event=False)

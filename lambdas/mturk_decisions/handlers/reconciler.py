@@ -1,5 +1,10 @@
-"""Every few minutes (EventBridge schedule): settle audit records left PENDING by a crash."""
+"""Every few minutes (EventBridge schedule): settle audit records left PENDING by a crash.
+
+Runs never overlap, whatever Lambda does (a slow run past the next tick, a retried invocation): each run
+first takes the reconciler's run lock in the audit table, held until its timeout has surely passed."""
 from __future__ import annotations
+
+from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -8,11 +13,26 @@ from mturk_decisions import wiring
 from mturk_decisions.domain.errors import DecisionError
 from mturk_decisions.observability import logger, metrics
 
+RUN_LOCK = "reconciler"
+RUN_LOCK_MARGIN = timedelta(seconds=30)
+
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
     deps = wiring.current()
+    audit, now = deps.service.audit, deps.service.now()
+    lock_until = now + timedelta(milliseconds=context.get_remaining_time_in_millis()) + RUN_LOCK_MARGIN
+    if not audit.acquire_run_lock(RUN_LOCK, context.aws_request_id, lock_until, now):
+        logger.info("another reconciler run holds the run lock; this one does nothing")
+        return {"skipped": True}
+    try:
+        return _run(deps)
+    finally:
+        audit.release_run_lock(RUN_LOCK, context.aws_request_id)
+
+
+def _run(deps: wiring.Dependencies) -> dict:
     report = deps.reconciler().run()
     metrics.add_metric(name="ReconcilerFindings", unit=MetricUnit.Count, value=report.findings)
     requeued = _requeue_stranded_batches(deps)

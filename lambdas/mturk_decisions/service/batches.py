@@ -41,6 +41,9 @@ from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, 
 from mturk_decisions.service.settlement import Settlement
 
 HIT_CHUNK_SIZE = 500
+#: A worker stops taking items when less than this is left of its invocation: one more item can take
+#: MTurk's retries (up to about half a minute), then the rest goes back to the queue as a new chunk.
+TIME_MARGIN_SECONDS = 60.0
 #: A batch still not queued this long after it was stored is stranded: the reconciler queues it.
 STRANDED_AFTER = timedelta(minutes=5)
 LOOSE_CHUNK_SIZE = 100
@@ -219,29 +222,39 @@ class BatchService:
 
     # ----- in the worker -----
 
-    def process(self, chunk: Chunk, redelivered: bool = False, final_attempt: bool = False) -> dict[str, int]:
+    def process(self, chunk: Chunk, redelivered: bool = False, final_attempt: bool = False,
+                seconds_left: Callable[[], float] = lambda: float("inf")) -> dict[str, int]:
         """Apply one chunk. Raises a retryable error to have SQS redeliver what is left of it; on its
-        `final_attempt` (the next failure sends it to the DLQ) what is left is marked DEAD_LETTERED."""
+        `final_attempt` (the next failure sends it to the DLQ) what is left is marked DEAD_LETTERED. When the
+        invocation runs out of time, the items not started go back to the queue as a new chunk (a fresh
+        message: running out of time never counts as a failed delivery)."""
         info = self._store.info(chunk.batch_id)
         pending = [s.item for s in self._store.items(chunk.batch_id, chunk.lines) if s.status in WORKABLE_STATUSES]
         outcomes: dict[str, int] = defaultdict(int)
         try:
-            self._process_items(info, chunk, pending, redelivered, outcomes)
+            left = self._process_items(info, chunk, pending, redelivered, outcomes, seconds_left)
         except DecisionError as error:
             if error.retryable and final_attempt:
                 self._dead_letter(info, chunk, error)
             raise
+        if left:
+            self._queue.send([Chunk(chunk.batch_id, chunk.hit_id, [item.line for item in left])])
+            outcomes["continued"] = len(left)
+            return outcomes
         self._announce_if_complete(chunk.batch_id)
         return outcomes
 
     def _process_items(self, info: BatchInfo, chunk: Chunk, pending: list[BatchItem], redelivered: bool,
-                       outcomes: dict[str, int]) -> None:
+                       outcomes: dict[str, int], seconds_left: Callable[[], float]) -> list[BatchItem]:
+        """The items left for a continuation when time runs short (none when the chunk is done)."""
         if not pending:
-            return
+            return []
         views = self._read_views(pending, chunk.hit_id)
         balance = self._mturk.get_balance()
         busy: DecisionInProgress | None = None
-        for item in pending:
+        for index, item in enumerate(pending):
+            if index and seconds_left() < TIME_MARGIN_SECONDS:  # at least one item each time: always progress
+                return pending[index:]
             try:
                 status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
             except DecisionInProgress as error:
@@ -250,6 +263,7 @@ class BatchService:
             outcomes[status.value] += 1
         if busy is not None:
             raise busy
+        return []
 
     def _dead_letter(self, info: BatchInfo, chunk: Chunk, error: DecisionError) -> None:
         for stored in self._store.items(chunk.batch_id, chunk.lines):

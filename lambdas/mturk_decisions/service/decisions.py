@@ -209,6 +209,10 @@ class DecisionService:
         """The service's clock: the one the 30-day window is judged by."""
         return self._clock()
 
+    @property
+    def audit(self) -> AuditStore:
+        return self._audit
+
     def describe(self, assignment_id: str) -> AssignmentDetails:
         view = self._mturk.get_assignment(assignment_id)
         return AssignmentDetails(

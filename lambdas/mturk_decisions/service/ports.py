@@ -54,6 +54,11 @@ class AuditStore(Protocol):
     def reload(self, record: DecisionRecord) -> DecisionRecord | None:
         """The stored version of a record."""
 
+    def acquire_run_lock(self, name: str, owner: str, expires_at: datetime, now: datetime) -> bool:
+        """One run of a periodic job at a time: False when another run holds an unexpired lock."""
+
+    def release_run_lock(self, name: str, owner: str) -> None: ...
+
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]: ...
 
     def pending(self, limit: int = 100) -> list[DecisionRecord]:

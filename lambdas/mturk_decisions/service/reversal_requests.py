@@ -56,8 +56,10 @@ def parse(event: object) -> tuple[dict, str]:
             raise MalformedEvent(f"detail.{name} must be a string")
         if detail.get(name) is not None and lone_surrogate_at(detail[name]) is not None:
             raise MalformedEvent(f"detail.{name} is not valid Unicode text (an unpaired surrogate)")
-    requester = detail.get("requester") or "unnamed system"
-    actor = f"event:{event.get('source', 'unknown')}/{requester}"
+    # The source is verified (the bus policy and the rule admit only allowed publishers and sources); the
+    # requester is whatever the event says: the audit keeps that distinction in the actor's wording.
+    requester = detail.get("requester") or "unnamed"
+    actor = f"event:{event.get('source', 'unknown')} (claimed requester: {requester})"
     return detail, actor
 
 
