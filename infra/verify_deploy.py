@@ -389,8 +389,9 @@ def _publish_result(history: list[str] | None, sums: Mapping[str, float], topic_
     failed = _failed(history)
     if failed:
         return Result(FAIL, check, f"CloudWatch could not notify the topic: {failed[0][:300]}",
-                      "the topic's KMS key policy must let cloudwatch.amazonaws.com use the key "
-                      "(kms:GenerateDataKey*, kms:Decrypt): redeploy the stack's Operations construct")
+                      "the topic's policy (sns:Publish) and its KMS key's policy (kms:GenerateDataKey*, kms:Decrypt) "
+                      "must allow cloudwatch.amazonaws.com for this stack's alarms (aws:SourceArn "
+                      "arn:...:alarm:<stackName>-*): make deploy again, and check nobody changed them by hand")
     if _succeeded(history) or sums.get("NumberOfMessagesPublished", 0) > 0:
         return Result(OK, check, f"CloudWatch published the drill's ALARM to {topic_arn}")
     return Result(WARN, check, "no sign yet that CloudWatch published to the topic (its metrics can lag minutes)",
