@@ -8,6 +8,12 @@ JSON logs, EMF metrics) goes to `LOCAL_LAMBDA_LOG` (a file; `-` for nowhere), el
 
 With `LOCAL_CLOCK_URL` (the MTurk simulator's base URL) the service's dependencies are built with the
 simulator's clock before the first invocation, so advancing the simulator's clock moves the service's too.
+
+With `LOCAL_AWS_CALL_LOG` (a directory) every AWS API call the function makes, through any botocore client
+(boto3's, Powertools', PynamoDB's own sessions), is appended as one JSON line to
+`<dir>/<function name>.jsonl`: service, operation and the request parameters that name its resources
+(`record_aws_calls`), never item attributes, message bodies or secret values. MTurk calls are not
+recorded: they go to the simulator, authorized by the requester's keys, not by the function's role.
 """
 from __future__ import annotations
 
@@ -61,6 +67,74 @@ class SimulatorClock:
         if response.status != 200:
             raise RuntimeError(f"GET {self._path} answered {response.status}")
         return json.loads(body)
+
+
+#: Request parameters that name the resource a call acts on (their values are names, URLs or ARNs).
+_RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "QueueName", "SecretId", "EventBusName", "KeyId",
+                        "LogGroupName", "TopicArn", "FunctionName", "ResourceArn", "StateMachineArn")
+#: Services whose calls are not authorized by the function's role (MTurk: the requester's keys).
+_UNRECORDED_SERVICES = frozenset({"mturk"})
+_call_log_installed = False
+
+
+def call_summary(service: str, operation: str, params: dict) -> dict:
+    """What names the resources of one API call: never item attributes, message bodies, secret values."""
+    named: dict[str, Any] = {name: params[name] for name in _RESOURCE_PARAMETERS if isinstance(params.get(name), str)}
+    if isinstance(params.get("TransactItems"), list):  # TransactWriteItems / TransactGetItems: [[kind, table]]
+        named["TransactItems"] = [[kind, (body or {}).get("TableName")]
+                                  for item in params["TransactItems"] if isinstance(item, dict)
+                                  for kind, body in item.items()]
+    if isinstance(params.get("RequestItems"), dict):  # BatchWriteItem: {table: [request kinds]}; BatchGetItem
+        named["RequestItems"] = {table: sorted({kind for request in requests for kind in request})
+                                 if isinstance(requests, list) else ["Keys"]
+                                 for table, requests in params["RequestItems"].items()}
+    if isinstance(params.get("Entries"), list):
+        if service == "events":  # PutEvents: the bus, source and detail type of each entry (IAM condition keys)
+            named["Entries"] = [{key: entry[key] for key in ("EventBusName", "Source", "DetailType") if key in entry}
+                                for entry in params["Entries"] if isinstance(entry, dict)]
+        else:  # SendMessageBatch and the like: how many, not what
+            named["EntryCount"] = len(params["Entries"])
+    return {"service": service, "operation": operation, "params": named}
+
+
+def record_aws_calls(directory: str, function_name: str) -> None:
+    """Append one JSON line per AWS API call of this process to `<directory>/<function_name>.jsonl`.
+
+    Every botocore client, whichever session creates it (PynamoDB makes its own with
+    `botocore.session.get_session()`), gets two handlers: `provide-client-params` keeps the summary of the
+    call's parameters as the caller gave them, `before-call` writes it once the request is built and about
+    to be sent (one line per call, not per retry). Lines are written with one `write` on an O_APPEND file,
+    so the environments of one function (separate processes) can share the file."""
+    global _call_log_installed
+    if _call_log_installed:
+        return
+    import botocore.session
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{function_name}.jsonl")
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def remember(params: dict, model: Any, context: dict, **_: Any) -> None:
+        service = model.service_model.service_name
+        if service not in _UNRECORDED_SERVICES:
+            context["local_aws_call"] = call_summary(service, model.name, params or {})
+
+    def write(model: Any, context: dict, **_: Any) -> None:
+        summary = context.pop("local_aws_call", None)
+        if summary is not None:
+            line = {**summary, "region": context.get("client_region"), "pid": os.getpid(), "at": time.time()}
+            os.write(log, (json.dumps(line, separators=(",", ":"), default=str) + "\n").encode())
+
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.meta.events.register("provide-client-params", remember, unique_id="local-aws-call-log-params")
+        client.meta.events.register("before-call", write, unique_id="local-aws-call-log-write")
+        return client
+
+    botocore.session.Session.create_client = create_client
+    _call_log_installed = True
 
 
 def take_protocol_stream() -> BinaryIO:
@@ -135,6 +209,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops its environments
     log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
     try:
+        if os.environ.get("LOCAL_AWS_CALL_LOG"):
+            record_aws_calls(os.environ["LOCAL_AWS_CALL_LOG"],
+                             os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local-function"))
         handler = load_handler(argv[0])
         if os.environ.get("LOCAL_CLOCK_URL"):
             install_simulator_clock(os.environ["LOCAL_CLOCK_URL"])

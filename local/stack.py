@@ -216,6 +216,9 @@ class OfflineStack:
     suffix: str = ""
     env: dict[str, str] = field(default_factory=dict)
     concurrency: int | None = None
+    #: Variables of one function's process environments over `lambda_env()` (e.g. `LOCAL_AWS_CALL_LOG`;
+    #: "" leaves an optional resource unconfigured), called when its environments are made.
+    function_env: Callable[[LocalFunction], dict[str, str]] | None = field(default=None, repr=False)
 
     def start(self) -> "OfflineStack":
         from local.moto_server import SerializedMotoServer
@@ -262,7 +265,8 @@ class OfflineStack:
             function = local_function(function)
             runtime = InProcessEnvironment(function.import_handler(), function.name, function.timeout_seconds)
         else:
-            runtime = lambda_environments(function, self.lambda_env(), concurrency)
+            extra = self.function_env(local_function(function)) if self.function_env else {}
+            runtime = lambda_environments(function, {**self.lambda_env(), **extra}, concurrency)
         self._environments.append(runtime)
         return runtime
 

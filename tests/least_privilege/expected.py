@@ -1,0 +1,119 @@
+"""Granted permissions that no scenario exercises: each with the reason (`EXPECTED_UNEXERCISED`), or a
+finding about the infrastructure (`FINDINGS`: an excess grant to remove, or a grant missing for a call).
+
+Keys are (function, action, resource label); a label is the template's logical id without CDK's hash
+(`AuditStoreAuditTable`, `AuditStoreAuditTable/index/by-hit`, `*`). The test fails on an unexercised
+grant listed in neither, and on an entry that no longer matches one (exercised now, or no longer granted).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+API = "mturk-decisions-api"
+WORKER = "mturk-decisions-batch-worker"
+EVENTS = "mturk-decisions-events"
+NOTIFICATIONS = "mturk-decisions-notifications"
+SWEEPER = "mturk-decisions-reversal-sweep"
+RECONCILER = "mturk-decisions-reconciler"
+ALL = (API, WORKER, EVENTS, NOTIFICATIONS, SWEEPER, RECONCILER)
+SQS_CONSUMERS = {WORKER: "BulkDecisionsWorkQueue", EVENTS: "EventIntegrationReversalRequestsQueue",
+                 NOTIFICATIONS: "EventIntegrationNotificationsQueue"}
+LOG_GROUPS = {API: "DecisionApiHandlerLogs", WORKER: "BulkDecisionsWorkerLogs",
+              EVENTS: "EventIntegrationEventsConsumerLogs", NOTIFICATIONS: "EventIntegrationNotificationsConsumerLogs",
+              SWEEPER: "AutomaticReversalsSweeperLogs", RECONCILER: "AutomaticReversalsReconcilerLogs"}
+DATA_KEY = "AuditStoreDataKey"
+
+
+@dataclass(frozen=True)
+class Entry:
+    function: str
+    action: str
+    resource: str
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.function, self.action, self.resource)
+
+
+def _entries(functions, actions, resources, reason) -> list[Entry]:
+    return [Entry(f, a, r, reason) for f in functions for a in actions for r in resources]
+
+
+EXPECTED_UNEXERCISED: list[Entry] = [
+    # Used by Lambda itself with the function's role, never by the function's code
+    *[e for f in ALL for e in _entries(
+        [f], ["logs:CreateLogStream", "logs:PutLogEvents"], [LOG_GROUPS[f]],
+        "Lambda's runtime writes the function's log streams with its role; the code makes no Logs call")],
+    *_entries(ALL, ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"],
+              "active tracing: Lambda's X-Ray daemon sends the segments with the role; the code makes no X-Ray call"),
+    *[e for f, queue in SQS_CONSUMERS.items() for e in _entries(
+        [f], ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+              "sqs:GetQueueUrl"], [queue],
+        "the event source mapping polls and deletes with the function's role (locally the trigger does, in the "
+        "parent process)")],
+    # KMS: DynamoDB asks KMS to decrypt the table key for each caller (kms:Decrypt, exercised); the rest of
+    # the table-key grant is infra/constructs/audit_store.py's TABLE_KEY_ACTIONS
+    *_entries(ALL, ["kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [DATA_KEY],
+              "the rest of the table-key grant (TABLE_KEY_ACTIONS): a read or write through DynamoDB needs the "
+              "caller's kms:Decrypt of the table key (exercised); that DynamoDB never uses these for a caller "
+              "cannot be proven offline"),
+    # Paths the scenarios cannot reach
+    Entry(API, "dynamodb:GetItem", "AuditStoreIdempotencyTable",
+          "Powertools reads an idempotency record only when DynamoDB's ConditionalCheckFailed omits it "
+          "(ReturnValuesOnConditionCheckFailure: always returned by DynamoDB, and by moto)"),
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Grants no code path of the function uses (excess), or calls its role does not allow (missing): for the
+    owner of `infra/` to fix. Each is an xfail (strict) test until it is fixed, then its entry goes."""
+
+    id: str
+    kind: str  # "excess" | "missing"
+    text: str
+    entries: tuple[Entry, ...]
+
+
+def _finding(id: str, kind: str, text: str, pairs) -> Finding:
+    return Finding(id, kind, text, tuple(Entry(f, a, r, f"{kind}: {text}") for f, a, r in pairs))
+
+
+AUDIT = "AuditStoreAuditTable"
+SCHEDULE = "AutomaticReversalsScheduleTable"
+FINDINGS: list[Finding] = [
+    _finding(
+        "audit-index-queries", "excess",
+        "dynamodb:Query on audit indexes the function never queries: grant_audit_write/grant_audit_read name the "
+        "table and all three indexes; only the API queries by-worker and by-hit (GET /decisions), only the "
+        "reconciler by-pending (AuditStore.pending)",
+        [(API, "dynamodb:Query", f"{AUDIT}/index/by-pending")]
+        + [(f, "dynamodb:Query", f"{AUDIT}/index/{index}") for f in (WORKER, EVENTS, NOTIFICATIONS, SWEEPER)
+           for index in ("by-hit", "by-pending", "by-worker")]
+        + [(RECONCILER, "dynamodb:Query", f"{AUDIT}/index/{index}") for index in ("by-hit", "by-worker")]),
+    _finding(
+        "schedule-updateitem", "excess",
+        "dynamodb:UpdateItem on the schedule table (SCHEDULE_OWNER_ACTIONS): every schedule write is a "
+        "conditional PutItem (DynamoScheduleStore.create/_save_if → Model.save); nothing calls UpdateItem",
+        [(API, "dynamodb:UpdateItem", SCHEDULE), (SWEEPER, "dynamodb:UpdateItem", SCHEDULE)]),
+    _finding(
+        "sweeper-schedule-getitem", "excess",
+        "dynamodb:GetItem on the schedule table for the sweeper: a sweep reads schedules only through the "
+        "by-due and by-deadline indexes and writes them by conditional PutItem; `get` is the API's "
+        "(confirm, cancel, GET assignment) and the consumers' (a failed create)",
+        [(SWEEPER, "dynamodb:GetItem", SCHEDULE)]),
+    _finding(
+        "notifications-audit-writer", "excess",
+        "dynamodb:GetItem and UpdateItem on the audit table for the notifications consumer: it reads the "
+        "history (Query) and records a website decision with one conditional PutItem (record_external); it "
+        "never takes, reads or releases a lease nor finalizes a record (grant_audit_write is the deciders' grant)",
+        [(NOTIFICATIONS, "dynamodb:GetItem", AUDIT), (NOTIFICATIONS, "dynamodb:UpdateItem", AUDIT)]),
+    _finding(
+        "notifications-schedule-without-grace", "excess",
+        "dynamodb:GetItem and PutItem on the schedule table for the notifications consumer, granted (with "
+        "SCHEDULE_TABLE_NAME) whatever websiteRejectionGrace says: only a grace makes website rejections "
+        "provisional; with the default (none) no path writes a schedule — grant both only with a grace",
+        [(NOTIFICATIONS, "dynamodb:GetItem", SCHEDULE), (NOTIFICATIONS, "dynamodb:PutItem", SCHEDULE)]),
+]
+FINDING_ENTRIES: list[Entry] = [entry for finding in FINDINGS for entry in finding.entries]
