@@ -18,7 +18,6 @@ instead of producing a broken deployment.
 | existingAuditTableName     | (none)         | use a retained audit table of an earlier deployment (with existingDataKeyArn) |
 | existingScheduleTableName  | (none)         | use a retained schedule table of an earlier deployment (with existingDataKeyArn) |
 | existingDataKeyArn         | (none)         | the retained KMS key that encrypts those tables |
-| powertoolsLayerVersion     | 27             | version of the public Powertools for AWS Lambda (Python) v3 layer |
 | apiThrottleRateLimit       | 10             | stage-wide steady-state requests per second |
 | apiThrottleBurstLimit      | 20             | stage-wide burst |
 | apiReservedConcurrency     | (none)         | reserved concurrency of the API Lambda (unreserved by default: a new account's quota of 10 allows no reservation) |
@@ -56,7 +55,6 @@ DEFAULTS: Mapping[str, Any] = {
     "existingAuditTableName": None,
     "existingScheduleTableName": None,
     "existingDataKeyArn": None,
-    "powertoolsLayerVersion": 27,
     "apiThrottleRateLimit": 10,
     "apiThrottleBurstLimit": 20,
     # No reservation by default: an account whose quota is 10 cannot reserve any (10 must stay unreserved).
@@ -113,7 +111,6 @@ class ServiceConfig:
     mturk_endpoint: str
     alarm_email: str | None
     allowed_principals: tuple[str, ...]
-    powertools_layer_version: int
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
     api_reserved_concurrency: int | None
@@ -164,6 +161,9 @@ class ServiceConfig:
                 "the worker starts at the initial rate and never exceeds the maximum"
             )
 
+        if get("powertoolsLayerVersion") is not None:
+            raise ConfigError("context 'powertoolsLayerVersion' is gone: Powertools is built into the stack's own "
+                              "layer from the pin in requirements.txt; remove the setting")
         allowed = _principals(value("allowedPrincipals"))
         endpoint = _endpoint(value("mturkEndpoint"))
         _check_production_access(endpoint, allowed, _bool(value("allowAnyPrincipalInAccount"),
@@ -179,7 +179,6 @@ class ServiceConfig:
             event_sources=_sources(value("eventSources")),
             mturk_requester_account_id=_optional_account(value("mturkRequesterAccountId")),
             **tables,
-            powertools_layer_version=_int(value("powertoolsLayerVersion"), "powertoolsLayerVersion", 1, 10_000),
             api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
             api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
             api_reserved_concurrency=_optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),

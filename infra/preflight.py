@@ -27,7 +27,8 @@ and exits 1 when any check says STOP (nothing has been deployed). The checks:
 - apigateway-logging    the account-wide API Gateway CloudWatch Logs role: the stack would replace an
                         existing one (WARN, `-c apiGatewayCloudWatchRole=false`), or the stage logs while the
                         account has no role and the stack creates none (STOP, `-c apiGatewayCloudWatchRole=true`);
-- lambda-layers         the public layers the functions use exist in the region (`powertoolsLayerVersion`);
+- lambda-layers         any external layer (by ARN) the functions use exists in the region (the stack's own
+                        layers are built from pins; this guards a layer added by ARN later);
 - template-rules        no rule of the template can never hold (e.g. the marker of a Lambda layer that was
                         synthesized offline as a placeholder): CloudFormation would refuse the template.
 
@@ -596,8 +597,8 @@ def check_layers(stack: StackTemplate, facts: AccountFacts, options: Options) ->
                 STOP,
                 check,
                 f"layer(s) not available in {facts.region}: {listing}",
-                "the ARN comes from the stack's layer settings (e.g. powertoolsLayerVersion, see infra/config.py): "
-                "use a version published in this region (Powertools for AWS Lambda (Python) v3 docs, 'Lambda Layer')",
+                "use a layer version published in this region, or build the layer into the stack "
+                "(infra/constructs/layers.py)",
             )
         ]
     return [Finding(OK, check, f"{len(arns)} external layer(s) found in {facts.region}")]

@@ -54,7 +54,7 @@ class MTurkDecisionsStack(Stack):
         self.audit_store = AuditStore(self, "AuditStore", existing_key_arn=config.existing_data_key_arn,
                                       existing_audit_table_name=config.existing_audit_table_name)
         self.secret = MTurkSecret(self, "MTurkSecret")
-        self.layers = Layers(self, "Layers", powertools_layer_version=config.powertools_layer_version)
+        self.layers = Layers(self, "Layers")
         self.functions = LambdaFactory(layers=self.layers.all, log_retention=config.log_retention)
         self.services = ServiceContext(
             config=config, factory=self.functions, audit_store=self.audit_store, secret=self.secret

@@ -35,8 +35,12 @@ AUDIT_INDEXES: dict[str, str] = {
 IDEMPOTENCY_PARTITION_KEY = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 
+# Deciders write ahead with the lease (PutItem x2 in a transaction), finalize and release (UpdateItem x2),
+# read leases and records (GetItem) and an assignment's history (Query on the table).
 AUDIT_WRITER_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
 AUDIT_READER_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# The notifications consumer reads a history (Query) and records a website decision once (conditional PutItem).
+AUDIT_RECORDER_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query")
 IDEMPOTENCY_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 # What DynamoDB needs from the caller to use a customer-managed table key.
 TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
@@ -147,13 +151,28 @@ class AuditStore(Construct):
         return [f"{self.audit_table.table_arn}/index/{name}" for name in AUDIT_INDEXES]
 
     # ---- grants ----------------------------------------------------------------------------
-    def grant_audit_write(self, grantee: iam.IGrantable) -> None:
-        """Record decisions: put/update/get items and query the table and its indexes."""
-        self.grant_table_actions(grantee, AUDIT_WRITER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+    def index_arns(self, names: tuple[str, ...]) -> list[str]:
+        unknown = set(names) - set(AUDIT_INDEXES)
+        if unknown:
+            raise ValueError(f"no audit index {sorted(unknown)}")
+        return [f"{self.audit_table.table_arn}/index/{name}" for name in names]
 
-    def grant_audit_read(self, grantee: iam.IGrantable) -> None:
-        """Read-only access (reports, reconciler scans by the `by-pending` index)."""
-        self.grant_table_actions(grantee, AUDIT_READER_ACTIONS, [self.audit_table.table_arn, *self.audit_index_arns])
+    def grant_audit_write(self, grantee: iam.IGrantable, *, indexes: tuple[str, ...] = ()) -> None:
+        """Decide: leases and records on the table, and Query on exactly the `indexes` the function reads
+        (the API: `by-worker`, `by-hit` for GET /decisions; no other decider queries an index)."""
+        self.grant_table_actions(grantee, AUDIT_WRITER_ACTIONS, [self.audit_table.table_arn])
+        if indexes:
+            self.grant_table_actions(grantee, ("dynamodb:Query",), self.index_arns(indexes))
+
+    def grant_audit_read(self, grantee: iam.IGrantable, *, indexes: tuple[str, ...] = ()) -> None:
+        """Read-only access to the table, and Query on the named indexes (the reconciler: `by-pending`)."""
+        self.grant_table_actions(grantee, AUDIT_READER_ACTIONS, [self.audit_table.table_arn])
+        if indexes:
+            self.grant_table_actions(grantee, ("dynamodb:Query",), self.index_arns(indexes))
+
+    def grant_audit_record(self, grantee: iam.IGrantable) -> None:
+        """Record decisions made elsewhere (the website): read a history, put a record once."""
+        self.grant_table_actions(grantee, AUDIT_RECORDER_ACTIONS, [self.audit_table.table_arn])
 
     def grant_idempotency(self, grantee: iam.IGrantable) -> None:
         """What Powertools' DynamoDB idempotency persistence layer calls."""

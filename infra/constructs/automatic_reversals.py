@@ -54,16 +54,16 @@ SCHEDULE_INDEXES: dict[str, tuple[str, str]] = {
 }
 
 # What the code calls (PynamoDB 6; `save(condition=...)` is a conditional PutItem):
-#   API:       confirm / cancel -> get (GetItem) + settle (PutItem); reverse with `at` and
-#              provisional rejections -> put (PutItem); GET assignment -> get (GetItem)
-#   sweeper:   due -> by-due (Query); closing_before -> by-deadline (Query); settle, reschedule
-#              (PutItem); get (GetItem)
+#   API:       confirm / cancel -> get (GetItem) + transition (PutItem); reverse with `at` and
+#              provisional rejections -> create (PutItem, GetItem after a conflict); GET assignment -> get
+#   sweeper:   due -> by-due (Query); closing_before -> by-deadline (Query); claim, transition (PutItem)
 #   consumers: the reversal-requests consumer (funds retries) and the notifications consumer
-#              (provisional website rejections) only create schedules: a conditional put (PutItem),
-#              and a get (GetItem) to tell a retried creation from a conflicting schedule
-# UpdateItem is granted with PutItem to the API and the sweeper, which settle schedules: on a
-# table without other writers a conditional update is no more power than the conditional put.
-SCHEDULE_OWNER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#              (provisional website rejections, only with websiteRejectionGrace) only create schedules:
+#              a conditional put (PutItem), and a get (GetItem) to tell a retried creation from a conflict
+# No UpdateItem: every schedule write is a conditional PutItem (tests/least_privilege proves the rest).
+SCHEDULE_OWNER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")
+# A sweep reads schedules through the indexes only, and claims and settles them by conditional PutItem.
+SWEEPER_TABLE_ACTIONS = ("dynamodb:PutItem",)
 SWEEPER_INDEX_ACTIONS = ("dynamodb:Query",)
 SCHEDULE_WRITER_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
 # The reconciler finalizes PENDING audit records (`finalize`: a conditional UpdateItem).
@@ -121,7 +121,7 @@ class AutomaticReversals(Construct):
         self._run_every(self.sweeper, "SweepSchedule", SWEEP_RATE, "every minute: run the automatic reversals due")
         audit_store.grant_audit_write(self.sweeper)
         secret.grant_read(self.sweeper)
-        self._grant_table(self.sweeper, SCHEDULE_OWNER_ACTIONS)
+        self._grant_table(self.sweeper, SWEEPER_TABLE_ACTIONS)
         self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS)
 
         # ---- the reconciler -----------------------------------------------------------------------
@@ -143,7 +143,7 @@ class AutomaticReversals(Construct):
             self.reconciler, "ReconcileSchedule", RECONCILE_RATE, "every 5 minutes: settle PENDING audit records"
         )
         # Reads PENDING records by the `by-pending` index and finalizes them: no Put, no schedule table.
-        audit_store.grant_audit_read(self.reconciler)
+        audit_store.grant_audit_read(self.reconciler, indexes=("by-pending",))
         self.reconciler.add_to_role_policy(
             iam.PolicyStatement(actions=list(RECONCILER_AUDIT_ACTIONS), resources=[audit_store.audit_table_arn])
         )

@@ -172,7 +172,7 @@ class DecisionApi(Construct):
                 environment=services.service_environment(),
             ),
         )
-        services.audit_store.grant_audit_write(self.function)
+        services.audit_store.grant_audit_write(self.function, indexes=("by-worker", "by-hit"))
         services.audit_store.grant_idempotency(self.function)
         services.secret.grant_read(self.function)
 

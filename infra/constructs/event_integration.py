@@ -221,10 +221,10 @@ class EventIntegration(Construct):
         environment = {
             **services.service_environment(),
             "NOTIFICATIONS_DLQ_URL": self.notifications.dead_letter_queue.queue_url,
-            **reversals.schedule_environment(),
         }
-        if self.config.website_rejection_grace:
-            environment["WEBSITE_REJECTION_GRACE"] = self.config.website_rejection_grace
+        grace = self.config.website_rejection_grace
+        if grace:  # only then are website rejections provisional: a schedule per rejection
+            environment.update({**reversals.schedule_environment(), "WEBSITE_REJECTION_GRACE": grace})
         self.notifications_consumer = services.factory.create(
             self,
             "NotificationsConsumer",
@@ -238,9 +238,10 @@ class EventIntegration(Construct):
         )
         self._consume(self.notifications_consumer, self.notifications)
         # Reads an assignment's history and records the website's decision once (conditional put).
-        services.audit_store.grant_audit_write(self.notifications_consumer)
+        services.audit_store.grant_audit_record(self.notifications_consumer)
         services.secret.grant_read(self.notifications_consumer)
-        reversals.grant_schedule_write(self.notifications_consumer)
+        if grace:
+            reversals.grant_schedule_write(self.notifications_consumer)
 
     # ---- seams ----------------------------------------------------------------------------------
     def bus_environment(self) -> dict[str, str]:

@@ -133,8 +133,9 @@ class LambdaFactory:
         acknowledge(
             function,
             "L1",
-            "Pinned to python3.12 on purpose: the function uses the public Powertools for AWS Lambda "
-            "v3 layer built for python3.12/arm64 and the PynamoDB layer built for 3.12; the runtime, "
-            "the layer ARN and the tested dependency set are upgraded together.",
+            "Pinned to python3.12 on purpose: the stack's Powertools layer (pins in "
+            "infra/assets/powertools-layer/requirements.txt, pydantic-core built for cp312/arm64) and the "
+            "PynamoDB layer are built for 3.12; the runtime, the layers' platform and the tested dependency "
+            "set are upgraded together.",
         )
         return function

@@ -329,13 +329,9 @@ class PipTargetLocalBundling:
 
 
 class Layers(Construct):
-    """`powertools` and `pynamodb` (both local bundling); `all` in function order.
+    """`powertools` and `pynamodb` (both local bundling); `all` in function order."""
 
-    `powertools_layer_version` is accepted only to tell a caller that still passes it (the public layer's
-    version, context `powertoolsLayerVersion`) that it no longer has any effect.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: int | None = None) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
 
         pins = powertools_lock()
@@ -360,12 +356,6 @@ class Layers(Construct):
         )
         if self.powertools_bundling.placeholder_reason is not None:
             self._refuse_deployment(self.powertools_bundling.placeholder_reason)
-        if powertools_layer_version is not None:
-            Annotations.of(self).add_warning_v2(
-                "mturk-decisions:powertoolsLayerVersionIgnored",
-                f"powertoolsLayerVersion={powertools_layer_version} has no effect: Powertools is built into this "
-                f"stack's own layer from {self.powertools_requirement} (requirements.txt); remove the setting.",
-            )
 
         package, version = read_pin(PYNAMODB_LAYER_SOURCE / "requirements.txt")
         self.pynamodb_requirement = f"{package}=={version}"

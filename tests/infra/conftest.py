@@ -6,7 +6,7 @@ A jsii synth costs seconds, so every test reads the same assembly:
   alarmEmail, reserved concurrency for the API, the batch worker and the sweeper (the defaults
   reserve none, so a new account whose quota is 10 can deploy), the account-wide API Gateway logging
   role, event publishers and sources, another
-  Powertools layer version, other MTurk pacing rates and queue-age threshold, a longer
+  other MTurk pacing rates and queue-age threshold, a longer
   reconciler delay, provisional website rejections, a shorter event archive), with asset
   bundling skipped (CDK's `aws:cdk:bundling-stacks` = none) since `synth` covers it.
 Both run the cdk-nag AwsSolutions plugin exactly as `app.py` does: a finding would
@@ -50,7 +50,6 @@ RESTRICTED_CONTEXT = {
     "apiGatewayCloudWatchRole": "true",
     "eventSources": "acme.qa, acme.billing",
     "mturkRequesterAccountId": "777788889999",
-    "powertoolsLayerVersion": "31",
     "mturkInitialRate": "2.5",
     "mturkMaxRate": "20",
     "workQueueMaxAgeMinutes": "60",

@@ -126,17 +126,12 @@ def test_sweeper_grants_are_exactly_what_it_calls(synth):
     sweeper = reversals.sweeper
     grants = synth.grants(sweeper)
     table = json.dumps(synth.arn(reversals.table), sort_keys=True)
-    # Then it reads and settles schedules on the table itself ...
-    assert {a for a, r in grants if r == table} == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # Then it claims and settles schedules on the table itself (conditional PutItem; it reads by index) ...
+    assert {a for a, r in grants if r == table} == {"dynamodb:PutItem"}
     # ... and queries the two indexes by name (no /index/*), and nothing else on them
     for index in ("by-due", "by-deadline"):
         assert {a for a, r in grants if r == _index_arn(synth, reversals.table, index)} == {"dynamodb:Query"}
-    assert synth.actions_on(sweeper, reversals.table) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:Query",
-    }
+    assert synth.actions_on(sweeper, reversals.table) == {"dynamodb:PutItem", "dynamodb:Query"}
     # And it decides through the service: audit writes, the MTurk secret, events on the service's bus
     assert synth.actions_on(sweeper, store.audit_table) == {
         "dynamodb:GetItem",
@@ -185,12 +180,12 @@ def test_reconciler_reads_pending_records_and_finalizes_them_only(synth):
     reconciler = reversals.reconciler
     grants = synth.grants(reconciler)
     audit = json.dumps(synth.arn(store.audit_table), sort_keys=True)
-    # Then it reads the audit (the by-pending index among them) and updates records of the table itself
+    # Then it reads the audit (leases, records, histories) and updates records of the table itself, and
+    # queries the by-pending index, no other
     assert {a for a, r in grants if r == audit} == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
-    assert {a for a, r in grants if r == _index_arn(synth, store.audit_table, "by-pending")} == {
-        "dynamodb:GetItem",
-        "dynamodb:Query",
-    }
+    assert {a for a, r in grants if r == _index_arn(synth, store.audit_table, "by-pending")} == {"dynamodb:Query"}
+    for index in ("by-worker", "by-hit"):
+        assert not {a for a, r in grants if r == _index_arn(synth, store.audit_table, index)}
     # And it never creates audit records, never writes the schedule table, never puts events
     assert "dynamodb:PutItem" not in synth.actions_on(reconciler, store.audit_table)
     assert not synth.actions_on(reconciler, reversals.table)

@@ -24,7 +24,6 @@ def test_defaults_without_any_context():
     assert c.mturk_endpoint == "sandbox"
     assert c.alarm_email is None
     assert c.allowed_principals == ()
-    assert c.powertools_layer_version == 27
     assert (c.api_throttle_rate_limit, c.api_throttle_burst_limit) == (10, 20)
     # No reservation anywhere: a new account, whose Lambda quota is 10, can deploy the defaults
     assert c.api_reserved_concurrency is None
@@ -190,7 +189,6 @@ def test_strings_from_the_command_line_are_converted():
         apiThrottleRateLimit="2.5",
         apiThrottleBurstLimit="5",
         apiReservedConcurrency="none",
-        powertoolsLayerVersion="30",
         apiGatewayCloudWatchRole="false",
         alarmEmail="ops@example.com",
         logRetentionDays="30",
@@ -198,7 +196,6 @@ def test_strings_from_the_command_line_are_converted():
     assert c.api_throttle_rate_limit == 2.5
     assert c.api_throttle_burst_limit == 5
     assert c.api_reserved_concurrency is None
-    assert c.powertools_layer_version == 30
     assert c.api_gateway_cloudwatch_role is False
     assert c.alarm_email == "ops@example.com"
     assert c.log_retention_days == 30
@@ -209,7 +206,7 @@ def test_strings_from_the_command_line_are_converted():
     [
         ("apiReservedConcurrency", "0"),
         ("apiThrottleBurstLimit", "many"),
-        ("powertoolsLayerVersion", "-1"),
+        ("powertoolsLayerVersion", "27"),
         ("logRetentionDays", "31"),
         ("alarmEmail", "not-an-email"),
         ("stageName", "has space"),

@@ -171,15 +171,15 @@ def test_notifications_consumer_handler_and_environment(synth, restricted_synth,
     stack = synth.stack
     props = synth.props(stack.events.notifications_consumer)
     env = props["Environment"]["Variables"]
-    # Then it runs the notifications handler and knows its DLQ and the schedule table; website
-    # rejections are audited only by default (no grace)
+    # Then it runs the notifications handler and knows its DLQ; website rejections are audited only by
+    # default (no grace), so it has no schedule table
     assert props["Handler"] == "mturk_decisions.handlers.notifications.handler"
     assert env["NOTIFICATIONS_DLQ_URL"] == synth.ref(stack.events.notifications.dead_letter_queue)
-    assert env["SCHEDULE_TABLE_NAME"] == synth.ref(stack.reversals.table)
-    assert set(env) == service_env | {"NOTIFICATIONS_DLQ_URL", "SCHEDULE_TABLE_NAME"}
-    # Given websiteRejectionGrace=pt72h, then website rejections are provisional for PT72H
-    restricted = restricted_synth.props(restricted_synth.stack.events.notifications_consumer)
-    assert restricted["Environment"]["Variables"]["WEBSITE_REJECTION_GRACE"] == "PT72H"
+    assert set(env) == service_env | {"NOTIFICATIONS_DLQ_URL"}
+    # Given websiteRejectionGrace=pt72h, then website rejections are provisional for PT72H, in the schedule table
+    restricted = restricted_synth.props(restricted_synth.stack.events.notifications_consumer)["Environment"]["Variables"]
+    assert restricted["WEBSITE_REJECTION_GRACE"] == "PT72H"
+    assert restricted["SCHEDULE_TABLE_NAME"] == restricted_synth.ref(restricted_synth.stack.reversals.table)
 
 
 def test_events_consumer_grants_are_exactly_what_it_calls(synth):
@@ -215,7 +215,7 @@ def test_events_consumer_grants_are_exactly_what_it_calls(synth):
         assert not synth.actions_on(consumer, construct), construct.node.path
 
 
-def test_notifications_consumer_grants_are_exactly_what_it_calls(synth):
+def test_notifications_consumer_grants_are_exactly_what_it_calls(synth, restricted_synth):
     # Given the notifications consumer's grants
     stack = synth.stack
     consumer = stack.events.notifications_consumer
@@ -224,11 +224,15 @@ def test_notifications_consumer_grants_are_exactly_what_it_calls(synth):
     # Then it consumes its queue and may only send to its DLQ
     assert synth.actions_on(consumer, notifications.dead_letter_queue) == {"sqs:SendMessage"}
     assert "sqs:ReceiveMessage" in synth.actions_on(consumer, notifications.queue)
-    # And reads an assignment's audit history and records the website's decision; reads the secret;
-    # creates provisional reversals (PutItem) when a grace is configured
-    assert synth.actions_on(consumer, stack.audit_store.audit_table) == AUDIT_WRITE_ACTIONS
+    # And reads an assignment's audit history and records the website's decision once (no lease, no
+    # finalize); reads the secret
+    assert synth.actions_on(consumer, stack.audit_store.audit_table) == {"dynamodb:PutItem", "dynamodb:Query"}
     assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
-    assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    # And creates provisional reversals only when a grace is configured
+    assert not synth.actions_on(consumer, stack.reversals.table)
+    restricted = restricted_synth.stack
+    assert restricted_synth.actions_on(restricted.events.notifications_consumer, restricted.reversals.table) == {
+        "dynamodb:GetItem", "dynamodb:PutItem"}
     # And it cannot start work: no work queue, no batch table, no events on the bus
     assert not synth.actions_on(consumer, stack.bulk.queue)
     assert not synth.actions_on(consumer, stack.bulk.table)

@@ -72,32 +72,23 @@ def test_function_environment_is_the_handler_contract(synth):
     assert not {"MTURK_INITIAL_RATE", "MTURK_MAX_RATE"} & set(env)
 
 
-def test_function_uses_the_public_powertools_layer_and_the_pynamodb_layer(synth):
+def test_function_uses_the_stacks_powertools_layer_and_the_pynamodb_layer(synth):
     # Given the function's layers
     layers = synth.props(synth.stack.api.function)["Layers"]
-    # Then the first is Powertools v3 python312/arm64 (version 27 by default) in the stack's region
-    assert layers[0] == {
-        "Fn::Join": [
-            "",
-            [
-                "arn:aws:lambda:",
-                {"Ref": "AWS::Region"},
-                ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:27",
-            ],
-        ]
-    }
-    # And the second is this stack's PynamoDB layer, for python3.12 on arm64
-    layer_id = layers[1]["Ref"]
-    layer = synth.json["Resources"][layer_id]["Properties"]
-    assert layer["CompatibleRuntimes"] == ["python3.12"]
-    assert layer["CompatibleArchitectures"] == ["arm64"]
+    # Then both are layers of this stack, Powertools (built from its lock) first, then PynamoDB
+    assert layers == [synth.ref(synth.stack.layers.powertools), synth.ref(synth.stack.layers.pynamodb)]
+    # And both are built for python3.12 on arm64
+    for layer in layers:
+        props = synth.json["Resources"][layer["Ref"]]["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+        assert props["CompatibleArchitectures"] == ["arm64"]
 
 
-def test_powertools_layer_version_comes_from_context(restricted_synth):
-    # Given powertoolsLayerVersion=31
-    layers = restricted_synth.props(restricted_synth.stack.api.function)["Layers"]
-    # Then the layer ARN ends with :31
-    assert layers[0]["Fn::Join"][1][-1].endswith("AWSLambdaPowertoolsPythonV3-python312-arm64:31")
+def test_no_layer_is_taken_from_another_account(synth, restricted_synth):
+    # Given both templates, then no function refers to a layer by ARN (such as the public Powertools layer)
+    for s in (synth, restricted_synth):
+        for function in s.resources("AWS::Lambda::Function").values():
+            assert all(set(layer) == {"Ref"} for layer in function["Properties"].get("Layers", [])), function
 
 
 def test_reserved_concurrency_can_be_set(restricted_synth):

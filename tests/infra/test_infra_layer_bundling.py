@@ -285,10 +285,10 @@ def test_offline_synth_without_wheels_gives_a_layer_that_cannot_be_deployed(tmp_
         layers.subprocess, "run",
         lambda command, **_: (_ for _ in ()).throw(subprocess.CalledProcessError(1, command, stderr="offline")),
     )
-    # When a stack with the layers is synthesized (and a caller still passes the old public layer version)
+    # When a stack with the layers is synthesized
     app = App(outdir=str(tmp_path / "cdk.out"))
     stack = Stack(app, "Layers")
-    built = Layers(stack, "Layers", powertools_layer_version=27)
+    built = Layers(stack, "Layers")
     assembly = app.synth()
     template = json.loads(Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path).read_text())
     # Then the synth succeeded, with a placeholder layer that says why
@@ -305,8 +305,6 @@ def test_offline_synth_without_wheels_gives_a_layer_that_cannot_be_deployed(tmp_
     (parameter,) = [name for name in template["Parameters"] if "PowertoolsLayerNotBuilt" in name]
     assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, {"Ref": parameter}]}]}
     assert "cannot be deployed" in assertion["AssertDescription"]
-    # And the old powertoolsLayerVersion setting is reported as having no effect
-    assert Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("no effect"))
     # And the PynamoDB layer (pure Python) was still built, from the installed copy
     pynamodb = template["Resources"][stack.get_logical_id(built.pynamodb.node.default_child)]
     staged = tmp_path / "cdk.out" / f"asset.{pynamodb['Properties']['Content']['S3Key'].removesuffix('.zip')}"

@@ -471,14 +471,14 @@ def test_given_the_region_when_resolving_layers_then_only_the_public_layer_is_ex
     assert layers == {"arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-arm64:27"}
 
 
-def test_given_a_missing_layer_when_checked_then_it_stops_naming_powertools_layer_version():
+def test_given_a_missing_external_layer_when_checked_then_it_stops():
     stack = stack_of(public_layer_template())
     missing = {arn: "ResourceNotFoundException" for arn in external_layers(stack, healthy_account())}
 
     findings = check_layers(stack, healthy_account(missing_layers=missing), Options())
 
     assert levels(findings) == [STOP]
-    assert "powertoolsLayerVersion" in findings[0].fix and "AWSLambdaPowertoolsPythonV3" in findings[0].message
+    assert "published in this region" in findings[0].fix and "AWSLambdaPowertoolsPythonV3" in findings[0].message
 
 
 def test_given_a_rule_that_can_never_hold_when_checked_then_it_stops_with_the_rules_description():
