@@ -5,6 +5,10 @@ Tests run moto, the simulator and the gateway in threads of one process; the dem
 simulator as processes. The Lambda handlers run in this process (serialized, the tests' default) or in
 process execution environments, several at once as in AWS (`local.runtime`). Either way the same
 provisioning runs and the same handlers answer.
+
+`provision` creates the resources the CDK stack deploys, and each function gets the environment variables the
+CDK stack gives it (`function_environment`); tests/infra/test_offline_contract.py compares both with the
+synthesized template, resource by resource, and names whatever differs.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
@@ -89,85 +93,58 @@ def point_aws_at(moto_url: str) -> None:
     )
 
 
-def visibility_timeout_for(consumer: "LocalFunction") -> str:
-    """6 x the consumer's timeout, as in AWS (infra/constructs/queues.py): a message is not delivered again
-    while the invocation that received it may still run (several pollers receive at once)."""
-    return str(int(6 * consumer.timeout_seconds))
+# ---- the service as the CDK stack declares it ---------------------------------------------------------------
+# tests/infra/test_offline_contract.py synthesizes the CDK stack and compares it with what `provision` creates and
+# what the functions' execution environments get, resource by resource: a queue, an index, a TTL, a rule's pattern,
+# a function's variable or trigger that differs fails it, named. Values that legitimately differ here are
+# declared below (`LOCAL_OVERRIDES`, `LOCAL_ONLY_VARIABLES`), never a second literal left to drift.
 
-
-def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> dict[str, str]:
-    """Create the audit and idempotency tables and the MTurk secret, as the CDK stack does in AWS."""
-    import boto3
-
-    from mturk_decisions.adapters.audit_store import audit_model
-    from mturk_decisions.adapters.batch_store import batch_model
-
-    names = {
-        "AUDIT_TABLE_NAME": AUDIT_TABLE + suffix,
-        "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE + suffix,
-        "MTURK_SECRET_ID": MTURK_SECRET + suffix,
-        "BATCH_TABLE_NAME": BATCH_TABLE + suffix,
-    }
-    audit_model(names["AUDIT_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    batch_model(names["BATCH_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
-    dlq_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix + "-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(QueueName=WORK_QUEUE + suffix, Attributes={
-        "VisibilityTimeout": visibility_timeout_for(WORKER_FUNCTION),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-    })["QueueUrl"]
-    names["WORK_QUEUE_URL"] = queue_url
-    names["WORK_DLQ_URL"] = dlq_url
-
-    from mturk_decisions.adapters.schedule_store import schedule_model
-
-    names["SCHEDULE_TABLE_NAME"] = SCHEDULE_TABLE + suffix
-    schedule_model(names["SCHEDULE_TABLE_NAME"], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    for env_name, queue in (("REVERSAL_REQUESTS", REVERSAL_REQUESTS_QUEUE), ("NOTIFICATIONS", NOTIFICATIONS_QUEUE)):
-        dlq = sqs.create_queue(QueueName=queue + suffix + "-dlq")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        names[f"{env_name}_QUEUE_URL"] = sqs.create_queue(QueueName=queue + suffix, Attributes={
-            "VisibilityTimeout": visibility_timeout_for(EVENTS_FUNCTION),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}),
-        })["QueueUrl"]
-        names[f"{env_name}_DLQ_URL"] = dlq
-    names["EVENTS_DLQ_URL"] = names.pop("REVERSAL_REQUESTS_DLQ_URL")
-    events = boto3.client("events", region_name=REGION, endpoint_url=moto_url)
-    names["EVENT_BUS_NAME"] = EVENT_BUS + suffix
-    events.create_event_bus(Name=names["EVENT_BUS_NAME"])
-    requests_arn = sqs.get_queue_attributes(QueueUrl=names["REVERSAL_REQUESTS_QUEUE_URL"],
-                                            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="reversal-requested" + suffix, EventBusName=names["EVENT_BUS_NAME"],
-                    EventPattern=json.dumps({"detail-type": ["Reversal Requested"]}))
-    events.put_targets(Rule="reversal-requested" + suffix, EventBusName=names["EVENT_BUS_NAME"],
-                       Targets=[{"Id": "reversal-requests-queue", "Arn": requests_arn}])
-    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
-    dynamodb.create_table(
-        TableName=names["IDEMPOTENCY_TABLE_NAME"],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names["IDEMPOTENCY_TABLE_NAME"],
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
-    )
-    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
-    secrets.create_secret(
-        Name=names["MTURK_SECRET_ID"],
-        SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
-    )
-    return names
+#: What the CDK stack gives every function running the decision service (`ServiceContext.service_environment`,
+#: `LambdaFactory`'s Powertools settings), with the values it gives...
+SERVICE_SETTINGS: dict[str, str] = {
+    "POWERTOOLS_SERVICE_NAME": "mturk-decisions",
+    "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "SECRET_MAX_AGE_SECONDS": "300",
+}
+#: ... and the variables whose values are the stack's own: its resources (the keys `provision` answers them under)
+#: and MTurk's endpoint (`LOCAL_OVERRIDES`).
+SERVICE_RESOURCES = ("AUDIT_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "MTURK_SECRET_ID", "MTURK_ENDPOINT")
+#: Template values the local stack replaces on purpose; the contract test compares every other literal value.
+LOCAL_OVERRIDES: dict[str, str] = {
+    "MTURK_ENDPOINT": "MTurk is the simulator (its URL), not the sandbox",
+}
+#: Variables the local stack adds to the functions' environments beyond the template's, and why. Lambda's own
+#: (`_HANDLER`, `AWS_LAMBDA_*`: `local.runtime.child_environment`) and what the process inherits come on top.
+LOCAL_ONLY_VARIABLES: dict[str, str] = {
+    "MTURK_MAX_ATTEMPTS": "4 MTurk attempts, not 6: failing tests stay short (OfflineStack.lambda_env)",
+    "LOCAL_CLOCK_URL": "the simulator's clock is the service's (local.lambda_env)",
+    "LOCAL_LAMBDA_LOG": "where the demo's functions log, CloudWatch's stand-in (local.lambda_env)",
+    "LOCAL_AWS_CALL_LOG": "a log of the functions' AWS calls (local.lambda_env)",
+    "AWS_ENDPOINT_URL_DYNAMODB": "the AWS APIs are moto's (point_aws_at)",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER": "the AWS APIs are moto's (point_aws_at)",
+    "AWS_ENDPOINT_URL_SQS": "the AWS APIs are moto's (point_aws_at)",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE": "the AWS APIs are moto's (point_aws_at)",
+    "AWS_REGION": "Lambda sets it itself",
+    "AWS_DEFAULT_REGION": "Lambda sets it itself",
+    "AWS_ACCESS_KEY_ID": "Lambda sets the role's credentials itself",
+    "AWS_SECRET_ACCESS_KEY": "Lambda sets the role's credentials itself",
+}
 
 
 @dataclass(frozen=True)
 class LocalFunction:
-    """One of the service's Lambda functions, as the CDK stack declares it (handler, name, timeout)."""
+    """One of the service's Lambda functions, as the CDK stack declares it: handler, name, timeout, and what it
+    gives the function beyond every function's `SERVICE_SETTINGS` and `SERVICE_RESOURCES`: `resources` (keys of
+    `provision`'s answer), `settings` (with the stack's default values, cdk.json's context) and `optional`: a
+    setting the stack gives only when it is configured (unset by default), with the resources it brings."""
 
     handler: str
     name: str
     timeout_seconds: float
+    resources: tuple[str, ...] = ()
+    settings: Mapping[str, str] = field(default_factory=dict, hash=False)
+    optional: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def import_handler(self) -> Callable[[dict, Any], Any]:
         import importlib
@@ -175,16 +152,157 @@ class LocalFunction:
         module, _, function = self.handler.partition(":")
         return getattr(importlib.import_module(module), function)
 
+    @property
+    def environment_names(self) -> frozenset[str]:
+        """The names of the variables the CDK stack gives this function by default."""
+        return frozenset({*SERVICE_SETTINGS, *SERVICE_RESOURCES, *self.resources, *self.settings})
 
-API_FUNCTION = LocalFunction("mturk_decisions.handlers.api:handler", "mturk-decisions-api", 29)
-WORKER_FUNCTION = LocalFunction("mturk_decisions.handlers.batch_worker:handler", "mturk-decisions-batch-worker", 900)
-EVENTS_FUNCTION = LocalFunction("mturk_decisions.handlers.events:handler", "mturk-decisions-events", 180)
-NOTIFICATIONS_FUNCTION = LocalFunction("mturk_decisions.handlers.notifications:handler",
-                                       "mturk-decisions-notifications", 180)
-SWEEP_FUNCTION = LocalFunction("mturk_decisions.handlers.scheduler:handler", "mturk-decisions-reversal-sweep", 300)
-RECONCILER_FUNCTION = LocalFunction("mturk_decisions.handlers.reconciler:handler", "mturk-decisions-reconciler", 300)
+    def environment_names_with(self, env: Mapping[str, str]) -> frozenset[str]:
+        """... and with the optional settings `env` configures."""
+        configured = {name for setting, resources in self.optional.items() if env.get(setting)
+                      for name in (setting, *resources)}
+        return self.environment_names | configured
+
+
+#: Every queue's redrive and retention, as in AWS (infra/constructs/queues.py).
+MAX_RECEIVE_COUNT = 5
+QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: AWS guidance for SQS event sources, as in infra/constructs/queues.py: visibility timeout = 6 x the consumer's
+#: function timeout. Not scaled down here: the local trigger gives a failed message back after 1 s itself.
+VISIBILITY_TIMEOUT_FACTOR = 6
+
+API_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.api:handler", "mturk-decisions-api", 29,
+    resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL", "SCHEDULE_TABLE_NAME", "EVENT_BUS_NAME",
+               "NOTIFICATIONS_QUEUE_URL"))
+WORKER_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.batch_worker:handler", "mturk-decisions-batch-worker", 900,
+    resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL", "EVENT_BUS_NAME"),
+    settings={"MTURK_INITIAL_RATE": "5", "MTURK_MAX_RATE": "50", "WORK_QUEUE_MAX_RECEIVES": str(MAX_RECEIVE_COUNT)})
+EVENTS_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.events:handler", "mturk-decisions-events", 180,
+    resources=("EVENT_BUS_NAME", "EVENTS_DLQ_URL", "SCHEDULE_TABLE_NAME", "BATCH_TABLE_NAME", "WORK_QUEUE_URL"))
+NOTIFICATIONS_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.notifications:handler", "mturk-decisions-notifications", 180,
+    resources=("NOTIFICATIONS_DLQ_URL",),
+    # cdk.json's websiteRejectionGrace: website rejections are provisional, a schedule each
+    optional={"WEBSITE_REJECTION_GRACE": ("SCHEDULE_TABLE_NAME",)})
+SWEEP_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.scheduler:handler", "mturk-decisions-reversal-sweep", 300,
+    resources=("SCHEDULE_TABLE_NAME", "EVENT_BUS_NAME"))
+RECONCILER_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.reconciler:handler", "mturk-decisions-reconciler", 300,
+    resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL"), settings={"RECONCILE_AFTER_SECONDS": "900"})
 FUNCTIONS = {f.handler: f for f in (API_FUNCTION, WORKER_FUNCTION, EVENTS_FUNCTION, NOTIFICATIONS_FUNCTION,
                                     SWEEP_FUNCTION, RECONCILER_FUNCTION)}
+
+
+@dataclass(frozen=True)
+class LocalQueue:
+    """A queue and its DLQ for one consumer, as `QueueWithDeadLetters` makes them in AWS; `provision` answers
+    their URLs under `url_key` and `dlq_key`."""
+
+    name: str
+    consumer: LocalFunction
+    url_key: str
+    dlq_key: str
+
+
+QUEUES = (
+    LocalQueue(WORK_QUEUE, WORKER_FUNCTION, "WORK_QUEUE_URL", "WORK_DLQ_URL"),
+    LocalQueue(REVERSAL_REQUESTS_QUEUE, EVENTS_FUNCTION, "REVERSAL_REQUESTS_QUEUE_URL", "EVENTS_DLQ_URL"),
+    LocalQueue(NOTIFICATIONS_QUEUE, NOTIFICATIONS_FUNCTION, "NOTIFICATIONS_QUEUE_URL", "NOTIFICATIONS_DLQ_URL"),
+)
+#: TTL attribute by table (PynamoDB's `create_table` sets one only for a `TTLAttribute`; `expires_at` is not one).
+TABLE_TTLS = {"IDEMPOTENCY_TABLE_NAME": "expiration", "BATCH_TABLE_NAME": "expires_at"}
+#: The rule of the service's bus sending Reversal Requested events of the allowed sources (cdk.json's
+#: `eventSources`) to the reversal-requests queue; an event it cannot deliver goes to that queue's DLQ (the
+#: target's DeadLetterConfig).
+REVERSAL_REQUESTED_RULE = "reversal-requested"
+REVERSAL_REQUESTED_PATTERN: dict[str, list[str]] = {"detail-type": ["Reversal Requested"],
+                                                    "source": ["mturk-decisions.requester"]}
+
+#: Every variable the local stack gives a function of the service (others get none of them), and the names
+#: `provision` answers; `function_environment` gives each function its own of these only.
+STACK_VARIABLES = frozenset({
+    *(name for function in FUNCTIONS.values() for name in function.environment_names),
+    *(name for function in FUNCTIONS.values() for setting, resources in function.optional.items()
+      for name in (setting, *resources)),
+    "WORK_DLQ_URL", "REVERSAL_REQUESTS_QUEUE_URL", "EVENT_BUS_NAME",
+    *(key for queue in QUEUES for key in (queue.url_key, queue.dlq_key)),
+})
+
+
+def visibility_timeout_for(consumer: LocalFunction) -> str:
+    """`VISIBILITY_TIMEOUT_FACTOR` x the consumer's timeout, as in AWS: a message is not delivered again while
+    the invocation that received it may still run (several pollers receive at once)."""
+    return str(int(VISIBILITY_TIMEOUT_FACTOR * consumer.timeout_seconds))
+
+
+def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> dict[str, str]:
+    """Create the service's resources on moto as the CDK stack creates them in AWS: the tables (keys and indexes
+    from the code's own models, TTLs), each consumer's queue and DLQ (visibility timeout, retention, redrive),
+    the bus and its Reversal Requested rule, the MTurk secret holding `mturk_key`. Answers their names and URLs
+    under the variables that name them (`WORK_DLQ_URL`, `REVERSAL_REQUESTS_QUEUE_URL`: for tests and triggers).
+    tests/infra/test_offline_contract.py checks all of it against the synthesized template."""
+    import boto3
+
+    from mturk_decisions.adapters.audit_store import audit_model
+    from mturk_decisions.adapters.batch_store import batch_model
+    from mturk_decisions.adapters.schedule_store import schedule_model
+
+    names = {
+        "AUDIT_TABLE_NAME": AUDIT_TABLE + suffix,
+        "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE + suffix,
+        "MTURK_SECRET_ID": MTURK_SECRET + suffix,
+        "BATCH_TABLE_NAME": BATCH_TABLE + suffix,
+        "SCHEDULE_TABLE_NAME": SCHEDULE_TABLE + suffix,
+        "EVENT_BUS_NAME": EVENT_BUS + suffix,
+    }
+    for model, key in ((audit_model, "AUDIT_TABLE_NAME"), (batch_model, "BATCH_TABLE_NAME"),
+                       (schedule_model, "SCHEDULE_TABLE_NAME")):
+        model(names[key], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_url)
+    dynamodb.create_table(  # Powertools' DynamoDBPersistenceLayer defaults
+        TableName=names["IDEMPOTENCY_TABLE_NAME"],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for key, attribute in TABLE_TTLS.items():
+        dynamodb.update_time_to_live(TableName=names[key],
+                                     TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
+
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
+    for queue in QUEUES:
+        dlq_url = sqs.create_queue(QueueName=queue.name + suffix + "-dlq",
+                                   Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
+        names[queue.dlq_key] = dlq_url
+        names[queue.url_key] = sqs.create_queue(QueueName=queue.name + suffix, Attributes={
+            "VisibilityTimeout": visibility_timeout_for(queue.consumer),
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": _queue_arn(sqs, dlq_url),
+                                         "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+        })["QueueUrl"]
+
+    events = boto3.client("events", region_name=REGION, endpoint_url=moto_url)
+    events.create_event_bus(Name=names["EVENT_BUS_NAME"])
+    rule = REVERSAL_REQUESTED_RULE + suffix
+    events.put_rule(Name=rule, EventBusName=names["EVENT_BUS_NAME"],
+                    EventPattern=json.dumps(REVERSAL_REQUESTED_PATTERN))
+    events.put_targets(Rule=rule, EventBusName=names["EVENT_BUS_NAME"], Targets=[{
+        "Id": "reversal-requests-queue",
+        "Arn": _queue_arn(sqs, names["REVERSAL_REQUESTS_QUEUE_URL"]),
+        "DeadLetterConfig": {"Arn": _queue_arn(sqs, names["EVENTS_DLQ_URL"])},
+    }])
+
+    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
+    secrets.create_secret(
+        Name=names["MTURK_SECRET_ID"],
+        SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
+    )
+    return names
 
 
 def local_function(function: LocalFunction | str) -> LocalFunction:
@@ -194,11 +312,25 @@ def local_function(function: LocalFunction | str) -> LocalFunction:
     return FUNCTIONS.get(function) or LocalFunction(function, default_function_name(function), 30)
 
 
-def lambda_environments(function: LocalFunction | str, env: dict[str, str], concurrency: int) -> ProcessEnvironments:
-    """Process execution environments of one function (`LocalFunction` or a `module:handler` path)."""
+def function_environment(function: LocalFunction | str, env: dict[str, str]) -> dict[str, str]:
+    """`function`'s environment on a stack whose variables are `env` (what `provision` answered, the endpoints,
+    the process's own): as in AWS, of the stack's variables (`STACK_VARIABLES`) it gets its own only, with
+    the stack's default values for its settings unless `env` gives others (the demo's pacing rate). Any other
+    `module:handler` gets `env` as it is."""
     function = local_function(function)
-    return ProcessEnvironments(function.handler, env, concurrency=concurrency, function_name=function.name,
-                               timeout_seconds=function.timeout_seconds)
+    if function.handler not in FUNCTIONS:
+        return dict(env)
+    own = function.environment_names_with(env)
+    return {**SERVICE_SETTINGS, **function.settings,
+            **{name: value for name, value in env.items() if name not in STACK_VARIABLES or name in own}}
+
+
+def lambda_environments(function: LocalFunction | str, env: dict[str, str], concurrency: int) -> ProcessEnvironments:
+    """Process execution environments of one function (`LocalFunction` or a `module:handler` path), with its
+    own environment out of the stack's `env` (`function_environment`)."""
+    function = local_function(function)
+    return ProcessEnvironments(function.handler, function_environment(function, env), concurrency=concurrency,
+                               function_name=function.name, timeout_seconds=function.timeout_seconds)
 
 
 @dataclass
@@ -251,10 +383,15 @@ class OfflineStack:
                                                    concurrency=self.concurrency or 1)
         return self
 
-    def lambda_env(self) -> dict[str, str]:
-        """A function's environment variables on this stack (the simulator also serves its clock)."""
+    def lambda_env(self, function: LocalFunction | str | None = None) -> dict[str, str]:
+        """`function`'s environment variables on this stack (`function_environment`; the simulator also serves
+        its clock). Without a function, every function's together: the handlers running in this process share
+        one set of dependencies, built from it."""
         url = self.simulator_server.url
-        return {**os.environ, **self.env, "MTURK_ENDPOINT": url, "MTURK_MAX_ATTEMPTS": "4", "LOCAL_CLOCK_URL": url}
+        env = {**os.environ, **self.env, "MTURK_ENDPOINT": url, "MTURK_MAX_ATTEMPTS": "4", "LOCAL_CLOCK_URL": url}
+        if function is not None:
+            return function_environment(function, env)
+        return {name: value for each in FUNCTIONS.values() for name, value in function_environment(each, env).items()}
 
     def environments(self, function: LocalFunction | str, concurrency: int | None = None) -> Any:
         """Execution environments of one of the service's functions (or any `module:handler`) on this stack:
