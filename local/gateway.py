@@ -125,6 +125,9 @@ class LocalApiGateway:
         except SigV4Error as denied:
             code = "MISSING_AUTHENTICATION_TOKEN" if denied.status == 403 else "ACCESS_DENIED"
             return _error(403, code, denied.message)
+        if caller.region != self.region:  # API Gateway's own words for a signature scoped to another region
+            return _error(403, "INVALID_SIGNATURE", f"Credential should be scoped to a valid region, not "
+                                                    f"'{caller.region}'. ")
         if caller.service != "execute-api":
             return _error(403, "ACCESS_DENIED", f"Credential should be scoped to correct service: 'execute-api', not '{caller.service}'.")
         principal = self.principals[caller.access_key_id]

@@ -85,24 +85,28 @@ class AutomaticReversals(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
         super().__init__(scope, construct_id)
-        config, audit_store, secret = services.config, services.audit_store, services.secret
-        self.audit_store = audit_store
+        self.audit_store = services.audit_store
+        self._add_table(services)
+        self._add_sweeper(services)
+        self._add_reconciler(services)
+        self._wire_api(api)
 
-        if config.existing_schedule_table_name:  # a retained table of an earlier deployment: its reversals go on
-            self.table = audit_store.adopt_table(self, "ScheduleTable", config.existing_schedule_table_name,
-                                                 SCHEDULE_INDEXES)
-        else:
-            self.table = audit_store.create_table(
-                self,
-                "ScheduleTable",
-                partition_key=SCHEDULE_PARTITION_KEY,
-                indexes=SCHEDULE_INDEXES,
-                # Pending reversals are promises to workers: they outlive the stack (and a mistaken delete).
-                retain=True,
-            )
+    def _add_table(self, services: ServiceContext) -> None:
+        existing = services.config.existing_schedule_table_name
+        if existing:  # a retained table of an earlier deployment: its pending reversals go on
+            self.table = self.audit_store.adopt_table(self, "ScheduleTable", existing, SCHEDULE_INDEXES)
+            return
+        self.table = self.audit_store.create_table(
+            self,
+            "ScheduleTable",
+            partition_key=SCHEDULE_PARTITION_KEY,
+            indexes=SCHEDULE_INDEXES,
+            # Pending reversals are promises to workers: they outlive the stack (and a mistaken delete).
+            retain=True,
+        )
 
-        # ---- the sweeper ------------------------------------------------------------------------
-        self.sweeper_reserved_concurrency = config.sweeper_reserved_concurrency
+    def _add_sweeper(self, services: ServiceContext) -> None:
+        self.sweeper_reserved_concurrency = services.config.sweeper_reserved_concurrency
         self.sweeper = services.factory.create(
             self,
             "Sweeper",
@@ -111,20 +115,18 @@ class AutomaticReversals(Construct):
                 description="mturk-decisions sweeper: runs the automatic reversals that are due (every minute)",
                 timeout=SWEEPER_TIMEOUT,
                 memory_size=512,
-                reserved_concurrency=config.sweeper_reserved_concurrency,
-                environment={
-                    **services.service_environment(),
-                    **self.schedule_environment(),
-                },
+                reserved_concurrency=services.config.sweeper_reserved_concurrency,
+                environment={**services.service_environment(), **self.schedule_environment()},
             ),
         )
         self._run_every(self.sweeper, "SweepSchedule", SWEEP_RATE, "every minute: run the automatic reversals due")
-        audit_store.grant_audit_write(self.sweeper)
-        secret.grant_read(self.sweeper)
+        self.audit_store.grant_audit_write(self.sweeper)
+        services.secret.grant_read(self.sweeper)
         self._grant_table(self.sweeper, SWEEPER_TABLE_ACTIONS)
         self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS)
 
-        # ---- the reconciler -----------------------------------------------------------------------
+    def _add_reconciler(self, services: ServiceContext) -> None:
+        """Runs never overlap without a reservation: each takes a run lock in the audit table (UpdateItem)."""
         self.reconciler = services.factory.create(
             self,
             "Reconciler",
@@ -135,7 +137,7 @@ class AutomaticReversals(Construct):
                 memory_size=512,
                 environment={
                     **services.service_environment(),
-                    "RECONCILE_AFTER_SECONDS": str(config.reconcile_after_seconds),
+                    "RECONCILE_AFTER_SECONDS": str(services.config.reconcile_after_seconds),
                 },
             ),
         )
@@ -143,13 +145,11 @@ class AutomaticReversals(Construct):
             self.reconciler, "ReconcileSchedule", RECONCILE_RATE, "every 5 minutes: settle PENDING audit records"
         )
         # Reads PENDING records by the `by-pending` index and finalizes them: no Put, no schedule table.
-        audit_store.grant_audit_read(self.reconciler, indexes=("by-pending",))
+        self.audit_store.grant_audit_read(self.reconciler, indexes=("by-pending",))
         self.reconciler.add_to_role_policy(
-            iam.PolicyStatement(actions=list(RECONCILER_AUDIT_ACTIONS), resources=[audit_store.audit_table_arn])
+            iam.PolicyStatement(actions=list(RECONCILER_AUDIT_ACTIONS), resources=[self.audit_store.audit_table_arn])
         )
-        secret.grant_read(self.reconciler)
-
-        self._wire_api(api)
+        services.secret.grant_read(self.reconciler)
 
     # ---- seams for the event consumers -----------------------------------------------------------
     def schedule_environment(self) -> dict[str, str]:

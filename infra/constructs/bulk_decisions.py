@@ -86,10 +86,13 @@ class BulkDecisions(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
         super().__init__(scope, construct_id)
-        config, audit_store = services.config, services.audit_store
-        self.audit_store = audit_store
+        self.audit_store = services.audit_store
+        self._add_table_and_queues()
+        self._add_worker(services)
+        self._wire_api(api)
 
-        self.table = audit_store.create_table(
+    def _add_table_and_queues(self) -> None:
+        self.table = self.audit_store.create_table(
             self,
             "BatchTable",
             partition_key=BATCH_PARTITION_KEY,
@@ -99,12 +102,13 @@ class BulkDecisions(Construct):
             # Operational state of batches; the decisions are recorded in the retained audit table.
             retain=False,
         )
-
         # BulkDecisions/WorkQueue and BulkDecisions/WorkDeadLetterQueue.
         self.work_queues = QueueWithDeadLetters(self, "Work", visibility_timeout=VISIBILITY_TIMEOUT)
         self.queue = self.work_queues.queue
         self.dead_letter_queue = self.work_queues.dead_letter_queue
 
+    def _add_worker(self, services: ServiceContext) -> None:
+        config = services.config
         self.worker = services.factory.create(
             self,
             "Worker",
@@ -133,11 +137,9 @@ class BulkDecisions(Construct):
         )
         # An invocation running out of time sends the chunk's unstarted items back as a new message.
         self.work_queues.grant_send(self.worker)
-        audit_store.grant_audit_write(self.worker)
+        self.audit_store.grant_audit_write(self.worker)
         services.secret.grant_read(self.worker)
         self._grant_table(self.worker, WORKER_BATCH_ACTIONS)
-
-        self._wire_api(api)
 
     # ---- the API function and its routes ------------------------------------------------------
     def _wire_api(self, api: DecisionApi) -> None:

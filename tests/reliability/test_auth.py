@@ -35,6 +35,8 @@ SIGNERS = {
     "wrong-secret": SigV4RequestsAuth(_key(), "not-the-secret-at-all-xxxxxxxxxxxxxxxxxx"),
     "unknown-key": SigV4RequestsAuth("LOCALUNKNOWNCALLER01", DEMO_PRINCIPAL.secret_access_key),
     "other-service": SigV4RequestsAuth(_key(), DEMO_PRINCIPAL.secret_access_key, service="s3"),
+    # A deploy mistake the gateway must not hide: a client configured for another region than the API's.
+    "other-region": SigV4RequestsAuth(_key(), DEMO_PRINCIPAL.secret_access_key, region="eu-west-1"),
     "stale-date": SigV4RequestsAuth(_key(), DEMO_PRINCIPAL.secret_access_key,
                                     when=datetime.now(timezone.utc) - timedelta(minutes=20)),
 }
@@ -49,11 +51,17 @@ def test_every_route_refuses_unsigned_and_wrongly_signed_requests(stack, sim, si
         response = requests.request(method, stack.gateway.url + path, data=body, timeout=10,
                                     headers={"Content-Type": "application/json"}, auth=SIGNERS[signer])
         ok = response.status_code == 403 and response.json().get("code") in ("MISSING_AUTHENTICATION_TOKEN",
-                                                                              "ACCESS_DENIED")
+                                                                              "ACCESS_DENIED", "INVALID_SIGNATURE")
         if not ok:
             refused.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
     assert not refused, "\n".join(refused)
     assert sim.count_calls() == 0, "the handler ran for a request the gateway should have refused"
+
+
+def test_a_signature_for_another_region_is_refused_in_api_gateways_words(stack):
+    response = requests.get(stack.gateway.url + "/decisions?workerId=A1", timeout=10, auth=SIGNERS["other-region"])
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("Credential should be scoped to a valid region, not 'eu-west-1'")
 
 
 def test_a_body_changed_after_signing_is_refused(stack, sim, seed):

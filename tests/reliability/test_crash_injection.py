@@ -127,6 +127,8 @@ def _sqs_event(chunk, receive_count: int) -> dict:
 #: The work queue's visibility timeout (6 x the worker's 15-minute timeout): how long SQS waits before it
 #: delivers a failed chunk again. It is longer than a decision lease, so a crashed attempt's lease has expired.
 REDELIVERY_DELAY = timedelta(minutes=90)
+#: The worker's function timeout, as deployed: its time budget is judged against it.
+WORKER_TIMEOUT_SECONDS = 900
 
 
 def _deliver(chunk, max_deliveries: int, on_crash, clock=None) -> list[str]:
@@ -139,7 +141,8 @@ def _deliver(chunk, max_deliveries: int, on_crash, clock=None) -> list[str]:
         if receive_count > 1 and clock is not None:
             clock.advance(seconds=REDELIVERY_DELAY.total_seconds())
         try:
-            answer = handler(_sqs_event(chunk, receive_count), _LambdaContext("mturk-decisions-batch-worker")) or {}
+            answer = handler(_sqs_event(chunk, receive_count),
+                             _LambdaContext("mturk-decisions-batch-worker", WORKER_TIMEOUT_SECONDS)) or {}
             failed = bool(answer.get("batchItemFailures"))
             results.append("partial-failure" if failed else "ok")
         except Crash:
