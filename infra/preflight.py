@@ -51,6 +51,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from infra.check_lines import CheckLine
+
 OK, WARN, STOP = "OK", "WARN", "STOP"
 DEFAULT_QUALIFIER = "hnb659fds"
 QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
@@ -72,16 +74,8 @@ RESERVATION_KEYS: tuple[tuple[str, str, str], ...] = (
 
 
 # ---- what the checks see --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Finding:
-    level: str  # OK, WARN or STOP
-    check: str
-    message: str
-    fix: str = ""
-
-    def line(self) -> str:
-        text = f"{self.level:<5} {self.check:<19} {self.message}"
-        return f"{text} -> {self.fix}" if self.fix else text
+class Finding(CheckLine):
+    """A preflight check's line: OK, WARN or STOP."""
 
 
 @dataclass(frozen=True)

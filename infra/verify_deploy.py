@@ -36,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from infra.check_lines import CheckLine
 from infra.preflight import operator_context, parse_cdk_opts, truthy
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -58,16 +59,11 @@ PRECHECK_REFUSALS = {
 }
 
 
-@dataclass(frozen=True)
-class Result:
-    level: str  # OK, WARN or FAIL
-    check: str
-    message: str
-    fix: str = ""
+class Result(CheckLine):
+    """A verify-deploy check's line: OK, WARN or FAIL."""
 
-    def line(self) -> str:
-        text = f"{self.level:<4} {self.check:<18} {self.message}"
-        return f"{text} -> {self.fix}" if self.fix else text
+    def line(self, level_width: int = 4, check_width: int = 18) -> str:
+        return super().line(level_width, check_width)
 
 
 # ---- the stack's outputs --------------------------------------------------------------------------

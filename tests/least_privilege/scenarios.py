@@ -28,20 +28,14 @@ from typing import Any
 import boto3
 
 from local.stack import DEMO_MTURK_KEY, REGION, OfflineStack
+from tests import waiting
 
 REQUESTER = DEMO_MTURK_KEY[0]
 WAIT_SECONDS = 30.0
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = condition()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        time.sleep(0.1)
+    return waiting.wait_until(condition, what, timeout=timeout, every=0.1)
 
 
 def sqs_event(body: str) -> dict:

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from local.runtime import ProcessEnvironments
 
+from tests.waiting import wait_until  # noqa: F401  (the local tests import it from here)
+
 HANDLERS = "tests.local.handlers"
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, every: float = 0.02) -> object:
-    """Poll `condition` until it is truthy (answered) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = condition()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {condition}")
-        time.sleep(every)
 
 
 def alive(pid: int) -> bool:
