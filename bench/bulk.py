@@ -72,10 +72,25 @@ def _outcomes(calls) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def reset_shared_pacer(stack) -> None:
+    """Each workload starts from the pacer's defaults (a requester's real limit does not change between
+    batches; the bench's does, and the pacer would otherwise start from the previous workload's ceiling)."""
+    from mturk_decisions.adapters.shared_pacer import PACER_KEY, pacer_model
+
+    from local.stack import REGION
+
+    model = pacer_model(stack.env["BATCH_TABLE_NAME"], REGION, stack.moto_url)
+    try:
+        model.get(*PACER_KEY).delete()
+    except model.DoesNotExist:
+        pass
+
+
 def run_bulk(stack, api, counter, workload: Workload, timeout: float = 900.0) -> dict:
     """Submit one reversal batch per HIT through the signed gateway and wait for every item to finish."""
     from local.stack import DEMO_MTURK_KEY
 
+    reset_shared_pacer(stack)
     sim = stack.simulator
     key = DEMO_MTURK_KEY[0]
     sim.set_balance(key, FUNDS)
@@ -118,6 +133,8 @@ def run_bulk(stack, api, counter, workload: Workload, timeout: float = 900.0) ->
             counts[name] = counts.get(name, 0) + value
     throttled = sum(1 for call in calls if call.outcome == "ThrottlingException")
     return {
+        "rate": workload.rate,
+        "latency_seconds": workload.latency,
         "decisions": workload.total,
         "succeeded": counts["succeeded"],
         "batch_counts": counts,

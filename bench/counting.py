@@ -1,4 +1,5 @@
-"""Counting DynamoDB writes made by this process.
+"""Counting DynamoDB writes: made by this process (`install`), or by any process, seen by the local moto
+server (`observe_moto`), which is how the bench counts the writes of workers in their own environments.
 
 Method: every botocore client (boto3's, PynamoDB's and Powertools') sends its calls through
 ``botocore.client.BaseClient._make_api_call``; while a ``DynamoDBWriteCounter`` is installed it wraps
@@ -53,6 +54,17 @@ class DynamoDBWriteCounter:
         if self._original is not None:
             botocore.client.BaseClient._make_api_call = self._original
             self._original = None
+
+    def observe_moto(self, server: Any) -> "DynamoDBWriteCounter":
+        """Count every DynamoDB request the serialized moto server receives (instead of this process's)."""
+        import json
+
+        def seen(target_prefix: str, operation: str, body: bytes) -> None:
+            if target_prefix.startswith("DynamoDB"):
+                self.record(operation, json.loads(body or b"{}"))
+
+        server.app.observers.append(seen)
+        return self
 
     def record(self, operation: str, params: dict[str, Any]) -> None:
         with self._lock:

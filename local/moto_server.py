@@ -45,10 +45,15 @@ class OneRequestAtATime:
         self.app = app
         self._turn = threading.Condition()
         self.long_polls_waiting = 0  # receives waiting for a message now, outside the lock
+        #: Called with (service target prefix, operation, body) for every request, from any process's
+        #: client (benchmarks count DynamoDB writes here, whichever execution environment made them).
+        self.observers: list[Callable[[str, str, bytes], None]] = []
 
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
         body = _read_request_body(environ)
         operation = _operation(environ, body)
+        for observe in self.observers:
+            observe(environ.get("HTTP_X_AMZ_TARGET", "").split(".", 1)[0], operation, body)
         wait = 0.0
         if operation == "ReceiveMessage":
             body, wait = _short_poll(environ, body)

@@ -117,14 +117,16 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
     batches = None
     if settings.batch_table_name and settings.work_queue_url:
         from mturk_decisions.adapters.batch_store import DynamoBatchStore
-        from mturk_decisions.adapters.pacing import AdaptivePacer
+        from mturk_decisions.adapters.shared_pacer import Aimd, DynamoRateBucket, SharedPacer, pacer_model
         from mturk_decisions.adapters.work_queue import SqsWorkQueue
         from mturk_decisions.service.batches import BatchService
+        from mturk_decisions.service.chunk_runner import Window
 
-        paced = Boto3MTurkGateway(
-            mturk_client_provider, retry=retry, on_retry=mturk_retried,
-            pacer=AdaptivePacer(initial_rate=settings.mturk_initial_rate, max_rate=settings.mturk_max_rate),
-        )
+        # One pacer for every worker environment: its state is an item of the batch table.
+        pacer = SharedPacer(DynamoRateBucket(
+            pacer_model(settings.batch_table_name, settings.region, settings.dynamodb_endpoint_url),
+            Aimd(initial_rate=settings.mturk_initial_rate, max_rate=settings.mturk_max_rate)))
+        paced = Boto3MTurkGateway(mturk_client_provider, retry=retry, on_retry=mturk_retried, pacer=pacer)
         batches = BatchService(
             paced,
             DecisionService(paced, audit, observer=observer, **clocked),
@@ -132,6 +134,7 @@ def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None
             DynamoBatchStore.for_table(settings.batch_table_name, settings.region, settings.dynamodb_endpoint_url),
             SqsWorkQueue(settings.work_queue_url, session.client("sqs")),
             on_completed=_announce_batch(publisher),
+            window=Window(rate=lambda: pacer.rate, latency=pacer.latency),
             **clocked,
         )
 

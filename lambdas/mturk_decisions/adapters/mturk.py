@@ -28,6 +28,7 @@ from mturk_decisions.domain.errors import (
     AssignmentNotFound,
     DecisionError,
     HitDisposed,
+    HitNotFound,
     InsufficientFunds,
     InvalidFeedback,
     MTurkCredentialsInvalid,
@@ -40,7 +41,7 @@ from mturk_decisions.domain.errors import (
 from mturk_decisions.domain.model import AssignmentView
 
 if TYPE_CHECKING:
-    from mturk_decisions.adapters.pacing import AdaptivePacer
+    from mturk_decisions.adapters.pacing import Pacer
 
 ENDPOINTS = {
     "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
@@ -100,7 +101,7 @@ class Boto3MTurkGateway:
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str, str, int], None] | None = None,
         rng: random.Random | None = None,
-        pacer: "AdaptivePacer | None" = None,
+        pacer: "Pacer | None" = None,
     ) -> None:
         self._pacer = pacer
         self._client_provider = client_provider
@@ -173,12 +174,16 @@ class Boto3MTurkGateway:
         method = getattr(client, xform_name(operation))
         if self._pacer:
             self._pacer.acquire()
+        began = time.monotonic()
         try:
             answer = method(**params)
             if self._pacer:
+                self._pacer.latency.observe(time.monotonic() - began)
                 self._pacer.on_success()
             return answer
         except ClientError as error:
+            if self._pacer:
+                self._pacer.latency.observe(time.monotonic() - began)
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", "") or ""
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -225,7 +230,6 @@ def _error_code(error: Exception) -> str:
 def translate_request_error(operation: str, code: str, message: str, params: dict) -> DecisionError:
     """Turn MTurk's RequestError texts into the domain's errors. Never echo credentials: MTurk's texts hold none."""
     text = _MTURK_SUFFIX.sub("", message)
-    assignment_id = params.get("AssignmentId")
     lowered = text.lower()
     if code in _AUTH_CODES:
         return MTurkCredentialsInvalid(
@@ -233,13 +237,7 @@ def translate_request_error(operation: str, code: str, message: str, params: dic
             "(see README, 'Put the MTurk keys') and retry.",
         )
     if "does not exist" in lowered:
-        if assignment_id:
-            return AssignmentNotFound(
-                f"MTurk has no assignment {assignment_id} for this requester. Check the id, and that the "
-                "service points at the right MTurk (sandbox or production).",
-                assignmentId=assignment_id,
-            )
-        return MTurkRequestRejected(f"MTurk: {text}", mturkErrorCode=code)
+        return _not_found(params, text, code)
     if "can be called with a status of" in lowered:
         return WrongAssignmentState(f"MTurk refused {operation}: {text}", mturkMessage=text)
     if "insufficient funds" in lowered:
@@ -255,6 +253,21 @@ def translate_request_error(operation: str, code: str, message: str, params: dic
     if "requesterfeedback" in lowered.replace(" ", "") or "feedback" in lowered:
         return InvalidFeedback(f"MTurk refused the feedback: {text}", rule="MTURK", mturkMessage=text)
     return MTurkRequestRejected(f"MTurk refused {operation}: {text}", mturkErrorCode=code)
+
+
+def _not_found(params: dict, text: str, code: str) -> DecisionError:
+    """MTurk's "... does not exist", as the missing thing: an assignment, a HIT or a HIT type."""
+    where = "Check the id, and that the service points at the right MTurk (sandbox or production)."
+    if params.get("AssignmentId"):
+        assignment_id = params["AssignmentId"]
+        return AssignmentNotFound(f"MTurk has no assignment {assignment_id} for this requester. {where}",
+                                  assignmentId=assignment_id)
+    if params.get("HITId"):
+        return HitNotFound(f"MTurk has no HIT {params['HITId']} for this requester. {where}", hitId=params["HITId"])
+    if params.get("HITTypeId"):
+        return HitNotFound(f"MTurk has no HIT type {params['HITTypeId']} for this requester. {where}",
+                           hitTypeId=params["HITTypeId"])
+    return MTurkRequestRejected(f"MTurk: {text}", mturkErrorCode=code)
 
 
 def assignment_view(assignment: dict, hit: dict) -> AssignmentView:

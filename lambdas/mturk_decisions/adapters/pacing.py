@@ -11,6 +11,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Pacer(Protocol):
+    """What the MTurk gateway asks of a pacer (AdaptivePacer here, SharedPacer across environments)."""
+
+    latency: "LatencyAverage"
+
+    def acquire(self) -> None: ...
+
+    def on_success(self) -> None: ...
+
+    def on_throttle(self) -> None: ...
 
 
 class AdaptivePacer:
@@ -36,6 +49,7 @@ class AdaptivePacer:
         self._lock = threading.Lock()
         self.throttles = 0
         self.calls = 0
+        self.latency = LatencyAverage()
 
     def acquire(self) -> None:
         with self._lock:
@@ -63,3 +77,18 @@ class AdaptivePacer:
             self.ceiling = self.rate if self.ceiling is None else (self.ceiling + self.rate) / 2
             self.rate = max(self.min_rate, self.rate * self.decrease)
             self._next = self._clock() + 1.0 / self.rate
+
+
+class LatencyAverage:
+    """An exponentially weighted average of MTurk call latencies (seconds): the chunk runner sizes its window
+    by it. Starts at a realistic guess, so the first calls of an invocation already overlap."""
+
+    def __init__(self, initial: float = 0.15, weight: float = 0.2) -> None:
+        self.seconds, self._weight, self._lock = initial, weight, threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += self._weight * (seconds - self.seconds)
+
+    def __call__(self) -> float:
+        return self.seconds

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,12 +32,14 @@ from mturk_decisions.domain.errors import (
     AssignmentNotFound,
     DecisionError,
     DecisionInProgress,
+    InsufficientFunds,
     QueueUnavailable,
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, AssignmentView, Cost, DecisionRequest, DecisionState, Source
 from mturk_decisions.service.decisions import DecisionService, utc_now
 from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
+from mturk_decisions.service.chunk_runner import SEQUENTIAL, Budget, Window, run_in_window
 from mturk_decisions.service.settlement import Settlement
 
 HIT_CHUNK_SIZE = 500
@@ -130,8 +132,10 @@ class BatchService:
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         on_completed: Callable[["BatchStatus"], None] = lambda status: None,
+        window: Window = SEQUENTIAL,
     ) -> None:
-        self._on_completed = on_completed
+        """`window`: how many items of a chunk are applied at once (chunk_runner); one at a time by default."""
+        self._on_completed, self._window = on_completed, window
         self._mturk, self._decisions, self._audit = mturk, decisions, audit
         self._store, self._queue = store, queue
         self._clock, self._new_id = clock, new_id
@@ -246,24 +250,26 @@ class BatchService:
 
     def _process_items(self, info: BatchInfo, chunk: Chunk, pending: list[BatchItem], redelivered: bool,
                        outcomes: dict[str, int], seconds_left: Callable[[], float]) -> list[BatchItem]:
-        """The items left for a continuation when time runs short (none when the chunk is done)."""
+        """Apply the items, several in flight at once (see chunk_runner); the items left for a continuation
+        when time runs short (none when the chunk is done)."""
         if not pending:
             return []
-        views = self._read_views(pending, chunk.hit_id)
-        balance = self._mturk.get_balance()
-        busy: DecisionInProgress | None = None
-        for index, item in enumerate(pending):
-            if index and seconds_left() < TIME_MARGIN_SECONDS:  # at least one item each time: always progress
-                return pending[index:]
-            try:
-                status, balance = self._process_item(info, item, views.get(item.assignment_id), balance, redelivered)
-            except DecisionInProgress as error:
-                busy = error  # another decision holds this assignment: its item is retried with the redelivery
-                continue
+        budget = Budget(self._mturk.get_balance())
+
+        def act(piece: tuple[BatchItem, AssignmentView | None]) -> ItemStatus:
+            return self._process_item(info, piece[0], piece[1], budget, redelivered)
+
+        def may_start(index: int) -> bool:  # at least one item each time: a continuation always progresses
+            return index == 0 or seconds_left() >= TIME_MARGIN_SECONDS
+
+        result = run_in_window(self._views_as_read(pending, chunk.hit_id), act, self._window, may_start)
+        for status in result.statuses:
             outcomes[status.value] += 1
-        if busy is not None:
-            raise busy
-        return []
+        if result.stopped_by is not None:
+            raise result.stopped_by
+        if result.busy is not None:
+            raise result.busy  # another decision holds an assignment: its item is retried with the redelivery
+        return [item for item, _ in result.not_started]
 
     def _dead_letter(self, info: BatchInfo, chunk: Chunk, error: DecisionError) -> None:
         for stored in self._store.items(chunk.batch_id, chunk.lines):
@@ -278,42 +284,50 @@ class BatchService:
         if status.state == "COMPLETED" and self._store.mark_completed(batch_id, self._clock()):
             self._on_completed(status)
 
-    def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, balance: Decimal,
-                      redelivered: bool) -> tuple[ItemStatus, Decimal]:
+    def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, budget: Budget,
+                      redelivered: bool) -> ItemStatus:
         mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(), **kw)  # noqa: E731
         if view is None:
             mark(ItemStatus.REFUSED, code=AssignmentNotFound.code,
                  message=f"MTurk has no assignment {item.assignment_id} for this requester.")
-            return ItemStatus.REFUSED, balance
+            return ItemStatus.REFUSED
         action = _effective_action(item, view)
         if (redelivered or action is None) and self._settled_earlier(info, item, view, mark):
-            return ItemStatus.SUCCEEDED, balance
+            return ItemStatus.SUCCEEDED
         if action is None:
             mark(ItemStatus.SKIPPED, message="already Approved: nothing to do")
-            return ItemStatus.SKIPPED, balance
+            return ItemStatus.SKIPPED
         request = self._request(item, action, info.actor, info.batch_id)
         try:
-            plan = self._decisions.plan(request, assignment=view, balance=balance)
+            plan = self._decisions.plan(request, assignment=view, balance=budget.left)
         except WrongAssignmentState as refused:
             if self._settled_earlier(info, item, view, mark):  # another delivery of this chunk applied it
-                return ItemStatus.SUCCEEDED, balance
+                return ItemStatus.SUCCEEDED
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
-            return ItemStatus.REFUSED, balance
+            return ItemStatus.REFUSED
         except DecisionError as refused:
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
-            return ItemStatus.REFUSED, balance
-        return self._apply(plan, mark, balance)
+            return ItemStatus.REFUSED
+        return self._apply(plan, mark, budget)
 
-    def _apply(self, plan, mark, balance: Decimal) -> tuple[ItemStatus, Decimal]:
+    def _apply(self, plan, mark, budget: Budget) -> ItemStatus:
+        """Reserve the cost from the chunk's budget (items in flight share it), then decide."""
+        cost = plan.cost.total if plan.cost else Decimal("0")
+        if not budget.reserve(cost):
+            refused = InsufficientFunds(f"The balance left for this batch (${budget.left}) does not cover "
+                                        f"${cost}; add funds and re-apply the refused items.")
+            mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
+            return ItemStatus.REFUSED
         try:
             outcome = self._decisions.apply(plan)
         except DecisionError as failed:
+            budget.refund(cost)  # a FAILED decision charged nothing; an unknown one is settled later
             if failed.retryable:
                 raise
             mark(ItemStatus.FAILED, code=failed.code, message=failed.message, decision_id=failed.details.get("decisionId"))
-            return ItemStatus.FAILED, balance
+            return ItemStatus.FAILED
         mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
-        return ItemStatus.SUCCEEDED, balance - (plan.cost.total if plan.cost else Decimal("0"))
+        return ItemStatus.SUCCEEDED
 
     def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark) -> bool:
         """An earlier attempt of this batch's item may have been applied (a redelivery after a crash, or two
@@ -336,23 +350,36 @@ class BatchService:
 
     def _read_views(self, items: list[BatchItem], hit_id: str | None = None) -> dict[str, AssignmentView]:
         """Assignment states by HIT page (only the statuses the items can act on), then one by one for the rest."""
-        views: dict[str, AssignmentView] = {}
+        return {item.assignment_id: view for item, view in self._views_as_read(items, hit_id) if view is not None}
+
+    def _views_as_read(self, items: list[BatchItem], hit_id: str | None = None
+                       ) -> Iterator[tuple[BatchItem, AssignmentView | None]]:
+        """Each item with MTurk's view of its assignment, as soon as a page has it (so the first items are
+        applied while later pages load); the items no page had are looked up one by one at the end."""
+        by_id = {item.assignment_id: item for item in items}
+        seen: set[str] = set()
         hits = {hit_id} if hit_id else {item.hit_id for item in items if item.hit_id}
         statuses = sorted({status for item in items for status in _statuses_acted_on(item)})
         for hit in hits:
             try:
-                views.update({v.assignment_id: v for v in self._mturk.list_assignments_for_hit(hit, statuses)})
+                for view in self._mturk.list_assignments_for_hit(hit, statuses):
+                    if view.assignment_id in by_id and view.assignment_id not in seen:
+                        seen.add(view.assignment_id)
+                        yield by_id[view.assignment_id], view
             except DecisionError as error:
                 if error.retryable:
                     raise
                 continue  # an unknown HIT: its items are looked up one by one below
         for item in items:
-            if item.assignment_id not in views:
-                try:
-                    views[item.assignment_id] = self._mturk.get_assignment(item.assignment_id)
-                except AssignmentNotFound:
-                    continue
-        return views
+            if item.assignment_id not in seen:
+                seen.add(item.assignment_id)
+                yield item, self._view_or_none(item.assignment_id)
+
+    def _view_or_none(self, assignment_id: str) -> AssignmentView | None:
+        try:
+            return self._mturk.get_assignment(assignment_id)
+        except AssignmentNotFound:
+            return None
 
     @staticmethod
     def _request(item: BatchItem, action: Action, actor: str, batch_id: str | None) -> DecisionRequest:
