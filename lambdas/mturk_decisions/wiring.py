@@ -176,7 +176,7 @@ def _announce_batch(publisher) -> Callable[[Any], None]:
             from mturk_decisions.adapters.event_bus import BATCH_COMPLETED
 
             publisher.publish(BATCH_COMPLETED, {"batchId": status.info.batch_id, "source": status.info.origin,
-                                                "hitId": status.info.hit_id, "total": len(status.items),
+                                                "hitId": status.info.hit_id, "total": status.total,
                                                 "counts": status.counts})
     return announce
 

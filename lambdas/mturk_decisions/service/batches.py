@@ -121,6 +121,36 @@ class BatchStatus:
         return "RUNNING" if self.done > sum(1 for s in self.items if s.status is ItemStatus.SKIPPED) else "QUEUED"
 
 
+@dataclass(frozen=True)
+class BatchSummary:
+    """A batch's progress from the counters its writes keep (a fixed number of reads, whatever its size)."""
+
+    info: BatchInfo
+    by_status: dict[ItemStatus, int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status.count_key: self.by_status.get(status, 0) for status in ItemStatus}
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for status, n in self.by_status.items() if status in FINAL_STATUSES)
+
+    @property
+    def queued(self) -> int:
+        return self.by_status.get(ItemStatus.QUEUED, 0)
+
+    @property
+    def state(self) -> str:
+        if self.queued == 0:
+            return "COMPLETED"
+        return "RUNNING" if self.done > self.by_status.get(ItemStatus.SKIPPED, 0) else "QUEUED"
+
+
 class BatchService:
     def __init__(
         self,
@@ -131,7 +161,7 @@ class BatchService:
         queue: WorkQueue,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        on_completed: Callable[["BatchStatus"], None] = lambda status: None,
+        on_completed: Callable[["BatchSummary"], None] = lambda summary: None,
         window: Window = SEQUENTIAL,
     ) -> None:
         """`window`: how many items of a chunk are applied at once (chunk_runner); one at a time by default."""
@@ -221,8 +251,20 @@ class BatchService:
         return parsed
 
     def status(self, batch_id: str) -> BatchStatus:
+        """Every item (for tools and tests; the API reads `summary` and `items_page`)."""
         info = self._store.info(batch_id)
         return BatchStatus(info, sorted(self._store.all_items(batch_id), key=lambda s: s.item.line))
+
+    def summary(self, batch_id: str) -> BatchSummary:
+        info = self._store.info(batch_id)
+        if info.counts is None:  # stored before the counters existed: count its items once
+            items = self._store.all_items(batch_id)
+            return BatchSummary(info, {status: sum(1 for s in items if s.status is status) for status in ItemStatus})
+        return BatchSummary(info, dict(info.counts))
+
+    def items_page(self, batch_id: str, after_line: int, limit: int,
+                   status: ItemStatus | None = None) -> tuple[list[StoredItem], int | None]:
+        return self._store.items_page(batch_id, after_line, limit, status)
 
     # ----- in the worker -----
 
@@ -233,10 +275,10 @@ class BatchService:
         invocation runs out of time, the items not started go back to the queue as a new chunk (a fresh
         message: running out of time never counts as a failed delivery)."""
         info = self._store.info(chunk.batch_id)
-        pending = [s.item for s in self._store.items(chunk.batch_id, chunk.lines) if s.status in WORKABLE_STATUSES]
+        stored = [s for s in self._store.items(chunk.batch_id, chunk.lines) if s.status in WORKABLE_STATUSES]
         outcomes: dict[str, int] = defaultdict(int)
         try:
-            left = self._process_items(info, chunk, pending, redelivered, outcomes, seconds_left)
+            left = self._process_items(info, chunk, stored, redelivered, outcomes, seconds_left)
         except DecisionError as error:
             if error.retryable and final_attempt:
                 self._dead_letter(info, chunk, error)
@@ -248,16 +290,18 @@ class BatchService:
         self._announce_if_complete(chunk.batch_id)
         return outcomes
 
-    def _process_items(self, info: BatchInfo, chunk: Chunk, pending: list[BatchItem], redelivered: bool,
+    def _process_items(self, info: BatchInfo, chunk: Chunk, stored: list[StoredItem], redelivered: bool,
                        outcomes: dict[str, int], seconds_left: Callable[[], float]) -> list[BatchItem]:
         """Apply the items, several in flight at once (see chunk_runner); the items left for a continuation
         when time runs short (none when the chunk is done)."""
-        if not pending:
+        if not stored:
             return []
         budget = Budget(self._mturk.get_balance())
+        was = {s.item.line: s.status for s in stored}
+        pending = [s.item for s in stored]
 
         def act(piece: tuple[BatchItem, AssignmentView | None]) -> ItemStatus:
-            return self._process_item(info, piece[0], piece[1], budget, redelivered)
+            return self._process_item(info, piece[0], piece[1], budget, redelivered, was[piece[0].line])
 
         def may_start(index: int) -> bool:  # at least one item each time: a continuation always progresses
             return index == 0 or seconds_left() >= TIME_MARGIN_SECONDS
@@ -280,13 +324,14 @@ class BatchService:
 
     def _announce_if_complete(self, batch_id: str) -> None:
         """Whoever sees nothing left queued announces the batch, once (a conditional write decides who)."""
-        status = self.status(batch_id)
-        if status.state == "COMPLETED" and self._store.mark_completed(batch_id, self._clock()):
-            self._on_completed(status)
+        summary = self.summary(batch_id)
+        if summary.state == "COMPLETED" and self._store.mark_completed(batch_id, self._clock()):
+            self._on_completed(summary)
 
     def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, budget: Budget,
-                      redelivered: bool) -> ItemStatus:
-        mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(), **kw)  # noqa: E731
+                      redelivered: bool, was: ItemStatus = ItemStatus.QUEUED) -> ItemStatus:
+        mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(),  # noqa: E731
+                                                     was=was, **kw)
         if view is None:
             mark(ItemStatus.REFUSED, code=AssignmentNotFound.code,
                  message=f"MTurk has no assignment {item.assignment_id} for this requester.")

@@ -5,10 +5,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
+from mturk_decisions.domain.batch import BatchItem, ItemStatus
 from mturk_decisions.domain.schedule import ScheduledReversal
+
+if TYPE_CHECKING:
+    from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
 
 
 class MTurkGateway(Protocol):
@@ -74,17 +78,30 @@ class AuditStore(Protocol):
 
 
 class BatchStore(Protocol):
-    """Batches and their rows (adapters.batch_store.DynamoBatchStore)."""
+    """Batches and their rows (adapters.batch_store.DynamoBatchStore); META keeps the counts."""
 
-    def create(self, info, items, skipped) -> None: ...
+    def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> bool:
+        """Rows, then META (conditionally); False when the batch id exists already."""
 
-    def info(self, batch_id: str): ...
+    def exists(self, batch_id: str) -> bool: ...
 
-    def items(self, batch_id: str, lines: list[int]) -> list: ...
+    def info(self, batch_id: str) -> BatchInfo: ...
 
-    def all_items(self, batch_id: str) -> list: ...
+    def items(self, batch_id: str, lines: list[int]) -> list[StoredItem]: ...
 
-    def mark(self, batch_id: str, line: int, status, code=None, message=None, decision_id=None, at=None) -> bool: ...
+    def all_items(self, batch_id: str) -> list[StoredItem]: ...
+
+    def items_page(self, batch_id: str, after_line: int, limit: int,
+                   status: ItemStatus | None = None) -> tuple[list[StoredItem], int | None]: ...
+
+    def mark(self, batch_id: str, line: int, status: ItemStatus, code: str | None = None,
+             message: str | None = None, decision_id: str | None = None, at: datetime | None = None,
+             was: ItemStatus = ItemStatus.QUEUED) -> bool:
+        """From `was` to `status`, moving META's counters in the same transaction; False if it was not `was`."""
+
+    def mark_queued(self, batch_id: str) -> None: ...
+
+    def unqueued(self, created_before: datetime, limit: int = 25) -> list[BatchInfo]: ...
 
     def mark_completed(self, batch_id: str, at: datetime) -> bool: ...
 
