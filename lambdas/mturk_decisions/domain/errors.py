@@ -58,6 +58,13 @@ class AssignmentNotFound(DecisionError):
     status = 404
 
 
+class HitNotFound(DecisionError):
+    """MTurk has no such HIT (or HIT type) for this requester."""
+
+    code = "HIT_NOT_FOUND"
+    status = 404
+
+
 class RouteNotFound(DecisionError):
     code = "NOT_FOUND"
     status = 404
