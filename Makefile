@@ -10,7 +10,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test demo walkthrough bench bench-quick reliability-long clean
+.PHONY: setup test browser demo walkthrough bench bench-quick reliability-long clean
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml infra/a
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-test: setup node_modules/.installed
+test: setup node_modules/.installed browser
 	$(PY) -m pytest
+
+# Debian's Chromium for the browser tests (tests/docs_ui, driven by Playwright from requirements-dev.txt):
+# installed with apt-get once, when /usr/bin/chromium is missing; no test tool ever downloads a browser.
+CHROMIUM := /usr/bin/chromium
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  $(APT_GET) update -qq && \
+	  $(APT_GET) install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is missing: install Debian's chromium package." >&2; exit 1; }
 
 demo: setup
 	$(PY) -m local.demo

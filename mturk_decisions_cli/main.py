@@ -592,6 +592,12 @@ def batch(app: App, batch_id, watch, show_items, status, limit) -> None:
                                 "dead-lettered item(s).")
 
 
+# Swagger UI on this machine, "Try it out" signed by a local proxy (mturk_decisions_cli/docs_server.py).
+from mturk_decisions_cli.docs_server import docs  # noqa: E402
+
+cli.add_command(docs)
+
+
 def main() -> None:
     cli(prog_name="mturk-decisions")
 
