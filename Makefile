@@ -54,6 +54,12 @@ bench-quick: setup
 reliability-long: setup
 	RELIABILITY_LONG=1 $(PY) -m pytest tests/reliability
 
+# The API's OpenAPI document, generated from the routes, into the committed openapi.json (a test fails when
+# the two differ: run this after changing a route, a model or an error).
+.PHONY: openapi
+openapi: setup
+	$(PY) -m mturk_decisions.api.openapi openapi.json
+
 include infra/Makefile.mk
 
 clean:

@@ -4,6 +4,10 @@ It verifies SigV4 for `execute-api` against a table of local access keys (403 ot
 turns each request into the REST proxy event API Gateway would send, and invokes the same Lambda handler
 through execution environments (`local.runtime`): several process environments answer requests in parallel
 as in AWS, or one environment in this process serializes them. A failed or crashed invocation is a 502.
+
+Every error it answers itself is JSON `{"code", "message"}`, as the deployed API Gateway's are: a method it
+has no route for is 403 MISSING_AUTHENTICATION_TOKEN (API Gateway's answer), and what http.server refuses
+before a request is read (a request line or headers too long, bad syntax) is named after its HTTP status.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -72,6 +77,11 @@ class LocalApiGateway:
             def log_message(self, *args):  # quiet: the handler logs structured JSON itself
                 return
 
+            def send_error(self, code, message=None, explain=None):
+                """http.server's own refusals (an unknown method, a request line or headers too long, bad
+                syntax) in JSON, as API Gateway answers them, instead of its HTML page."""
+                gateway._refuse(self, code)
+
         self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -109,6 +119,21 @@ class LocalApiGateway:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+
+    def _refuse(self, request: BaseHTTPRequestHandler, status: int) -> None:
+        if status == HTTPStatus.NOT_IMPLEMENTED:  # a method API Gateway has no route for
+            status, headers, body = _error(403, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+        else:
+            phrase = HTTPStatus(status)
+            status, headers, body = _error(status, phrase.name, f"{phrase.phrase}: {phrase.description}.")
+        request.close_connection = True
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.send_header("Connection", "close")
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)
 
     def _respond(self, request: BaseHTTPRequestHandler) -> tuple[int, dict, bytes]:
         length = int(request.headers.get("Content-Length") or 0)

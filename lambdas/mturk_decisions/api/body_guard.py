@@ -8,7 +8,9 @@ JSON escape `\\ud800` without its other half: valid JSON, but not Unicode text, 
 
 `problem(event)` applies it where the API's request enters (`handlers/api.py`), before Powertools parses the
 body again; `refusal` answers a refused request with the routes' error body (`code`, `message`, details,
-`requestId`).
+`requestId`). It also refuses, before Powertools could read them as forms: a POST or PUT body that is neither
+JSON nor (POST /batches) CSV, `415 UNSUPPORTED_MEDIA_TYPE` (curl's `-d` sends form encoding); and a JSON body
+holding U+FFFD, which is what API Gateway passes on for bytes that are not UTF-8, naming the byte.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping
 from itertools import accumulate
 
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.errors import DecisionError, InvalidRequest, MalformedJson
+from mturk_decisions.domain.errors import DecisionError, InvalidRequest, MalformedJson, UnsupportedMediaType
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 4300
@@ -37,7 +39,12 @@ _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 _CHUNK = 65536
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+SEND_JSON = "Send the body as JSON with Content-Type: application/json (POST /batches also takes text/csv)."
+_FORM_HINT = (" curl -d sends Content-Type: application/x-www-form-urlencoded unless told otherwise: add "
+              "-H 'Content-Type: application/json'.")
+#: What API Gateway (and local/gateway.py) put in place of bytes that are not UTF-8 in a text body.
+REPLACEMENT = "\ufffd"
 #: The path parameter that follows each collection segment of the API's routes.
 _PATH_PARAMETERS = {"assignments": "assignmentId", "hits": "hitId", "hit-types": "hitTypeId", "batches": "batchId"}
 _MAX_KEY_SHOWN = 64
@@ -173,8 +180,12 @@ def problem(event: Mapping) -> DecisionError | None:
     but CSV on POST /batches. Text that is simply not JSON is left to the routes' own MALFORMED_JSON answers."""
     try:
         check_path(str(event.get("path") or ""))
+        unsupported = _unsupported_media_type(event)
+        if unsupported is not None:
+            return unsupported
         text = _json_body_text(event)
         if text is not None:
+            check_utf8(text, "JSON body")
             try:
                 parse_json(text, FIELD_RULES)
             except MalformedJson:
@@ -182,6 +193,35 @@ def problem(event: Mapping) -> DecisionError | None:
     except DecisionError as error:
         return error
     return None
+
+
+def _unsupported_media_type(event: Mapping) -> UnsupportedMediaType | None:
+    """A POST or PUT body that is neither JSON nor (POST /batches) CSV, e.g. curl's default form encoding."""
+    if str(event.get("httpMethod") or "").upper() not in ("POST", "PUT", "PATCH") or not event.get("body"):
+        return None
+    media_type = _media_type(event)
+    if not media_type or media_type.startswith("application/json"):
+        return None
+    if _is_batch_upload(event) and media_type in CSV_TYPES:
+        return None
+    hint = _FORM_HINT if media_type == "application/x-www-form-urlencoded" else ""
+    return UnsupportedMediaType(f"The body's Content-Type is {media_type}. {SEND_JSON}{hint}", mediaType=media_type)
+
+
+def check_utf8(text: str, what: str) -> None:
+    """Refuse text holding U+FFFD: bytes that were not UTF-8 when they reached API Gateway (it puts U+FFFD in
+    their place), or U+FFFD itself. Names the byte offset of the first one, its line and column."""
+    position = text.find(REPLACEMENT)
+    if position < 0:
+        return
+    offset = len(text[:position].encode("utf-8", "surrogatepass"))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    raise MalformedJson(
+        f"The {what} is not UTF-8 text: byte {offset} (line {line}, column {column}) is not UTF-8, or is U+FFFD "
+        "itself (the replacement character, which the API refuses: API Gateway puts it in place of bytes that are "
+        "not UTF-8). Send the body encoded as UTF-8; write an intended U+FFFD as the JSON escape \\ufffd.",
+        field="body", byteOffset=offset, line=line, column=column)
 
 
 def check_path(path: str) -> None:
@@ -202,15 +242,22 @@ def refusal(error: DecisionError, request_id: str | None) -> dict:
             "body": json.dumps(body), "isBase64Encoded": False}
 
 
+def _media_type(event: Mapping) -> str:
+    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def _is_batch_upload(event: Mapping) -> bool:
+    return str(event.get("path") or "").rstrip("/").endswith("/batches")
+
+
 def _json_body_text(event: Mapping) -> str | None:
     body = event.get("body")
     if not body:
         return None
-    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
-    media_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
-    is_batch_upload = str(event.get("path") or "").rstrip("/").endswith("/batches")
+    media_type = _media_type(event)
     if media_type and not media_type.startswith("application/json") and not (
-            is_batch_upload and media_type not in _CSV_TYPES):
+            _is_batch_upload(event) and media_type not in CSV_TYPES):
         return None
     if not event.get("isBase64Encoded"):
         return body if isinstance(body, str) else _as_text(body)
@@ -220,13 +267,18 @@ def _json_body_text(event: Mapping) -> str | None:
         raise MalformedJson("The request body is marked base64 but is not valid base64.") from None
 
 
-def _as_text(raw: str | bytes) -> str:
+def text_of(raw: str | bytes) -> str:
+    """A JSON body as text: bytes must be UTF-8 (MALFORMED_JSON naming the first byte that is not)."""
     if isinstance(raw, str):
         return raw
     try:
         return bytes(raw).decode("utf-8")
     except UnicodeDecodeError as error:
-        raise MalformedJson(f"The request body is not UTF-8 (byte {error.start} cannot be decoded).") from None
+        raise MalformedJson(f"The request body is not UTF-8 (byte {error.start} cannot be decoded).",
+                            field="body", byteOffset=error.start) from None
+
+
+_as_text = text_of
 
 
 def _check_text(text: str, path: str, what: str = "value") -> None:

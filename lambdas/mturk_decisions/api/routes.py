@@ -2,13 +2,15 @@
 call the service, map the result. Domain errors become HTTP answers in `error_response`, in one place."""
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Optional
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -16,7 +18,21 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mturk_decisions import wiring
-from mturk_decisions.api import idempotency
+from mturk_decisions.api import body_guard, idempotency
+from mturk_decisions.api.models import (
+    AssignmentDetails,
+    BatchPlanAnswer,
+    BatchRequest,
+    BatchStatusAnswer,
+    BatchSubmission,
+    DecisionAnswer,
+    DecisionPage,
+    DecisionPlanAnswer,
+    NotificationSettingsAnswer,
+    ScheduledReversalAccepted,
+    ScheduledReversalAnswer,
+)
+from mturk_decisions.api.openapi import MTURK, DocumentedResolver, document_settings, operation
 from mturk_decisions.api.responses import (
     batch_plan_json,
     batch_status_json,
@@ -29,21 +45,44 @@ from mturk_decisions.api.responses import (
 )
 from mturk_decisions.api.schemas import (
     ASSIGNMENT_ID_PATTERN,
+    BATCH_ID_PATTERN,
     WORKER_ID_PATTERN,
     DecisionBody,
     HitReversalBody,
     NotificationsBody,
     RejectBody,
     ReverseBody,
+    pattern_in_words,
 )
-from mturk_decisions.domain.batch import ItemStatus, parse_item_list, parse_results_csv
+from mturk_decisions.domain import rules
+from mturk_decisions.domain.batch import (
+    BatchNotFound,
+    InvalidBatch,
+    ItemStatus,
+    parse_item_list,
+    parse_results_csv,
+)
 from mturk_decisions.domain.errors import (
+    AssignmentNotFound,
     DecisionError,
+    DecisionInProgress,
+    HitDisposed,
+    HitNotFound,
+    IdempotencyKeyReused,
+    InsufficientFunds,
     InvalidCursor,
+    InvalidFeedback,
     InvalidRequest,
     MalformedJson,
     NotConfigured,
+    QueueUnavailable,
+    RequestInProgress,
+    ReversalAlreadyScheduled,
+    ReversalWindowClosed,
+    ReversalWindowClosing,
     RouteNotFound,
+    ScheduleNotFound,
+    ScheduleNotPending,
     UnsupportedMediaType,
     WrongAssignmentState,
 )
@@ -52,21 +91,53 @@ from mturk_decisions.observability import logger, metrics
 from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 from mturk_decisions.domain.schedule import parse_duration
 
-app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(path="/swagger", title="mturk-decisions", version="1.0.0",
-                   description="Reject MTurk assignments and reverse rejections, audited. Every call is SigV4-signed.")
+app = DocumentedResolver(enable_validation=True)
+_DOCUMENT = document_settings()
+app.configure_openapi(**_DOCUMENT)
+app.enable_swagger(path="/swagger", **_DOCUMENT)
+
+#: What the routes can refuse, beyond what every operation can (api.openapi.EVERY_OPERATION).
+DECIDING = (*MTURK, AssignmentNotFound, InvalidFeedback, WrongAssignmentState, DecisionInProgress,
+            RequestInProgress, IdempotencyKeyReused)
+REVERSING = (ReversalWindowClosed, HitDisposed, InsufficientFunds)
+SCHEDULING = (NotConfigured, ReversalAlreadyScheduled, ReversalWindowClosing)
+SCHEDULES = (NotConfigured, ScheduleNotFound, ScheduleNotPending)
+BATCHING = (*MTURK, InvalidBatch, InvalidFeedback, IdempotencyKeyReused, RequestInProgress, QueueUnavailable,
+            NotConfigured)
+_ON_THE_ASSIGNMENT = {"assignmentId": "$request.path.assignmentId"}
+#: After a decision: its assignment, and what may follow it.
+_AFTER_A_DECISION = {
+    "GetAssignment": {"operationId": "getAssignment", "parameters": _ON_THE_ASSIGNMENT,
+                      "description": "The assignment's status and decision history."},
+}
+_AFTER_A_SCHEDULE = {
+    **_AFTER_A_DECISION,
+    "CancelScheduledReversal": {"operationId": "cancelScheduledReversal", "parameters": _ON_THE_ASSIGNMENT},
+}
+_TO_THE_BATCH = {"GetBatch": {"operationId": "getBatch", "parameters": {"batchId": "$response.body#/batchId"},
+                              "description": "The batch's progress."}}
+_DECIDED = "The decision, or with `dryRun=true` its plan (nothing sent or written)."
 
 AssignmentId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk assignment id.")]
 HitId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk HIT id.")]
+HitTypeId = Annotated[str, Path(pattern=ASSIGNMENT_ID_PATTERN, description="The MTurk HIT type id.")]
 DryRun = Annotated[bool, Query(description="Run every pre-check and return the plan; write nothing.")]
 
 
-@app.post("/assignments/<assignmentId>/reject", summary="Reject an assignment with feedback the worker sees")
+@app.post("/assignments/<assignmentId>/reject", **operation(
+    "Reject an assignment with feedback the worker sees", "rejectAssignment",
+    ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, *SCHEDULING),
+    body=True, idempotent=True, links={200: _AFTER_A_DECISION}))
 def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> Response[dict]:
     return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor)
 
 
-@app.post("/assignments/<assignmentId>/reverse", summary="Reverse a rejection now, or at a given time (`at`)")
+@app.post("/assignments/<assignmentId>/reverse", **operation(
+    "Reverse a rejection now, or at a given time (`at`)", "reverseAssignment",
+    ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED),
+        202: (ScheduledReversalAccepted, "With `at`: the reversal is scheduled (cancellable).")},
+    errors=(*DECIDING, *REVERSING, *SCHEDULING), body=True, idempotent=True,
+    links={200: _AFTER_A_DECISION, 202: _AFTER_A_SCHEDULE}))
 def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or ReverseBody()
     if body.at is not None and not dryRun:
@@ -88,19 +159,25 @@ def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict]:
     return _answer(202, _scope("reverse-at", assignment_id), fields, schedule)
 
 
-@app.post("/assignments/<assignmentId>/confirm", summary="Confirm a provisional rejection: it will not be reversed")
+@app.post("/assignments/<assignmentId>/confirm", **operation(
+    "Confirm a provisional rejection: it will not be reversed", "confirmProvisionalRejection",
+    ok={200: (ScheduledReversalAnswer, "The automatic reversal, now CONFIRMED.")}, errors=SCHEDULES))
 def confirm(assignmentId: AssignmentId) -> dict:
     return {"scheduledReversal": wiring.current().reversal_scheduler().confirm(assignmentId).to_json()}
 
 
-@app.delete("/assignments/<assignmentId>/scheduled-reversal", summary="Cancel a pending automatic reversal")
+@app.delete("/assignments/<assignmentId>/scheduled-reversal", **operation(
+    "Cancel a pending automatic reversal", "cancelScheduledReversal",
+    ok={200: (ScheduledReversalAnswer, "The automatic reversal, now CANCELLED.")}, errors=SCHEDULES))
 def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict:
     return {"scheduledReversal": wiring.current().reversal_scheduler().cancel(assignmentId).to_json()}
 
 
-@app.put("/hit-types/<hitTypeId>/notifications",
-         summary="Have MTurk notify this service of rejections and approvals made anywhere (e.g. the website)")
-def notifications(hitTypeId: HitId, body: Optional[NotificationsBody] = None) -> dict:
+@app.put("/hit-types/<hitTypeId>/notifications", **operation(
+    "Have MTurk notify this service of rejections and approvals made anywhere (e.g. the website)",
+    "setHitTypeNotifications", ok={200: (NotificationSettingsAnswer, "MTurk's notification settings, as set.")},
+    errors=(*MTURK, HitNotFound, NotConfigured), body=True))
+def notifications(hitTypeId: HitTypeId, body: Optional[NotificationsBody] = None) -> dict:
     body = body or NotificationsBody()
     deps = wiring.current()
     queue = deps.settings.notifications_queue_url
@@ -110,13 +187,19 @@ def notifications(hitTypeId: HitId, body: Optional[NotificationsBody] = None) ->
     return {"hitTypeId": hitTypeId, "active": body.active, "destination": queue, "eventTypes": list(NOTIFIED_EVENTS)}
 
 
-@app.post("/assignments/<assignmentId>/approve", summary="Approve a submitted assignment")
+@app.post("/assignments/<assignmentId>/approve", **operation(
+    "Approve a submitted assignment", "approveAssignment",
+    ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, InsufficientFunds, HitDisposed),
+    body=True, idempotent=True, links={200: _AFTER_A_DECISION}))
 def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or DecisionBody()
     return _decide(Action.APPROVE, assignmentId, body.feedback, body.reason, dryRun)
 
 
-@app.get("/assignments/<assignmentId>", summary="MTurk's current view of an assignment and its decision history")
+@app.get("/assignments/<assignmentId>", **operation(
+    "MTurk's current view of an assignment and its decision history", "getAssignment",
+    ok={200: (AssignmentDetails, "The assignment, its decisions (newest first) and any automatic reversal.")},
+    errors=(*MTURK, AssignmentNotFound)))
 def get_assignment(assignmentId: AssignmentId) -> dict:
     deps = wiring.current()
     body = details_json(deps.service.describe(assignmentId), deps.service.now())
@@ -127,7 +210,9 @@ def get_assignment(assignmentId: AssignmentId) -> dict:
     return body
 
 
-@app.get("/decisions", summary="The audit for one worker or one HIT, newest first")
+@app.get("/decisions", **operation(
+    "The audit for one worker or one HIT, newest first", "listDecisions",
+    ok={200: (DecisionPage, "One page of decisions.")}, errors=(InvalidCursor,)))
 def list_decisions(
     workerId: Annotated[Optional[str], Query(max_length=64, pattern=WORKER_ID_PATTERN)] = None,
     hitId: Annotated[Optional[str], Query(max_length=64, pattern=ASSIGNMENT_ID_PATTERN)] = None,
@@ -149,34 +234,66 @@ def list_decisions(
     return {"decisions": [decision_json(r) for r in page.records], "nextCursor": page.cursor}
 
 
-@app.post("/batches", summary="Queue many decisions: a JSON item list, or the requester website's batch-results CSV")
+_CSV_BODY = {
+    "schema": {"type": "string", "format": "binary",
+               "description": "The requester website's batch-results CSV (UTF-8): an `x` in Approve approves (or "
+               "reverses a rejection), text in Reject rejects with it as feedback; the other columns are ignored. "
+               "`application/csv` and `text/plain` are read the same way."},
+    "example": "HITId,AssignmentId,WorkerId,Approve,Reject\r\n"
+               "3DP71HIT0000000000000000000001,3YM12ASSIGNMENT00000000000001,A1DEMOWORKERALICE,x,\r\n"
+               "3DP71HIT0000000000000000000001,3YM12ASSIGNMENT00000000000002,A1DEMOWORKERBOB,,"
+               "The labels do not match the signs.\r\n",
+}
+
+
+@app.post("/batches", **operation(
+    "Queue many decisions: a JSON item list, or the requester website's batch-results CSV", "submitBatch",
+    ok={200: (BatchPlanAnswer, "With `dryRun=true`: the plan, its cost and the balance (nothing queued)."),
+        202: (BatchSubmission, "The batch is stored and queued.")},
+    errors=BATCHING, idempotent=True, request_body={"application/json": BatchRequest, "text/csv": _CSV_BODY},
+    links={202: _TO_THE_BATCH}))
 def submit_batch(
     dryRun: DryRun = False,
     reason: Annotated[Optional[str], Query(max_length=1000, description="Audit reason for every CSV row")] = None,
 ) -> Response[dict]:
     event = app.current_event
     content_type = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    raw = event.decoded_body or ""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
-    if content_type in ("text/csv", "application/csv", "text/plain"):
-        parsed = parse_results_csv(raw, reason=reason)
+    raw = _raw_body()
+    if content_type in body_guard.CSV_TYPES:
+        parsed = parse_results_csv(raw, reason=reason, strict_utf8=True)
         origin = "csv"
     else:
+        text = body_guard.text_of(raw)
         try:
-            document = json.loads(raw) if raw.strip() else None
+            document = json.loads(text) if text.strip() else None
         except json.JSONDecodeError:
             raise MalformedJson("The request body is not valid JSON (send a CSV with Content-Type: text/csv).") from None
         if not isinstance(document, dict) or set(document) - {"items"}:
             raise InvalidRequest('The body must be {"items": [...]} or a batch-results CSV with Content-Type: text/csv.')
         parsed = parse_item_list(document.get("items"))
         origin = "json"
-    fingerprint = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    fingerprint = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).hexdigest()
     return _run_batch(parsed, origin, dryRun, _scope("batches", "-"),
                       {"contentType": content_type, "sha256": fingerprint, "reason": reason})
 
 
-@app.post("/hits/<hitId>/reversals", summary="Reverse every rejected assignment of a HIT, optionally for some workers")
+def _raw_body() -> str | bytes:
+    """The body as API Gateway passed it: text, or the bytes of a base64 body (a binary media type)."""
+    event = app.current_event
+    body = event.body or ""
+    if not event.is_base64_encoded:
+        return body
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedJson("The request body is marked base64 but is not valid base64.") from None
+
+
+@app.post("/hits/<hitId>/reversals", **operation(
+    "Reverse every rejected assignment of a HIT, optionally for some workers", "reverseHit",
+    ok={200: (BatchPlanAnswer, "With `dryRun=true`: the plan (nothing queued)."),
+        202: (BatchSubmission, "The reversals are queued as a batch.")},
+    errors=(*BATCHING, HitNotFound), body=True, idempotent=True, links={202: _TO_THE_BATCH}))
 def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or HitReversalBody()
     batches = wiring.current().batch_service()
@@ -184,9 +301,12 @@ def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: Dr
     return _run_batch(parsed, "hit-reversal", dryRun, _scope("hit-reversals", hitId), body.model_dump(), hit_id=hitId)
 
 
-@app.get("/batches/<batchId>", summary="A batch's progress, counts by outcome, and its items (paginated)")
+@app.get("/batches/<batchId>", **operation(
+    "A batch's progress, counts by outcome, and its items (paginated)", "getBatch",
+    ok={200: (BatchStatusAnswer, "The batch and one page of its items.")},
+    errors=(BatchNotFound, InvalidCursor, NotConfigured)))
 def get_batch(
-    batchId: Annotated[str, Path(pattern=r"^[a-f0-9]{32}$")],
+    batchId: Annotated[str, Path(pattern=BATCH_ID_PATTERN, description="The batchId of a submitted batch.")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[Optional[str], Query(max_length=64)] = None,
     status: Annotated[Optional[ItemStatus], Query()] = None,
@@ -331,31 +451,65 @@ def on_decision_error(error: DecisionError) -> Response[dict]:
 
 @app.exception_handler(RequestValidationError)
 def on_validation_error(error: RequestValidationError) -> Response[dict]:
-    problems = error.errors()
+    return error_response(refusal_of(error.errors()))
+
+
+def refusal_of(problems: list[dict]) -> DecisionError:
+    """Powertools' validation problems as the API's documented errors, in words (no regular expressions)."""
     if any(problem.get("type") == "json_invalid" for problem in problems):
-        return error_response(MalformedJson("The request body is not valid JSON."))
-    fields = [
-        {"field": ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body",)),
-         "message": problem.get("msg", "invalid"), "type": problem.get("type")}
-        for problem in problems
-    ]
-    summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields[:5])
-    return error_response(InvalidRequest(f"The request is not valid: {summary}", errors=fields))
+        return MalformedJson("The request body is not valid JSON.")
+    if _is_reject() and problems and all(_is_missing_feedback(problem) for problem in problems):
+        try:
+            rules.validate_feedback(None, required=True)
+        except InvalidFeedback as missing:
+            return missing
+    fields = [{"field": _field_of(problem), "message": _message_of(problem), "type": problem.get("type")}
+              for problem in problems]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return InvalidRequest(f"The request is not valid: {summary}", field=fields[0]["field"] if fields else None,
+                          errors=fields)
 
 
-_SEND_JSON = "Send the body as JSON with Content-Type: application/json (POST /batches also takes text/csv)."
+_LOCATIONS = ("body", "path", "query", "header")
+
+
+def _field_of(problem: dict) -> str:
+    parts = [str(part) for part in problem.get("loc", ())]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _message_of(problem: dict) -> str:
+    pattern = (problem.get("ctx") or {}).get("pattern")
+    if problem.get("type") == "string_pattern_mismatch" and pattern:
+        return f"must be {pattern_in_words(pattern)}"
+    return problem.get("msg", "invalid")
+
+
+def _is_reject() -> bool:
+    event = app.current_event
+    return event.http_method == "POST" and event.path.rstrip("/").endswith("/reject")
+
+
+def _is_missing_feedback(problem: dict) -> bool:
+    """No body, `{}`, or `"feedback": null` on a reject: the feedback rule REQUIRED, not a schema error."""
+    location = tuple(problem.get("loc", ()))
+    if location == ("body",):
+        return problem.get("type") == "missing"
+    return location == ("body", "feedback") and (problem.get("type") == "missing" or problem.get("input") is None)
 
 
 @app.exception_handler(RequestUnsupportedContentType)
 def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[dict]:
-    return error_response(UnsupportedMediaType(_SEND_JSON))
+    return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
 
 
 @app.exception_handler(ValueError)
 def on_unparsable_body(error: ValueError) -> Response[dict]:
     """Powertools' multipart parser raises a bare ValueError ("Missing boundary in multipart/form-data")."""
     if "multipart" in str(error).lower() or "boundary" in str(error).lower():
-        return error_response(UnsupportedMediaType(_SEND_JSON))
+        return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
     return on_unexpected(error)
 
 

@@ -14,6 +14,17 @@ from mturk_decisions.domain.ids import is_worker_id
 #: routes' own matching drops it, so `api.body_guard.check_path` refuses control characters in the path first.
 ASSIGNMENT_ID_PATTERN = r"^[A-Z0-9]{1,64}$"
 WORKER_ID_PATTERN = r"^A[A-Z0-9]{1,63}$"
+BATCH_ID_PATTERN = r"^[a-f0-9]{32}$"
+#: What each pattern means, for the answers (a caller should not have to read a regular expression).
+PATTERN_WORDS = {
+    ASSIGNMENT_ID_PATTERN: "an MTurk id: 1–64 capital letters and digits",
+    WORKER_ID_PATTERN: "an MTurk worker id: A, then 1–63 capital letters and digits",
+    BATCH_ID_PATTERN: "a batch id: 32 lowercase hexadecimal digits",
+}
+
+
+def pattern_in_words(pattern: str) -> str:
+    return PATTERN_WORDS.get(pattern, f"text matching {pattern}")
 _FEEDBACK = (
     "What the worker sees on their Status page. At most 1024 characters; no ASCII control characters "
     "other than tab, line feed and carriage return."

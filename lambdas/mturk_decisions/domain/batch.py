@@ -3,7 +3,8 @@
 The MTurk requester website's batch-results CSV is parsed exactly as the website reads an upload:
 an `x` in `Approve` approves (and reverses a rejection when the assignment is Rejected and `Reject`
 is empty); text in `Reject` rejects with that text as the worker's feedback; rows with neither are
-skipped and reported. Every row is validated up front and each bad row is reported by line number.
+skipped and reported. Every row is validated up front and each bad row is reported by line number, with the
+column (or member) at fault as its `field`.
 """
 from __future__ import annotations
 
@@ -80,8 +81,10 @@ class ParsedBatch:
 @dataclass
 class _Problems:
     errors: list[dict] = field(default_factory=list)
+    #: Where the first bytes that are not UTF-8 are, in the body as received.
+    byte_offset: int | None = None
 
-    def add(self, line: int | None, message: str, assignment_id: str | None = None, field_name: str | None = None):
+    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str):
         entry = {"line": line, "assignmentId": assignment_id, "field": field_name, "message": message}
         self.errors.append({k: v for k, v in entry.items() if v is not None})
 
@@ -93,7 +96,37 @@ class _Problems:
                 f"{len(self.errors)} bad row(s) in the {what}; nothing was queued. {shown}{more}",
                 errors=self.errors[:200],
                 errorCount=len(self.errors),
+                byteOffset=self.byte_offset,
             )
+
+
+#: The columns of the batch-results CSV that are read (the others are the website's, left as they are).
+_READ_COLUMNS = {"assignmentid": "AssignmentId", "hitid": "HITId", "approve": "Approve", "reject": "Reject"}
+_REPLACEMENT = "\ufffd"
+
+
+class _Utf8Check:
+    """Finds U+FFFD in the columns the API reads: what API Gateway puts in place of bytes that are not UTF-8
+    (or U+FFFD itself), reported with its byte offset in the body as received."""
+
+    def __init__(self, text: str, offset_of_text: int) -> None:
+        self.text, self.starts, position = text, [0], 0
+        for physical in io.StringIO(text, newline=""):
+            position += len(physical)
+            self.starts.append(position)
+        self.base = offset_of_text
+
+    def problem(self, row: list[str], columns: dict[str, int], first: int, last: int) -> tuple[str, int] | None:
+        """(column, byte offset) of the first U+FFFD in a read cell of the row on lines first..last."""
+        for key, name in _READ_COLUMNS.items():
+            index = columns.get(key)
+            cell = row[index] if index is not None and index < len(row) else ""
+            if _REPLACEMENT in cell:
+                low, high = self.starts[first - 1], self.starts[min(last, len(self.starts) - 1)]
+                start = self.text.find(cell, low, high)
+                at = start + cell.index(_REPLACEMENT) if start >= 0 else self.text.find(_REPLACEMENT, low, high)
+                return name, self.base + len(self.text[:max(at, 0)].encode("utf-8", "surrogatepass"))
+        return None
 
 
 def _check_text(problems: _Problems, line: int, assignment_id: str, feedback: str | None, reason: str | None,
@@ -107,21 +140,27 @@ def _check_text(problems: _Problems, line: int, assignment_id: str, feedback: st
     return True
 
 
-def _check_duplicates(problems: _Problems, items: list[BatchItem]) -> None:
+def _check_duplicates(problems: _Problems, items: list[BatchItem], field_name: str) -> None:
     first_line: dict[str, int] = {}
     for item in items:
         if item.assignment_id in first_line:
             problems.add(item.line, f"assignment {item.assignment_id} also appears on line "
-                         f"{first_line[item.assignment_id]}; give each assignment once", item.assignment_id)
+                         f"{first_line[item.assignment_id]}; give each assignment once", item.assignment_id,
+                         field_name)
         else:
             first_line[item.assignment_id] = item.line
 
 
-def parse_results_csv(text: str, reason: str | None = None) -> ParsedBatch:
-    """Parse the website's batch-results CSV (BOM, quoting, extra columns and multi-line cells allowed)."""
-    text = text.lstrip("\ufeff")
+def parse_results_csv(body: str | bytes, reason: str | None = None, strict_utf8: bool = False) -> ParsedBatch:
+    """Parse the website's batch-results CSV (BOM, quoting, extra columns and multi-line cells allowed).
+
+    `strict_utf8` (the API): a read cell holding U+FFFD, i.e. bytes that were not UTF-8, is a bad row naming
+    its byte offset. Bytes are decoded as UTF-8 (bytes that are not become U+FFFD, as API Gateway does)."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    bom = len(text) - len(text.lstrip("\ufeff"))
+    text = text[bom:]
+    utf8 = _Utf8Check(text, offset_of_text=3 * bom) if strict_utf8 and _REPLACEMENT in text else None
     reader = csv.reader(io.StringIO(text, newline=""))
-    problems = _Problems()
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -130,59 +169,61 @@ def parse_results_csv(text: str, reason: str | None = None) -> ParsedBatch:
     columns = {name.strip().lower(): index for index, name in enumerate(header)}
     missing = [name for name in ("assignmentid", "approve", "reject") if name not in columns]
     if missing:
-        wanted = ", ".join({"assignmentid": "AssignmentId", "approve": "Approve", "reject": "Reject"}[m] for m in missing)
+        wanted = ", ".join(_READ_COLUMNS[m] for m in missing)
         raise InvalidBatch(f"The CSV header has no {wanted} column: upload the batch-results file as downloaded "
                            "from the requester website, with Approve and Reject filled in.",
-                           errors=[{"line": 1, "message": f"missing column(s): {wanted}"}])
-
-    def cell(row: list[str], name: str) -> str:
-        index = columns.get(name)
-        return row[index] if index is not None and index < len(row) else ""
-
-    parsed = ParsedBatch()
-    line = 1
+                           errors=[{"line": 1, "field": "header", "message": f"missing column(s): {wanted}"}])
+    problems, parsed = _Problems(), ParsedBatch()
     while True:
-        start = reader.line_num + 1
+        line = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as error:
-            problems.add(start, f"unreadable CSV: {error}")
+            problems.add(line, f"unreadable CSV: {error}", None, "row")
             break
-        line = start
-        if not any(value.strip() for value in row):
-            continue
-        assignment_id = cell(row, "assignmentid").strip()
-        approve = cell(row, "approve").strip()
-        reject_text = cell(row, "reject")
-        hit_id = cell(row, "hitid").strip() or None
-        if not is_mturk_id(assignment_id):
-            problems.add(line, f"AssignmentId {assignment_id!r} is not an MTurk assignment id", assignment_id or None,
-                         "AssignmentId")
-            continue
-        if hit_id is not None and not is_mturk_id(hit_id):
-            problems.add(line, f"HITId {hit_id!r} is not an MTurk HIT id", assignment_id, "HITId")
-            continue
-        if approve and approve.lower() != "x":
-            problems.add(line, f"Approve must be 'x' or empty, not {approve!r}", assignment_id, "Approve")
-            continue
-        if approve and reject_text.strip():
-            problems.add(line, "both Approve and Reject are filled in; keep one", assignment_id)
-            continue
-        if approve:
-            parsed.items.append(BatchItem(line, assignment_id, Action.APPROVE, reason=reason, hit_id=hit_id,
-                                          approve_or_reverse=True))
-        elif reject_text.strip():
-            if _check_text(problems, line, assignment_id, reject_text, reason, required=True):
-                parsed.items.append(BatchItem(line, assignment_id, Action.REJECT, feedback=reject_text,
-                                              reason=reason, hit_id=hit_id))
-        else:
-            parsed.skipped.append(SkippedRow(line, assignment_id, "neither Approve nor Reject is filled in"))
-    _check_duplicates(problems, parsed.items)
+        if any(value.strip() for value in row):
+            _csv_row(problems, parsed, row, columns, line, reason,
+                     utf8.problem(row, columns, line, reader.line_num) if utf8 else None)
+    _check_duplicates(problems, parsed.items, "AssignmentId")
     problems.raise_if_any("CSV")
     _check_size(parsed)
     return parsed
+
+
+def _csv_row(problems: _Problems, parsed: ParsedBatch, row: list[str], columns: dict[str, int], line: int,
+             reason: str | None, not_utf8: tuple[str, int] | None) -> None:
+    def cell(name: str) -> str:
+        index = columns.get(name)
+        return row[index] if index is not None and index < len(row) else ""
+
+    assignment_id, approve, reject_text = cell("assignmentid").strip(), cell("approve").strip(), cell("reject")
+    hit_id = cell("hitid").strip() or None
+    if not_utf8 is not None:
+        column, offset = not_utf8
+        problems.byte_offset = offset if problems.byte_offset is None else problems.byte_offset
+        problems.add(line, f"{column} is not UTF-8 text: byte {offset} of the body is not UTF-8, or is U+FFFD "
+                     "itself (API Gateway puts U+FFFD in place of bytes that are not UTF-8); save the file as UTF-8",
+                     assignment_id or None, column)
+    elif not is_mturk_id(assignment_id):
+        problems.add(line, f"AssignmentId {assignment_id!r} is not an MTurk assignment id", assignment_id or None,
+                     "AssignmentId")
+    elif hit_id is not None and not is_mturk_id(hit_id):
+        problems.add(line, f"HITId {hit_id!r} is not an MTurk HIT id", assignment_id, "HITId")
+    elif approve and approve.lower() != "x":
+        problems.add(line, f"Approve must be 'x' or empty, not {approve!r}", assignment_id, "Approve")
+    elif approve and reject_text.strip():
+        problems.add(line, "both Approve and Reject are filled in; keep one", assignment_id, "Approve|Reject")
+    elif approve:
+        parsed.items.append(BatchItem(line, assignment_id, Action.APPROVE, reason=reason, hit_id=hit_id,
+                                      approve_or_reverse=True))
+    elif reject_text.strip():
+        if _check_text(problems, line, assignment_id, reject_text, reason, required=True):
+            parsed.items.append(BatchItem(line, assignment_id, Action.REJECT, feedback=reject_text,
+                                          reason=reason, hit_id=hit_id))
+    else:
+        parsed.skipped.append(SkippedRow(line, assignment_id, "neither Approve nor Reject is filled in"))
 
 
 def parse_item_list(items: object) -> ParsedBatch:
@@ -194,12 +235,13 @@ def parse_item_list(items: object) -> ParsedBatch:
     allowed = {"assignmentId", "action", "feedback", "reason", "hitId"}
     for position, entry in enumerate(items, start=1):
         if not isinstance(entry, dict):
-            problems.add(position, "each item must be an object")
+            problems.add(position, "each item must be an object", None, "item")
             continue
         assignment_id = entry.get("assignmentId")
         unknown = sorted(set(entry) - allowed)
         if unknown:
-            problems.add(position, f"unknown field(s): {', '.join(unknown)}", assignment_id if isinstance(assignment_id, str) else None)
+            problems.add(position, f"unknown field(s): {', '.join(unknown)}",
+                         assignment_id if isinstance(assignment_id, str) else None, unknown[0])
             continue
         if not is_mturk_id(assignment_id):
             problems.add(position, "assignmentId must be an MTurk assignment id (A-Z, 0-9)", None, "assignmentId")
@@ -210,15 +252,17 @@ def parse_item_list(items: object) -> ParsedBatch:
             problems.add(position, "action must be one of reject, reverse, approve", assignment_id, "action")
             continue
         feedback, reason, hit_id = entry.get("feedback"), entry.get("reason"), entry.get("hitId")
-        if any(value is not None and not isinstance(value, str) for value in (feedback, reason, hit_id)):
-            problems.add(position, "feedback, reason and hitId must be strings", assignment_id)
+        not_text = [name for name in ("feedback", "reason", "hitId") if entry.get(name) is not None
+                    and not isinstance(entry.get(name), str)]
+        if not_text:
+            problems.add(position, "feedback, reason and hitId must be strings", assignment_id, not_text[0])
             continue
         if hit_id is not None and not is_mturk_id(hit_id):
             problems.add(position, "hitId must be an MTurk HIT id (A-Z, 0-9)", assignment_id, "hitId")
             continue
         if _check_text(problems, position, assignment_id, feedback, reason, required=action is Action.REJECT):
             parsed.items.append(BatchItem(position, assignment_id, action, feedback or None, reason or None, hit_id))
-    _check_duplicates(problems, parsed.items)
+    _check_duplicates(problems, parsed.items, "assignmentId")
     problems.raise_if_any("item list")
     _check_size(parsed)
     return parsed
@@ -230,3 +274,4 @@ def _check_size(parsed: ParsedBatch) -> None:
                            "Split it into several uploads.", errors=[])
     if not parsed.items and not parsed.skipped:
         raise InvalidBatch("The batch has no rows.", errors=[])
+
