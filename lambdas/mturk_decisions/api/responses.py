@@ -154,8 +154,9 @@ def submission_json(submission) -> dict:
 
 
 def batch_status_json(status, items, cursor: str | None) -> dict:
+    """`status`: the batch's summary (its counters); `items`: one page of them."""
     info = status.info
-    total = len(status.items)
+    total = status.total
     return {
         "batchId": info.batch_id,
         "status": status.state,

@@ -311,12 +311,11 @@ def get_batch(
     cursor: Annotated[Optional[str], Query(max_length=64)] = None,
     status: Annotated[Optional[ItemStatus], Query()] = None,
 ) -> dict:
-    result = wiring.current().batch_service().status(batchId)
-    after = _line_cursor(cursor)
-    selected = [s for s in result.items if s.item.line > after and (status is None or s.status is status)]
-    page = selected[:limit]
-    next_cursor = str(page[-1].item.line) if len(selected) > limit else None
-    return batch_status_json(result, page, next_cursor)
+    # A fixed number of reads whatever the batch's size: its counters, then one page of items.
+    batches = wiring.current().batch_service()
+    summary = batches.summary(batchId)
+    page, next_line = batches.items_page(batchId, _line_cursor(cursor), limit, status)
+    return batch_status_json(summary, page, None if next_line is None else str(next_line))
 
 
 def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict,
