@@ -84,7 +84,9 @@ class BodySchema:
 
 
 BODY_SCHEMAS = {
-    "reject": BodySchema("RejectRequest", "Reject an assignment; feedback is shown to the worker.", True),
+    # Feedback is required to reject, but the handler says so (INVALID_FEEDBACK, rule REQUIRED), as offline:
+    # a gateway BAD_REQUEST_BODY would answer the same request differently once deployed.
+    "reject": BodySchema("RejectRequest", "Reject an assignment; feedback is shown to the worker.", False),
     "reverse": BodySchema("ReverseRequest", "Reverse a rejection (approve with OverrideRejection).", False),
     "approve": BodySchema("ApproveRequest", "Approve a submitted assignment.", False),
 }
