@@ -43,6 +43,12 @@ demo: setup
 walkthrough: setup
 	$(PY) -m local.walkthrough
 
+# The running demo seeded again: new assignments and ids, no restart (prints the new variables). Another
+# demo than the one on 8787: DEMO_API_PORT=<port> make demo-reset (also for demo and walkthrough).
+.PHONY: demo-reset
+demo-reset: setup
+	$(PY) -m local.demo --reset
+
 # Benchmarks (not timed tests): prints a table and writes bench/results.json.
 bench: setup
 	$(PY) -m bench

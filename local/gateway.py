@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.runtime import LambdaContext, as_runtime
@@ -53,7 +54,10 @@ class LocalApiGateway:
         stage: str = "v1",
         region: str = "us-east-1",
         function_name: str = "mturk-decisions-api",
+        request_log: Callable[[str, str, int, float], None] | None = None,
     ) -> None:
+        #: Called after each answer with (method, path with query, status, milliseconds); errors are ignored.
+        self.request_log = request_log
         self.runtime = as_runtime(runtime_or_handler, function_name)
         self.principals = {p.access_key_id: p for p in principals}
         self.stage = stage
@@ -107,6 +111,7 @@ class LocalApiGateway:
         self.stop()
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        started = time.monotonic()
         try:
             status, headers, body = self._respond(request)
         except Exception:  # noqa: BLE001 - InvocationError, EnvironmentCrashed, a malformed proxy result
@@ -119,6 +124,11 @@ class LocalApiGateway:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+        if self.request_log is not None:
+            try:
+                self.request_log(request.command, request.path, status, (time.monotonic() - started) * 1000)
+            except Exception:  # noqa: BLE001 - a log line never breaks an answer
+                pass
 
     def _refuse(self, request: BaseHTTPRequestHandler, status: int) -> None:
         if status == HTTPStatus.NOT_IMPLEMENTED:  # a method API Gateway has no route for

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json as jsonlib
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from botocore.auth import SigV4Auth
@@ -144,20 +145,22 @@ class ApiClient:
             answer = self.session.request(method, url, data=body or None, headers=dict(request.headers.items()),
                                           timeout=self.timeout, allow_redirects=False)
         except requests.exceptions.ConnectTimeout:
-            raise TransportError(f"Could not connect to {self.base_url} within {self.timeout:g} s.",
-                                 hint=_NETWORK_HINT) from None
+            raise TransportError(f"Could not connect to {self.base_url} (no answer within {self.timeout:g} s).",
+                                 hint=network_hint(self.base_url)) from None
         except requests.exceptions.ReadTimeout:
             raise TransportError(
                 f"The API did not answer within {self.timeout:g} s ({method} {_path_of(url)}).",
                 hint="The request may still have been processed. Raise --timeout or retry; "
                      "single decisions are safe to repeat with the same --idempotency-key.") from None
         except requests.exceptions.SSLError as error:
-            raise TransportError(f"TLS error talking to {self.base_url}: {error}", hint=_NETWORK_HINT) from None
+            raise TransportError(f"Could not connect to {self.base_url} (TLS: {connection_reason(error)}).",
+                                 hint=network_hint(self.base_url)) from None
         except requests.exceptions.ConnectionError as error:
-            raise TransportError(f"Could not reach the API at {self.base_url}: {_short(error)}",
-                                 hint=_NETWORK_HINT) from None
+            raise TransportError(f"Could not connect to {self.base_url} ({connection_reason(error)}).",
+                                 hint=network_hint(self.base_url)) from None
         except requests.exceptions.RequestException as error:
-            raise TransportError(f"Request to {self.base_url} failed: {_short(error)}", hint=_NETWORK_HINT) from None
+            raise TransportError(f"Request to {self.base_url} failed ({connection_reason(error)}).",
+                                 hint=network_hint(self.base_url)) from None
         return ApiResponse(answer.status_code, _parse(answer), dict(answer.headers))
 
     def _retry_wait(self, response: ApiResponse) -> float | None:
@@ -175,8 +178,45 @@ class ApiClient:
         return None
 
 
-_NETWORK_HINT = ("Check --api-url (or MTURK_DECISIONS_API_URL / the config file), your network, "
-                 "and that the stack (or `make demo`) is running.")
+def network_hint(base_url: str) -> str:
+    """What to do when the API cannot be reached: a local URL is `make demo`'s, any other a deployed stack's."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    where = "Check --api-url / MTURK_DECISIONS_API_URL (or the config file)."
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return f"Is `make demo` running (it prints its API URL)? {where}"
+    return (f"{where} It is the stack's ApiUrl output, e.g. https://ID.execute-api.REGION.amazonaws.com/v1; "
+            "check your network and that the stack is deployed.")
+
+
+#: The few words that say why a connection failed, by the innermost error's type (first match wins).
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "the host name does not resolve"),
+    (ConnectionResetError, "the connection was reset"),
+    (TimeoutError, "timed out"),
+)
+
+
+def connection_reason(error: BaseException) -> str:
+    """Why a request got no answer, in a few words, from the innermost cause (urllib3 wraps it in its own
+    errors, whose text repeats the pool and is cut short by requests)."""
+    causes, seen = [], error
+    while isinstance(seen, BaseException) and seen not in causes:
+        causes.append(seen)
+        inner = getattr(seen, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = seen.__cause__ or seen.__context__
+        if inner is None and seen.args and isinstance(seen.args[0], BaseException):
+            inner = seen.args[0]
+        seen = inner
+    for cause in reversed(causes):
+        for kind, reason in _REASONS:
+            if isinstance(cause, kind):
+                return reason
+        if type(cause).__name__ == "NameResolutionError":
+            return "the host name does not resolve"
+    innermost = causes[-1]
+    return getattr(innermost, "strerror", None) or str(innermost) or type(innermost).__name__
 
 
 def _frozen(credentials: Any) -> Credentials:
@@ -211,11 +251,3 @@ def _path_of(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).path
-
-
-def _short(error: Exception) -> str:
-    text = str(error)
-    # urllib3's messages repeat the pool; keep the reason at the end.
-    if "Caused by" in text:
-        text = text.split("Caused by", 1)[1].strip(" ()'\"")
-    return text[:300]

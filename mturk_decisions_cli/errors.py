@@ -150,14 +150,59 @@ def _reason(status: int) -> str:
         return f"HTTP {status}"
 
 
+#: Refusals nothing can change: the same command gets the same answer however often it runs.
+FINAL_CODES = frozenset({"REVERSAL_WINDOW_CLOSED", "HIT_DISPOSED"})
+FINAL = "This is final: nothing can change it, and running the command again gets the same answer."
+PAY_INSTEAD = ("To still pay the worker, send a bonus (the requester UI's Manage > Workers > Bonus, or "
+               "MTurk's SendBonus) and tell them why.")
+
+
+def final_refusal(code: str | None, details: dict[str, Any] | None = None, message: str | None = None) -> bool:
+    """Whether a refusal is final: the reversal window has closed, the HIT is disposed, or the assignment is
+    already Approved (an approval is final on MTurk). Other refusals can be fixed (funds, feedback, a wait)."""
+    if code in FINAL_CODES:
+        return True
+    if code == "INVALID_ASSIGNMENT_STATE":
+        return (details or {}).get("currentStatus") == "Approved" or "status is Approved" in (message or "")
+    return False
+
+
+def refusals_hint(items: list[Any]) -> str:
+    """What to do about the refused items of a batch (or its plan): which can be fixed and applied again,
+    and which are final, with what to do instead."""
+    items = [i for i in items if isinstance(i, dict)]
+    final: dict[str, int] = {}
+    for item in items:
+        if final_refusal(item.get("code"), item, item.get("message")):
+            label = "already Approved" if item.get("code") == "INVALID_ASSIGNMENT_STATE" else str(item["code"])
+            final[label] = final.get(label, 0) + 1
+    fixable = len(items) - sum(final.values())
+    named = ", ".join(f"{count} {label}" for label, count in sorted(final.items()))
+    if not final:
+        return "Fix the refused items listed above (see their codes) and run again."
+    instead = PAY_INSTEAD if set(final) & FINAL_CODES else "The workers of already Approved assignments are paid."
+    if not fixable:
+        return (f"These refusals are final ({named}): nothing can change them, and running again gets the same "
+                f"answer. {instead}")
+    return (f"Fix the {fixable} other refused item(s) (see their codes) and apply them again; {named} are final: "
+            f"nothing can change them. {instead}")
+
+
 def _money(value: Any) -> str:
     return f"${value}" if value not in (None, "") else "?"
 
 
 def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: str | None = None) -> str:
     """What to do about an API error, per code (and status when the code is unknown)."""
-    d = error.body
-    code = error.code
+    for hint in (_request_hint, _refusal_hint, _service_hint):
+        found = hint(error, error.body, error.code, idempotency_key)
+        if found:
+            return found
+    return "The API refused the request; nothing was changed."
+
+
+def _request_hint(error: ApiError, d: dict[str, Any], code: str, idempotency_key: str | None) -> str | None:
+    """A request to fix: its feedback, body, file, cursor or ids."""
     if code == "INVALID_FEEDBACK":
         rule = d.get("rule")
         if rule == "REQUIRED":
@@ -206,6 +251,11 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return "The CLI sent a body the API could not parse: please report this as a bug."
     if code == "INVALID_CURSOR":
         return "Run the query again without --cursor (a cursor only works with the query that returned it)."
+    return None
+
+
+def _refusal_hint(error: ApiError, d: dict[str, Any], code: str, idempotency_key: str | None) -> str | None:
+    """A pre-check's refusal: what can be fixed, and what is final (`FINAL`)."""
     if code == "INSUFFICIENT_FUNDS":
         shortfall = d.get("shortfall")
         need = f"at least {_money(shortfall)} " if shortfall else ""
@@ -216,19 +266,29 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
     if code == "NOT_FOUND":
         return ("The API has no such route: check --api-url (it ends with the stage, e.g. .../v1), "
                 "or the deployed stack is older than this CLI (deploy the current version).")
+    if code == "INVALID_ASSIGNMENT_STATE" and final_refusal(code, d, error.message):
+        return (f"{FINAL} The assignment is already Approved, and an approval is final on MTurk: it can be neither "
+                "rejected nor reversed. Nothing was changed. The worker keeps the payment; to keep such work out of "
+                "your future HITs, use a qualification (or block the worker) in the MTurk requester UI.")
     if code == "INVALID_ASSIGNMENT_STATE":
         current, required = d.get("currentStatus"), d.get("requiredStatus")
         needs = f"; this action needs {required}" if required else ""
         return f"The assignment is {current or 'in another state'}{needs}. See its state and history with `mturk-decisions show ID`."
     if code == "REVERSAL_WINDOW_CLOSED":
         deadline = f" (the deadline was {d['deadline']})" if d.get("deadline") else ""
-        return ("MTurk no longer allows reversing this rejection: the 30-day window after submission has closed"
-                f"{deadline}. Nothing was changed. To still pay the worker, consider a bonus in the MTurk requester UI.")
+        return (f"{FINAL} MTurk no longer allows reversing this rejection: the 30-day window after submission has "
+                f"closed{deadline}. Nothing was changed. {PAY_INSTEAD}")
     if code == "HIT_DISPOSED":
-        return "MTurk no longer allows changes to assignments of a disposed HIT. Nothing was changed."
+        return (f"{FINAL} MTurk no longer allows changes to assignments of a disposed HIT. Nothing was changed. "
+                f"{PAY_INSTEAD}")
     if code == "REQUEST_IN_PROGRESS":
         again = f" with --idempotency-key {idempotency_key}" if idempotency_key else ""
         return f"The same request is still being processed: run the same command again{again} in a few seconds to get its answer."
+    return None
+
+
+def _service_hint(error: ApiError, d: dict[str, Any], code: str, idempotency_key: str | None) -> str | None:
+    """The service, MTurk, the credentials or the gateway."""
     if code == "IDEMPOTENCY_KEY_REUSED":
         return "This --idempotency-key was used for a different request: use a new key (or omit it; the CLI makes one)."
     if code == "MTURK_REQUEST_REJECTED":
@@ -266,4 +326,4 @@ def hint_for(error: ApiError, *, idempotency_key: str | None = None, command: st
         return f"The API failed{rid}. Retry later; if it persists, give the requestId to an operator."
     if error.status >= 500:
         return "A server error: retry later; if it persists, give the requestId to an operator."
-    return "The API refused the request; nothing was changed."
+    return None

@@ -45,6 +45,7 @@ from mturk_decisions_cli.errors import (
     ExitCode,
     TransportError,
     hint_for,
+    refusals_hint,
 )
 from mturk_decisions_cli.render import Renderer
 
@@ -361,7 +362,8 @@ def _bulk(app: App, send: Callable[[bool], ApiResponse], source: str, dry_run: b
                                                   else "every item is skipped.") + " Nothing was changed.")
             if refused:
                 raise CliError("Every item was refused by a pre-check.", exit_code=ExitCode.REFUSED,
-                               hint="Fix the refused items listed above (see their codes) and run again.")
+                               hint=refusals_hint([i for i in (plan_body.get("plan") or {}).get("items") or []
+                                                   if isinstance(i, dict) and i.get("outcome") == "refused"]))
             return
         cost = (totals.get("cost") or {}).get("total") if isinstance(totals.get("cost"), dict) else None
         question = f"Apply {actionable} decision(s)" + (f" costing ${cost}" if cost not in (None, "0", "0.00") else "") + "?"
@@ -450,6 +452,7 @@ def _finish(app: App, final: dict[str, Any]) -> None:
     counts = status_body.get("counts") or {}
     failed, refused = _int(counts.get("failed")), _int(counts.get("refused"))
     dead = _int(counts.get("deadLettered"))
+    problems: list[dict[str, Any]] = []
     if app.json_mode:
         app.renderer.json(status_body)
     else:
@@ -470,7 +473,9 @@ def _finish(app: App, final: dict[str, Any]) -> None:
         raise BatchFailures(
             f"Batch {batch_id} finished with {failed} failed and {refused} refused item(s).",
             hint=f"See them with `mturk-decisions batch {batch_id} --items --status {'FAILED' if failed else 'REFUSED'}`"
-                 f"{' (and REFUSED)' if failed and refused else ''}; fix the cause and apply those items again.")
+                 f"{' (and REFUSED)' if failed and refused else ''}; " + (
+                     refusals_hint([i for i in problems if i.get("status") == "REFUSED"]) if problems and not failed
+                     else "fix the cause and apply those items again."))
 
 
 def _problem_items(app: App, batch_id: str, first: dict[str, Any], max_pages: int = 20) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -66,6 +67,18 @@ def principal(arn: Any) -> str | None:
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         return arn
     return arn.split(":", 5)[-1]
+
+
+_ARN = re.compile(r"arn:aws[a-z-]*:[^\s()]+")
+
+
+def actor_name(actor: Any) -> str | None:
+    """Every ARN in an actor as its last segment, for tables: arn:aws:iam::123:user/alice -> alice,
+    ...:assumed-role/Role/bob -> bob, "schedule:provisional (requested by arn:...:user/alice)" -> "schedule:
+    provisional (requested by alice)". Other actors as they are; the full value is in --json."""
+    if not isinstance(actor, str):
+        return actor
+    return _ARN.sub(lambda arn: re.split(r"[/:]", arn.group(0))[-1] or arn.group(0), actor)
 
 
 def when(value: Any) -> str:
@@ -274,27 +287,18 @@ class Renderer:
     def decisions_table(self, decisions: Iterable[Mapping[str, Any]], title: str | None = None,
                         columns: tuple[str, ...] = ("createdAt", "action", "state", "assignmentId", "workerId",
                                                     "hitId", "actor", "feedback", "reason", "error")) -> Table:
+        """Decisions, one line each where the terminal allows: identifiers are never split. Columns with no
+        value are left out; on a narrow terminal the least needed ones go first (`_DROPPED_FIRST`)."""
+        rows = [{column: _decision_cell(decision, column) for column in columns} for decision in decisions]
+        shown = tuple(c for c in columns if c not in _OPTIONAL or any(r[c].plain != "-" for r in rows))
+        columns = _fit(shown, rows, self.human.width)
+        if _needed(columns, rows) > self.human.width:  # a very narrow terminal: one block per decision
+            return _records(rows, shown, title)
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in columns:
-            no_wrap = column in ("createdAt", "assignmentId", "workerId", "hitId", "action", "state")
-            table.add_column(column, no_wrap=no_wrap, overflow="fold")
-        for decision in decisions:
-            row = []
-            for column in columns:
-                if column == "createdAt":
-                    row.append(text(when(decision.get("createdAt"))))
-                elif column == "state":
-                    row.append(state_text(decision.get("state")))
-                elif column in ("feedback", "reason"):
-                    row.append(text(shorten(decision.get(column), 40)))
-                elif column == "actor":
-                    row.append(text(principal(decision.get("actor"))))
-                elif column == "error":
-                    code = decision.get("errorCode")
-                    row.append(text(code, style="red") if code else text(None))
-                else:
-                    row.append(text(decision.get(column)))
-            table.add_row(*row)
+            _add_column(table, column, header=_HEADERS.get(column, column))
+        for row in rows:
+            table.add_row(*(row[column] for column in columns))
         return table
 
     # -- batches -----------------------------------------------------------------------------------------
@@ -341,9 +345,7 @@ class Renderer:
     def plan_items_table(self, items: list[Mapping[str, Any]], title: str) -> Table:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("line", "assignmentId", "workerId", "action", "code", "message"):
-            table.add_column(column, justify="right" if column == "line" else "left",
-                             no_wrap=column in ("assignmentId", "workerId", "code"), overflow="fold",
-                             min_width=30 if column == "message" else None)
+            _add_column(table, column, justify="right" if column == "line" else "left")
         for item in items[:MAX_ROWS]:
             table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("workerId")),
                           text(item.get("action")), text(item.get("code"), style="red"), text(item.get("message")))
@@ -410,9 +412,7 @@ class Renderer:
         if with_decision and any(item.get("decisionId") for item in items):
             columns.append("decisionId")
         for column in columns:
-            table.add_column(column, justify="right" if column == "line" else "left",
-                             no_wrap=column in ("assignmentId", "status", "code", "decisionId"), overflow="fold",
-                             min_width=30 if column == "message" else None)
+            _add_column(table, column, justify="right" if column == "line" else "left")
         shown = items if limit is None else items[:limit]
         for item in shown:
             code = item.get("code")
@@ -430,6 +430,74 @@ class Renderer:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                    TimeElapsedColumn()]
         return Progress(*columns, console=self.err, transient=False)
+
+
+#: Columns of free text: they wrap by words and give up their width first, so identifiers stay whole.
+_TEXT_COLUMNS = {"feedback": 12, "reason": 10, "message": 30}
+
+
+#: Table headers that differ from the JSON key (the values are the key's).
+_HEADERS = {"previousStatus": "before"}
+#: Decision columns shown only when some decision has a value; and those a narrow terminal drops, in order.
+_OPTIONAL = ("feedback", "reason", "error")
+_DROPPED_FIRST = ("previousStatus", "reason", "source", "hitId", "workerId", "feedback", "actor")
+#: The space between two columns of the tables (box.SIMPLE_HEAD, padding 1).
+_GAP = 3
+
+
+def _decision_cell(decision: Mapping[str, Any], column: str) -> Text:
+    if column == "createdAt":
+        return text(when(decision.get("createdAt")))
+    if column == "state":
+        return state_text(decision.get("state"))
+    if column in ("feedback", "reason"):
+        return text(shorten(decision.get(column), 40))
+    if column == "actor":
+        return text(actor_name(decision.get("actor")))
+    if column == "error":
+        code = decision.get("errorCode")
+        return text(code, style="red") if code else text(None)
+    return text(decision.get(column))
+
+
+def _needed(columns: tuple[str, ...], rows: list[dict[str, Text]]) -> int:
+    """The width a table of `columns` needs to show every identifier whole."""
+    widths = [_TEXT_COLUMNS[c] if c in _TEXT_COLUMNS
+              else max([len(_HEADERS.get(c, c)), *(r[c].cell_len for r in rows)]) for c in columns]
+    return sum(widths) + _GAP * (len(columns) - 1)
+
+
+def _fit(columns: tuple[str, ...], rows: list[dict[str, Text]], width: int) -> tuple[str, ...]:
+    """Leave out the least needed columns until the others' identifiers fit on one line in `width`."""
+    for column in _DROPPED_FIRST:
+        if _needed(columns, rows) <= width:
+            break
+        columns = tuple(c for c in columns if c != column)
+    return columns
+
+
+def _records(rows: list[dict[str, Text]], columns: tuple[str, ...], title: str | None) -> Table:
+    """Decisions as blocks of `name  value` lines: every identifier whole even on a narrow terminal."""
+    table = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False,
+                  padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for index, row in enumerate(rows):
+        if index:
+            table.add_row("", "")
+        for column in columns:
+            if row[column].plain != "-":
+                table.add_row(Text(_HEADERS.get(column, column)), row[column])
+    return table
+
+
+def _add_column(table: Table, name: str, justify: str = "left", header: str | None = None) -> None:
+    """Identifiers, times, states and codes on one line each, never split: free text (wrapped by words) gives
+    up its width first; on a terminal too narrow even then, they are cut with a visible "…" (--json has all)."""
+    if name in _TEXT_COLUMNS:
+        table.add_column(header or name, justify=justify, overflow="fold", min_width=_TEXT_COLUMNS[name])
+    else:
+        table.add_column(header or name, justify=justify, no_wrap=True, overflow="ellipsis")
 
 
 def _kv_table() -> Table:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import weakref
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -55,6 +57,7 @@ def _state(sim, body, match, query):
 @route("POST", "/reset")
 def _reset(sim, body, match, query):
     sim.reset()
+    _SCENARIOS.pop(sim, None)
     return 200, {}
 
 
@@ -244,6 +247,105 @@ def _get_calls(sim, body, match, query):
 def _reset_calls(sim, body, match, query):
     sim.reset_call_log()
     return 200, {}
+
+
+# ----- named scenarios: a requester's HITs and assignments in one call, re-seeded on request -----
+#: The scenarios stored per simulator: name -> {"spec": ..., "generation": n, "seeded": last answer}.
+_SCENARIOS: "weakref.WeakKeyDictionary[MTurkSimulator, dict[str, dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_SCENARIOS_LOCK = threading.Lock()
+
+
+def _check_scenario(spec: dict[str, Any]) -> None:
+    """Refuse a scenario before anything is created: unknown keys of HITs, duplicates, bad types."""
+    _required(spec, "accessKeyId")
+    hits, assignments = spec.get("hits") or [], spec.get("assignments") or []
+    if not isinstance(hits, list) or not isinstance(assignments, list):
+        raise _BadRequest("hits and assignments must be lists")
+    keys = [_required(hit, "key") for hit in hits if isinstance(hit, dict)]
+    if len(keys) != len(hits) or len(set(keys)) != len(keys):
+        raise _BadRequest("every HIT needs a key of its own")
+    named = [a["key"] for a in assignments if isinstance(a, dict) and a.get("key")]
+    if len(set(named)) != len(named) or set(named) & set(keys):
+        raise _BadRequest("assignment keys must be unique (and differ from the HITs' keys)")
+    for assignment in assignments:
+        if not isinstance(assignment, dict) or assignment.get("hit") not in keys:
+            raise _BadRequest(f"an assignment must name one of the scenario's HITs: {assignment!r:.120}")
+        float(assignment.get("submittedDaysAgo") or 0)
+
+
+def _seed_scenario(sim: MTurkSimulator, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create the scenario's HITs (their `status` set once their assignments are in) and assignments
+    (submitted `submittedDaysAgo` before the simulator's now), with new ids; set the balance if given."""
+    key, now = spec["accessKeyId"], sim.clock.now()
+    if spec.get("balance") is not None:
+        sim.set_balance(key, spec["balance"])
+    ids: dict[str, str] = {}
+    for hit in spec.get("hits") or []:
+        if hit.get("hitTypeId"):
+            sim.add_hit_type(key, hit["hitTypeId"])
+        ids[hit["key"]] = sim.add_hit(key, reward=hit.get("reward", "0.50"), title=hit.get("title"),
+                                      max_assignments=int(hit.get("maxAssignments", 3)),
+                                      hit_type_id=hit.get("hitTypeId"))
+    created = []
+    for assignment in spec.get("assignments") or []:
+        submitted = now - timedelta(days=float(assignment.get("submittedDaysAgo") or 0))
+        hit_id = ids[assignment["hit"]]
+        assignment_id = sim.add_assignment(hit_id, worker_id=assignment.get("workerId"),
+                                           status=assignment.get("status", "Submitted"), submitted_at=submitted,
+                                           feedback=assignment.get("feedback"))
+        if assignment.get("key"):
+            ids[assignment["key"]] = assignment_id
+        created.append({"key": assignment.get("key"), "assignmentId": assignment_id, "hitId": hit_id,
+                        "workerId": sim.get_assignment_state(assignment_id).worker_id,
+                        "status": assignment.get("status", "Submitted"), "submittedAt": submitted.isoformat()})
+    for hit in spec.get("hits") or []:
+        if hit.get("status") and hit["status"] != "Assignable":
+            sim.set_hit_status(ids[hit["key"]], hit["status"])
+    return {"ids": ids, "assignments": created}
+
+
+def _answer(name: str, stored: dict[str, Any], summary: bool) -> dict[str, Any]:
+    answer = {"scenario": name, "generation": stored["generation"]}
+    return answer if summary else {**answer, **stored["seeded"]}
+
+
+@route("POST", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})")
+def _put_scenario(sim, body, match, query):
+    """Store the scenario under its name and seed it: ``{"accessKeyId", "balance"?, "hits": [{"key", "title"?,
+    "reward"?, "maxAssignments"?, "hitTypeId"?, "status"?}], "assignments": [{"hit", "key"?, "status"?,
+    "submittedDaysAgo"?, "workerId"?, "feedback"?}]}``. Answers the new ids by key and every assignment."""
+    _check_scenario(body)
+    seeded = _seed_scenario(sim, body)
+    with _SCENARIOS_LOCK:
+        scenarios = _SCENARIOS.setdefault(sim, {})
+        generation = scenarios.get(match["name"], {}).get("generation", 0) + 1
+        scenarios[match["name"]] = stored = {"spec": body, "generation": generation, "seeded": seeded}
+    return 200, _answer(match["name"], stored, summary=False)
+
+
+@route("POST", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})/reseed")
+def _reseed_scenario(sim, body, match, query):
+    """Seed the stored scenario again: fresh HITs and assignments (new ids, times from the clock's now);
+    what the earlier seeds created stays as it is. Answers like the first seed, with the next generation."""
+    with _SCENARIOS_LOCK:
+        stored = _SCENARIOS.get(sim, {}).get(match["name"])
+    if stored is None:
+        raise KeyError(f"no scenario {match['name']}")
+    seeded = _seed_scenario(sim, stored["spec"])
+    with _SCENARIOS_LOCK:
+        latest = _SCENARIOS[sim][match["name"]]
+        _SCENARIOS[sim][match["name"]] = stored = dict(latest, generation=latest["generation"] + 1, seeded=seeded)
+    return 200, _answer(match["name"], stored, summary=False)
+
+
+@route("GET", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})")
+def _get_scenario(sim, body, match, query):
+    """The last seed of a scenario; ``?summary=true``: its generation only."""
+    with _SCENARIOS_LOCK:
+        stored = _SCENARIOS.get(sim, {}).get(match["name"])
+    if stored is None:
+        raise KeyError(f"no scenario {match['name']}")
+    return 200, _answer(match["name"], stored, summary=query.get("summary") == "true")
 
 
 def handle(sim: MTurkSimulator, method: str, path: str, query: str, body: bytes) -> tuple[int, Any]:

@@ -114,7 +114,7 @@ class TestAuth:
 
     def test_unreachable_api_is_exit_6(self, cli, monkeypatch):
         result = cli("--api-url", "http://127.0.0.1:9/v1", "show", "3XAMPLE")
-        assert result.exit_code == 6 and "Could not reach the API" in result.stderr
+        assert result.exit_code == 6 and "Could not connect to http://127.0.0.1:9/v1 (connection refused)." in result.stderr
 
 
 # -- bulk -------------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def test_unreachable_api_is_a_transport_error_after_retries():
                        sleep=sleeps.append)
     with pytest.raises(TransportError) as raised:
         client.request("GET", "/assignments/A1")
-    assert "Could not reach the API at http://127.0.0.1:9/v1" in raised.value.message
+    assert raised.value.message == "Could not connect to http://127.0.0.1:9/v1 (connection refused)."
     assert raised.value.exit_code == 6 and len(sleeps) == 1
 
 
