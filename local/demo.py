@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -454,16 +455,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupt)
     processes: list[subprocess.Popen] = []
     service = RunningService()
+    code = 1
     try:
-        return run(args, folder, processes, service)
+        code = run(args, folder, processes, service)
+        return code
     except KeyboardInterrupt:
-        return 0
+        code = 0
+        return code
     finally:
         started = time.monotonic()
         stop_all(service, processes)
         (folder / "state.json").unlink(missing_ok=True)
         if not args.check:
             print(f"Stopped in {time.monotonic() - started:.1f} s.", flush=True)
+        elif code == 0:  # a passed check leaves nothing behind; a failed one keeps its logs
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ def test_given_two_demos_on_two_ports_when_one_is_reset_then_neither_touches_the
     finally:
         # And SIGTERM stops a demo within two seconds, like Ctrl-C
         seconds = [demo.stop(signal.SIGTERM) for demo in (first, second) if demo.process.poll() is None]
+        for demo in (first, second):
+            demo.remove_folder()
     assert all(took < 2.0 for took in seconds), seconds
 
 

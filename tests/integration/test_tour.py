@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,8 +147,12 @@ class Demo:
         started = time.monotonic()
         self.process.send_signal(signum)
         self.process.wait(timeout=30)
+        seconds = time.monotonic() - started
         self._reader.join(timeout=10)
-        return time.monotonic() - started
+        return seconds
+
+    def remove_folder(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def run_step(demo: Demo, step: Step) -> tuple[bool, list[str]]:
@@ -173,6 +178,7 @@ def demo():
     finally:
         if running.process.poll() is None:
             running.stop()
+        running.remove_folder()
 
 
 def test_the_readme_tour_has_steps_and_each_shows_its_output():
