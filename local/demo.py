@@ -193,7 +193,7 @@ mturk-decisions is running offline: API {ids['api_url']} (SigV4, execute-api, us
     curl -s {SIGN} -X POST "$API/assignments/$REJECTED/reverse"
     curl -s {SIGN} -X POST "$API/assignments/$REJECTED_OLD/reverse"      # 409 REVERSAL_WINDOW_CLOSED
     curl -s {SIGN} {JSON} -d '{{"feedback":"Looks copied.","provisionalFor":"PT30S"}}' "$API/assignments/$SUBMITTED_2/reject"
-    curl -s -X POST -d "{{\"assignmentId\":\"$SUBMITTED_3\",\"feedback\":\"Rejected on the website.\"}}" "$SIM/_admin/website/reject"
+    curl -s -X POST -d "{{\\"assignmentId\\":\\"$SUBMITTED_3\\",\\"feedback\\":\\"Rejected on the website.\\"}}" "$SIM/_admin/website/reject"
     curl -s {SIGN} "$API/assignments/$SUBMITTED_3"      # the website's rejection is in the audit (an MTurk notification)
     .venv/bin/mturk-decisions apply $CSV               # 600 rows: plan, confirm, progress
 

@@ -209,6 +209,28 @@ def test_given_a_fresh_demo_when_the_tour_runs_twice_then_every_step_answers_as_
     assert DEMO_MTURK_KEY[1] not in "\n".join(demo.lines)
 
 
+def test_given_the_banner_when_its_examples_are_pasted_as_they_are_then_each_answers(demo):
+    # Given the examples the banner printed (after the tour's reset: fresh assignments)
+    examples = [line.strip() for line in demo.lines[:demo.banner_end]
+                if line.strip().startswith(("curl ", ".venv/bin/mturk-decisions"))]
+    assert len(examples) >= 6
+    answers = {}
+    for line in examples:
+        command = line.split("  #")[0]
+        if "mturk-decisions apply" in command:
+            command += " --dry-run"  # the real one asks first
+        # When each is pasted as it is, in order
+        result = demo.shell(command)
+        answers[command] = result.stdout
+        # Then each answers (JSON from curl, the plan from the CLI), and never with the MTurk secret
+        assert result.returncode == 0 and result.stdout.strip(), (command, result.stdout, result.stderr)
+        assert DEMO_MTURK_KEY[1] not in result.stdout + result.stderr
+    replies = list(answers.values())
+    assert '"state":"SUCCEEDED"' in replies[0] and '"status":"Approved"' in replies[1]
+    assert "REVERSAL_WINDOW_CLOSED" in replies[2] and '"kind":"provisional"' in replies[3]
+    assert '"AssignmentStatus":"Rejected"' in replies[4] and "Plan for batch-results.csv" in replies[-1]
+
+
 def test_given_the_demo_when_ctrl_c_then_everything_stops_within_two_seconds(demo):
     # Given the demo after the tour (its functions' environments warm); When Ctrl-C reaches it
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(demo.process.pid)], capture_output=True,
