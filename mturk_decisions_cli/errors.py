@@ -263,6 +263,10 @@ def _refusal_hint(error: ApiError, d: dict[str, Any], code: str, idempotency_key
     if code == "ASSIGNMENT_NOT_FOUND":
         return ("Check the assignment id. It must belong to the requester account whose MTurk keys the stack uses "
                 "(and to the same MTurk environment: sandbox or production).")
+    if code == "HIT_NOT_FOUND":
+        what = "HIT type" if d.get("hitTypeId") else "HIT"
+        return (f"Check the {what} id. It must belong to the requester account whose MTurk keys the stack uses "
+                "(and to the same MTurk environment: sandbox or production). Nothing was changed.")
     if code == "NOT_FOUND":
         return ("The API has no such route: check --api-url (it ends with the stage, e.g. .../v1), "
                 "or the deployed stack is older than this CLI (deploy the current version).")

@@ -123,3 +123,14 @@ def test_a_timed_out_write_tells_how_to_retry_it_safely(run, fake_api):
     assert result.exit_code == ExitCode.NETWORK_OR_CONFIG
     assert "did not answer within 30 s" in result.stderr
     assert "--idempotency-key key-42" in result.stderr and "safe" in result.stderr
+
+
+def test_an_unknown_hit_gets_a_hint_naming_what_to_check():
+    # Given the API's 404 for an unknown HIT
+    from mturk_decisions_cli.errors import ApiError, hint_for
+
+    error = ApiError(404, {"code": "HIT_NOT_FOUND", "message": "MTurk has no HIT 3XYZ for this requester.",
+                           "hitId": "3XYZ"})
+    # When / Then the hint says which id to check, and that nothing changed
+    hint = hint_for(error)
+    assert "HIT id" in hint and "Nothing was changed" in hint

@@ -234,7 +234,7 @@ def translate_request_error(operation: str, code: str, message: str, params: dic
     if code in _AUTH_CODES:
         return MTurkCredentialsInvalid(
             "MTurk refused the configured credentials. Put valid MTurk requester keys in the secret "
-            "(see README, 'Put the MTurk keys') and retry.",
+            "(docs/deploy.md, step 4 'Put the MTurk keys') and retry.",
         )
     if "does not exist" in lowered:
         return _not_found(params, text, code)
