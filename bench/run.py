@@ -27,6 +27,9 @@ GOALS = {
     "bulk_fraction_of_rate_r50_latency250": (0.9, "min"),
     "bulk_mturk_calls_per_decision_r50_latency250": (1.05, "max"),
     "api_overhead_ratio": (3.0, "max"),
+    # A 100,000-row, >= 100 MB batch-results CSV uploaded, parsed and planned (bench/upload.py)
+    "csv_upload_plan_seconds": (60.0, "max"),
+    "csv_upload_parser_peak_rss_mb": (256.0, "max"),
 }
 
 
@@ -45,8 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="decisions of the naive loop; default the bulk workload's")
     parser.add_argument("--coldstart-runs", type=int, default=None, help="runs per module; default 15 (quick 10)")
     parser.add_argument("--api-samples", type=int, default=None, help="API overhead samples; default 60 (quick 20)")
-    parser.add_argument("--only", choices=("coldstart", "bulk", "api"), action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument("--only", choices=("coldstart", "bulk", "api", "upload"), action="append",
+                        help="run only these parts (repeatable); their figures replace theirs in --out, the "
+                             "others' are kept")
+    parser.add_argument("--upload-rows", type=int, default=None,
+                        help="rows of the uploaded CSV; default 100,000 (quick 10,000)")
     parser.add_argument("--keep-nagle", action="store_true",
                         help="leave Nagle's algorithm on in the local servers (see README: a 40 ms test-rig stall)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
@@ -56,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prepare()
-    parts = set(args.only or ("coldstart", "bulk", "api"))
+    parts = set(args.only or ("coldstart", "bulk", "api", "upload"))
     per_hit = args.per_hit or (100 if args.quick else 500)
     runs = args.coldstart_runs or (10 if args.quick else 15)
     samples = args.api_samples or (20 if args.quick else 60)
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         details["coldstart"] = cold
         coldstart.write_importtime(HERE / "importtime.txt", cold)
 
-    if parts & {"bulk", "api"}:
+    if parts & {"bulk", "api", "upload"}:
         if not args.keep_nagle:
             _no_nagle()
         log_path = Path(tempfile.gettempdir()) / "mturk-decisions-bench.log"
@@ -108,10 +114,23 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.monotonic() - began, 1),
     }
     results["details"] = details
+    if args.only and args.out.exists():
+        results = _merged(json.loads(args.out.read_text()), results)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
     print(f"\nwrote {_relative(args.out)}" + (f" and {_relative(HERE / 'importtime.txt')}" if "coldstart" in parts else ""))
     return 0
+
+
+def _merged(earlier: dict, run: dict) -> dict:
+    """A partial run's figures over an earlier full run's: the other parts' figures and details are kept, and
+    `parameters` says which parts ran when."""
+    figures = {k: v for k, v in earlier.items() if k not in ("parameters", "details")}
+    figures.update({k: v for k, v in run.items() if k not in ("parameters", "details")})
+    parameters = {**earlier.get("parameters", {}), "partial_runs": {
+        **earlier.get("parameters", {}).get("partial_runs", {}),
+        ",".join(run["parameters"]["parts"]): {k: run["parameters"][k] for k in ("date", "seconds", "python")}}}
+    return {**figures, "parameters": parameters, "details": {**earlier.get("details", {}), **run["details"]}}
 
 
 def _no_nagle() -> None:
@@ -177,6 +196,24 @@ def _service_benchmarks(args, parts, per_hit, naive_total, samples, results, det
             results["naive_mturk_calls_per_decision"] = naive["mturk_calls_per_decision"]
             results["naive_succeeded"] = naive["succeeded"]
             details["naive"] = naive
+        if "upload" in parts:
+            _upload(stack, api, args, results, details)
+
+
+def _upload(stack, api, args, results: dict, details: dict) -> None:
+    from bench import upload
+
+    rows = args.upload_rows or (10_000 if args.quick else upload.ROWS)
+    min_bytes = upload.MIN_BYTES * rows // upload.ROWS
+    print(f"upload: a {rows}-row, {min_bytes / 1_048_576:.0f}+ MB batch-results CSV, planned by the parser ...",
+          file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="mturk-decisions-upload-") as workdir:
+        measured = upload.run(stack, api, Path(workdir), rows=rows, min_bytes=min_bytes)
+    results["csv_upload_rows_per_second"] = measured["rows_per_second"]
+    results["csv_upload_plan_seconds"] = measured["plan_seconds"]
+    results["csv_upload_parser_peak_rss_mb"] = measured["parser_peak_rss_mb"]
+    results["csv_upload_megabytes"] = measured["megabytes"]
+    details["upload"] = measured
 
 
 #: Realistic MTurk latency (a call from Lambda takes 100-250 ms) at two rate ceilings: (name, R, latency).

@@ -13,6 +13,7 @@ Constructs get what they need from the stack's attributes:
     stack.api              DecisionApi   (function, add_route, add_json_model)
     stack.bulk             BulkDecisions (table, work_queues = QueueWithDeadLetters(queue, dead_letter_queue),
                            queue, dead_letter_queue, worker)
+    stack.uploads          BatchUploads  (bucket, bucket_name, queues, queue, dead_letter_queue, parser)
     stack.reversals        AutomaticReversals (table, sweeper, reconciler, grant_schedule_write)
     stack.events           EventIntegration (bus, archive, reversal_requests / notifications:
                            QueueWithDeadLetters(queue, dead_letter_queue), events_consumer,
@@ -30,6 +31,7 @@ from infra.config import ServiceConfig
 from infra.constructs import (
     AuditStore,
     AutomaticReversals,
+    BatchUploads,
     BulkDecisions,
     DecisionApi,
     EventIntegration,
@@ -61,6 +63,7 @@ class MTurkDecisionsStack(Stack):
         )
         self.api = DecisionApi(self, "DecisionApi", self.services)
         self.bulk = BulkDecisions(self, "BulkDecisions", self.services, api=self.api)
+        self.uploads = BatchUploads(self, "BatchUploads", self.services, api=self.api, bulk=self.bulk)
         self.reversals = AutomaticReversals(self, "AutomaticReversals", self.services, api=self.api)
         self.events = EventIntegration(
             self, "EventIntegration", self.services, api=self.api, bulk=self.bulk, reversals=self.reversals
@@ -87,6 +90,10 @@ class MTurkDecisionsStack(Stack):
         )
         self.operations.alarm_on_queue_depth(
             self.bulk.dead_letter_queue, friendly_name="WorkDeadLetterQueue", human_name="Bulk work DLQ"
+        )
+        self.operations.monitor_function(self.uploads.parser, friendly_name="UploadParser", human_name="Upload parser")
+        self.operations.alarm_on_queue_depth(
+            self.uploads.dead_letter_queue, friendly_name="UploadsDeadLetterQueue", human_name="Uploads DLQ"
         )
         self.operations.monitor_service_metrics()
         self._monitor_automatic_reversals(config)
@@ -141,6 +148,12 @@ class MTurkDecisionsStack(Stack):
                 "Chunks that failed 5 times; redrive them to the work queue once the cause is fixed",
             ),
             "BatchTableName": (self.bulk.table.table_name, "Bulk batches and their items (90-day TTL)"),
+            "UploadBucketName": (self.uploads.bucket_name,
+                                 "Uploaded batch-results CSVs (PUT through POST /batches/uploads; expire after 7 days)"),
+            "UploadsDeadLetterQueueUrl": (
+                self.uploads.dead_letter_queue.queue_url,
+                "Upload notifications the parser failed on 5 times (their batches are INVALID, saying why)",
+            ),
             "EventBusName": (
                 self.events.bus.event_bus_name,
                 "Service events; put Reversal Requested events here (archived for replay)",

@@ -71,7 +71,7 @@ class SimulatorClock:
 
 #: Request parameters that name the resource a call acts on (their values are names, URLs or ARNs).
 _RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "QueueName", "SecretId", "EventBusName", "KeyId",
-                        "LogGroupName", "TopicArn", "FunctionName", "ResourceArn", "StateMachineArn")
+                        "LogGroupName", "TopicArn", "FunctionName", "ResourceArn", "StateMachineArn", "Bucket", "Key")
 #: Services whose calls are not authorized by the function's role (MTurk: the requester's keys).
 _UNRECORDED_SERVICES = frozenset({"mturk"})
 _call_log_installed = False

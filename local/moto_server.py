@@ -6,6 +6,10 @@ while moto handles a request and its response body is read, so each request is a
 one message goes to one receiver). SQS long polls would hold that lock for their whole wait, so they are
 turned into short polls repeated outside the lock until a message arrives or the wait is over.
 
+moto also measures an item's size again each time one of its attributes is set (the 400 KB limit): a put
+costs the square of its attributes, most of a BatchWriteItem's time (an uploaded batch writes 100,000 items);
+`install_single_size_check_on_put` checks the size once, with the same limit.
+
 One request at a time also makes moto's transactions cheap: moto backs up, whole, every table a
 TransactWriteItems touches (a deepcopy costing 100+ ms once a table holds a few hundred items, the
 demo's bulk path's main cost); with nothing running alongside, backing up the touched items is enough.
@@ -186,6 +190,34 @@ def install_item_level_transaction_backups() -> None:
     backend.transact_write_items = transact_write_items
 
 
+def install_single_size_check_on_put() -> None:
+    """moto's new items (PutItem, BatchWriteItem, a transaction's Put) check the 400 KB limit once, on the whole
+    item, instead of once per attribute over every attribute set so far (the same limit: the sizes only grow
+    while an item is built). Updates to an existing item keep moto's own check."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    item = dynamo_type.Item
+    if getattr(item.__init__, "single_size_check", False):
+        return
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        converted = {key: dynamo_type.DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in converted.items()) > MOTO_ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = dynamo_type.LimitedSizeDict()
+        dict.update(self.attrs, converted)
+
+    __init__.single_size_check = True  # type: ignore[attr-defined]
+    item.__init__ = __init__
+
+
+#: moto's own limit of an item's size (DynamoDB's 400 KB, as moto measures it: `LimitedSizeDict`).
+MOTO_ITEM_SIZE_LIMIT = 405000
+
+
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple] | None:
     """(table, hash key, range key, a copy of the item or None) for each item of the transaction; None when
     the request is malformed (moto answers it its own way, with its own backups)."""
@@ -235,6 +267,7 @@ class SerializedMotoServer:
         # moto's werkzeug server writes headers and body separately; without this every call waits ~40 ms.
         socketserver.StreamRequestHandler.disable_nagle_algorithm = True
         install_item_level_transaction_backups()
+        install_single_size_check_on_put()
         self.app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(*self._address, self.app, threaded=True)
         self._server.daemon_threads = True  # a kept-alive connection must not hold up stop()

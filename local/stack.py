@@ -1,4 +1,4 @@
-"""The whole service offline: moto (DynamoDB, Secrets Manager, SQS, EventBridge), the MTurk simulator,
+"""The whole service offline: moto (DynamoDB, Secrets Manager, SQS, EventBridge, S3), the MTurk simulator,
 the local gateway, SQS triggers and schedules.
 
 Tests run moto, the simulator and the gateway in threads of one process; the demo runs moto and the
@@ -45,6 +45,8 @@ SCHEDULE_TABLE = "mturk-decisions-reversal-schedule"
 EVENT_BUS = "mturk-decisions"
 REVERSAL_REQUESTS_QUEUE = "mturk-decisions-reversal-requests"
 NOTIFICATIONS_QUEUE = "mturk-decisions-mturk-notifications"
+UPLOADS_QUEUE = "mturk-decisions-uploads"
+UPLOAD_BUCKET = "mturk-decisions-uploads"
 IDEMPOTENCY_TABLE = "mturk-decisions-idempotency"
 MTURK_SECRET = "mturk-decisions/mturk-requester-keys"
 #: Obviously fake keys: the local demo caller signs API requests with these.
@@ -85,6 +87,7 @@ def point_aws_at(moto_url: str) -> None:
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
             "AWS_ENDPOINT_URL_SQS": moto_url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
+            "AWS_ENDPOINT_URL_S3": moto_url,
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", REGION),
             "AWS_REGION": os.environ.get("AWS_REGION", REGION),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
@@ -125,6 +128,7 @@ LOCAL_ONLY_VARIABLES: dict[str, str] = {
     "AWS_ENDPOINT_URL_SECRETS_MANAGER": "the AWS APIs are moto's (point_aws_at)",
     "AWS_ENDPOINT_URL_SQS": "the AWS APIs are moto's (point_aws_at)",
     "AWS_ENDPOINT_URL_EVENTBRIDGE": "the AWS APIs are moto's (point_aws_at)",
+    "AWS_ENDPOINT_URL_S3": "the AWS APIs are moto's (point_aws_at)",
     "AWS_REGION": "Lambda sets it itself",
     "AWS_DEFAULT_REGION": "Lambda sets it itself",
     "AWS_ACCESS_KEY_ID": "Lambda sets the role's credentials itself",
@@ -175,7 +179,7 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 API_FUNCTION = LocalFunction(
     "mturk_decisions.handlers.api:handler", "mturk-decisions-api", 29,
     resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL", "SCHEDULE_TABLE_NAME", "EVENT_BUS_NAME",
-               "NOTIFICATIONS_QUEUE_URL"))
+               "NOTIFICATIONS_QUEUE_URL", "UPLOAD_BUCKET_NAME"))
 WORKER_FUNCTION = LocalFunction(
     "mturk_decisions.handlers.batch_worker:handler", "mturk-decisions-batch-worker", 900,
     resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL", "EVENT_BUS_NAME"),
@@ -194,8 +198,12 @@ SWEEP_FUNCTION = LocalFunction(
 RECONCILER_FUNCTION = LocalFunction(
     "mturk_decisions.handlers.reconciler:handler", "mturk-decisions-reconciler", 300,
     resources=("BATCH_TABLE_NAME", "WORK_QUEUE_URL"), settings={"RECONCILE_AFTER_SECONDS": "900"})
+UPLOAD_PARSER_FUNCTION = LocalFunction(
+    "mturk_decisions.handlers.upload_parser:handler", "mturk-decisions-upload-parser", 900,
+    resources=("BATCH_TABLE_NAME", "UPLOAD_BUCKET_NAME"),
+    settings={"MTURK_INITIAL_RATE": "5", "MTURK_MAX_RATE": "50", "UPLOAD_QUEUE_MAX_RECEIVES": str(MAX_RECEIVE_COUNT)})
 FUNCTIONS = {f.handler: f for f in (API_FUNCTION, WORKER_FUNCTION, EVENTS_FUNCTION, NOTIFICATIONS_FUNCTION,
-                                    SWEEP_FUNCTION, RECONCILER_FUNCTION)}
+                                    SWEEP_FUNCTION, RECONCILER_FUNCTION, UPLOAD_PARSER_FUNCTION)}
 
 
 @dataclass(frozen=True)
@@ -213,7 +221,13 @@ QUEUES = (
     LocalQueue(WORK_QUEUE, WORKER_FUNCTION, "WORK_QUEUE_URL", "WORK_DLQ_URL"),
     LocalQueue(REVERSAL_REQUESTS_QUEUE, EVENTS_FUNCTION, "REVERSAL_REQUESTS_QUEUE_URL", "EVENTS_DLQ_URL"),
     LocalQueue(NOTIFICATIONS_QUEUE, NOTIFICATIONS_FUNCTION, "NOTIFICATIONS_QUEUE_URL", "NOTIFICATIONS_DLQ_URL"),
+    LocalQueue(UPLOADS_QUEUE, UPLOAD_PARSER_FUNCTION, "UPLOADS_QUEUE_URL", "UPLOADS_DLQ_URL"),
 )
+#: The upload bucket's settings (infra/constructs/batch_uploads.py): uploads expire after 7 days; an object
+#: created under `uploads/` is announced to the uploads queue (S3 event notification), which feeds the parser.
+UPLOAD_EXPIRY_DAYS = 7
+UPLOAD_PREFIX = "uploads/"
+UPLOAD_EVENTS = ["s3:ObjectCreated:*"]
 #: TTL attribute by table (PynamoDB's `create_table` sets one only for a `TTLAttribute`; `expires_at` is not one).
 TABLE_TTLS = {"IDEMPOTENCY_TABLE_NAME": "expiration", "BATCH_TABLE_NAME": "expires_at"}
 #: The rule of the service's bus sending Reversal Requested events of the allowed sources (cdk.json's
@@ -297,12 +311,34 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
         "DeadLetterConfig": {"Arn": _queue_arn(sqs, names["EVENTS_DLQ_URL"])},
     }])
 
+    names["UPLOAD_BUCKET_NAME"] = provision_upload_bucket(moto_url, UPLOAD_BUCKET + suffix,
+                                                          _queue_arn(sqs, names["UPLOADS_QUEUE_URL"]))
     secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
     secrets.create_secret(
         Name=names["MTURK_SECRET_ID"],
         SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
     )
     return names
+
+
+def provision_upload_bucket(moto_url: str, bucket: str, queue_arn: str) -> str:
+    """The upload bucket as CDK makes it: KMS encryption by default, public access blocked, uploads expiring
+    after 7 days, and each object created under `uploads/` announced to the uploads queue."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_url)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "expire-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "Expiration": {"Days": UPLOAD_EXPIRY_DAYS}}]})
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": queue_arn, "Events": UPLOAD_EVENTS,
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOAD_PREFIX}]}}}]})
+    return bucket
 
 
 def local_function(function: LocalFunction | str) -> LocalFunction:
@@ -381,6 +417,8 @@ class OfflineStack:
         self.event_environments = [self.environments(EVENTS_FUNCTION), self.environments(NOTIFICATIONS_FUNCTION)]
         self.event_triggers = start_event_triggers(self.env, *self.event_environments,
                                                    concurrency=self.concurrency or 1)
+        self.upload_environments = self.environments(UPLOAD_PARSER_FUNCTION)
+        self.upload_trigger = start_upload_trigger(self.env, self.upload_environments, self.concurrency or 1)
         return self
 
     def lambda_env(self, function: LocalFunction | str | None = None) -> dict[str, str]:
@@ -412,7 +450,7 @@ class OfflineStack:
 
         if self.concurrency is None:  # the handlers of this process served this stack's dependencies
             wiring.use(None)
-        triggers = [self.trigger, *self.event_triggers]
+        triggers = [self.trigger, *self.event_triggers, self.upload_trigger]
         for trigger in triggers:
             trigger.stop(wait=False)  # their long polls end together
         for trigger in triggers:
@@ -460,6 +498,19 @@ def start_event_triggers(env: dict[str, str], events: Any = None, notifications:
         triggers.append(LocalSqsTrigger(sqs, url, _queue_arn(sqs, url), runtime or function.import_handler(),
                                         concurrency=concurrency, function_name=function.name).start())
     return triggers
+
+
+def start_upload_trigger(env: dict[str, str], runtime: Any = None, concurrency: int = 1):
+    """The upload parser fed from the uploads queue (S3's notifications of the upload bucket), one message per
+    invocation as its event source mapping (batch size 1)."""
+    import boto3
+
+    from local.sqs_trigger import LocalSqsTrigger
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = env["UPLOADS_QUEUE_URL"]
+    return LocalSqsTrigger(sqs, url, _queue_arn(sqs, url), runtime or UPLOAD_PARSER_FUNCTION.import_handler(),
+                           batch_size=1, concurrency=concurrency, function_name=UPLOAD_PARSER_FUNCTION.name).start()
 
 
 class LocalSchedule:

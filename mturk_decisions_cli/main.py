@@ -48,6 +48,7 @@ from mturk_decisions_cli.errors import (
     refusals_hint,
 )
 from mturk_decisions_cli.render import Renderer
+from mturk_decisions_cli.uploads import UPLOAD_THRESHOLD_BYTES, upload_sender, whole_file
 
 #: Seconds between two polls of a batch while watching it (grows up to POLL_MAX_SECONDS).
 POLL_SECONDS = 1.0
@@ -511,17 +512,19 @@ def apply(app: App, csv_file, reason, dry_run, yes, watch) -> None:
 
     The CSV is the one downloaded from the requester website (Manage > Review results > Download CSV), with
     an "x" in the Approve column or feedback in the Reject column. Without --yes, a dry run shows the plan
-    (counts, refused items, cost against the balance) and asks before anything is changed.
+    (counts, refused items, cost against the balance) and asks before anything is changed. A file over 5 MB
+    (up to 256 MB, 100,000 decisions) is uploaded to S3 instead, with a progress bar (POST /batches/uploads),
+    and planned by the service before the same confirmation.
     """
     name = getattr(csv_file, "name", "-")
     if name in ("-", "<stdin>") and not (yes or dry_run):
         raise click.UsageError("Reading the CSV from stdin needs --yes or --dry-run (the confirmation reads stdin).")
-    data = csv_file.read(MAX_UPLOAD_BYTES + 1)
+    data = csv_file.read(UPLOAD_THRESHOLD_BYTES + 1)
     if not data.strip():
         raise click.BadParameter("the file is empty.", param_hint="RESULTS.CSV")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise click.BadParameter("the file is larger than 6 MB (the API's request limit): split it into parts.",
-                                 param_hint="RESULTS.CSV")
+    if len(data) > UPLOAD_THRESHOLD_BYTES:  # over 5 MB: the CSV goes to S3, then the same plan, apply and watch
+        _bulk(app, upload_sender(app, *whole_file(csv_file, data), reason), os.path.basename(name), dry_run, yes, watch)
+        return
 
     def send(dry: bool) -> ApiResponse:
         query = {"reason": reason, "dryRun": "true" if dry else None}

@@ -2,6 +2,7 @@
 
 from infra.constructs.audit_store import AuditStore
 from infra.constructs.automatic_reversals import AutomaticReversals
+from infra.constructs.batch_uploads import BatchUploads
 from infra.constructs.bulk_decisions import BulkDecisions
 from infra.constructs.decision_api import DecisionApi
 from infra.constructs.event_integration import EventIntegration
@@ -15,6 +16,7 @@ from infra.constructs.service_context import ServiceContext
 __all__ = [
     "AuditStore",
     "AutomaticReversals",
+    "BatchUploads",
     "BulkDecisions",
     "DecisionApi",
     "EventIntegration",

@@ -30,6 +30,10 @@ class Settings:
     notifications_dlq_url: str | None = None
     website_rejection_grace: str | None = None
     reconcile_after_seconds: int = 900
+    #: The bucket uploaded batch-results CSVs are PUT to (POST /batches/uploads) and read from (the parser).
+    upload_bucket_name: str | None = None
+    #: The uploads queue's redrive maxReceiveCount: the delivery that, failing, makes the batch INVALID.
+    upload_queue_max_receives: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -59,4 +63,6 @@ class Settings:
             notifications_dlq_url=env.get("NOTIFICATIONS_DLQ_URL") or None,
             website_rejection_grace=env.get("WEBSITE_REJECTION_GRACE") or None,
             reconcile_after_seconds=int(env.get("RECONCILE_AFTER_SECONDS", "900")),
+            upload_bucket_name=env.get("UPLOAD_BUCKET_NAME") or None,
+            upload_queue_max_receives=int(env.get("UPLOAD_QUEUE_MAX_RECEIVES", "5")),
         )

@@ -200,6 +200,10 @@ API_ROUTES = frozenset(
         ("POST", "/batches"),
         ("GET", "/batches/{batchId}"),
         ("POST", "/hits/{hitId}/reversals"),
+        # uploaded batches (infra/constructs/batch_uploads.py)
+        ("POST", "/batches/uploads"),
+        ("GET", "/batches/{batchId}/plan"),
+        ("POST", "/batches/{batchId}/apply"),
         # automatic reversals (infra/constructs/automatic_reversals.py)
         ("POST", "/assignments/{assignmentId}/confirm"),
         ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),

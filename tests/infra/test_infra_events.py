@@ -94,9 +94,9 @@ def test_mturk_may_send_notifications_over_tls_and_nothing_else(synth):
 
 
 def test_every_queue_is_encrypted_and_refuses_plain_http(synth):
-    # Given every queue of the stack (bulk, reversal requests, notifications, and their DLQs)
+    # Given every queue of the stack (bulk, reversal requests, notifications, uploads, and their DLQs)
     queues = synth.resources("AWS::SQS::Queue")
-    assert len(queues) == 6
+    assert len(queues) == 8
     for logical_id, queue in queues.items():
         # Then each is encrypted with SQS-managed SSE (messages carry ids only; MTurk can send to it)
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, logical_id

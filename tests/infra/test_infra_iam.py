@@ -54,6 +54,7 @@ def test_each_function_has_its_own_role_without_managed_policies(synth):
         stack.reversals.reconciler,
         stack.events.events_consumer,
         stack.events.notifications_consumer,
+        stack.uploads.parser,
     )
     role_ids = {synth.logical_id(function.role) for function in functions}
     assert len(role_ids) == len(functions)
@@ -113,9 +114,17 @@ def test_api_function_grants_are_exactly_the_contract(synth):
     assert by_actions[("events:PutEvents",)]["Resource"] == {
         "Fn::GetAtt": [synth.logical_id(synth.stack.events.bus), "Arn"]
     }
+    # And it may presign the PUT of an upload (S3 authorizes the upload as this role): PutObject on the
+    # upload keys only, and the data key's GenerateDataKey only through S3 (the bucket is SSE-KMS)
+    uploads = synth.stack.uploads
+    put = by_actions[("s3:PutObject",)]
+    assert put["Resource"] == {"Fn::Join": ["", [synth.arn(uploads.bucket), "/uploads/*"]]}
+    upload_kms = by_actions[("kms:GenerateDataKey",)]
+    assert upload_kms["Resource"] == {"Fn::GetAtt": [synth.logical_id(store.key), "Arn"]}
+    assert "s3." in json.dumps(upload_kms["Condition"]["StringEquals"]["kms:ViaService"])
     # And nothing else (the batch and schedule tables share the data key, whose grant is already
     # there; MTurk is told the notifications queue URL, the function never sends to it)
-    assert len(statements) == 12
+    assert len(statements) == 14
 
 
 def test_batch_worker_grants_are_exactly_what_it_calls(synth):

@@ -28,6 +28,8 @@ EXPECTED_OUTPUTS = {
     "NotificationsQueueUrl",
     "NotificationsDeadLetterQueueUrl",
     "ScheduleTableName",
+    "UploadBucketName",
+    "UploadsDeadLetterQueueUrl",
 }
 
 
@@ -53,6 +55,10 @@ def test_outputs_for_the_deploy_procedure(synth):
         "Ref": synth.logical_id(events.notifications.dead_letter_queue)
     }
     assert outputs["ScheduleTableName"]["Value"] == {"Ref": synth.logical_id(reversals.table)}
+    # And the upload bucket (its name is fixed: <stack>-uploads-<account>-<region>) and the uploads DLQ
+    uploads = synth.stack.uploads
+    assert outputs["UploadBucketName"]["Value"] == {"Ref": synth.logical_id(uploads.bucket)}
+    assert outputs["UploadsDeadLetterQueueUrl"]["Value"] == {"Ref": synth.logical_id(uploads.dead_letter_queue)}
     for name, output in outputs.items():
         assert output.get("Description"), name
 

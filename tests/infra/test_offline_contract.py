@@ -12,6 +12,7 @@ compares the two, resource by resource (`compare`, a list of human-readable diff
 - EventBridge: the buses, and every rule with an event pattern: its whole pattern, its targets and their DLQs
   (schedule rules are `LocalSchedule`s of the demo, which invokes the same functions);
 - the secrets the functions read (MTURK_SECRET_ID names one that exists);
+- S3 buckets: their event notifications (event, key prefix, target queue) and the expiry of their objects;
 - the six functions: the names of their environment variables (and the literal values, except the declared
   `LOCAL_OVERRIDES`), what each variable names (a table, a queue, the bus, the secret), their timeout, and the
   queue that triggers them (event source mappings vs `OfflineStack.start`'s triggers).
@@ -67,6 +68,7 @@ COMPARED_TYPES = frozenset({
     "AWS::SecretsManager::Secret",
     "AWS::Lambda::Function",
     "AWS::Lambda::EventSourceMapping",
+    "AWS::S3::Bucket",
 })
 #: Resource types the offline stack deliberately does not mirror, and why. A type in neither list fails
 #: `test_every_resource_type_of_the_template_is_compared_or_deliberately_not_mirrored`: decide.
@@ -94,6 +96,7 @@ NOT_MIRRORED = {
     "AWS::SNS::TopicPolicy": "alarm notifications: no monitoring offline",
     "AWS::SNS::Subscription": "alarm notifications: no monitoring offline",
     "AWS::SQS::QueuePolicy": "moto does not enforce queue policies (who may send: tests/infra/test_infra_events.py)",
+    "AWS::S3::BucketPolicy": "moto does not enforce bucket policies (TLS only: tests/infra/test_infra_uploads.py)",
     "AWS::Events::Archive": "replay is an operator's tool, not part of the service's flow",
     "AWS::Events::EventBusPolicy": "moto does not enforce bus policies (who may put events: tests/infra)",
     "AWS::CDK::Metadata": "CDK's own",
@@ -123,6 +126,7 @@ class Raw:
     secrets: set[str] = field(default_factory=set)
     rules: dict[str, dict] = field(default_factory=dict)  # {"bus": rid | None, "pattern", "targets": [...]}
     functions: dict[str, dict] = field(default_factory=dict)  # by local handler: {"env", "triggers", "timeout"}
+    buckets: dict[str, dict] = field(default_factory=dict)  # {"notifications": [{event, prefix, ref}], "expiry"}
 
 
 @dataclass
@@ -135,6 +139,7 @@ class Side:
     secrets: dict[str, dict] = field(default_factory=dict)
     rules: dict[str, dict] = field(default_factory=dict)
     functions: dict[str, dict] = field(default_factory=dict)
+    buckets: dict[str, dict] = field(default_factory=dict)
     #: The identity of each resource, by kind and by its id on its side (for tests naming a logical id).
     identities: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -194,6 +199,7 @@ def identify(raw: Raw, naming: set[str] | None = None) -> Side:
     tables = unique({rid: by_alias("table", rid) or f"keyed {dict(t['keys'])}" for rid, t in raw.tables.items()})
     secrets = unique({rid: by_alias("secret", rid) or f"<{rid}>" for rid in raw.secrets})
     buses = unique({rid: by_alias("bus", rid) or f"<{rid}>" for rid in raw.buses})
+    buckets = unique({rid: by_alias("bucket", rid) or f"<{rid}>" for rid in raw.buckets})
 
     def bus_identity(rid: str | None) -> str:
         return "the default bus" if rid is None else buses.get(rid, f"<{rid}>")
@@ -222,7 +228,7 @@ def identify(raw: Raw, naming: set[str] | None = None) -> Side:
                 queues[target["ref"].rid] = f"target of a rule on {bus_identity(rule['bus'])}"
     name_dead_letter_queues()
     queues = unique({rid: queues.get(rid, f"<{rid}>") for rid in raw.queues})
-    identities = {"table": tables, "queue": queues, "bus": buses, "secret": secrets}
+    identities = {"table": tables, "queue": queues, "bus": buses, "secret": secrets, "bucket": buckets}
 
     def named(ref: Ref | None) -> tuple[str, str] | None:
         """(kind, identity) of what `ref` names."""
@@ -251,6 +257,11 @@ def identify(raw: Raw, naming: set[str] | None = None) -> Side:
         targets = {named(t["ref"]): named(t["dead_letter_queue"]) for t in rule["targets"]}
         name = f"on {bus_identity(rule['bus'])} to {', '.join(sorted(f'{k} {i}' for k, i in targets)) or 'nothing'}"
         side.rules[name] = {"pattern": rule["pattern"], "targets": targets}
+    for rid, bucket in raw.buckets.items():
+        side.buckets[buckets[rid]] = {
+            **display("bucket", rid), "expiry_days": bucket["expiry_days"],
+            "notifications": sorted((n["event"], n["prefix"], named(n["ref"])) for n in bucket["notifications"]),
+        }
     for handler, function in raw.functions.items():
         side.functions[handler] = {
             "env": {name: named(value) if isinstance(value, Ref) else value for name, value in function["env"].items()},
@@ -267,6 +278,7 @@ RESOURCE_KINDS = {
     "AWS::Events::EventBus": "bus",
     "AWS::SecretsManager::Secret": "secret",
     "AWS::Lambda::Function": "function",
+    "AWS::S3::Bucket": "bucket",
 }
 
 
@@ -340,6 +352,15 @@ def template_raw(template: dict) -> Raw:
                          "dead_letter_queue": ref((t.get("DeadLetterConfig") or {}).get("Arn"))}
                         for t in props.get("Targets", [])],
         }
+    for lid, props in of_type("AWS::S3::Bucket").items():
+        rules = [r for r in (props.get("LifecycleConfiguration") or {}).get("Rules", []) if r.get("Status") == "Enabled"]
+        raw.buckets[lid] = {
+            "expiry_days": next((r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r), None),
+            "notifications": [{"event": c["Event"], "ref": ref(c["Queue"]), "prefix": next(
+                (rule["Value"] for rule in c.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                 if rule["Name"].lower() == "prefix"), "")}
+                for c in (props.get("NotificationConfiguration") or {}).get("QueueConfigurations", [])],
+        }
     mappings = of_type("AWS::Lambda::EventSourceMapping").values()
     for lid, props in of_type("AWS::Lambda::Function").items():
         if not str(props.get("Handler", "")).startswith(SERVICE_PACKAGE):
@@ -363,6 +384,7 @@ def local_raw(moto_url: str, suffix: str, environments: dict[str, dict[str, str]
         return boto3.client(service, region_name=REGION, endpoint_url=moto_url)
 
     dynamodb, sqs, events, secrets = client("dynamodb"), client("sqs"), client("events"), client("secretsmanager")
+    s3 = client("s3")
     raw = Raw()
     table_names = [name for page in dynamodb.get_paginator("list_tables").paginate()
                    for name in page["TableNames"] if suffix in name]
@@ -408,6 +430,9 @@ def local_raw(moto_url: str, suffix: str, environments: dict[str, dict[str, str]
                              "dead_letter_queue": target_ref((t.get("DeadLetterConfig") or {}).get("Arn"))}
                             for t in targets],
             }
+    for bucket in s3.list_buckets()["Buckets"]:
+        if suffix in bucket["Name"]:
+            raw.buckets[bucket["Name"]] = local_bucket(s3, bucket["Name"], url_of_arn)
     secret_ids = {}
     for secret in secrets.list_secrets()["SecretList"]:
         if suffix in secret["Name"]:
@@ -416,7 +441,7 @@ def local_raw(moto_url: str, suffix: str, environments: dict[str, dict[str, str]
 
     def ref(value: str) -> Ref | str:
         """The resource a variable's value names on this stack, else the literal."""
-        for kind, names in (("table", raw.tables), ("queue", raw.queues), ("bus", raw.buses)):
+        for kind, names in (("table", raw.tables), ("queue", raw.queues), ("bus", raw.buses), ("bucket", raw.buckets)):
             if value in names:
                 return Ref(kind, value)
         return Ref("secret", secret_ids[value]) if value in secret_ids else value
@@ -428,6 +453,23 @@ def local_raw(moto_url: str, suffix: str, environments: dict[str, dict[str, str]
             "timeout": float(timeouts[handler]),
         }
     return raw
+
+
+def local_bucket(s3: Any, name: str, url_of_arn: dict[str, str]) -> dict:
+    """A bucket's notifications (one per event, its target queue by URL) and the expiry of its objects."""
+    notifications = s3.get_bucket_notification_configuration(Bucket=name).get("QueueConfigurations", [])
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    except s3.exceptions.ClientError:
+        rules = []
+    return {
+        "expiry_days": next((r["Expiration"]["Days"] for r in rules if r.get("Status") == "Enabled"
+                             and "Days" in r.get("Expiration", {})), None),
+        "notifications": [{"event": event, "ref": Ref("queue", url_of_arn.get(c["QueueArn"], c["QueueArn"])),
+                           "prefix": next((rule["Value"] for rule in c.get("Filter", {}).get("Key", {}).get(
+                               "FilterRules", []) if rule["Name"].lower() == "prefix"), "")}
+                          for c in notifications for event in c["Events"]],
+    }
 
 
 # ---- the comparison -------------------------------------------------------------------------------------------
@@ -500,6 +542,14 @@ def compare(template_resources: Raw, local_resources: Raw) -> list[str]:
             return repr(named)
         return f"a missing resource {named[1]}" if named[0] == "missing" else f"{named[0]} {named[1]}"
 
+    def bucket(deployed: dict, offline: dict) -> list[str]:
+        def shown(notifications: list) -> str:
+            return "; ".join(f"{event} under {prefix!r} to {value(target)}" for event, prefix, target in notifications)
+
+        return (differ("notifications", shown(deployed["notifications"]) or "none",
+                       shown(offline["notifications"]) or "none")
+                + differ("objects expire after (days)", deployed["expiry_days"], offline["expiry_days"]))
+
     def function(deployed: dict, offline: dict) -> list[str]:
         in_template, given = deployed["env"].keys(), offline["env"].keys()
         found = [f"{name} in the template, not given locally" for name in sorted(in_template - given)]
@@ -518,6 +568,7 @@ def compare(template_resources: Raw, local_resources: Raw) -> list[str]:
     pair("event bus", template.buses, local.buses, lambda deployed, offline: [])
     pair("rule", template.rules, local.rules, rule)
     pair("secret", template.secrets, local.secrets, lambda deployed, offline: [])
+    pair("bucket", template.buckets, local.buckets, bucket)
     pair("function", {label(h): f for h, f in template.functions.items()},
          {label(h): f for h, f in local.functions.items()}, function)
     return differences
@@ -549,11 +600,12 @@ def offline(synth) -> Iterator[Offline]:
     try:
         with OfflineStack(suffix=suffix, concurrency=1) as stack:
             runtimes = [stack.api_environments, stack.worker_environments, *stack.event_environments,
-                        stack.environments(SWEEP_FUNCTION), stack.environments(RECONCILER_FUNCTION)]
+                        stack.upload_environments, stack.environments(SWEEP_FUNCTION),
+                        stack.environments(RECONCILER_FUNCTION)]
             environments = {runtime.handler: dict(runtime._env) for runtime in runtimes}
             by_name = {function.name: handler for handler, function in FUNCTIONS.items()}
             triggers: dict[str, list[str]] = {}
-            for trigger in (stack.trigger, *stack.event_triggers):
+            for trigger in (stack.trigger, *stack.event_triggers, stack.upload_trigger):
                 triggers.setdefault(by_name.get(trigger.runtime.function_name, trigger.runtime.function_name),
                                     []).append(trigger._url)
             given = STACK_VARIABLES | template_variables(synth.json)
@@ -598,7 +650,8 @@ def test_the_comparison_sees_every_function_queue_table_and_rule(deployed, offli
     # Guards the comparison itself: an empty side would compare equal to an empty side.
     assert sorted(label(h) for h in deployed.functions) == sorted(f.name for f in FUNCTIONS.values())
     for side in sides(deployed, offline.raw):
-        assert len(side.tables) >= 4 and len(side.queues) >= 6 and side.rules and side.secrets and side.buses
+        assert len(side.tables) >= 4 and len(side.queues) >= 8 and side.rules and side.secrets and side.buses
+        assert [b["notifications"] for b in side.buckets.values()], side.buckets
         assert sum(bool(f["triggers"]) for f in side.functions.values()) >= 3
 
 
@@ -790,3 +843,18 @@ def test_a_function_missing_from_the_template_is_named(synth, offline):
                     if local_handler(r["Properties"]["Handler"]) == RECONCILER_FUNCTION.handler]
     assert mentions(drift(synth, offline, lambda resources: resources.pop(reconciler)),
                     f"function {RECONCILER_FUNCTION.name}", "provisioned locally, not in the template")
+
+
+def test_a_bucket_without_its_notification_or_with_another_expiry_in_the_template_is_named(synth, offline):
+    # Given the upload bucket, which the functions name UPLOAD_BUCKET_NAME
+    lid = named_by(synth.json["Resources"], "UPLOAD_BUCKET_NAME")
+    # When the template's bucket loses its notification to the uploads queue, then the bucket is named
+    assert mentions(drift(synth, offline, lambda r: r[lid]["Properties"].pop("NotificationConfiguration")),
+                    "bucket UPLOAD_BUCKET_NAME", "notifications none in the template",
+                    "trigger of mturk-decisions-upload-parser")
+    # And when its objects expire later, both expiries are named
+    def later(resources: dict) -> None:
+        resources[lid]["Properties"]["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] = 30
+
+    assert mentions(drift(synth, offline, later), "bucket UPLOAD_BUCKET_NAME", "expire after (days) 30 in the template",
+                    "7 locally")

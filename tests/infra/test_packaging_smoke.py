@@ -61,7 +61,8 @@ from infra.constructs.layers import (
 
 HANDLER_PACKAGE = "mturk_decisions.handlers."
 HANDLER_MODULES = {
-    f"{HANDLER_PACKAGE}{name}" for name in ("api", "batch_worker", "events", "notifications", "scheduler", "reconciler")
+    f"{HANDLER_PACKAGE}{name}" for name in ("api", "batch_worker", "events", "notifications", "scheduler", "reconciler",
+                                           "upload_parser")
 }
 # The runtime's SDK: boto3 and what it needs, copied from the venv (pure Python).
 SDK_ROOT = "boto3"
@@ -338,6 +339,10 @@ EVENTS: dict[str, dict[str, Any]] = {
     ),
     f"{HANDLER_PACKAGE}scheduler": _eventbridge("Scheduled Event", "aws.events", {}),
     f"{HANDLER_PACKAGE}reconciler": _eventbridge("Scheduled Event", "aws.events", {}),
+    f"{HANDLER_PACKAGE}upload_parser": _sqs({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION, "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "smoke-uploads", "arn": "arn:aws:s3:::smoke-uploads"},
+               "object": {"key": "uploads%2F" + "0" * 32 + ".csv", "size": 1024, "eTag": "smoke"}}}]}),
 }
 
 # Runs in `python -I -S`: only the standard library until sys.path is extended.

@@ -21,6 +21,7 @@ from local.stack import (
     FUNCTIONS,
     NOTIFICATIONS_FUNCTION,
     REGION,
+    UPLOAD_PARSER_FUNCTION,
     WORKER_FUNCTION,
     LocalFunction,
     OfflineStack,
@@ -34,7 +35,7 @@ HANDLER_NAMES = {handler: function.name for handler, function in FUNCTIONS.items
 #: The queue each local trigger polls for its function (local.stack.start_worker_trigger and
 #: start_event_triggers): the local counterpart of that function's event source mapping.
 TRIGGER_QUEUES = {WORKER_FUNCTION.name: "WORK_QUEUE_URL", EVENTS_FUNCTION.name: "REVERSAL_REQUESTS_QUEUE_URL",
-                  NOTIFICATIONS_FUNCTION.name: "NOTIFICATIONS_QUEUE_URL"}
+                  NOTIFICATIONS_FUNCTION.name: "NOTIFICATIONS_QUEUE_URL", UPLOAD_PARSER_FUNCTION.name: "UPLOADS_QUEUE_URL"}
 
 
 @dataclass

@@ -15,12 +15,14 @@ EVENTS = "mturk-decisions-events"
 NOTIFICATIONS = "mturk-decisions-notifications"
 SWEEPER = "mturk-decisions-reversal-sweep"
 RECONCILER = "mturk-decisions-reconciler"
-ALL = (API, WORKER, EVENTS, NOTIFICATIONS, SWEEPER, RECONCILER)
+UPLOAD_PARSER = "mturk-decisions-upload-parser"
+ALL = (API, WORKER, EVENTS, NOTIFICATIONS, SWEEPER, RECONCILER, UPLOAD_PARSER)
 SQS_CONSUMERS = {WORKER: "BulkDecisionsWorkQueue", EVENTS: "EventIntegrationReversalRequestsQueue",
-                 NOTIFICATIONS: "EventIntegrationNotificationsQueue"}
+                 NOTIFICATIONS: "EventIntegrationNotificationsQueue", UPLOAD_PARSER: "BatchUploadsUploadsQueue"}
 LOG_GROUPS = {API: "DecisionApiHandlerLogs", WORKER: "BulkDecisionsWorkerLogs",
               EVENTS: "EventIntegrationEventsConsumerLogs", NOTIFICATIONS: "EventIntegrationNotificationsConsumerLogs",
-              SWEEPER: "AutomaticReversalsSweeperLogs", RECONCILER: "AutomaticReversalsReconcilerLogs"}
+              SWEEPER: "AutomaticReversalsSweeperLogs", RECONCILER: "AutomaticReversalsReconcilerLogs",
+              UPLOAD_PARSER: "BatchUploadsParserLogs"}
 DATA_KEY = "AuditStoreDataKey"
 
 

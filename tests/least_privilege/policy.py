@@ -62,6 +62,9 @@ KMS_FOR_CALLER = {
     ("secretsmanager", "GetSecretValue"): ("kms:Decrypt",),
     ("sqs", "SendMessage"): ("kms:GenerateDataKey", "kms:Decrypt"),
     ("sqs", "ReceiveMessage"): ("kms:Decrypt",),
+    # S3 under SSE-KMS: a PUT needs a data key generated for the caller, a GET its decryption.
+    ("s3", "PutObject"): ("kms:GenerateDataKey",),
+    ("s3", "GetObject"): ("kms:Decrypt",),
 }
 _HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
 
@@ -360,6 +363,11 @@ class TemplateModel:
             name = local or props.get("Name") or logical_id
             return Resource(logical_id, kind, name, f"{prefix}:events:{REGION}:{ACCOUNT}:event-bus/{name}", name,
                             self._key_id(props.get("KmsKeyIdentifier")), linked)
+        if kind == "AWS::S3::Bucket":
+            name = local or (props["BucketName"] if isinstance(props.get("BucketName"), str) else logical_id)
+            sse = ((props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or [{}])[0]
+            key = self._key_id((sse.get("ServerSideEncryptionByDefault") or {}).get("KMSMasterKeyID"))
+            return Resource(logical_id, kind, name, f"{prefix}:s3:::{name}", name, key, linked)
         if kind == "AWS::KMS::Key":
             return Resource(logical_id, kind, logical_id, f"{prefix}:kms:{REGION}:{ACCOUNT}:key/{logical_id}",
                             logical_id)
@@ -438,6 +446,9 @@ class TemplateModel:
         table, marker, index = arn.partition("/index/")
         if marker and table in self.by_arn:
             return f"{self.by_arn[table].label}/index/{index}"
+        bucket, marker, key = arn.partition("/")
+        if marker and bucket.startswith(f"arn:{PARTITION}:s3:::") and bucket in self.by_arn:
+            return f"{self.by_arn[bucket].label}/{key}"
         return arn
 
     # -- policies
@@ -521,6 +532,8 @@ class TemplateModel:
                 document = {"Statement": [props["Statement"]]} if props.get("Statement") else None
             elif kind == "AWS::Events::EventBus" and props.get("Policy"):
                 targets, document = [logical_id], props["Policy"]
+            elif kind == "AWS::S3::BucketPolicy":
+                targets, document = [(props.get("Bucket") or {}).get("Ref")], props.get("PolicyDocument")
             elif kind == "AWS::DynamoDB::Table" and props.get("ResourcePolicy"):
                 targets, document = [logical_id], props["ResourcePolicy"].get("PolicyDocument")
             for target in targets:
@@ -535,8 +548,10 @@ class TemplateModel:
         return found
 
     def resource_policy_for(self, arn: str) -> list[Statement]:
-        table = arn.partition("/index/")[0]
-        return self.resource_policies.get(arn, []) + (self.resource_policies.get(table, []) if table != arn else [])
+        """The policy of the resource: a table's for its indexes too, a bucket's for its objects."""
+        container = arn.partition("/index/")[0] if "/index/" in arn else container_of(arn)
+        return self.resource_policies.get(arn, []) + (
+            self.resource_policies.get(container, []) if container != arn else [])
 
     def key_policy_allows(self, key_arn: str, action: str, role_arn: str, context: Mapping[str, Any]) -> bool:
         """A KMS key is usable only if its key policy allows the caller, directly or by delegating to IAM
@@ -597,6 +612,9 @@ def requests_for(call: Mapping[str, Any], index: int, model: TemplateModel, role
             resource = bus if bus.startswith("arn:") else f"{arn}:events:{region}:{ACCOUNT}:event-bus/{bus}"
             extra = {"events:source": entry.get("Source"), "events:detail-type": entry.get("DetailType")}
             direct.append(("events:PutEvents", resource, {k: v for k, v in extra.items() if v is not None}))
+    elif service == "s3" and "Bucket" in params:
+        resource = f"{arn}:s3:::{params['Bucket']}" + (f"/{params['Key']}" if "Key" in params else "")
+        direct.append((f"s3:{operation}", resource, {}))
     elif service == "kms":
         key = params.get("KeyId", "*")
         direct.append((f"kms:{operation}", key if key.startswith("arn:") or key == "*" else
@@ -615,11 +633,16 @@ def requests_for(call: Mapping[str, Any], index: int, model: TemplateModel, role
     return requests
 
 
+def container_of(arn: str) -> str:
+    """The bucket of an S3 object's ARN (`arn:aws:s3:::bucket/key`); any other ARN as it is."""
+    return arn.partition("/")[0] if arn.startswith(f"arn:{PARTITION}:s3:::") else arn
+
+
 def kms_requests(service: str, action: str, resource: str, model: TemplateModel) -> list[tuple[str, str]]:
     """The KMS requests `service` makes for the caller when `action` acts on a resource under a CMK."""
     operation = action.split(":", 1)[1]
     needs = KMS_FOR_CALLER.get((service, operation)) or KMS_FOR_CALLER.get((service, "*"))
-    target = model.by_arn.get(resource.partition("/index/")[0])
+    target = model.by_arn.get(resource.partition("/index/")[0]) or model.by_arn.get(container_of(resource))
     if not needs or target is None or target.kms_key is None:
         return []
     return [(kms_action, model.resources[target.kms_key].arn) for kms_action in needs]

@@ -70,6 +70,7 @@ class Scenarios:
         self.sqs = boto3.client("sqs", region_name=REGION, endpoint_url=stack.moto_url)
         self.events = boto3.client("events", region_name=REGION, endpoint_url=stack.moto_url)
         self.log = Log()
+        self._first_upload: str | None = None
 
     # ----- helpers -----
 
@@ -157,6 +158,7 @@ class Scenarios:
         later.update(self.api_schedules())
         self.api_reads()
         self.api_batches()
+        self.api_uploads()
         self.worker_out_of_time()
         self.notifications()
         self.reversal_requested_events()
@@ -225,6 +227,49 @@ class Scenarios:
             wait_until(lambda: self.batch_done(batch_id), f"batch {batch_id} processed by the worker")
         self.log.step("batch worker: 3 batches processed from the work queue")
         self.call("GET", f"/batches/{batch}")
+
+    def api_uploads(self) -> None:
+        """An uploaded CSV: the API presigns its PUT, S3 announces it, the parser plans it; the API shows the plan
+        and applies it (the worker does the rest). A second upload is not a CSV: the parser refuses it."""
+        import requests
+
+        hit = self.sim.add_hit(REQUESTER, reward="0.50", max_assignments=5)
+        rows = [self.seed("Submitted", hit=hit), self.seed("Rejected", hit=hit)]
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["HITId", "AssignmentId", "Answer.essay", "Approve", "Reject"])
+        writer.writerows([[hit, rows[0], "a long answer " * 50, "", "off topic"], [hit, rows[1], "fine", "x", ""]])
+        for data, expected in ((out.getvalue().encode(), "PLANNED"), (b"PK\x03\x04 not a csv", "INVALID")):
+            created = self.call("POST", "/batches/uploads", {"reason": "uploaded"}, expect=201).json()
+            put = requests.put(created["upload"]["url"], data=data, headers={"Content-Type": "text/csv"}, timeout=30)
+            assert put.status_code == 200, put.text
+            self.record_presigned_put(created["upload"]["url"])
+            batch_id = created["batchId"]
+            wait_until(lambda: self.call("GET", f"/batches/{batch_id}/plan").json()["status"] == expected,
+                       f"the upload {expected}")
+        self.call("GET", f"/batches/{batch_id}/plan?outcome=reject")
+        self.call("POST", f"/batches/{batch_id}/apply", expect=400)  # the INVALID one
+        self.log.step("parser: an uploaded CSV planned, a ZIP refused")
+        first = self._first_upload
+        self.call("POST", f"/batches/{first}/apply", expect=202, headers={"Idempotency-Key": str(uuid.uuid4())})
+        wait_until(lambda: self.batch_done(first), "the uploaded batch applied by the worker")
+
+    def record_presigned_put(self, url: str) -> None:
+        """S3 authorizes a presigned request as the principal that signed it: the PUT the requester made is
+        the API role's `s3:PutObject`, recorded with the API's calls (the API presigns without calling S3)."""
+        from urllib.parse import unquote, urlsplit
+
+        from local.stack import API_FUNCTION
+
+        bucket, _, key = unquote(urlsplit(url).path).lstrip("/").partition("/")
+        if self._first_upload is None:
+            self._first_upload = key.rsplit("/", 1)[-1].removesuffix(".csv")
+        directory = (self.stack.function_env(API_FUNCTION) if self.stack.function_env else {}).get("LOCAL_AWS_CALL_LOG")
+        if directory:
+            line = {"service": "s3", "operation": "PutObject", "params": {"Bucket": bucket, "Key": key},
+                    "region": REGION, "pid": 0, "at": time.time()}
+            with open(f"{directory}/{API_FUNCTION.name}.jsonl", "a") as log:
+                log.write(json.dumps(line) + "\n")
 
     def worker_out_of_time(self) -> None:
         """An invocation with less time left than the worker's margin hands its chunk back to the queue as a

@@ -101,3 +101,12 @@ def test_property_every_row_is_an_item_a_skip_or_an_error(cells):
         return
     assert len(parsed.items) + len(parsed.skipped) == len(rows)
     assert sorted(i.line for i in parsed.items) + [] == sorted(i.line for i in parsed.items)
+
+
+def test_given_a_free_text_answer_longer_than_the_csv_modules_default_then_the_row_is_read():
+    # Given a results CSV whose Answer.label cell holds 200,000 characters (beyond csv's default 131,072)
+    text = results_csv([row("A1", reject="Blank answers", **{"Answer.label": "w" * 200_000})])
+    # When it is parsed as a request body
+    parsed = parse_results_csv(text)
+    # Then the row is a decision like any other (the same limit as an uploaded CSV's, not "unreadable CSV")
+    assert [(i.line, i.assignment_id) for i in parsed.items] == [(2, "A1")]

@@ -3,15 +3,19 @@
 The secret is read through Powertools parameters with a max age, so a rotated key is picked up
 without a redeploy; a client is rebuilt only when the key id changes. The key material never
 leaves this module: not in logs, errors or reprs.
+
+Nothing is read before the first call (the secret, like the client, is fetched when MTurk is first called),
+and `forget()` drops both: SnapStart's after-restore hook calls it, so no environment restored from a
+snapshot starts with a key or a client another one had.
 """
 from __future__ import annotations
 
 import threading
 from typing import Any, Callable
 
-import boto3
 from botocore.config import Config
 
+from mturk_decisions.adapters import aws_clients
 from mturk_decisions.adapters.mturk import MTURK_REGION, resolve_endpoint
 from mturk_decisions.domain.errors import MTurkCredentialsInvalid
 
@@ -50,7 +54,7 @@ class MTurkClientProvider:
         key_id, secret_key = self._credentials()
         with self._lock:
             if self._client is None or key_id != self._key_id:
-                self._client = boto3.session.Session().client(
+                self._client = aws_clients.client(
                     "mturk",
                     region_name=MTURK_REGION,
                     endpoint_url=self._endpoint_url,
@@ -61,6 +65,24 @@ class MTurkClientProvider:
                 )
                 self._key_id = key_id
             return self._client
+
+    def forget(self) -> None:
+        """Drop the client and the cached secret: the next call reads the secret again."""
+        with self._lock:
+            self._client, self._key_id = None, None
+        secrets = self._secrets
+        if type(secrets) is aws_clients.Lazy:
+            if not secrets.made:
+                return  # never made: nothing read, nothing cached
+            secrets = secrets.resolve()
+        clear = getattr(secrets, "clear_cache", None)
+        if clear is not None:
+            clear()
+
+    @property
+    def holds_a_key(self) -> bool:
+        """Whether a client made with the requester's key is cached (tests: nothing secret in a snapshot)."""
+        return self._client is not None or self._key_id is not None
 
     def __repr__(self) -> str:
         return f"MTurkClientProvider(secret_id={self._secret_id!r}, endpoint={self._endpoint_url!r})"

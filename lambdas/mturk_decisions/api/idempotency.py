@@ -19,10 +19,13 @@ from mturk_decisions.domain.errors import AuditUnavailable, IdempotencyKeyReused
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 256
+#: The Powertools layer (its import, its config, the DynamoDB client of its store) is made the first time a
+#: request sends a key, not for every request: `register` only remembers the invocation's context.
 UNSAVED_WARNING = ('199 mturk-decisions "The decision was made, but its answer could not be saved for this '
                    'Idempotency-Key: a retry with the key answers 409 REQUEST_IN_PROGRESS for a few minutes, then '
                    'this decision again."')
 _config: Any = None
+_context: Any = None
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,33 @@ def _idempotency_config():
     if _config is None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-        _config = IdempotencyConfig(
+        config = IdempotencyConfig(
             event_key_jmespath="[principal, route, resource, idempotencyKey]",
             payload_validation_jmespath="body",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=wiring.current().settings.idempotency_expiry_seconds,
         )
+        if _context is not None:
+            config.register_lambda_context(_context)
+        _config = config
     return _config
 
 
 def register(context: Any) -> None:
-    """Give Powertools the Lambda context (remaining time) before any idempotent call."""
-    _idempotency_config().register_lambda_context(context)
+    """Remember this invocation's Lambda context: Powertools gets it (remaining time) before an idempotent
+    call (`run_once`); a request without a key never loads the idempotency layer."""
+    global _context
+    _context = context
+    if _config is not None:
+        _config.register_lambda_context(context)
+
+
+def prime() -> None:
+    """The layer's modules and configuration, without its store (SnapStart's before-snapshot hook)."""
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: F401
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError  # noqa: F401
+
+    _idempotency_config()
 
 
 def checked_key(key: str) -> str:

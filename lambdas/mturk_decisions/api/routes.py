@@ -91,10 +91,43 @@ from mturk_decisions.observability import logger, metrics
 from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 from mturk_decisions.domain.schedule import parse_duration
 
-app = DocumentedResolver(enable_validation=True)
-_DOCUMENT = document_settings()
-app.configure_openapi(**_DOCUMENT)
-app.enable_swagger(path="/swagger", **_DOCUMENT)
+
+
+class _LazilyDocumentedResolver(DocumentedResolver):
+    """The document's settings (Powertools' OpenAPI models, whose import costs more than the rest of a cold
+    request) are made when a document is first asked for, not for every cold start."""
+
+    def get_openapi_schema(self, **kwargs):
+        _configure_document()
+        return super().get_openapi_schema(**kwargs)
+
+
+app = _LazilyDocumentedResolver(enable_validation=True)
+_swagger_ui: Callable[[], Response] | None = None
+
+
+def _configure_document() -> dict:
+    if not hasattr(_configure_document, "settings"):
+        _configure_document.settings = document_settings()
+        app.configure_openapi(**_configure_document.settings)
+    return _configure_document.settings
+
+
+@app.get("/swagger", include_in_schema=False)  # as `enable_swagger` registers it
+def swagger():  # no return annotation, like Powertools' own handler (none is validated)
+    """Powertools' Swagger UI (`?format=json`: the document), made by its `enable_swagger` on the first call."""
+    global _swagger_ui
+    if _swagger_ui is None:
+        made: list[Callable[[], Response]] = []
+        app.get = lambda *_args, **_kwargs: made.append  # keep the handler it makes; the route is this one
+        try:
+            app.enable_swagger(path="/swagger", **_configure_document())
+        finally:
+            del app.get
+        _swagger_ui = made[0]
+    return _swagger_ui()
+from mturk_decisions.api.upload_routes import router as upload_router  # noqa: E402
+app.include_router(upload_router)  # uploaded batches: POST /batches/uploads, GET .../plan, POST .../apply
 
 #: What the routes can refuse, beyond what every operation can (api.openapi.EVERY_OPERATION).
 DECIDING = (*MTURK, AssignmentNotFound, InvalidFeedback, WrongAssignmentState, DecisionInProgress,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -275,3 +276,195 @@ def _check_size(parsed: ParsedBatch) -> None:
     if not parsed.items and not parsed.skipped:
         raise InvalidBatch("The batch has no rows.", errors=[])
 
+
+# ---- the same CSV, uploaded and streamed (service/uploads.py) -------------------------------------------------
+#: An uploaded batch-results CSV holds at most this many decisions (POST /batches takes MAX_BATCH_ITEMS).
+MAX_UPLOAD_ITEMS = 100_000
+#: The errors of a refused upload that are kept and answered; `errorCount` counts them all.
+MAX_ERRORS_KEPT = 200
+#: A physical line longer than this is not a batch-results CSV (the reader never holds more than one line).
+MAX_LINE_BYTES = 16 * 1024 * 1024
+# One limit for every CSV this process reads, set once at import (the csv module's limit is process-wide: setting
+# it per reader would change it under another thread's reader): a long free-text Answer.* cell is not an error,
+# whether the file came in a request or as an upload.
+csv.field_size_limit(MAX_LINE_BYTES)
+#: What a file that is not text starts with, and what it probably is.
+_NOT_TEXT = ((b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"), (b"\x1f\x8b", "gzip-compressed data"),
+             (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook"), (b"%PDF", "a PDF document"))
+
+
+class BatchNotReady(DecisionError):
+    """An uploaded batch that has no plan yet (its CSV is awaited or being parsed)."""
+
+    code = "BATCH_NOT_READY"
+    status = 409
+
+
+def not_text(head: bytes) -> str | None:
+    """What the first bytes of an upload say it is when it is not a text file (None: it may be a CSV)."""
+    for signature, what in _NOT_TEXT:
+        if head.startswith(signature):
+            return what
+    return "a binary file (it contains NUL bytes)" if b"\x00" in head else None
+
+
+@dataclass
+class _FirstProblems(_Problems):
+    """Problems counted in full, of which the first `keep` are kept (a refused upload answers those)."""
+
+    keep: int = MAX_ERRORS_KEPT
+    count: int = 0
+
+    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str):
+        self.count += 1
+        if len(self.errors) < self.keep:
+            super().add(line, message, assignment_id, field_name)
+
+    def then(self, other: "_FirstProblems") -> "_FirstProblems":
+        """These problems, then `other`'s (the duplicates come after the rows' own problems, as in the CSV)."""
+        return _FirstProblems((self.errors + other.errors)[:self.keep], self.byte_offset, self.keep,
+                              self.count + other.count)
+
+    def raise_if_any(self, what: str) -> None:
+        if self.count:
+            shown = "; ".join(f"line {e.get('line', '?')}: {e['message']}" for e in self.errors[:3])
+            more = f" (and {self.count - 3} more)" if self.count > 3 else ""
+            raise InvalidBatch(f"{self.count} bad row(s) in the {what}; nothing was queued. {shown}{more}",
+                               errors=self.errors, errorCount=self.count, byteOffset=self.byte_offset)
+
+
+class _RawStream(io.RawIOBase):
+    """A `read(n)` (an S3 streaming body, a file) as a raw stream, for io.BufferedReader."""
+
+    def __init__(self, read) -> None:
+        super().__init__()
+        self._read = read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class _TextLines:
+    """The lines of a binary stream as text, as `parse_results_csv` splits them (UTF-8, bytes that are not become
+    U+FFFD as in the API; `\r\n`, `\r` and `\n` end a line), one at a time, keeping the current record's lines
+    with their byte offsets (a cell that is not UTF-8 is reported by offset, as the API reports it)."""
+
+    def __init__(self, stream: io.BufferedReader) -> None:
+        self._text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+        self.offset, self.number = 0, 0
+        self.record: list[tuple[int, str]] = []
+
+    def __iter__(self) -> "_TextLines":
+        return self
+
+    def __next__(self) -> str:
+        text = self._text.readline(MAX_LINE_BYTES + 1)
+        if not text:
+            raise StopIteration
+        self.number += 1
+        if len(text) > MAX_LINE_BYTES:
+            raise InvalidBatch(f"Line {self.number} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB: this is not "
+                               "a batch-results CSV.", errors=[{"line": self.number, "field": "row",
+                                                                "message": "line too long"}])
+        if self.number == 1 and text.startswith("\ufeff"):
+            self.offset, text = 3, text[1:]
+        self.record.append((self.offset, text))
+        self.offset += len(text.encode("utf-8", "surrogatepass"))
+        return text
+
+    def not_utf8(self, row: list[str], columns: dict[str, int]) -> tuple[str, int] | None:
+        """(column, byte offset) of the first U+FFFD in a read cell of the record just read."""
+        for key, name in _READ_COLUMNS.items():
+            index = columns.get(key)
+            cell = row[index] if index is not None and index < len(row) else ""
+            if _REPLACEMENT in cell:
+                text = "".join(part for _, part in self.record)
+                start = text.find(cell)
+                at = start + cell.index(_REPLACEMENT) if start >= 0 else text.find(_REPLACEMENT)
+                return name, self.record[0][0] + len(text[:max(at, 0)].encode("utf-8", "surrogatepass"))
+        return None
+
+
+class ResultsCsvStream:
+    """The batch-results CSV read row by row from a binary stream (`read(n)`), by the rules of
+    `parse_results_csv`: the same rows become the same items, skipped rows and line-numbered errors, duplicates
+    included. Only one line is held at a time (and each assignment id once, for the duplicate check), so memory
+    does not grow with the file. Iterating yields the good rows (`BatchItem`, `SkippedRow`); `raise_if_any`
+    then refuses the batch as `parse_results_csv` would (its first MAX_ERRORS_KEPT errors and their count)."""
+
+    def __init__(self, read, reason: str | None = None, max_items: int = MAX_UPLOAD_ITEMS) -> None:
+        self.stream = io.BufferedReader(_RawStream(read), buffer_size=1024 * 1024)
+        self.reason, self.max_items = reason, max_items
+        self.items = self.skipped = 0
+        self.problems, self.duplicates = _FirstProblems(), _FirstProblems()
+        self._first_line: dict[str, int] = {}
+
+    def peek(self, size: int = 512) -> bytes:
+        """The first bytes (before iterating): what `not_text` judges."""
+        return self.stream.peek(size)[:size]
+
+    def __iter__(self) -> Iterator["BatchItem | SkippedRow"]:
+        lines = _TextLines(self.stream)
+        reader = csv.reader(lines)
+        columns = _header_columns(reader)
+        scratch = ParsedBatch()
+        while True:
+            line, lines.record = reader.line_num + 1, []
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                self.problems.add(line, f"unreadable CSV: {error}", None, "row")
+                break
+            if any(value.strip() for value in row):
+                _csv_row(self.problems, scratch, row, columns, line, self.reason, lines.not_utf8(row, columns))
+                yield from self._taken(scratch)
+
+    def _taken(self, scratch: ParsedBatch) -> Iterator["BatchItem | SkippedRow"]:
+        for skipped in scratch.skipped:
+            self.skipped += 1
+            yield skipped
+        for item in scratch.items:
+            first = self._first_line.get(item.assignment_id)
+            if first is not None:
+                self.duplicates.add(item.line, f"assignment {item.assignment_id} also appears on line {first}; give "
+                                    "each assignment once", item.assignment_id, "AssignmentId")
+                continue
+            self.items += 1
+            if self.items <= self.max_items:  # beyond it the batch is refused: stop remembering ids
+                self._first_line[item.assignment_id] = item.line
+            yield item
+        scratch.items.clear()
+        scratch.skipped.clear()
+
+    def raise_if_any(self) -> None:
+        """After iterating: refuse the batch for its bad rows, its size, or for having no rows."""
+        self.problems.then(self.duplicates).raise_if_any("CSV")
+        if self.items > self.max_items:
+            raise InvalidBatch(f"An uploaded batch holds at most {self.max_items} decisions; this one has "
+                               f"{self.items}. Split it into several uploads.", errors=[])
+        if not self.items and not self.skipped:
+            raise InvalidBatch("The batch has no rows.", errors=[])
+
+
+def _header_columns(reader) -> dict[str, int]:
+    """The header's columns by lower-case name; refused as `parse_results_csv` refuses them."""
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise InvalidBatch("The CSV is empty: expected the batch-results header row with AssignmentId, "
+                           "Approve and Reject columns.", errors=[]) from None
+    columns = {name.strip().lower(): index for index, name in enumerate(header)}
+    missing = [name for name in ("assignmentid", "approve", "reject") if name not in columns]
+    if missing:
+        wanted = ", ".join(_READ_COLUMNS[m] for m in missing)
+        raise InvalidBatch(f"The CSV header has no {wanted} column: upload the batch-results file as downloaded "
+                           "from the requester website, with Approve and Reject filled in.",
+                           errors=[{"line": 1, "field": "header", "message": f"missing column(s): {wanted}"}])
+    return columns

@@ -2,6 +2,7 @@
 
 The resolver, its routes and their pydantic models are imported on the first request rather than at
 module import: the module stays as cheap to import as the Logger and Metrics it needs for its decorators.
+With SnapStart, the before-snapshot hook builds them instead (`mturk_decisions.snapstart`, registered here).
 
 `body_guard` screens the request first, before Powertools parses the body: a body too deep to parse, numbers
 Python cannot hold, text that is not valid Unicode, or a control character in the path are answered 400 here.
@@ -12,7 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from mturk_decisions import snapstart
 from mturk_decisions.observability import logger, metrics
+
+snapstart.register(snapstart.API)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -116,6 +116,8 @@ class BatchStatus:
 
     @property
     def state(self) -> str:
+        if self.info.phase:  # an uploaded batch not applied yet: AWAITING_UPLOAD, PARSING, INVALID or PLANNED
+            return self.info.phase
         if self.queued == 0:
             return "COMPLETED"
         return "RUNNING" if self.done > sum(1 for s in self.items if s.status is ItemStatus.SKIPPED) else "QUEUED"
@@ -146,6 +148,8 @@ class BatchSummary:
 
     @property
     def state(self) -> str:
+        if self.info.phase:  # an uploaded batch not applied yet: AWAITING_UPLOAD, PARSING, INVALID or PLANNED
+            return self.info.phase
         if self.queued == 0:
             return "COMPLETED"
         return "RUNNING" if self.done > self.by_status.get(ItemStatus.SKIPPED, 0) else "QUEUED"
@@ -176,26 +180,25 @@ class BatchService:
     def plan(self, parsed: ParsedBatch, actor: str) -> BatchPlan:
         """The dry run: what each row would do, and the total cost against the current balance."""
         views = self._read_views(parsed.items)
-        planned = []
-        unlimited = Decimal("Infinity")  # funds are judged on the batch total, not row by row
-        for item in parsed.items:
-            view = views.get(item.assignment_id)
-            if view is None:
-                planned.append(PlannedItem(item, "refused", code=AssignmentNotFound.code,
-                                           message=f"MTurk has no assignment {item.assignment_id} for this requester."))
-                continue
-            action = _effective_action(item, view)
-            if action is None:
-                planned.append(PlannedItem(item, "skip", view, message="already Approved: nothing to do"))
-                continue
-            try:
-                plan = self._decisions.plan(self._request(item, action, actor, None), assignment=view, balance=unlimited)
-            except DecisionError as refused:
-                planned.append(PlannedItem(item, "refused", view, code=refused.code, message=refused.message))
-                continue
-            planned.append(PlannedItem(item, action.value, view, plan.cost))
+        planned = [self.plan_item(item, views.get(item.assignment_id), actor) for item in parsed.items]
         skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
         return BatchPlan(planned, skipped, self._mturk.get_balance())
+
+    def plan_item(self, item: BatchItem, view: AssignmentView | None, actor: str) -> PlannedItem:
+        """What one item would do, given MTurk's view of its assignment (None: MTurk has none). Funds are judged
+        on the batch's total, not item by item."""
+        if view is None:
+            return PlannedItem(item, "refused", code=AssignmentNotFound.code,
+                               message=f"MTurk has no assignment {item.assignment_id} for this requester.")
+        action = _effective_action(item, view)
+        if action is None:
+            return PlannedItem(item, "skip", view, message="already Approved: nothing to do")
+        try:
+            plan = self._decisions.plan(self._request(item, action, actor, None), assignment=view,
+                                        balance=Decimal("Infinity"))
+        except DecisionError as refused:
+            return PlannedItem(item, "refused", view, code=refused.code, message=refused.message)
+        return PlannedItem(item, action.value, view, plan.cost)
 
     def submit(self, parsed: ParsedBatch, actor: str, origin: str, hit_id: str | None = None,
                batch_id: str | None = None) -> Submission:
@@ -212,6 +215,10 @@ class BatchService:
             return Submission(batch_id, info.total, len(parsed.items), skipped)
         self._enqueue(batch_id, chunks_of(batch_id, parsed.items))
         return Submission(batch_id, info.total, len(parsed.items), skipped)
+
+    def enqueue(self, batch_id: str, chunks: list[Chunk]) -> None:
+        """Send a stored batch's chunks, then mark it queued (an uploaded batch, applied)."""
+        self._enqueue(batch_id, chunks)
 
     def _enqueue(self, batch_id: str, chunks: list[Chunk]) -> None:
         try:
@@ -453,6 +460,11 @@ def chunks_of(batch_id: str, items: list[BatchItem]) -> list[Chunk]:
     by_hit: dict[str | None, list[int]] = defaultdict(list)
     for item in items:
         by_hit[item.hit_id].append(item.line)
+    return chunks_of_lines(batch_id, by_hit)
+
+
+def chunks_of_lines(batch_id: str, by_hit: dict[str | None, list[int]]) -> list[Chunk]:
+    """The chunks of a batch whose item lines are grouped by HIT (None: items without a HIT id)."""
     chunks = []
     for hit_id, lines in by_hit.items():
         size = HIT_CHUNK_SIZE if hit_id else LOOSE_CHUNK_SIZE
