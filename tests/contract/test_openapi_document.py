@@ -30,8 +30,12 @@ STATUSES = {
     ("post", "/batches"): {200, 202, 409, 422} | BODY | EVERY,
     ("post", "/hits/{hitId}/reversals"): {200, 202, 404, 409, 422} | BODY | EVERY,
     ("get", "/batches/{batchId}"): {200, 404} | EVERY,
+    ("post", "/batches/uploads"): {201, 409, 422} | BODY | EVERY,
+    ("get", "/batches/{batchId}/plan"): {200, 404, 422} | EVERY,
+    ("post", "/batches/{batchId}/apply"): {202, 404, 409, 422} | EVERY,
 }
-IDEMPOTENT = {"rejectAssignment", "reverseAssignment", "approveAssignment", "submitBatch", "reverseHit"}
+IDEMPOTENT = {"rejectAssignment", "reverseAssignment", "approveAssignment", "submitBatch", "reverseHit",
+              "createUpload", "applyUpload"}
 
 
 def operations():

@@ -61,6 +61,10 @@ EXPECTED_UNEXERCISED: list[Entry] = [
               "caller's kms:Decrypt of the table key (exercised); that DynamoDB never uses these for a caller "
               "cannot be proven offline"),
     # Paths the scenarios cannot reach
+    Entry(WORKER, "dynamodb:Query", "BulkDecisionsBatchTable",
+          "a batch stored before META carried its counters (kept 90 days) is counted once from its items "
+          "(BatchService.summary -> all_items: Query) when its last chunk is done; every batch the scenarios "
+          "store has its counters"),
     Entry(API, "dynamodb:GetItem", "AuditStoreIdempotencyTable",
           "Powertools reads an idempotency record only when DynamoDB's ConditionalCheckFailed omits it "
           "(ReturnValuesOnConditionCheckFailure: always returned by DynamoDB, and by moto)"),
