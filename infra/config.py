@@ -152,15 +152,7 @@ class ServiceConfig:
             raw = get(key)
             return DEFAULTS[key] if raw is None else raw
 
-        # 0.5 call/s is the floor the worker's adaptive pacer never goes below.
-        initial_rate = _float(value("mturkInitialRate"), "mturkInitialRate", 0.5, 1_000)
-        max_rate = _float(value("mturkMaxRate"), "mturkMaxRate", 0.5, 1_000)
-        if initial_rate > max_rate:
-            raise ConfigError(
-                f"context 'mturkInitialRate'={initial_rate:g} is above 'mturkMaxRate'={max_rate:g}: "
-                "the worker starts at the initial rate and never exceeds the maximum"
-            )
-
+        initial_rate, max_rate = _rates(value)
         if get("powertoolsLayerVersion") is not None:
             raise ConfigError("context 'powertoolsLayerVersion' is gone: Powertools is built into the stack's own "
                               "layer from the pin in requirements.txt; remove the setting")
@@ -169,7 +161,6 @@ class ServiceConfig:
         _check_production_access(endpoint, allowed, _bool(value("allowAnyPrincipalInAccount"),
                                                            "allowAnyPrincipalInAccount"))
         publishers = get("eventPublishers")
-        tables = _existing_tables(value)
         return cls(
             stack_name=_match(value("stackName"), _STACK_NAME, "stackName"),
             mturk_endpoint=endpoint,
@@ -178,40 +169,60 @@ class ServiceConfig:
             event_publishers=allowed if publishers is None else _principals(publishers, "eventPublishers"),
             event_sources=_sources(value("eventSources")),
             mturk_requester_account_id=_optional_account(value("mturkRequesterAccountId")),
-            **tables,
-            api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
-            api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
-            api_reserved_concurrency=_optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),
-            stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
-            log_retention_days=_retention_days(value("logRetentionDays")),
-            api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
-            # SQS event sources run at least 2 workers at once: a reservation of 1 would throttle receives.
-            worker_reserved_concurrency=_optional_int(
-                value("workerReservedConcurrency"), "workerReservedConcurrency", 2, 1_000
-            ),
+            **_existing_tables(value),
+            **_api_settings(value),
+            **_function_settings(value),
             mturk_initial_rate=initial_rate,
             mturk_max_rate=max_rate,
-            # The work queue keeps a message 4 days: an age alarm beyond that could never fire.
-            work_queue_max_age_minutes=_int(
-                value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1
-            ),
-            sweeper_reserved_concurrency=_optional_int(
-                value("sweeperReservedConcurrency"), "sweeperReservedConcurrency", 1, 1_000
-            ),
-            # Never below the longest function timeout: the reconciler would settle decisions still
-            # in flight. At most 7 days: a PENDING record left longer than that is an incident already.
-            reconcile_after_seconds=_int(
-                value("reconcileAfterSeconds"),
-                "reconcileAfterSeconds",
-                LONGEST_FUNCTION_TIMEOUT_SECONDS,
-                7 * 24 * 3600,
-            ),
-            website_rejection_grace=_grace(value("websiteRejectionGrace")),
-            event_archive_retention_days=_int(
-                value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650
-            ),
         )
 
+
+def _rates(value: Callable[[str], Any]) -> tuple[float, float]:
+    """(initial, maximum) MTurk call rate of the batch worker; 0.5 call/s is the floor its pacer never goes below."""
+    initial_rate = _float(value("mturkInitialRate"), "mturkInitialRate", 0.5, 1_000)
+    max_rate = _float(value("mturkMaxRate"), "mturkMaxRate", 0.5, 1_000)
+    if initial_rate > max_rate:
+        raise ConfigError(
+            f"context 'mturkInitialRate'={initial_rate:g} is above 'mturkMaxRate'={max_rate:g}: "
+            "the worker starts at the initial rate and never exceeds the maximum"
+        )
+    return initial_rate, max_rate
+
+
+def _api_settings(value: Callable[[str], Any]) -> dict[str, Any]:
+    return dict(
+        api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
+        api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
+        api_reserved_concurrency=_optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),
+        stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
+        log_retention_days=_retention_days(value("logRetentionDays")),
+        api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
+    )
+
+
+def _function_settings(value: Callable[[str], Any]) -> dict[str, Any]:
+    return dict(
+        # SQS event sources run at least 2 workers at once: a reservation of 1 would throttle receives.
+        worker_reserved_concurrency=_optional_int(
+            value("workerReservedConcurrency"), "workerReservedConcurrency", 2, 1_000
+        ),
+        # The work queue keeps a message 4 days: an age alarm beyond that could never fire.
+        work_queue_max_age_minutes=_int(
+            value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1
+        ),
+        sweeper_reserved_concurrency=_optional_int(
+            value("sweeperReservedConcurrency"), "sweeperReservedConcurrency", 1, 1_000
+        ),
+        # Never below the longest function timeout: the reconciler would settle decisions still
+        # in flight. At most 7 days: a PENDING record left longer than that is an incident already.
+        reconcile_after_seconds=_int(
+            value("reconcileAfterSeconds"), "reconcileAfterSeconds", LONGEST_FUNCTION_TIMEOUT_SECONDS, 7 * 24 * 3600
+        ),
+        website_rejection_grace=_grace(value("websiteRejectionGrace")),
+        event_archive_retention_days=_int(
+            value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650
+        ),
+    )
 
 def _match(raw: Any, pattern: re.Pattern[str], key: str) -> str:
     text = str(raw).strip()

@@ -783,14 +783,30 @@ def read_account_facts(session: Any, stack: StackTemplate, parameter: str) -> Ac
     def client(name: str) -> Any:
         return session.client(name, region_name=region)
 
+    if not _read_identity(client, values, errors):
+        return AccountFacts(**values, errors=errors)
+    _read_lambda_limits(client, values, errors)
+    outputs = _read_stack(client, stack.name, values, errors)
+    _read_bootstrap(client, parameter, values, errors)
+    _read_apigateway_role(client, values, errors)
+    _read_alarm_subscriptions(client, outputs.get("AlarmTopicArn"), values, errors)
+    missing = _read_missing_layers(client, stack, AccountFacts(**values), errors)
+    return AccountFacts(**values, missing_layers=missing, errors=errors)
+
+
+def _read_identity(client: Callable[[str], Any], values: dict[str, Any], errors: dict[str, str]) -> bool:
+    """Who deploys, where; False (and the reason in `errors`) when there are no usable credentials."""
     try:
         identity = client("sts").get_caller_identity()
         values["account_id"], values["caller_arn"] = identity["Account"], identity["Arn"]
         values["partition"] = identity["Arn"].split(":")[1]
     except Exception as error:  # noqa: BLE001 - NoCredentialsError, expired tokens, no network...
         errors["credentials"] = _error_text(error)
-        return AccountFacts(**values, errors=errors)
+        return False
+    return True
 
+
+def _read_lambda_limits(client: Callable[[str], Any], values: dict[str, Any], errors: dict[str, str]) -> None:
     try:
         limit = client("lambda").get_account_settings()["AccountLimit"]
         values["concurrency_limit"] = limit["ConcurrentExecutions"]
@@ -798,54 +814,71 @@ def read_account_facts(session: Any, stack: StackTemplate, parameter: str) -> Ac
     except Exception as error:  # noqa: BLE001
         errors["lambda"] = _error_text(error)
 
-    outputs: dict[str, str] = {}
+
+def _read_stack(client: Callable[[str], Any], name: str, values: dict[str, Any],
+                errors: dict[str, str]) -> dict[str, str]:
+    """The deployed stack's status and the concurrency its functions reserve; its outputs (none if not deployed)."""
     try:
         cfn = client("cloudformation")
-        described = cfn.describe_stacks(StackName=stack.name)["Stacks"][0]
+        described = cfn.describe_stacks(StackName=name)["Stacks"][0]
         values["stack_status"] = described["StackStatus"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []}
-        reserved = 0
-        lambda_client = client("lambda")
-        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack.name):
-            for resource in page["StackResourceSummaries"]:
-                if resource["ResourceType"] == "AWS::Lambda::Function" and resource.get("PhysicalResourceId"):
-                    try:
-                        concurrency = lambda_client.get_function_concurrency(
-                            FunctionName=resource["PhysicalResourceId"]
-                        )
-                        reserved += concurrency.get("ReservedConcurrentExecutions") or 0
-                    except Exception:  # noqa: BLE001 - a function being deleted, no permission: count 0
-                        pass
-        values["stack_reserved_concurrency"] = reserved
+        values["stack_reserved_concurrency"] = _reserved_concurrency(client("lambda"), cfn, name)
+        return outputs
     except Exception as error:  # noqa: BLE001
         if "does not exist" not in str(error):
             errors["stack"] = _error_text(error)
+        return {}
 
+
+def _reserved_concurrency(lambda_client: Any, cfn: Any, name: str) -> int:
+    reserved = 0
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] == "AWS::Lambda::Function" and resource.get("PhysicalResourceId"):
+                try:
+                    concurrency = lambda_client.get_function_concurrency(FunctionName=resource["PhysicalResourceId"])
+                    reserved += concurrency.get("ReservedConcurrentExecutions") or 0
+                except Exception:  # noqa: BLE001, S110 - a function being deleted, no permission: count 0
+                    pass
+    return reserved
+
+
+def _read_bootstrap(client: Callable[[str], Any], parameter: str, values: dict[str, Any],
+                    errors: dict[str, str]) -> None:
     try:
-        value = client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
-        values["bootstrap_version"] = int(value)
+        values["bootstrap_version"] = int(client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
     except Exception as error:  # noqa: BLE001
         if _code(error) != "ParameterNotFound":
             errors["bootstrap"] = _error_text(error)
 
+
+def _read_apigateway_role(client: Callable[[str], Any], values: dict[str, Any], errors: dict[str, str]) -> None:
     try:
         values["apigateway_role_arn"] = client("apigateway").get_account().get("cloudwatchRoleArn") or None
     except Exception as error:  # noqa: BLE001
         errors["apigateway"] = _error_text(error)
 
-    topic = outputs.get("AlarmTopicArn")
-    if topic:
-        try:
-            protocols = []
-            for page in client("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
-                for sub in page["Subscriptions"]:
-                    if str(sub.get("SubscriptionArn", "")).startswith("arn:"):
-                        protocols.append(f"{sub['Protocol']}")
-            values["alarm_topic_subscriptions"] = tuple(protocols)
-        except Exception as error:  # noqa: BLE001
-            errors["subscriptions"] = _error_text(error)
 
-    partial = AccountFacts(**values)
+def _read_alarm_subscriptions(client: Callable[[str], Any], topic: str | None, values: dict[str, Any],
+                              errors: dict[str, str]) -> None:
+    """The confirmed subscriptions' protocols of the deployed alarm topic (someone must get the alarms)."""
+    if not topic:
+        return
+    try:
+        protocols = []
+        for page in client("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+            for sub in page["Subscriptions"]:
+                if str(sub.get("SubscriptionArn", "")).startswith("arn:"):
+                    protocols.append(f"{sub['Protocol']}")
+        values["alarm_topic_subscriptions"] = tuple(protocols)
+    except Exception as error:  # noqa: BLE001
+        errors["subscriptions"] = _error_text(error)
+
+
+def _read_missing_layers(client: Callable[[str], Any], stack: StackTemplate, partial: AccountFacts,
+                         errors: dict[str, str]) -> dict[str, str]:
+    """The external layers the stack uses that this account cannot read (ARN -> error code)."""
     missing: dict[str, str] = {}
     try:
         lambda_client = client("lambda")
@@ -859,7 +892,7 @@ def read_account_facts(session: Any, stack: StackTemplate, parameter: str) -> Ac
                     raise
     except Exception as error:  # noqa: BLE001
         errors["layers"] = _error_text(error)
-    return AccountFacts(**values, missing_layers=missing, errors=errors)
+    return missing
 
 
 # ---- the command ----------------------------------------------------------------------------------

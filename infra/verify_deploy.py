@@ -338,16 +338,8 @@ def alarm_drill(
     sums: dict[str, float] = {}
     reset_error = None
     try:
-        deadline = monotonic() + wait_seconds
-        history_readable = True
-        while True:
-            if history_readable:
-                history = action_history(cloudwatch, name, started)
-                history_readable = history is not None
-            sums = topic_sums(cloudwatch, topic_name, started, utcnow())
-            if _drill_settled(history, sums, subscriptions) or monotonic() >= deadline:
-                break
-            sleep(poll_seconds)
+        history, sums = _watch_drill(cloudwatch, name, topic_name, started, subscriptions, wait_seconds,
+                                     poll_seconds, sleep, monotonic, utcnow)
     finally:
         try:
             cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=DRILL_OVER)
@@ -361,6 +353,24 @@ def alarm_drill(
     if subscriptions.confirmed:
         results.append(_delivery_result(sums, subscriptions, name, wait_seconds))
     return results
+
+
+def _watch_drill(cloudwatch: Any, name: str, topic_name: str, started: datetime, subscriptions: Subscriptions,
+                 wait_seconds: float, poll_seconds: float, sleep: Callable[[float], None],
+                 monotonic: Callable[[], float], utcnow: Callable[[], datetime]) -> tuple[list[str] | None, dict]:
+    """(the alarm's action history, the topic's SNS sums) once the drill settled or `wait_seconds` passed."""
+    history: list[str] | None = None
+    sums: dict[str, float] = {}
+    deadline = monotonic() + wait_seconds
+    history_readable = True
+    while True:
+        if history_readable:
+            history = action_history(cloudwatch, name, started)
+            history_readable = history is not None
+        sums = topic_sums(cloudwatch, topic_name, started, utcnow())
+        if _drill_settled(history, sums, subscriptions) or monotonic() >= deadline:
+            return history, sums
+        sleep(poll_seconds)
 
 
 def _failed(history: Sequence[str] | None) -> list[str]:
@@ -487,11 +497,7 @@ def run(
     return results
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-         session_factory: Callable[[str | None], Any] | None = None, out: Any = None,
-         sleep: Callable[[float], None] = time.sleep) -> int:
-    environ = os.environ if environ is None else environ
-    out = out or sys.stdout
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infra.verify_deploy", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--outdir", default="cdk.out")
     parser.add_argument("--outputs", help="outputs file (default: OUTDIR/outputs.json)")
@@ -501,6 +507,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     parser.add_argument("--drill-wait", type=float, default=120, help="seconds to wait for SNS deliveries")
     parser.add_argument("--poll-seconds", type=float, default=10)
     parser.add_argument("--cdk-json", default="cdk.json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+         session_factory: Callable[[str | None], Any] | None = None, out: Any = None,
+         sleep: Callable[[float], None] = time.sleep) -> int:
+    environ = os.environ if environ is None else environ
+    out = out or sys.stdout
+    parser = _parser()
     args, cdk_words = parser.parse_known_args(argv)
 
     def say(text: str) -> None:
@@ -543,6 +558,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     results = run(outputs, session=session, credentials=credentials, caller=caller, assignment_id=assignment_id,
                   drill=drill, drill_wait=args.drill_wait, poll_seconds=args.poll_seconds, sleep=sleep)
+    return _report(results, say)
+
+
+def _report(results: Sequence[Result], say: Callable[[str], None]) -> int:
+    """Print every result and the verdict; the exit code (1 if any FAIL)."""
     for result in results:
         say(result.line())
     failed = sum(r.level == FAIL for r in results)

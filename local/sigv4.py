@@ -110,6 +110,41 @@ def _check_skew(amz_date: str, request_time: datetime, now: datetime) -> None:
         raise _invalid(f"Signature not yet current: {amz_date} is still later than {fmt(latest)} ({fmt(now)} + 15 min.)")
 
 
+def _credential_scope(parts: dict[str, str]) -> tuple[str, str, str, str, list[str]]:
+    """(access key id, scope date, region, service, signed header names) of a parsed Authorization header."""
+    scope = parts["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope):
+        raise _incomplete(
+            "Credential should be of the form '<AccessKeyId>/<yyyyMMdd>/<region>/<service>/aws4_request'. "
+            f"Got '{parts['Credential']}'."
+        )
+    access_key_id, scope_date, region, service, _ = scope
+    signed_names = parts["SignedHeaders"].lower().split(";")
+    if "host" not in signed_names:
+        raise _incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    return access_key_id, scope_date, region, service, signed_names
+
+
+def _checked_date(amz_date: str | None, scope_date: str, now: datetime | None) -> str:
+    """The request's X-Amz-Date, checked against the credential scope and the clock (15 minutes either way)."""
+    if not amz_date:
+        raise _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    try:
+        request_time = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
+    if scope_date != amz_date[:8]:
+        raise _invalid(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{scope_date}' != '{amz_date[:8]}', from '{amz_date}'."
+        )
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    _check_skew(amz_date, request_time, now)
+    return amz_date
+
+
 def verify_sigv4(
     method: str,
     path: str,
@@ -130,38 +165,11 @@ def verify_sigv4(
     if not authorization:
         raise SigV4Error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
     parts = _parse_authorization(authorization)
-
-    scope = parts["Credential"].split("/")
-    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope):
-        raise _incomplete(
-            "Credential should be of the form '<AccessKeyId>/<yyyyMMdd>/<region>/<service>/aws4_request'. "
-            f"Got '{parts['Credential']}'."
-        )
-    access_key_id, scope_date, region, service, _ = scope
-    signed_names = parts["SignedHeaders"].lower().split(";")
-    if "host" not in signed_names:
-        raise _incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-
+    access_key_id, scope_date, region, service, signed_names = _credential_scope(parts)
     secret = secret_for(access_key_id)
     if secret is None:
         raise SigV4Error(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
-
-    amz_date = first("x-amz-date")
-    if not amz_date:
-        raise _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
-    try:
-        request_time = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
-    if scope_date != amz_date[:8]:
-        raise _invalid(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-            f"'{scope_date}' != '{amz_date[:8]}', from '{amz_date}'."
-        )
-    now = now or datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    _check_skew(amz_date, request_time, now)
+    amz_date = _checked_date(first("x-amz-date"), scope_date, now)
 
     if any(name not in values for name in signed_names):
         raise _invalid()

@@ -262,10 +262,6 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
     tests/infra/test_offline_contract.py checks all of it against the synthesized template."""
     import boto3
 
-    from mturk_decisions.adapters.audit_store import audit_model
-    from mturk_decisions.adapters.batch_store import batch_model
-    from mturk_decisions.adapters.schedule_store import schedule_model
-
     names = {
         "AUDIT_TABLE_NAME": AUDIT_TABLE + suffix,
         "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE + suffix,
@@ -274,6 +270,28 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
         "SCHEDULE_TABLE_NAME": SCHEDULE_TABLE + suffix,
         "EVENT_BUS_NAME": EVENT_BUS + suffix,
     }
+    _provision_tables(moto_url, names)
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
+    _provision_queues(sqs, names, suffix)
+    _provision_bus(moto_url, sqs, names, suffix)
+    names["UPLOAD_BUCKET_NAME"] = provision_upload_bucket(moto_url, UPLOAD_BUCKET + suffix,
+                                                          _queue_arn(sqs, names["UPLOADS_QUEUE_URL"]))
+    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
+    secrets.create_secret(
+        Name=names["MTURK_SECRET_ID"],
+        SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
+    )
+    return names
+
+
+def _provision_tables(moto_url: str, names: dict[str, str]) -> None:
+    """The tables, keys and indexes from the code's own models, Powertools' idempotency table, and the TTLs."""
+    import boto3
+
+    from mturk_decisions.adapters.audit_store import audit_model
+    from mturk_decisions.adapters.batch_store import batch_model
+    from mturk_decisions.adapters.schedule_store import schedule_model
+
     for model, key in ((audit_model, "AUDIT_TABLE_NAME"), (batch_model, "BATCH_TABLE_NAME"),
                        (schedule_model, "SCHEDULE_TABLE_NAME")):
         model(names[key], REGION, moto_url).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
@@ -288,7 +306,9 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
         dynamodb.update_time_to_live(TableName=names[key],
                                      TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})
 
-    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_url)
+
+def _provision_queues(sqs: Any, names: dict[str, str], suffix: str) -> None:
+    """Each consumer's queue and its DLQ: visibility timeout, retention, redrive."""
     for queue in QUEUES:
         dlq_url = sqs.create_queue(QueueName=queue.name + suffix + "-dlq",
                                    Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
@@ -300,6 +320,11 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
                                          "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
         })["QueueUrl"]
 
+
+def _provision_bus(moto_url: str, sqs: Any, names: dict[str, str], suffix: str) -> None:
+    """The bus and its Reversal Requested rule, targeting the reversal-requests queue (its DLQ for failures)."""
+    import boto3
+
     events = boto3.client("events", region_name=REGION, endpoint_url=moto_url)
     events.create_event_bus(Name=names["EVENT_BUS_NAME"])
     rule = REVERSAL_REQUESTED_RULE + suffix
@@ -310,15 +335,6 @@ def provision(moto_url: str, mturk_key: tuple[str, str], suffix: str = "") -> di
         "Arn": _queue_arn(sqs, names["REVERSAL_REQUESTS_QUEUE_URL"]),
         "DeadLetterConfig": {"Arn": _queue_arn(sqs, names["EVENTS_DLQ_URL"])},
     }])
-
-    names["UPLOAD_BUCKET_NAME"] = provision_upload_bucket(moto_url, UPLOAD_BUCKET + suffix,
-                                                          _queue_arn(sqs, names["UPLOADS_QUEUE_URL"]))
-    secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto_url)
-    secrets.create_secret(
-        Name=names["MTURK_SECRET_ID"],
-        SecretString=json.dumps({"accessKeyId": mturk_key[0], "secretAccessKey": mturk_key[1]}),
-    )
-    return names
 
 
 def provision_upload_bucket(moto_url: str, bucket: str, queue_arn: str) -> str:
