@@ -40,7 +40,7 @@ from constructs import Construct
 
 from infra.constructs.bulk_decisions import BulkDecisions
 from infra.constructs.decision_api import DecisionApi, object_schema, string_field
-from infra.constructs.functions import FunctionSpec
+from infra.constructs.functions import FunctionSpec, invoke_target
 from infra.constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from infra.constructs.service_context import ServiceContext
 from infra.nag import acknowledge
@@ -161,9 +161,10 @@ class BatchUploads(Construct):
                     # On this delivery a failing upload makes its batch INVALID (then the DLQ).
                     "UPLOAD_QUEUE_MAX_RECEIVES": str(self.queues.max_receive_count),
                 },
+                snap_start=True,  # the requester waits for the plan: restore a snapshot, not a cold start
             ),
         )
-        self.queues.add_consumer(self.parser, batch_size=EVENT_SOURCE_BATCH_SIZE,
+        self.queues.add_consumer(invoke_target(self.parser), batch_size=EVENT_SOURCE_BATCH_SIZE,
                                  max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY)
         self._grant_objects(self.parser, "s3:GetObject", "kms:Decrypt")
         self.audit_store.grant_table_actions(self.parser, PARSER_BATCH_ACTIONS, [bulk.table.table_arn])

@@ -35,7 +35,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.constructs.decision_api import DecisionApi, object_schema, string_field
-from infra.constructs.functions import FunctionSpec
+from infra.constructs.functions import FunctionSpec, invoke_target
 from infra.constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from infra.constructs.service_context import ServiceContext
 
@@ -128,12 +128,14 @@ class BulkDecisions(Construct):
                     # On this delivery a failing chunk goes to the DLQ: its items are marked DEAD_LETTERED.
                     "WORK_QUEUE_MAX_RECEIVES": str(self.work_queues.max_receive_count),
                 },
+                # A batch's first chunk waits for a cold environment: restore a snapshot instead.
+                snap_start=True,
             ),
         )
         self.event_source_max_concurrency = event_source_max_concurrency(config.worker_reserved_concurrency)
         # Also grants the worker what polling needs on the work queue only; nothing on the DLQ.
         self.work_queues.add_consumer(
-            self.worker, batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=self.event_source_max_concurrency
+            invoke_target(self.worker), batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=self.event_source_max_concurrency
         )
         # An invocation running out of time sends the chunk's unstarted items back as a new message.
         self.work_queues.grant_send(self.worker)

@@ -40,7 +40,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.functions import FunctionSpec
+from infra.constructs.functions import FunctionSpec, invoke_target
 from infra.constructs.service_context import ServiceContext
 from infra.nag import acknowledge
 
@@ -150,7 +150,7 @@ class DecisionApi(Construct):
             validate_request_parameters=True,
         )
         self.integration = apigw.LambdaIntegration(
-            self.function,
+            invoke_target(self.function),  # the `live` alias: SnapStart snapshots published versions only
             proxy=True,
             # One invoke permission for the whole API instead of two per method.
             scope_permission_to_method=False,
@@ -172,6 +172,8 @@ class DecisionApi(Construct):
                 # also cap concurrent MTurk calls, but needs an account quota above 10 + the reservation.
                 reserved_concurrency=self.config.api_reserved_concurrency,
                 environment=services.service_environment(),
+                # Nearly every request of a requester's API lands on a cold environment: restore a snapshot.
+                snap_start=True,
             ),
         )
         services.audit_store.grant_audit_write(self.function, indexes=("by-worker", "by-hit"))

@@ -47,7 +47,7 @@ from constructs import Construct
 from infra.constructs.automatic_reversals import AutomaticReversals
 from infra.constructs.bulk_decisions import BulkDecisions
 from infra.constructs.decision_api import DecisionApi, object_schema
-from infra.constructs.functions import FunctionSpec
+from infra.constructs.functions import FunctionSpec, invoke_target
 from infra.constructs.queues import QueueWithDeadLetters, visibility_timeout_for
 from infra.constructs.service_context import ServiceContext
 
@@ -172,6 +172,7 @@ class EventIntegration(Construct):
                 description="mturk-decisions: reverses on Reversal Requested events (a HIT becomes a batch)",
                 timeout=CONSUMER_TIMEOUT,
                 memory_size=CONSUMER_MEMORY_MB,
+                snap_start=True,  # rare events: nearly every one meets a cold environment
                 environment={
                     **services.service_environment(),
                     **self.bus_environment(),
@@ -234,6 +235,7 @@ class EventIntegration(Construct):
                 description="mturk-decisions: audits decisions made on the requester website (MTurk notifications)",
                 timeout=CONSUMER_TIMEOUT,
                 memory_size=CONSUMER_MEMORY_MB,
+                snap_start=True,  # rare events: nearly every one meets a cold environment
                 environment=environment,
             ),
         )
@@ -275,8 +277,8 @@ class EventIntegration(Construct):
     def _consume(self, function: lambda_.Function, queues: QueueWithDeadLetters) -> None:
         # Also grants what polling needs on this queue only; the consumer may send to its DLQ only
         # (malformed messages, with their reason), never read or delete there.
-        queues.add_consumer(
-            function, batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY
+        queues.add_consumer(  # the `live` alias of the SnapStart function
+            invoke_target(function), batch_size=EVENT_SOURCE_BATCH_SIZE, max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY
         )
         queues.grant_send_to_dead_letter_queue(function)
 

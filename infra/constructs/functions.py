@@ -6,6 +6,14 @@ the `lambdas/` folder as code, the Powertools + PynamoDB layers, python3.12 on
 arm64, JSON logging into its own log group with retention, X-Ray active tracing,
 the Powertools environment, and its OWN role (no managed policy: log writes are
 granted on its log group only). Callers then add grants to `function.role`.
+
+SnapStart (`FunctionSpec.snap_start`, for the functions on a request path: the API and the queue
+consumers): Lambda initializes a published version once, runs its before-snapshot hook
+(`lambdas/mturk_decisions/snapstart.py`) and resumes every new execution environment from that snapshot. It
+applies to published versions only, so such a function gets `current_version` (a new version whenever its
+code or configuration changes; the old one is deleted, so no stale snapshot is kept and billed) and an
+alias `live` on it: whatever invokes the function (API Gateway, an SQS event source mapping) must invoke
+`invoke_target(function)`, the alias. The alias acts with the function's role: no grant changes.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -43,6 +51,9 @@ LAMBDA_CODE_EXCLUDES = (
 SERVICE_NAME = "mturk-decisions"
 METRICS_NAMESPACE = "MTurkDecisions"
 LOG_LEVEL = "INFO"
+#: The alias API Gateway and the event source mappings invoke on a SnapStart function.
+LIVE_ALIAS = "live"
+_LIVE_ALIAS_ID = "Live"
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,15 @@ class FunctionSpec:
     memory_size: int = 512
     reserved_concurrency: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: SnapStart on published versions, invoked through the `live` alias (see the module docstring).
+    snap_start: bool = False
+
+
+def invoke_target(function: lambda_.Function) -> lambda_.IFunction:
+    """What a trigger or an integration must invoke: the `live` alias of a SnapStart function (its snapshot
+    exists only for published versions), else the function itself."""
+    alias = function.node.scope.node.try_find_child(_LIVE_ALIAS_ID)
+    return alias if alias is not None else function
 
 
 class LambdaFactory:
@@ -116,7 +136,13 @@ class LambdaFactory:
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
             environment={**self.environment, **spec.environment},
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
+            # A replaced version is deleted (not retained): with SnapStart each live version's snapshot is billed.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
+            if spec.snap_start else None,
         )
+        if spec.snap_start:
+            self._add_live_alias(holder, function)
 
         # Tracing.ACTIVE adds xray:PutTraceSegments/PutTelemetryRecords on "*" to the role's
         # default policy; acknowledge exactly that finding on exactly that policy.
@@ -139,3 +165,13 @@ class LambdaFactory:
             "set are upgraded together.",
         )
         return function
+
+    @staticmethod
+    def _add_live_alias(holder: Construct, function: lambda_.Function) -> None:
+        """`live` on the function's current version: a version is what SnapStart snapshots."""
+        lambda_.Alias(holder, _LIVE_ALIAS_ID, alias_name=LIVE_ALIAS, version=function.current_version,
+                      description="What API Gateway and the queues invoke: the SnapStart-enabled current version")
+        Annotations.of(function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish",
+            "current_version publishes a version on every change, and the live alias invokes it",
+        )

@@ -120,12 +120,20 @@ class Synth:
         logical_id = self.logical_id(construct)
         return {action for action, resource in self.grants(function) if logical_id in resource}
 
+    def invoked_id(self, function: Any) -> str:
+        """The logical id of what triggers and integrations invoke: the `live` alias of a SnapStart function
+        (`infra.constructs.functions.invoke_target`), else the function."""
+        from infra.constructs.functions import invoke_target
+
+        return self.stack.get_logical_id(invoke_target(function).node.default_child)
+
     def event_source_mapping(self, function: Any) -> dict[str, Any]:
-        """The properties of the one event source mapping of `function`."""
+        """The properties of the one event source mapping of `function` (of its `live` alias, if it has one)."""
+        invoked = self.invoked_id(function)
         mappings = [
             m["Properties"]
             for m in self.resources("AWS::Lambda::EventSourceMapping").values()
-            if m["Properties"]["FunctionName"] == self.ref(function)
+            if m["Properties"]["FunctionName"] == self.ref(function) or invoked in json.dumps(m["Properties"]["FunctionName"])
         ]
         assert len(mappings) == 1, mappings
         return mappings[0]

@@ -79,8 +79,8 @@ def test_every_method_requires_iam_sigv4_authorization(synth, api_routes):
 
 
 def test_every_method_is_a_lambda_proxy_to_the_api_handler(synth):
-    # Given the API handler function
-    function_id = synth.logical_id(synth.stack.api.function)
+    # Given the API handler function (what API Gateway invokes: its `live` alias, for SnapStart)
+    function_id = synth.invoked_id(synth.stack.api.function)
     # Then every method integrates with it through AWS_PROXY
     for props in _routes(synth).values():
         integration = props["Integration"]

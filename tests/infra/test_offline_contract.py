@@ -80,6 +80,8 @@ NOT_MIRRORED = {
     "AWS::Logs::LogGroup": "the functions log to LOCAL_LAMBDA_LOG (the demo's .demo/lambda.log)",
     "AWS::Lambda::LayerVersion": "the functions import the virtualenv's packages",
     "AWS::Lambda::Permission": "the local gateway, triggers and schedules invoke the functions directly",
+    "AWS::Lambda::Version": "SnapStart snapshots a published version; offline, each environment starts cold",
+    "AWS::Lambda::Alias": "triggers invoke a SnapStart function's `live` alias; offline, the function itself",
     "AWS::Lambda::EventInvokeConfig": "scheduled runs are not retried: LocalSchedule skips a tick instead",
     "AWS::ApiGateway::RestApi": "local.gateway serves the routes, SigV4-signed (tests/integration)",
     "AWS::ApiGateway::Resource": "local.gateway serves the routes, SigV4-signed (tests/integration)",
@@ -362,13 +364,20 @@ def template_raw(template: dict) -> Raw:
                 for c in (props.get("NotificationConfiguration") or {}).get("QueueConfigurations", [])],
         }
     mappings = of_type("AWS::Lambda::EventSourceMapping").values()
+    aliases = {lid: referenced(props.get("FunctionName")) for lid, props in of_type("AWS::Lambda::Alias").items()}
+
+    def invoked(mapping: dict) -> list[str]:
+        """The function a mapping invokes: itself, or the one its `live` alias (SnapStart) stands for."""
+        names = referenced(mapping.get("FunctionName"))
+        return aliases.get(names[0], names) if len(names) == 1 else names
+
     for lid, props in of_type("AWS::Lambda::Function").items():
         if not str(props.get("Handler", "")).startswith(SERVICE_PACKAGE):
             continue
         raw.functions[local_handler(props["Handler"])] = {
             "env": {name: ref(value) for name, value in (props.get("Environment") or {}).get("Variables", {}).items()},
             "triggers": [source.rid for m in mappings
-                         if referenced(m.get("FunctionName")) == [lid]
+                         if invoked(m) == [lid]
                          and isinstance(source := ref(m.get("EventSourceArn")), Ref)],
             "timeout": float(props.get("Timeout", 3)),
         }
@@ -833,6 +842,8 @@ def test_removing_any_trigger_from_the_template_names_the_function(synth, offlin
     functions = synth.json["Resources"]
     for lid, mapping in mappings.items():
         [function] = referenced(mapping["Properties"]["FunctionName"])
+        function = referenced(functions[function]["Properties"]["FunctionName"])[0] if (
+            functions[function]["Type"] == "AWS::Lambda::Alias") else function  # a SnapStart function's alias
         name = label(local_handler(functions[function]["Properties"]["Handler"]))
         differences = drift(synth, offline, lambda resources, lid=lid: resources.pop(lid))
         assert mentions(differences, f"function {name}", "triggered by queue(s) none in the template"), differences
