@@ -11,10 +11,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import wiring
+from mturk_decisions import snapstart, wiring
 from mturk_decisions.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
+snapstart.register("upload_parser")  # SnapStart: the before-snapshot hook makes the parts and reads the models
 
 
 def process_notification(record: SQSRecord) -> None:
