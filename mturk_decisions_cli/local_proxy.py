@@ -1,8 +1,10 @@
 """A signing proxy on the requester's own machine: pages for a local browser, and `/api/...` calls signed here.
 
 The API takes only SigV4-signed requests, which a browser cannot make. This server listens on 127.0.0.1, serves
-the pages it is given (Swagger UI for `mturk-decisions docs`), and forwards every request under `/api/` to the
-real API, signed with the requester's own AWS credentials: the keys stay in this process, never in the browser.
+the pages it is given (Swagger UI for `mturk-decisions docs`: a `PageResolver`; the console's pages and forms for
+`mturk-decisions console`: a `LocalApp`, which gets every method and the body), and forwards every request under
+`/api/` to the real API, signed with the requester's own AWS credentials: the keys stay in this process, never in
+the browser.
 
 A proxy that signs whatever reaches it would let any page the browser visits act as the requester. So it
 answers only requests that pass all of these, and refuses everything else with 403 `{"code", "message"}`:
@@ -29,8 +31,8 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,10 +76,28 @@ class Page:
     body: bytes
     content_type: str
     status: int = 200
+    #: Further response headers (e.g. Location, Content-Disposition); the security headers always win.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 #: (path, host) -> a Page, or None for 404. `host` is the checked Host header (`127.0.0.1:PORT`).
 PageResolver = Callable[[str, str], "Page | None"]
+
+
+@dataclass(frozen=True)
+class LocalRequest:
+    """A request that passed every check and is not under /api/: what a `LocalApp` answers."""
+
+    method: str
+    path: str
+    query: str
+    host: str
+    content_type: str
+    body: bytes
+
+
+#: A checked request -> a Page, or None for 404. Used instead of the PageResolver when given.
+LocalApp = Callable[[LocalRequest], "Page | None"]
 
 
 @dataclass(frozen=True)
@@ -101,9 +121,16 @@ class LocalSigningProxy:
     `serve_forever()` serves in the caller's thread instead. `proxy.entry_url()` is the address to open."""
 
     def __init__(self, upstream: Upstream, pages: PageResolver, *, port: int = 0, token: str | None = None,
-                 log: Callable[[str], None] | None = None, session: requests.Session | None = None) -> None:
+                 log: Callable[[str], None] | None = None, session: requests.Session | None = None,
+                 app: LocalApp | None = None, max_page_body: int = MAX_BODY_BYTES,
+                 security_headers: Mapping[str, str] | None = None) -> None:
         self.upstream = upstream
+        #: SECURITY_HEADERS, with the caller's changes (the console's forms need `Referrer-Policy: same-origin`:
+        #: under `no-referrer` a browser sends `Origin: null` with a form's POST, which is refused).
+        self.security_headers = {**SECURITY_HEADERS, **(security_headers or {})}
         self.pages = pages
+        self.app = app
+        self.max_page_body = max_page_body
         self.token = token or secrets.token_urlsafe(32)
         self.log = log or (lambda _line: None)
         self.session = session or requests.Session()
@@ -173,6 +200,8 @@ class LocalSigningProxy:
             elif split.path == API_PREFIX or split.path.startswith(API_PREFIX + "/"):
                 status, headers, body = self._forward(request, split.path[len(API_PREFIX):], split.query)
                 self.log(f"{request.command} {split.path} -> {status}")
+            elif self.app is not None:
+                status, headers, body = self._app_page(request, split.path, split.query, host)
             else:
                 status, headers, body = self._page(split.path, host)
         except Refused as refusal:
@@ -232,11 +261,23 @@ class LocalSigningProxy:
             return _error(404, "NOT_FOUND", f"Nothing at {path} here; the API is under {API_PREFIX}/.")
         return page.status, {"Content-Type": page.content_type}, page.body
 
+    def _app_page(self, request: BaseHTTPRequestHandler, path: str, query: str,
+                  host: str) -> tuple[int, dict[str, str], bytes]:
+        body = _read_body(request, self.max_page_body, f"This local server takes at most "
+                                                       f"{self.max_page_body // 1_048_576} MB in one request.")
+        local = LocalRequest(request.command, path, query, host, request.headers.get("Content-Type") or "", body)
+        try:
+            page = self.app(local)
+        except Exception as error:  # noqa: BLE001 - a bug of a page must not leak a stack trace to the browser
+            self.log(f"{request.command} {path}: {type(error).__name__}")
+            return _error(500, "CONSOLE_ERROR", "This page failed on the local server; the terminal has the "
+                                                "error's type. Nothing more was sent.")
+        if page is None:
+            return _error(404, "NOT_FOUND", f"Nothing at {path} here.")
+        return page.status, {"Content-Type": page.content_type, **page.headers}, page.body
+
     def _forward(self, request: BaseHTTPRequestHandler, path: str, query: str) -> tuple[int, dict[str, str], bytes]:
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise Refused(413, "PAYLOAD_TOO_LARGE", "The request body is larger than the API's 10 MB limit.")
-        body = request.rfile.read(length) if length else b""
+        body = _read_body(request, MAX_BODY_BYTES, "The request body is larger than the API's 10 MB limit.")
         url = self.upstream.base_url.rstrip("/") + _canonical_path(path) + _canonical_query(query)
         headers = {"User-Agent": f"mturk-decisions-cli/{__version__} (local proxy)"}
         headers.update({name: value for name in FORWARDED_REQUEST_HEADERS
@@ -259,12 +300,24 @@ class LocalSigningProxy:
 
     def _send(self, request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
         request.send_response(status)
-        for name, value in {**headers, **SECURITY_HEADERS}.items():
+        for name, value in {**headers, **self.security_headers}.items():
             request.send_header(name, value)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(body)
+
+
+def _read_body(request: BaseHTTPRequestHandler, limit: int, too_large: str) -> bytes:
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise Refused(400, "BAD_REQUEST", "Content-Length is not a number.") from None
+    if length < 0:
+        raise Refused(400, "BAD_REQUEST", "Content-Length is negative.")
+    if length > limit:
+        raise Refused(413, "PAYLOAD_TOO_LARGE", too_large)
+    return request.rfile.read(length) if length else b""
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

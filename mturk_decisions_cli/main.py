@@ -605,6 +605,11 @@ from mturk_decisions_cli.docs_server import docs  # noqa: E402
 
 cli.add_command(docs)
 
+# The requester console in the browser, signed on this machine (mturk_decisions_cli/console/).
+from mturk_decisions_cli.console.command import console  # noqa: E402
+
+cli.add_command(console)
+
 
 def main() -> None:
     cli(prog_name="mturk-decisions")

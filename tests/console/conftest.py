@@ -1,0 +1,101 @@
+"""Fixtures for `mturk-decisions console`: this suite's own offline stack, the command running as a requester
+runs it (`--no-browser`, the demo principal's keys in its environment), and Debian's Chromium driven by
+Playwright, one browser per module (never downloaded: `make browser` installs it).
+
+As in tests/docs_ui, the stack is suffixed (`-console`) and `served` installs its dependencies in `wiring`
+while a test runs: the Lambda handlers behind the local gateway answer in this process.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.docs_ui.conftest import CHROMIUM, CHROMIUM_ARGS, DocsProcess, cli_command, requester_env
+from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
+README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "console.png"
+#: Playwright's waits, in milliseconds: generous deadlines, never fixed sleeps.
+UI_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """This suite's offline stack (moto server, MTurk simulator, SigV4 gateway, worker trigger)."""
+    from tests.stacks import suite_stack
+
+    with suite_stack("-console") as running:
+        yield running
+
+
+@pytest.fixture()
+def served(stack):
+    from tests.stacks import serving
+
+    with serving(stack):
+        yield stack
+
+
+def start_console(env: dict[str, str], folder: Path, *args: str) -> DocsProcess:
+    """`mturk-decisions console --no-browser` in its own process; its first stdout line is the address."""
+    stderr_path = folder / "console-stderr.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen([*cli_command(), "console", "--no-browser", *args], env=env,
+                                   stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
+    running = DocsProcess(process, stderr_path)
+    try:
+        running.read_url()
+    except AssertionError:
+        running.stop()
+        raise
+    return running
+
+
+@pytest.fixture(scope="module")
+def console(stack, tmp_path_factory):
+    """The console against this suite's gateway, as a requester would start it."""
+    folder = tmp_path_factory.mktemp("console")
+    running = start_console(requester_env(stack.gateway.url, folder), folder)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright: one browser for the module."""
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: `make browser` installs Debian's chromium."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def page(chromium, console):
+    """A laptop-sized tab that opened the address the command printed (it holds the run's cookie)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(UI_TIMEOUT_MS)
+        tab.goto(console.url)
+        yield tab
+    finally:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    return shot
