@@ -41,6 +41,11 @@ class FakeMTurk:
         self.writes: list[tuple] = []
         self.fail_next_write: Exception | None = None
         self.apply_then_fail: Exception | None = None
+        #: Every NotifyWorkers call: (subject, message, worker ids); workers MTurk cannot notify, by id ->
+        #: (failure code, message); an error every NotifyWorkers call raises.
+        self.notices: list[tuple[str, str, list[str]]] = []
+        self.unnotifiable: dict[str, tuple[str, str]] = {}
+        self.fail_notify: Exception | None = None
 
     def get_assignment(self, assignment_id):
         if assignment_id not in self.assignments:
@@ -59,6 +64,15 @@ class FakeMTurk:
 
     def list_assignments_for_hit(self, hit_id, statuses=None):
         return iter([a for a in self.assignments.values() if a.hit_id == hit_id])
+
+    def notify_workers(self, subject, message, worker_ids):
+        from mturk_decisions.domain.notice import NotifyFailure
+
+        assert 1 <= len(worker_ids) <= 100, "MTurk takes 1-100 WorkerIds a call"
+        if self.fail_notify:
+            raise self.fail_notify
+        self.notices.append((subject, message, list(worker_ids)))
+        return [NotifyFailure(w, *self.unnotifiable[w]) for w in worker_ids if w in self.unnotifiable]
 
     def _write(self, op, assignment_id, allowed, new_status, feedback):
         if self.fail_next_write:
@@ -152,6 +166,11 @@ class InMemoryAuditStore:
     def by_hit(self, hit_id, since, until, limit, cursor):
         return Page([r for r in self.records.values() if r.hit_id == hit_id][:limit], None)
 
+    def record_notification(self, record, notification):
+        if self.fail_write_ahead:
+            raise AuditUnavailable("audit down")
+        self.records[record.decision_id] = replace(self.records[record.decision_id], notification=notification)
+
 
 __all__ = ["FakeMTurk", "InMemoryAuditStore", "assignment", "NOW", "MTurkFault"]
 
@@ -205,3 +224,17 @@ class InMemoryScheduleStore:
 
     def closing_before(self, moment, limit=1000):
         return [s for s in self.items.values() if s.state in ("PENDING", "RUNNING") and s.deadline <= moment][:limit]
+
+    def listing(self, query):
+        """By due time (then assignment), a page after the cursor: the last assignment id listed."""
+        from mturk_decisions.domain.schedule import SchedulePage
+
+        found = sorted((s for s in self.items.values() if s.state in query.states
+                        and query.hit_id in (None, s.hit_id) and query.kind in (None, s.kind)
+                        and (query.due_before is None or s.due_at < query.due_before)),
+                       key=lambda s: (s.due_at, s.assignment_id))
+        if query.cursor:
+            after = self.items[query.cursor]
+            found = [s for s in found if (s.due_at, s.assignment_id) > (after.due_at, after.assignment_id)]
+        page = found[:query.limit]
+        return SchedulePage(page, page[-1].assignment_id if len(found) > query.limit else None)

@@ -2,6 +2,7 @@
 
     POST   /assignments/{assignmentId}/confirm               (no body) confirm a provisional rejection
     DELETE /assignments/{assignmentId}/scheduled-reversal     cancel a pending automatic reversal
+    GET    /scheduled-reversals                               list them by due time (by-due, by-state)
 
 A reversal that waits for its time (a provisional rejection, a reversal scheduled with `at`, a
 reversal refused for funds and retried) is one item of the schedule table
@@ -51,11 +52,17 @@ SCHEDULE_INDEXES: dict[str, tuple[str, str]] = {
     # both project ALL (the sweeper builds whole schedules from the index items).
     "by-due": ("pending", "due_key"),
     "by-deadline": ("pending", "deadline_key"),
+    # every item by its state, then due time: GET /scheduled-reversals lists the settled ones from it
+    "by-state": ("state", "due_key"),
 }
+#: The indexes the sweeper reads (what is due; the deadline guard), and those the API lists from.
+SWEEPER_INDEXES = ("by-due", "by-deadline")
+API_INDEXES = ("by-due", "by-state")
 
 # What the code calls (PynamoDB 6; `save(condition=...)` is a conditional PutItem):
 #   API:       confirm / cancel -> get (GetItem) + transition (PutItem); reverse with `at` and
-#              provisional rejections -> create (PutItem, GetItem after a conflict); GET assignment -> get
+#              provisional rejections -> create (PutItem, GetItem after a conflict); GET assignment -> get;
+#              GET /scheduled-reversals -> listing (Query on by-due or by-state)
 #   sweeper:   due -> by-due (Query); closing_before -> by-deadline (Query); claim, transition (PutItem)
 #   consumers: the reversal-requests consumer (funds retries) and the notifications consumer
 #              (provisional website rejections, only with websiteRejectionGrace) only create schedules:
@@ -123,7 +130,7 @@ class AutomaticReversals(Construct):
         self.audit_store.grant_audit_write(self.sweeper)
         services.secret.grant_read(self.sweeper)
         self._grant_table(self.sweeper, SWEEPER_TABLE_ACTIONS)
-        self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS)
+        self._grant_indexes(self.sweeper, SWEEPER_INDEX_ACTIONS, SWEEPER_INDEXES)
 
     def _add_reconciler(self, services: ServiceContext) -> None:
         """Runs never overlap without a reservation: each takes a run lock in the audit table (UpdateItem)."""
@@ -168,8 +175,10 @@ class AutomaticReversals(Construct):
         for name, value in self.schedule_environment().items():
             api.function.add_environment(name, value)
         self._grant_table(api.function, SCHEDULE_OWNER_ACTIONS)
+        self._grant_indexes(api.function, ("dynamodb:Query",), API_INDEXES)
         api.add_route("POST", "/assignments/{assignmentId}/confirm")
         api.add_route("DELETE", "/assignments/{assignmentId}/scheduled-reversal")
+        api.add_route("GET", "/scheduled-reversals")
 
     # ---- helpers ------------------------------------------------------------------------------
     def _run_every(self, function: lambda_.Function, rule_id: str, rate: Duration, what: str) -> None:
@@ -187,6 +196,7 @@ class AutomaticReversals(Construct):
         """Exactly `actions` on the table itself, and its key through DynamoDB."""
         self.audit_store.grant_table_actions(function, actions, [self.table.table_arn])
 
-    def _grant_indexes(self, function: lambda_.IFunction, actions: tuple[str, ...]) -> None:
-        """Exactly `actions` on the two named indexes (no `/index/*`)."""
-        self.audit_store.grant_table_actions(function, actions, self.index_arns)
+    def _grant_indexes(self, function: lambda_.IFunction, actions: tuple[str, ...], names: tuple[str, ...]) -> None:
+        """Exactly `actions` on the named indexes (no `/index/*`)."""
+        arns = [f"{self.table.table_arn}/index/{name}" for name in names]
+        self.audit_store.grant_table_actions(function, actions, arns)

@@ -182,6 +182,12 @@ def _set_latency(sim, body, match, query):
     return 200, {"seconds": sim.latency}
 
 
+@route("GET", "/worker-messages")
+def _worker_messages(sim, body, match, query):
+    """What NotifyWorkers sent (``?workerId=`` for one worker's), oldest first."""
+    return 200, {"messages": [m.to_json() for m in sim.worker_messages(query.get("workerId"))]}
+
+
 @route("GET", "/notifications")
 def _get_notifications(sim, body, match, query):
     records = sim.notification_log

@@ -20,6 +20,21 @@ from .notifications import NotificationSetting, Outgoing
 DEFAULT_PAGE_SIZE = 10
 
 
+@dataclass(frozen=True)
+class WorkerMessage:
+    """One e-mail NotifyWorkers sent to one worker."""
+
+    access_key_id: str
+    worker_id: str
+    subject: str
+    message: str
+    sent_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accessKeyId": self.access_key_id, "workerId": self.worker_id, "subject": self.subject,
+                "message": self.message, "sentAt": self.sent_at.isoformat()}
+
+
 @dataclass
 class State:
     requesters: dict[str, Requester]
@@ -29,6 +44,8 @@ class State:
     """(access key, HIT type ID) -> settings."""
     hit_types: dict[str, set[str]] = field(default_factory=dict)
     """HIT types registered with ``add_hit_type`` (beyond those of the requester's HITs), per access key."""
+    worker_messages: list[WorkerMessage] = field(default_factory=list)
+    """Every message NotifyWorkers sent, oldest first (one per worker)."""
 
     def hit_types_of(self, access_key_id: str) -> set[str]:
         used = {h.hit_type_id for h in self.hits.values() if h.owner == access_key_id}
@@ -208,6 +225,25 @@ def send_test_event_notification(call: Call) -> dict:
     return {}
 
 
+def notify_workers(call: Call) -> dict:
+    """E-mail workers (MTurk's limits: Subject 1-200 characters, MessageText 1-4096, WorkerIds 1-100). A worker
+    the requester never approved or rejected work from is a ``HardFailure`` in the answer, not an error."""
+    subject, text, worker_ids = call.params["Subject"], call.params["MessageText"], call.params["WorkerIds"]
+    rules.check_notification(subject, text, worker_ids, call.now)
+    reviewed = {a.worker_id for h in call.own_hits() for a in h.assignments if a.status in ("Approved", "Rejected")}
+    failures = []
+    for worker_id in dict.fromkeys(worker_ids):
+        if worker_id not in reviewed:
+            failures.append({"NotifyWorkersFailureCode": "HardFailure", "WorkerId": worker_id,
+                             "NotifyWorkersFailureMessage": rules.stamp(
+                                 f"Cannot send a notification to worker {worker_id}: you have not approved or "
+                                 "rejected any work from this worker.", call.now)})
+            continue
+        call.state.worker_messages.append(WorkerMessage(call.requester.access_key_id, worker_id, subject, text,
+                                                        call.now))
+    return {"NotifyWorkersFailureStatuses": failures}
+
+
 HANDLERS: dict[str, Callable[[Call], dict]] = {
     "GetAccountBalance": get_account_balance,
     "GetHIT": get_hit,
@@ -219,4 +255,5 @@ HANDLERS: dict[str, Callable[[Call], dict]] = {
     "RejectAssignment": reject_assignment,
     "UpdateNotificationSettings": update_notification_settings,
     "SendTestEventNotification": send_test_event_notification,
+    "NotifyWorkers": notify_workers,
 }

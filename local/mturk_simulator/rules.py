@@ -23,6 +23,24 @@ LARGE_HIT_ASSIGNMENTS = 10
 FORBIDDEN_FEEDBACK_CHARS = frozenset(chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32)))
 
 
+MAX_SUBJECT_CHARS = 200
+MAX_MESSAGE_CHARS = 4096
+MAX_WORKERS_PER_NOTIFICATION = 100
+
+
+def check_notification(subject: str, text: str, worker_ids: list[str], now: datetime) -> None:
+    """NotifyWorkers' limits, answered as MTurk does (RequestError, InvalidParameterValue)."""
+    for name, value, limit in (("Subject", subject, MAX_SUBJECT_CHARS), ("MessageText", text, MAX_MESSAGE_CHARS)):
+        if not value.strip():
+            raise request_error(stamp(f"{name} must not be empty.", now), errors.INVALID_PARAMETER_VALUE)
+        if len(value) > limit:
+            raise request_error(stamp(f"{name} cannot be longer than {limit} characters (got {len(value)}).", now),
+                                errors.INVALID_PARAMETER_VALUE)
+    if not 1 <= len(worker_ids) <= MAX_WORKERS_PER_NOTIFICATION:
+        raise request_error(stamp(f"WorkerIds must name between 1 and {MAX_WORKERS_PER_NOTIFICATION} workers "
+                                  f"(got {len(worker_ids)}).", now), errors.INVALID_PARAMETER_VALUE)
+
+
 def stamp(message: str, now: datetime) -> str:
     return f"{message} ({int(now.timestamp() * 1000)})"
 

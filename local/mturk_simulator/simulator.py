@@ -19,7 +19,7 @@ from .faults import FaultInjector
 from .model import (ASSIGNMENT_STATUSES, DEFAULT_ANSWER, HIT, HIT_STATUSES, Assignment, Requester,
                     make_assignment, money, new_id, new_worker_id)
 from .notifications import NotificationRecord, Notifier, Outgoing
-from .operations import HANDLERS, Call, State, approve_assignment, reject_assignment
+from .operations import HANDLERS, Call, State, WorkerMessage, approve_assignment, reject_assignment
 from .throttle import Throttle
 from .validation import service_model, validate_input
 
@@ -231,6 +231,14 @@ class MTurkSimulator:
 
     def reset_notification_log(self) -> None:
         self.notifier.reset_log()
+
+    # ----- messages to workers (NotifyWorkers) -----
+
+    def worker_messages(self, worker_id: str | None = None, access_key_id: str | None = None) -> list[WorkerMessage]:
+        """The e-mails NotifyWorkers sent, oldest first, optionally to one worker or from one requester."""
+        with self._lock:
+            return [m for m in self._state.worker_messages
+                    if worker_id in (None, m.worker_id) and access_key_id in (None, m.access_key_id)]
 
     # ----- call log -----
 

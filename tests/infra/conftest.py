@@ -215,6 +215,7 @@ API_ROUTES = frozenset(
         # automatic reversals (infra/constructs/automatic_reversals.py)
         ("POST", "/assignments/{assignmentId}/confirm"),
         ("DELETE", "/assignments/{assignmentId}/scheduled-reversal"),
+        ("GET", "/scheduled-reversals"),
         # MTurk notifications (infra/constructs/event_integration.py)
         ("PUT", "/hit-types/{hitTypeId}/notifications"),
     }

@@ -31,15 +31,18 @@ def test_schedule_table_keys_and_indexes_match_the_pynamodb_model(synth):
     assert props["KeySchema"] == [{"AttributeName": "assignment_id", "KeyType": "HASH"}]
     # And it has the two sparse indexes of adapters/schedule_store.py, keyed on `pending`, projecting ALL
     indexes = {gsi["IndexName"]: gsi for gsi in props["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"by-due", "by-deadline"}
+    assert set(indexes) == {"by-due", "by-deadline", "by-state"}
     for name, sort_key in (("by-due", "due_key"), ("by-deadline", "deadline_key")):
         assert indexes[name]["KeySchema"] == [
             {"AttributeName": "pending", "KeyType": "HASH"},
             {"AttributeName": sort_key, "KeyType": "RANGE"},
         ]
         assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
+    # And `by-state` (state, due time) for GET /scheduled-reversals
+    assert indexes["by-state"]["KeySchema"] == [{"AttributeName": "state", "KeyType": "HASH"},
+                                                {"AttributeName": "due_key", "KeyType": "RANGE"}]
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert attributes == {k: "S" for k in ("assignment_id", "pending", "due_key", "deadline_key")}
+    assert attributes == {k: "S" for k in ("assignment_id", "pending", "due_key", "deadline_key", "state")}
     # And no TTL: a pending reversal never expires by itself
     assert "TimeToLiveSpecification" not in props
 

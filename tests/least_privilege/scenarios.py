@@ -192,6 +192,8 @@ class Scenarios:
         scheduled = self.seed("Rejected")
         self.call("POST", f"/assignments/{scheduled}/reverse", {"at": at, "reason": "scheduled"}, expect=202,
                   headers={"Idempotency-Key": str(uuid.uuid4())})
+        self.call("GET", "/scheduled-reversals")  # the pending ones: by-due
+        self.call("GET", "/scheduled-reversals?state=CONFIRMED")  # a settled state: by-state
         return {"provisional-due": due, "scheduled": scheduled}
 
     def api_reads(self) -> None:

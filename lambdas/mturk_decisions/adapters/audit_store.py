@@ -63,6 +63,7 @@ def audit_model(table_name: str, region: str | None = None, host: str | None = N
         "error_message": UnicodeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
         "idempotency_key": UnicodeAttribute(null=True),
+        "notification": UnicodeAttribute(null=True),  # JSON: the message sent to the worker, MTurk's answer
         "by_worker": string_index(INDEX_BY_WORKER, "worker_id", "decision_key"),
         "by_hit": string_index(INDEX_BY_HIT, "hit_id", "decision_key"),
         "by_pending": string_index(INDEX_BY_PENDING, "pending", "decision_key"),
@@ -213,6 +214,16 @@ class DynamoAuditStore(ModelStore):
                                     limit=limit, consistent_read=True)
         return [self._to_record(item) for item in results]
 
+    def record_notification(self, record: DecisionRecord, notification: dict) -> None:
+        """The message sent to the worker after the decision, and MTurk's answer, on the decision's record."""
+        m = self._model
+        item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
+        try:
+            item.update(actions=[m.notification.set(json.dumps(notification, ensure_ascii=False))],
+                        condition=m.decision_key.exists())
+        except PynamoDBException as error:
+            raise _audit_unavailable(error) from None
+
     def pending(self, limit: int = 100) -> list[DecisionRecord]:
         results = self._model.by_pending.query(PENDING_MARKER, limit=limit)
         return [self._to_record(item) for item in results]
@@ -259,6 +270,7 @@ class DynamoAuditStore(ModelStore):
             pending=PENDING_MARKER if record.state is DecisionState.PENDING else None,
             finalized_at=record.finalized_at,
             idempotency_key=record.idempotency_key,
+            notification=json.dumps(record.notification, ensure_ascii=False) if record.notification else None,
         )
 
     @staticmethod
@@ -284,6 +296,7 @@ class DynamoAuditStore(ModelStore):
             error_code=item.error_code,
             error_message=item.error_message,
             idempotency_key=item.idempotency_key,
+            notification=json.loads(item.notification) if item.notification else None,
         )
 
 

@@ -104,6 +104,8 @@ def batch_model(table_name: str, region: str | None = None, host: str | None = N
         "plan_outcome": UnicodeAttribute(null=True),
         "plan": UnicodeAttribute(null=True),
         "lines": UnicodeAttribute(null=True),
+        # META of a batch whose workers are told once their decision succeeds (JSON: {subject, message})
+        "notify_worker": UnicodeAttribute(null=True),
         **{counter_name(status): NumberAttribute(null=True) for status in ItemStatus},
         "by_unqueued": string_index(INDEX_BY_UNQUEUED, "unqueued", "batch_id"),
     }
@@ -123,6 +125,8 @@ class BatchInfo:
     completed_at: datetime | None = None
     #: An uploaded batch not applied yet: its UploadPhase (value); None once applied, and for other batches.
     phase: str | None = None
+    #: The message each worker is sent once their decision succeeds ({subject, message}), if any.
+    notice: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class DynamoBatchStore(ModelStore):
             counters.update({counter_name(ItemStatus.QUEUED): len(items), counter_name(ItemStatus.SKIPPED): len(skipped)})
             m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin, total=info.total,
               hit_id=info.hit_id, expires_at=expires, unqueued=UNQUEUED_MARKER,
+              notify_worker=json.dumps(info.notice, ensure_ascii=False) if info.notice else None,
               **counters).save(condition=m.batch_id.does_not_exist())
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
@@ -214,7 +219,8 @@ class DynamoBatchStore(ModelStore):
         if getattr(meta, counter_name(ItemStatus.QUEUED)) is not None:
             counts = {status: int(getattr(meta, counter_name(status)) or 0) for status in ItemStatus}
         return BatchInfo(meta.batch_id, meta.created_at, meta.actor, meta.origin, int(meta.total), meta.hit_id,
-                         counts, meta.completed_at, meta.phase)
+                         counts, meta.completed_at, meta.phase,
+                         json.loads(meta.notify_worker) if meta.notify_worker else None)
 
     def items(self, batch_id: str, lines: list[int]) -> list[StoredItem]:
         keys = [(batch_id, item_key(line)) for line in lines]

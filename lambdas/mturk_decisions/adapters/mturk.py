@@ -39,6 +39,7 @@ from mturk_decisions.domain.errors import (
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import AssignmentView
+from mturk_decisions.domain.notice import NotifyFailure
 
 if TYPE_CHECKING:
     from mturk_decisions.adapters.pacing import Pacer
@@ -131,6 +132,14 @@ class Boto3MTurkGateway:
         self._call("UpdateNotificationSettings", HITTypeId=hit_type_id, Active=active, Notification={
             "Destination": destination, "Transport": "SQS", "Version": "2014-08-15", "EventTypes": event_types,
         })
+
+    def notify_workers(self, subject: str, message: str, worker_ids: list[str]) -> list[NotifyFailure]:
+        """NotifyWorkers for at most 100 workers, with the same retries as every call. A worker MTurk could not
+        notify is in its answer (NotifyWorkersFailureStatuses), not an error."""
+        answer = self._call("NotifyWorkers", Subject=subject, MessageText=message, WorkerIds=list(worker_ids))
+        return [NotifyFailure(status.get("WorkerId", ""), status.get("NotifyWorkersFailureCode", "HardFailure"),
+                              _MTURK_SUFFIX.sub("", status.get("NotifyWorkersFailureMessage", "") or ""))
+                for status in answer.get("NotifyWorkersFailureStatuses") or []]
 
     def get_hit(self, hit_id: str) -> dict:
         return self._call("GetHIT", HITId=hit_id)["HIT"]

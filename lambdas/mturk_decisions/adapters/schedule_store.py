@@ -1,12 +1,17 @@
 """Automatic reversals waiting for their time: provisional rejections, scheduled reversals, funds retries.
 
 One item per assignment. `pending` is set while the reversal is waiting or running, which makes two sparse
-indexes: `by-due` (what the sweep runs next) and `by-deadline` (what the deadline guard counts). Every
+indexes: `by-due` (what the sweep runs next) and `by-deadline` (what the deadline guard counts). A third,
+`by-state` (state, due time), lists the settled ones for GET /scheduled-reversals; the waiting and running
+ones it lists from `by-due`. Every
 change of state is one conditional write: a sweep claims an item (PENDING → RUNNING, with an owner and an
 expiry) before it acts, and confirm or cancel succeed only from PENDING, so they can never both win.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -16,9 +21,16 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
-from mturk_decisions.domain.errors import AuditUnavailable, ReversalAlreadyScheduled
+from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor, ReversalAlreadyScheduled
 from mturk_decisions.domain.rules import iso
-from mturk_decisions.domain.schedule import ACTIVE_STATES, PENDING, RUNNING, ScheduledReversal
+from mturk_decisions.domain.schedule import (
+    ACTIVE_STATES,
+    PENDING,
+    RUNNING,
+    ScheduledReversal,
+    SchedulePage,
+    ScheduleQuery,
+)
 
 PENDING_MARKER = "PENDING"
 
@@ -41,8 +53,11 @@ def schedule_model(table_name: str, region: str | None = None, host: str | None 
         "claimed_by": UnicodeAttribute(null=True),
         "claimed_until": UTCDateTimeAttribute(null=True),
         "pending": UnicodeAttribute(null=True),
+        "hit_id": UnicodeAttribute(null=True),
+        "worker_id": UnicodeAttribute(null=True),
         "by_due": string_index("by-due", "pending", "due_key"),
         "by_deadline": string_index("by-deadline", "pending", "deadline_key"),
+        "by_state": string_index("by-state", "state", "due_key"),
     }
     return bound_model("ScheduledReversalModel", table_name, region, host, attributes)
 
@@ -101,6 +116,34 @@ class DynamoScheduleStore(ModelStore):
         results = self._model.by_deadline.query(PENDING_MARKER, self._model.deadline_key <= iso(moment), limit=limit)
         return [self._to_schedule(item) for item in results]
 
+    def listing(self, query: ScheduleQuery) -> SchedulePage:
+        """One page by due time, earliest first: the waiting and running ones from `by-due`, one other state
+        from `by-state` (index queries, never a scan); HIT and kind filter the index's items."""
+        m = self._model
+        index, hash_name, hash_value = (m.by_due, "pending", PENDING_MARKER) if tuple(query.states) == ACTIVE_STATES \
+            else (m.by_state, "state", query.states[0])
+        start = _decode_cursor(query.cursor, hash_name, hash_value) if query.cursor else None
+        results = index.query(hash_value, range_key_condition=m.due_key < iso(query.due_before) if query.due_before
+                              else None, filter_condition=self._filters(query), last_evaluated_key=start,
+                              page_size=max(query.limit + 1, 25))
+        items: list[Model] = []
+        for item in results:
+            items.append(item)
+            if len(items) > query.limit:
+                break
+        more, items = len(items) > query.limit, items[:query.limit]
+        cursor = _encode_cursor(items[-1], hash_name) if more else None
+        return SchedulePage([self._to_schedule(item) for item in items], cursor)
+
+    def _filters(self, query: ScheduleQuery) -> Condition | None:
+        m = self._model
+        conditions = [m.hit_id == query.hit_id if query.hit_id else None, m.kind == query.kind if query.kind else None]
+        combined = None
+        for condition in conditions:
+            if condition is not None:
+                combined = condition if combined is None else combined & condition
+        return combined
+
     def _other_rejection(self, schedule: ScheduledReversal) -> Condition:
         m = self._model
         if schedule.rejection_decision_id is None:
@@ -123,7 +166,7 @@ class DynamoScheduleStore(ModelStore):
             last_error=s.last_error, decision_id=s.decision_id, rejection_decision_id=s.rejection_decision_id,
             claimed_by=s.claimed_by if s.state == RUNNING else None,
             claimed_until=s.claimed_until if s.state == RUNNING else None,
-            pending=PENDING_MARKER if s.state in ACTIVE_STATES else None,
+            pending=PENDING_MARKER if s.state in ACTIVE_STATES else None, hit_id=s.hit_id, worker_id=s.worker_id,
         )
 
     @staticmethod
@@ -133,7 +176,7 @@ class DynamoScheduleStore(ModelStore):
             deadline=_parse(item.deadline_key), state=item.state, created_at=item.created_at, actor=item.actor or "unknown",
             reason=item.reason, feedback=item.feedback, attempts=int(item.attempts or 0), last_error=item.last_error,
             decision_id=item.decision_id, rejection_decision_id=item.rejection_decision_id,
-            claimed_by=item.claimed_by, claimed_until=item.claimed_until,
+            claimed_by=item.claimed_by, claimed_until=item.claimed_until, hit_id=item.hit_id, worker_id=item.worker_id,
         )
 
 
@@ -148,3 +191,23 @@ def _unavailable(error: PynamoDBException) -> AuditUnavailable:
 
 def _parse(key: str) -> datetime:
     return datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _encode_cursor(item: Model, hash_name: str) -> str:
+    """The index key of the last item listed: where the next page starts."""
+    key = {"assignment_id": item.assignment_id, "due_key": item.due_key, hash_name: getattr(item, hash_name)}
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, hash_name: str, hash_value: str) -> dict:
+    """A cursor continues only the listing it came from (the same index and partition)."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+        valid = (isinstance(key, dict) and set(key) == {"assignment_id", "due_key", hash_name}
+                 and key[hash_name] == hash_value and all(isinstance(v, str) for v in key.values()))
+    except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError):
+        valid = False
+    if not valid:
+        raise InvalidCursor("The cursor is not valid for this listing; start again without it.", field="cursor")
+    return {name: {"S": value} for name, value in key.items()}

@@ -27,6 +27,31 @@ class Cost(BaseModel):
     total: str = Field(description=_MONEY)
 
 
+class NotifyFailureItem(BaseModel):
+    """A worker MTurk did not notify: MTurk's NotifyWorkersFailureCode (SoftFailure: may work later; HardFailure:
+    will not), or the error code of a NotifyWorkers call that failed after its retries."""
+
+    workerId: str
+    code: str
+    message: str
+
+
+class NotificationOutcome(BaseModel):
+    """The message to the worker after a decision (`notifyWorker`): SENT, or FAILED with MTurk's reason. A
+    failure never undoes the decision."""
+
+    status: Literal["SENT", "FAILED"]
+    failures: list[NotifyFailureItem]
+
+
+class DecisionNotification(NotificationOutcome):
+    """The message as the audit keeps it, with MTurk's answer."""
+
+    subject: str
+    message: str
+    sentAt: Optional[datetime] = None
+
+
 class Decision(BaseModel):
     """One audited decision."""
 
@@ -49,6 +74,8 @@ class Decision(BaseModel):
     finalizedAt: Optional[datetime] = None
     errorCode: Optional[str] = None
     errorMessage: Optional[str] = None
+    notification: Optional[DecisionNotification] = Field(default=None, description="The message sent to the "
+                                                          "worker after the decision (`notifyWorker`), if any.")
 
 
 class AssignmentChange(BaseModel):
@@ -73,6 +100,15 @@ class ScheduledReversal(BaseModel):
     lastError: Optional[str] = None
     decisionId: Optional[str] = None
     rejectionDecisionId: Optional[str] = None
+    hitId: Optional[str] = Field(default=None, description="null for a reversal scheduled before it was stored.")
+    workerId: Optional[str] = Field(default=None, description="null for a reversal scheduled before it was stored.")
+
+
+class ScheduledReversalPage(BaseModel):
+    """GET /scheduled-reversals: one page, by due time (earliest first)."""
+
+    scheduledReversals: list[ScheduledReversal]
+    nextCursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class DecisionAnswer(BaseModel):
@@ -85,6 +121,8 @@ class DecisionAnswer(BaseModel):
                                    "record stays PENDING until the reconciler confirms it.")
     scheduledReversal: Optional[ScheduledReversal] = Field(default=None, description="A provisional rejection's "
                                                            "automatic reversal.")
+    notification: Optional[NotificationOutcome] = Field(default=None, description="With `notifyWorker`: whether "
+                                                        "MTurk sent the message (the decision stands either way).")
 
 
 class DecisionPlan(BaseModel):

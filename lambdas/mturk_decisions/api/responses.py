@@ -29,6 +29,7 @@ def decision_json(record: DecisionRecord) -> dict:
         "finalizedAt": iso(record.finalized_at),
         "errorCode": record.error_code,
         "errorMessage": record.error_message,
+        "notification": record.notification,
     }
     return {k: v for k, v in body.items() if v is not None}
 

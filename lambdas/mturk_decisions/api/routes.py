@@ -50,6 +50,7 @@ from mturk_decisions.api.schemas import (
     DecisionBody,
     HitReversalBody,
     NotificationsBody,
+    NotifyWorkerBody,
     RejectBody,
     ReverseBody,
     pattern_in_words,
@@ -72,6 +73,7 @@ from mturk_decisions.domain.errors import (
     InsufficientFunds,
     InvalidCursor,
     InvalidFeedback,
+    InvalidNotification,
     InvalidRequest,
     MalformedJson,
     NotConfigured,
@@ -87,6 +89,7 @@ from mturk_decisions.domain.errors import (
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
+from mturk_decisions.domain.notice import WorkerNotice, validate_notice
 from mturk_decisions.observability import logger, metrics
 from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 from mturk_decisions.domain.schedule import parse_duration
@@ -128,10 +131,13 @@ def swagger():  # no return annotation, like Powertools' own handler (none is va
     return _swagger_ui()
 from mturk_decisions.api.upload_routes import router as upload_router  # noqa: E402
 app.include_router(upload_router)  # uploaded batches: POST /batches/uploads, GET .../plan, POST .../apply
+from mturk_decisions.api.schedule_routes import router as schedule_router  # noqa: E402
+app.include_router(schedule_router)  # GET /scheduled-reversals
 
 #: What the routes can refuse, beyond what every operation can (api.openapi.EVERY_OPERATION).
 DECIDING = (*MTURK, AssignmentNotFound, InvalidFeedback, WrongAssignmentState, DecisionInProgress,
             RequestInProgress, IdempotencyKeyReused)
+NOTIFYING = (InvalidNotification,)
 REVERSING = (ReversalWindowClosed, HitDisposed, InsufficientFunds)
 SCHEDULING = (NotConfigured, ReversalAlreadyScheduled, ReversalWindowClosing)
 SCHEDULES = (NotConfigured, ScheduleNotFound, ScheduleNotPending)
@@ -159,23 +165,27 @@ DryRun = Annotated[bool, Query(description="Run every pre-check and return the p
 
 @app.post("/assignments/<assignmentId>/reject", **operation(
     "Reject an assignment with feedback the worker sees", "rejectAssignment",
-    ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, *SCHEDULING),
+    ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, *SCHEDULING, *NOTIFYING),
     body=True, idempotent=True, links={200: _AFTER_A_DECISION}))
 def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> Response[dict]:
-    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor)
+    return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor,
+                   notify=body.notifyWorker)
 
 
 @app.post("/assignments/<assignmentId>/reverse", **operation(
     "Reverse a rejection now, or at a given time (`at`)", "reverseAssignment",
     ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED),
         202: (ScheduledReversalAccepted, "With `at`: the reversal is scheduled (cancellable).")},
-    errors=(*DECIDING, *REVERSING, *SCHEDULING), body=True, idempotent=True,
+    errors=(*DECIDING, *REVERSING, *SCHEDULING, *NOTIFYING), body=True, idempotent=True,
     links={200: _AFTER_A_DECISION, 202: _AFTER_A_SCHEDULE}))
 def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or ReverseBody()
+    if body.at is not None and body.notifyWorker is not None:
+        raise InvalidRequest("notifyWorker is sent after a reversal made now; it cannot be combined with at.",
+                             field="notifyWorker")
     if body.at is not None and not dryRun:
         return _schedule_reversal(assignmentId, body)
-    return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun)
+    return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun, notify=body.notifyWorker)
 
 
 def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict]:
@@ -326,12 +336,14 @@ def _raw_body() -> str | bytes:
     "Reverse every rejected assignment of a HIT, optionally for some workers", "reverseHit",
     ok={200: (BatchPlanAnswer, "With `dryRun=true`: the plan (nothing queued)."),
         202: (BatchSubmission, "The reversals are queued as a batch.")},
-    errors=(*BATCHING, HitNotFound), body=True, idempotent=True, links={202: _TO_THE_BATCH}))
+    errors=(*BATCHING, HitNotFound, *NOTIFYING), body=True, idempotent=True, links={202: _TO_THE_BATCH}))
 def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict]:
     body = body or HitReversalBody()
+    notice = _notice(body.notifyWorker)
     batches = wiring.current().batch_service()
     parsed = batches.hit_reversals(hitId, body.feedback, body.reason, body.workerIds)
-    return _run_batch(parsed, "hit-reversal", dryRun, _scope("hit-reversals", hitId), body.model_dump(), hit_id=hitId)
+    return _run_batch(parsed, "hit-reversal", dryRun, _scope("hit-reversals", hitId), body.model_dump(), hit_id=hitId,
+                      notice=notice)
 
 
 @app.get("/batches/<batchId>", **operation(
@@ -352,15 +364,15 @@ def get_batch(
 
 
 def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict,
-               hit_id: str | None = None) -> Response[dict]:
+               hit_id: str | None = None, notice: WorkerNotice | None = None) -> Response[dict]:
     batches = wiring.current().batch_service()
     if dry_run:
         return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
     key = _idempotency_key()
     # A keyed submit names its batch after the key: a retry after any failure finds the same batch.
     batch_id = scope.fingerprint(key) if key else None
-    return _answer(202, scope, fields,
-                   lambda: submission_json(batches.submit(parsed, _actor(), origin, hit_id, batch_id=batch_id)))
+    return _answer(202, scope, fields, lambda: submission_json(
+        batches.submit(parsed, _actor(), origin, hit_id, batch_id=batch_id, notice=notice)))
 
 
 def _line_cursor(cursor: str | None) -> int:
@@ -408,32 +420,47 @@ def _request(action: Action, assignment_id: str, feedback: str | None, reason: s
 
 
 def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
-            provisional_for: str | None = None) -> Response[dict]:
+            provisional_for: str | None = None, notify: NotifyWorkerBody | None = None) -> Response[dict]:
     grace = parse_duration(provisional_for) if provisional_for else None
+    notice = _notice(notify)  # checked before anything is decided
     scope, key = _scope(action.value, assignment_id), _idempotency_key()
     request = _request(action, assignment_id, feedback, reason, scope.fingerprint(key) if key else None)
     deps = wiring.current()
     if dry_run:
-        return _json(200, plan_json(deps.service.plan(request)))
+        return _json(200, plan_json(deps.service.plan(request)))  # a dry run sends nothing
 
     def decide() -> dict:
         try:
             if grace is None:
-                return outcome_json(deps.service.decide(request))
-            outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
-            return {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
+                outcome = deps.service.decide(request)
+                body = outcome_json(outcome)
+            else:
+                outcome, schedule = deps.reversal_scheduler().reject_provisionally(request, grace)
+                body = {**outcome_json(outcome), "scheduledReversal": schedule.to_json()}
         except WrongAssignmentState:
             earlier = deps.service.decided_with_key(request) if key else None
             if earlier is None:
                 raise
-            return _recovered_json(earlier, deps)  # this key's decision landed; its answer was lost
+            return _recovered_json(earlier, deps)  # this key's decision landed; its answer was lost (sent nothing)
+        if notice is not None:  # after the decision succeeded; a failure is reported, the decision stands
+            sent = deps.service.notify_workers([outcome.record], notice)[outcome.record.decision_id]
+            body["decision"] = decision_json(outcome.record)
+            body["notification"] = sent.answer_json()
+        return body
 
-    fields = {"feedback": feedback, "reason": reason, "provisionalFor": provisional_for}
+    fields = {"feedback": feedback, "reason": reason, "provisionalFor": provisional_for,
+              "notifyWorker": notice.to_json() if notice else None}
     return _answer(200, scope, fields, decide)
+
+
+def _notice(notify: NotifyWorkerBody | None) -> WorkerNotice | None:
+    return None if notify is None else validate_notice(notify.subject, notify.message)
 
 
 def _recovered_json(record, deps) -> dict:
     body = record_outcome_json(record)
+    if record.notification:
+        body["notification"] = {k: record.notification[k] for k in ("status", "failures") if k in record.notification}
     if record.action is Action.REJECT and deps.scheduler is not None:
         schedule = deps.scheduler.get(record.assignment_id)
         if schedule is not None and schedule.rejection_decision_id == record.decision_id:

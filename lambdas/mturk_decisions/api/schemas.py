@@ -32,6 +32,22 @@ _FEEDBACK = (
 _REASON = "An internal note kept in the audit; never sent to MTurk or shown to the worker. At most 1000 characters."
 
 
+class NotifyWorkerBody(BaseModel):
+    """A message to the worker, sent after the decision succeeds (MTurk NotifyWorkers, by e-mail). Its rules are
+    checked before anything is decided (400 INVALID_NOTIFICATION names the field and the rule)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(description="The e-mail's subject: 1-200 characters, no control characters.",
+                         json_schema_extra={"minLength": 1, "maxLength": 200})
+    message: str = Field(description="The e-mail's text: 1-4,096 characters; no control characters other than "
+                         "tab, line feed and carriage return.", json_schema_extra={"minLength": 1, "maxLength": 4096})
+
+
+_NOTIFY = ("Tell the worker by e-mail (MTurk NotifyWorkers) once the decision has succeeded; the answer's "
+           "`notification` says whether MTurk sent it. Never sent by a dry run, nor twice for one Idempotency-Key.")
+
+
 class RejectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +58,7 @@ class RejectBody(BaseModel):
         description="Make the rejection provisional: reversed automatically after this ISO 8601 duration "
         "(e.g. PT48H) unless confirmed with POST /assignments/{id}/confirm; always before the 30-day window closes.",
     )
+    notifyWorker: Optional[NotifyWorkerBody] = Field(default=None, description=_NOTIFY)
 
 
 class ReverseBody(BaseModel):
@@ -51,6 +68,7 @@ class ReverseBody(BaseModel):
     reason: Optional[str] = Field(default=None, description=_REASON)
     at: Optional[datetime] = Field(default=None, description="Schedule the reversal for this time (ISO 8601) "
                                    "instead of now; it must be before the reversal deadline. Cancellable.")
+    notifyWorker: Optional[NotifyWorkerBody] = Field(default=None, description=_NOTIFY + " Not with `at`.")
 
 
 class NotificationsBody(BaseModel):
@@ -84,3 +102,7 @@ class HitReversalBody(BaseModel):
     workerIds: Optional[list[WorkerId]] = Field(
         default=None, max_length=1000, description="Only reverse these workers' rejections."
     )
+    notifyWorker: Optional[NotifyWorkerBody] = Field(
+        default=None, description="Tell each worker whose rejection is reversed (MTurk NotifyWorkers, 100 workers "
+        "a call, sent by the batch worker as each chunk's reversals succeed); each decision's audit record keeps "
+        "the message and MTurk's answer for its worker.")

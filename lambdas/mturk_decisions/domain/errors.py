@@ -186,3 +186,11 @@ class RecordAlreadyFinal(Exception):
 class NotConfigured(DecisionError):
     code = "NOT_CONFIGURED"
     status = 503
+
+
+class InvalidNotification(DecisionError):
+    """A `notifyWorker` message MTurk would refuse (NotifyWorkers): empty, too long, or with control characters.
+    Nothing was decided and nothing was sent."""
+
+    code = "INVALID_NOTIFICATION"
+    status = 400

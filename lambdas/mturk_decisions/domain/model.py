@@ -131,6 +131,9 @@ class DecisionRecord:
     error_code: str | None = None
     error_message: str | None = None
     idempotency_key: str | None = None
+    #: The message sent to the worker after the decision (`notifyWorker`) and MTurk's answer for them:
+    #: {subject, message, status, failures, sentAt}; None when none was asked for.
+    notification: dict | None = None
     extra: dict = field(default_factory=dict)
 
 

@@ -12,6 +12,9 @@ PENDING = "PENDING"
 #: Claimed by a sweep that is reversing it now; confirm and cancel are refused until it is final.
 RUNNING = "RUNNING"
 ACTIVE_STATES = (PENDING, RUNNING)
+#: Every state of an automatic reversal, and every kind.
+STATES = (PENDING, RUNNING, "DONE", "CANCELLED", "CONFIRMED", "FAILED", "EXPIRED")
+KINDS = ("provisional", "scheduled", "funds-retry")
 #: Longest automatic-reversal delay: MTurk's whole reversal window.
 MAX_DURATION = timedelta(days=30)
 _DURATION = re.compile(r"P(?:(?P<days>[0-9]{1,12})D)?(?:T(?:(?P<hours>[0-9]{1,12})H)?(?:(?P<minutes>[0-9]{1,12})M)?(?:(?P<seconds>[0-9]{1,12})S)?)?")
@@ -36,6 +39,9 @@ class ScheduledReversal:
     rejection_decision_id: str | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    #: The assignment's HIT and worker, stored since GET /scheduled-reversals lists them (older items: None).
+    hit_id: str | None = None
+    worker_id: str | None = None
 
     def to_json(self) -> dict:
         body = {
@@ -43,8 +49,35 @@ class ScheduledReversal:
             "deadline": iso(self.deadline), "createdAt": iso(self.created_at), "actor": self.actor,
             "reason": self.reason, "attempts": self.attempts, "lastError": self.last_error,
             "decisionId": self.decision_id, "rejectionDecisionId": self.rejection_decision_id,
+            "hitId": self.hit_id, "workerId": self.worker_id,
         }
         return {k: v for k, v in body.items() if v is not None}
+
+    def listing_json(self) -> dict:
+        """One item of GET /scheduled-reversals: every listed field present, null when unknown."""
+        listed = ("assignmentId", "hitId", "workerId", "kind", "state", "dueAt", "deadline", "createdAt", "actor",
+                  "reason", "attempts", "lastError")
+        body = self.to_json()
+        return {**{name: body.get(name) for name in listed}, **body}
+
+
+@dataclass(frozen=True)
+class ScheduleQuery:
+    """GET /scheduled-reversals: which automatic reversals, by due time (earliest first)."""
+
+    states: tuple[str, ...] = ACTIVE_STATES
+    hit_id: str | None = None
+    kind: str | None = None
+    #: Only those due strictly before this moment.
+    due_before: datetime | None = None
+    limit: int = 25
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    schedules: list[ScheduledReversal]
+    cursor: str | None
 
 
 

@@ -36,7 +36,16 @@ from mturk_decisions.domain.errors import (
     QueueUnavailable,
     WrongAssignmentState,
 )
-from mturk_decisions.domain.model import Action, AssignmentView, Cost, DecisionRequest, DecisionState, Source
+from mturk_decisions.domain.model import (
+    Action,
+    AssignmentView,
+    Cost,
+    DecisionRecord,
+    DecisionRequest,
+    DecisionState,
+    Source,
+)
+from mturk_decisions.domain.notice import WorkerNotice
 from mturk_decisions.service.decisions import DecisionService, utc_now
 from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
 from mturk_decisions.service.chunk_runner import SEQUENTIAL, Budget, Window, run_in_window
@@ -201,16 +210,18 @@ class BatchService:
         return PlannedItem(item, action.value, view, plan.cost)
 
     def submit(self, parsed: ParsedBatch, actor: str, origin: str, hit_id: str | None = None,
-               batch_id: str | None = None) -> Submission:
+               batch_id: str | None = None, notice: WorkerNotice | None = None) -> Submission:
         """Store, then queue. With a `batch_id` (derived from an Idempotency-Key), a batch stored before is
-        answered as it is: a retried submit never creates a second batch."""
+        answered as it is: a retried submit never creates a second batch. A `notice` is sent to each worker
+        once their decision succeeds (see `_notify`)."""
         if not parsed.items:
             raise InvalidBatch("Every row was skipped: mark Approve with x or fill in Reject.", errors=[])
         skipped = [(row.line, row.assignment_id, row.reason) for row in parsed.skipped]
         if batch_id is not None and self._store.exists(batch_id):
             return Submission(batch_id, len(parsed.items) + len(skipped), len(parsed.items), skipped)
         batch_id = batch_id or self._new_id()
-        info = BatchInfo(batch_id, self._clock(), actor, origin, len(parsed.items) + len(skipped), hit_id)
+        info = BatchInfo(batch_id, self._clock(), actor, origin, len(parsed.items) + len(skipped), hit_id,
+                         notice=notice.to_json() if notice else None)
         if not self._store.create(info, parsed.items, skipped):
             return Submission(batch_id, info.total, len(parsed.items), skipped)
         self._enqueue(batch_id, chunks_of(batch_id, parsed.items))
@@ -306,14 +317,16 @@ class BatchService:
         budget = Budget(self._mturk.get_balance())
         was = {s.item.line: s.status for s in stored}
         pending = [s.item for s in stored]
+        succeeded: list[DecisionRecord] = []  # appended from the window's threads (list.append is atomic)
 
         def act(piece: tuple[BatchItem, AssignmentView | None]) -> ItemStatus:
-            return self._process_item(info, piece[0], piece[1], budget, redelivered, was[piece[0].line])
+            return self._process_item(info, piece[0], piece[1], budget, redelivered, was[piece[0].line], succeeded)
 
         def may_start(index: int) -> bool:  # at least one item each time: a continuation always progresses
             return index == 0 or seconds_left() >= TIME_MARGIN_SECONDS
 
         result = run_in_window(self._views_as_read(pending, chunk.hit_id), act, self._window, may_start)
+        self._notify(info, succeeded)
         for status in result.statuses:
             outcomes[status.value] += 1
         if result.stopped_by is not None:
@@ -321,6 +334,14 @@ class BatchService:
         if result.busy is not None:
             raise result.busy  # another decision holds an assignment: its item is retried with the redelivery
         return [item for item, _ in result.not_started]
+
+    def _notify(self, info: BatchInfo, succeeded: list[DecisionRecord]) -> None:
+        """Tell the workers whose decision of this chunk succeeded (NotifyWorkers, 100 workers a call), once the
+        chunk's run ends: a decision whose record already holds a notification (a redelivery) is not told again."""
+        records = [record for record in succeeded if record.notification is None]
+        if info.notice and records:
+            notice = WorkerNotice(info.notice["subject"], info.notice["message"])
+            self._decisions.notify_workers(records, notice)
 
     def _dead_letter(self, info: BatchInfo, chunk: Chunk, error: DecisionError) -> None:
         for stored in self._store.items(chunk.batch_id, chunk.lines):
@@ -336,7 +357,10 @@ class BatchService:
             self._on_completed(summary)
 
     def _process_item(self, info: BatchInfo, item: BatchItem, view: AssignmentView | None, budget: Budget,
-                      redelivered: bool, was: ItemStatus = ItemStatus.QUEUED) -> ItemStatus:
+                      redelivered: bool, was: ItemStatus = ItemStatus.QUEUED,
+                      succeeded: list[DecisionRecord] | None = None) -> ItemStatus:
+        """Decide one item; a decision that succeeds (now, or in an earlier delivery) joins `succeeded`."""
+        succeeded = [] if succeeded is None else succeeded
         mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(),  # noqa: E731
                                                      was=was, **kw)
         if view is None:
@@ -344,7 +368,7 @@ class BatchService:
                  message=f"MTurk has no assignment {item.assignment_id} for this requester.")
             return ItemStatus.REFUSED
         action = _effective_action(item, view)
-        if (redelivered or action is None) and self._settled_earlier(info, item, view, mark):
+        if (redelivered or action is None) and self._settled_earlier(info, item, view, mark, succeeded):
             return ItemStatus.SUCCEEDED
         if action is None:
             mark(ItemStatus.SKIPPED, message="already Approved: nothing to do")
@@ -353,16 +377,16 @@ class BatchService:
         try:
             plan = self._decisions.plan(request, assignment=view, balance=budget.left)
         except WrongAssignmentState as refused:
-            if self._settled_earlier(info, item, view, mark):  # another delivery of this chunk applied it
+            if self._settled_earlier(info, item, view, mark, succeeded):  # another delivery of this chunk applied it
                 return ItemStatus.SUCCEEDED
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
             return ItemStatus.REFUSED
         except DecisionError as refused:
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
             return ItemStatus.REFUSED
-        return self._apply(plan, mark, budget)
+        return self._apply(plan, mark, budget, succeeded)
 
-    def _apply(self, plan, mark, budget: Budget) -> ItemStatus:
+    def _apply(self, plan, mark, budget: Budget, succeeded: list[DecisionRecord]) -> ItemStatus:
         """Reserve the cost from the chunk's budget (items in flight share it), then decide."""
         cost = plan.cost.total if plan.cost else Decimal("0")
         if not budget.reserve(cost):
@@ -379,9 +403,11 @@ class BatchService:
             mark(ItemStatus.FAILED, code=failed.code, message=failed.message, decision_id=failed.details.get("decisionId"))
             return ItemStatus.FAILED
         mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
+        succeeded.append(outcome.record)
         return ItemStatus.SUCCEEDED
 
-    def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark) -> bool:
+    def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark,
+                         succeeded: list[DecisionRecord] | None = None) -> bool:
         """An earlier attempt of this batch's item may have been applied (a redelivery after a crash, or two
         deliveries at once): its audit record, settled by evidence, says so. An attempt that may still be
         running (its lease is live) is waited for: DecisionInProgress has SQS redeliver the chunk later."""
@@ -397,6 +423,8 @@ class BatchService:
                 record = self._audit.reload(record) or record
             if record.state is DecisionState.SUCCEEDED:
                 mark(ItemStatus.SUCCEEDED, decision_id=record.decision_id)
+                if succeeded is not None:
+                    succeeded.append(record)
                 return True
         return False
 

@@ -17,6 +17,14 @@ from decimal import Decimal
 
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import DecisionError, DecisionInProgress, RecordAlreadyFinal
+from mturk_decisions.domain.notice import (
+    FAILED,
+    SENT,
+    NotificationResult,
+    NotifyFailure,
+    WorkerNotice,
+    batches_of,
+)
 from mturk_decisions.domain.model import (
     RESULTING_STATUS,
     Action,
@@ -50,6 +58,8 @@ class DecisionObserver:
 
     def finalize_failed(self, record: DecisionRecord, error: Exception) -> None: ...
 
+    def notification_not_recorded(self, record: DecisionRecord, error: Exception) -> None: ...
+
 
 class CompositeObserver(DecisionObserver):
     def __init__(self, *observers: DecisionObserver) -> None:
@@ -62,6 +72,10 @@ class CompositeObserver(DecisionObserver):
     def finalize_failed(self, record: DecisionRecord, error: Exception) -> None:
         for observer in self._observers:
             observer.finalize_failed(record, error)
+
+    def notification_not_recorded(self, record: DecisionRecord, error: Exception) -> None:
+        for observer in self._observers:
+            observer.notification_not_recorded(record, error)
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,38 @@ class DecisionService:
         finalized = self._finalize(record, DecisionState.SUCCEEDED)
         self._observer.decided(plan.request, "succeeded", record)
         return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
+
+    def notify_workers(self, records: list[DecisionRecord], notice: WorkerNotice) -> dict[str, NotificationResult]:
+        """After the decisions succeeded: tell their workers (MTurk NotifyWorkers, 100 workers a call). Each
+        decision's audit record keeps the message and MTurk's answer for its worker; a worker MTurk could not
+        notify, or a call that failed after its retries, is reported, never undoes a decision. By decision id."""
+        by_worker: dict[str, list[DecisionRecord]] = {}
+        for record in records:
+            by_worker.setdefault(record.worker_id, []).append(record)
+        results: dict[str, NotificationResult] = {}
+        for workers in batches_of(list(by_worker)):
+            failures, sent_at = self._send_notice(notice, workers), self._clock()
+            for worker in workers:
+                failure = failures.get(worker)
+                result = NotificationResult(notice, FAILED if failure else SENT, sent_at, [failure] if failure else [])
+                for record in by_worker[worker]:
+                    self._keep_notification(record, result)
+                    results[record.decision_id] = result
+        return results
+
+    def _send_notice(self, notice: WorkerNotice, workers: list[str]) -> dict[str, NotifyFailure]:
+        try:
+            failures = self._mturk.notify_workers(notice.subject, notice.message, workers)
+        except DecisionError as error:
+            return {worker: NotifyFailure(worker, error.code, error.message) for worker in workers}
+        return {failure.worker_id: failure for failure in failures}
+
+    def _keep_notification(self, record: DecisionRecord, result: NotificationResult) -> None:
+        record.notification = result.audit_json()
+        try:
+            self._audit.record_notification(record, record.notification)
+        except Exception as error:  # noqa: BLE001 - the message went out: say so in the answer, count the gap
+            self._observer.notification_not_recorded(record, error)
 
     def decided_with_key(self, request: DecisionRequest) -> DecisionRecord | None:
         """The decision an earlier request with the same Idempotency-Key made (its answer was lost, or its

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
 from mturk_decisions.domain.batch import BatchItem, ItemStatus
-from mturk_decisions.domain.schedule import ScheduledReversal
+from mturk_decisions.domain.notice import NotifyFailure
+from mturk_decisions.domain.schedule import ScheduledReversal, SchedulePage, ScheduleQuery
 
 if TYPE_CHECKING:
     from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
@@ -25,6 +26,9 @@ class MTurkGateway(Protocol):
     def approve(self, assignment_id: str, feedback: str | None, override_rejection: bool) -> None: ...
 
     def list_assignments_for_hit(self, hit_id: str, statuses: list[str] | None = None) -> Iterator[AssignmentView]: ...
+
+    def notify_workers(self, subject: str, message: str, worker_ids: list[str]) -> list[NotifyFailure]:
+        """MTurk NotifyWorkers (at most 100 workers): the workers it could not notify, with its failure code."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class AuditStore(Protocol):
     def by_hit(
         self, hit_id: str, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
     ) -> Page: ...
+
+    def record_notification(self, record: DecisionRecord, notification: dict) -> None:
+        """Keep the message sent to the worker after a decision, and MTurk's answer, on its audit record."""
 
 
 class BatchStore(Protocol):
@@ -127,3 +134,6 @@ class ScheduleStore(Protocol):
     def due(self, now: datetime, limit: int = 100) -> list[ScheduledReversal]: ...
 
     def closing_before(self, moment: datetime, limit: int = 1000) -> list[ScheduledReversal]: ...
+
+    def listing(self, query: ScheduleQuery) -> SchedulePage:
+        """One page of automatic reversals by due time, earliest first (index queries, no scan)."""

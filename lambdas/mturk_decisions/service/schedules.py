@@ -30,7 +30,7 @@ from mturk_decisions.domain.errors import (
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, AssignmentView, DecisionRequest, DecisionState, Source
-from mturk_decisions.domain.schedule import PENDING, ScheduledReversal
+from mturk_decisions.domain.schedule import PENDING, ScheduledReversal, SchedulePage, ScheduleQuery
 from mturk_decisions.service.decisions import LEASE_DURATION, DecisionOutcome, DecisionService, utc_now
 from mturk_decisions.service.ports import ScheduleStore
 
@@ -98,7 +98,7 @@ class ReversalScheduler:
         due = self._due((since or self._clock()) + grace, deadline)
         schedule = ScheduledReversal(view.assignment_id, "provisional", due, deadline, created_at=self._clock(),
                                      actor=actor, reason=f"provisional rejection not confirmed within {grace}",
-                                     rejection_decision_id=rejection_decision_id)
+                                     rejection_decision_id=rejection_decision_id, **_whose(view))
         if self._store.create(schedule):
             return schedule
         return self._store.get(view.assignment_id) or schedule
@@ -114,7 +114,7 @@ class ReversalScheduler:
                 latestAt=rules.iso(deadline - self._margin))
         schedule = ScheduledReversal(request.assignment_id, "scheduled", max(at, self._clock()),
                                      deadline or at + self._margin, created_at=self._clock(), actor=request.actor,
-                                     reason=request.reason, feedback=request.feedback)
+                                     reason=request.reason, feedback=request.feedback, **_whose(plan.assignment))
         self._store.create(schedule)
         return schedule
 
@@ -126,7 +126,7 @@ class ReversalScheduler:
         schedule = ScheduledReversal(view.assignment_id, "funds-retry", self._due(self._clock() + self._funds_backoff,
                                      deadline), deadline, created_at=self._clock(), actor=request.actor,
                                      reason=request.reason, feedback=request.feedback, attempts=1,
-                                     last_error=InsufficientFunds.code)
+                                     last_error=InsufficientFunds.code, **_whose(view))
         self._store.create(schedule)
         return schedule
 
@@ -139,6 +139,10 @@ class ReversalScheduler:
 
     def get(self, assignment_id: str) -> ScheduledReversal | None:
         return self._store.get(assignment_id)
+
+    def listing(self, query: ScheduleQuery) -> SchedulePage:
+        """Automatic reversals by due time, earliest first (GET /scheduled-reversals)."""
+        return self._store.listing(query)
 
     def _settle_pending(self, assignment_id: str, state: str) -> ScheduledReversal:
         schedule = self._store.get(assignment_id)
@@ -242,6 +246,11 @@ _NOT_PENDING_HINTS = {
     "CANCELLED": "it was already cancelled.",
     "FAILED": "it failed; see lastError.",
 }
+
+
+def _whose(view: AssignmentView) -> dict:
+    """The HIT and worker a schedule is listed with."""
+    return {"hit_id": view.hit_id or None, "worker_id": view.worker_id or None}
 
 
 def _hours(delta: timedelta) -> str:
