@@ -98,10 +98,14 @@ def schedule_buttons(aid: str, schedule: dict[str, Any], *, back: str) -> str:
 
 
 def actions(aid: str, status: str, drafts: Form) -> str:
+    """The decisions MTurk allows in this status, side by side; a refused form keeps what was typed."""
+    def kept(action: str) -> Form:
+        return drafts if drafts.get("action") == action else Form()
+
     if status == "Submitted":
-        return reject_form(aid, drafts) + simple_form(aid, "approve", drafts)
+        return f'<div class="actions">{reject_form(aid, kept("reject"))}{simple_form(aid, "approve", kept("approve"))}</div>'
     if status == "Rejected":
-        return reverse_form(aid, drafts)
+        return f'<div class="actions">{reverse_form(aid, kept("reverse"))}</div>'
     return ""
 
 

@@ -86,7 +86,7 @@ def days_left(now: datetime, deadline: str | None) -> str:
     seconds = (end - now).total_seconds()
     if seconds <= 0:
         return '<span class="bad">closed</span>'
-    return f'<span data-deadline="{e(deadline)}" class="countdown">{seconds / 86400:.1f} days</span>'
+    return f'<span title="deadline {e(deadline)}">{seconds / 86400:.1f} days</span>'
 
 
 def selected(form: Form) -> list[str]:
