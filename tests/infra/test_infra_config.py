@@ -18,8 +18,10 @@ def config(**context) -> ServiceConfig:
 
 
 def test_defaults_without_any_context():
-    # Given no context at all, then every setting has its documented default
+    # Given no context at all
+    # When synth reads the settings
     c = config()
+    # Then every setting has its documented default
     assert c.stack_name == "MTurkDecisions"
     assert c.mturk_endpoint == "sandbox"
     assert c.alarm_email is None
@@ -42,8 +44,9 @@ def test_defaults_without_any_context():
 
 
 def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
-    # Given cdk.json's context, then it gives the same values as the code defaults
+    # Given cdk.json's context
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    # When / Then it gives the same values as the code defaults
     assert config(**context) == config()
     # And every service key it sets is a known parameter (a typo there would be silently ignored)
     service_keys = {key for key in context if not key.startswith("@")}
@@ -51,8 +54,9 @@ def test_cdk_json_context_gives_the_same_settings_as_the_defaults():
 
 
 def test_every_parameter_is_documented_with_its_default():
-    # Given the context-parameter table of infra/config.py, then every parameter has its row
+    # Given the context-parameter table of infra/config.py
     doc = infra.config.__doc__
+    # When / Then every parameter has its row, showing its default
     for key, default in DEFAULTS.items():
         row = next((line for line in doc.splitlines() if line.startswith(f"| {key} ")), None)
         assert row is not None, key
@@ -61,8 +65,10 @@ def test_every_parameter_is_documented_with_its_default():
 
 
 def test_bulk_settings_from_the_command_line():
-    # Given `-c` strings for the batch worker, then they are parsed ("none" = unreserved)
+    # Given `-c` strings for the batch worker
+    # When synth reads them
     c = config(workerReservedConcurrency="none", mturkInitialRate="0.5", mturkMaxRate="8", workQueueMaxAgeMinutes="90")
+    # Then they are parsed ("none" = unreserved)
     assert c.worker_reserved_concurrency is None
     assert (c.mturk_initial_rate, c.mturk_max_rate) == (0.5, 8)
     assert c.work_queue_max_age_minutes == 90
@@ -90,41 +96,47 @@ def test_automatic_reversal_settings_from_the_command_line():
      ("", ""), ("none", ""), (None, "")],
 )
 def test_website_rejection_grace_is_an_iso_duration_or_empty(raw, expected):
-    # Given an ISO 8601 duration (any case, trimmed) or nothing, then the Lambda gets its canonical form
+    # Given an ISO 8601 duration (any case, trimmed) or nothing
+    # When / Then the Lambda gets its canonical form
     assert config(websiteRejectionGrace=raw).website_rejection_grace == expected
 
 
 @pytest.mark.parametrize("raw", ["PT72H", "P3D", "P1DT12H", "PT90M", "PT45S", "P30D"])
 def test_an_accepted_grace_is_one_the_lambda_parses_to_the_same_length(raw):
-    # Given a grace synth accepts, then the notifications consumer's own parser reads the same duration
+    # Given a grace synth accepts
     from mturk_decisions.domain.schedule import parse_duration
 
     accepted = config(websiteRejectionGrace=raw.lower()).website_rejection_grace
+    # When / Then the notifications consumer's own parser reads the same duration
     assert parse_duration(accepted, "WEBSITE_REJECTION_GRACE") == parse_duration(raw, "WEBSITE_REJECTION_GRACE")
 
 
 @pytest.mark.parametrize("raw", ["72h", "P", "PT", "P1W", "P1M", "P1DT", "PT0S", "P31D", "-PT1H", "3600"])
 def test_website_rejection_grace_outside_the_lambdas_grammar_is_refused(raw):
     # Given a duration the Lambda cannot parse (weeks, months, bare numbers), zero, or beyond MTurk's
-    # 30-day reversal window, then synth stops naming the key instead of every cold start failing
+    # 30-day reversal window
+    # When / Then synth stops naming the key instead of every cold start failing
     with pytest.raises(ConfigError, match="websiteRejectionGrace"):
         config(websiteRejectionGrace=raw)
 
 
 def test_initial_rate_above_the_maximum_is_refused():
-    # Given a worker told to start faster than it may ever go, then synth stops naming both keys
+    # Given a worker told to start faster than it may ever go
+    # When / Then synth stops naming both keys
     with pytest.raises(ConfigError, match="mturkInitialRate.*mturkMaxRate"):
         config(mturkInitialRate="60")
 
 
 @pytest.mark.parametrize("endpoint", ["sandbox", "production", "https://mturk-requester.us-east-1.amazonaws.com"])
 def test_valid_endpoints(endpoint):
-    # Given a named MTurk endpoint or an https URL, then it is passed through to the Lambda as is
+    # Given a named MTurk endpoint or an https URL
+    # When / Then it is passed through to the Lambda as is
     assert config(mturkEndpoint=endpoint, allowedPrincipals="123456789012").mturk_endpoint == endpoint
 
 
 def test_production_needs_named_principals_or_an_explicit_waiver():
-    # Given production without allowedPrincipals, then synth stops naming both ways out
+    # Given production without allowedPrincipals
+    # When / Then synth stops naming both ways out
     with pytest.raises(ConfigError, match="allowedPrincipals.*allowAnyPrincipalInAccount"):
         config(mturkEndpoint="production")
     # And with the waiver it deploys (any principal of the account with IAM permission may call)
@@ -132,7 +144,9 @@ def test_production_needs_named_principals_or_an_explicit_waiver():
 
 
 def test_event_publishers_default_to_the_allowed_principals_and_sources_are_checked():
+    # Given a principal allowed to call the API
     arn = "arn:aws:iam::111122223333:role/qa-system"
+    # When / Then it may publish events unless told otherwise, and event sources are checked
     assert config(allowedPrincipals=arn).event_publishers == (arn,)
     assert config(allowedPrincipals=arn, eventPublishers="[]").event_publishers == ()
     assert config(eventSources="acme.qa, acme.billing").event_sources == ("acme.qa", "acme.billing")
@@ -142,14 +156,17 @@ def test_event_publishers_default_to_the_allowed_principals_and_sources_are_chec
 
 
 def test_a_reservation_of_one_worker_is_refused():
-    # Given workerReservedConcurrency=1 under an event source that runs 2 at least, then synth stops
+    # Given workerReservedConcurrency=1 under an event source that runs 2 at least
+    # When / Then synth stops
     with pytest.raises(ConfigError, match="workerReservedConcurrency"):
         config(workerReservedConcurrency="1")
 
 
 def test_adopting_retained_tables_needs_their_key():
+    # When / Then adopting the audit table without its key stops synth
     with pytest.raises(ConfigError, match="existingDataKeyArn"):
         config(existingAuditTableName="MTurkDecisions-AuditStoreAuditTable-ABC")
+    # And with its key the table is adopted
     key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     adopted = config(existingAuditTableName="MTurkDecisions-AuditStoreAuditTable-ABC", existingDataKeyArn=key)
     assert adopted.existing_audit_table_name.endswith("ABC") and adopted.existing_data_key_arn == key
@@ -157,34 +174,41 @@ def test_adopting_retained_tables_needs_their_key():
 
 @pytest.mark.parametrize("endpoint", ["prod", "http://insecure.example.com", ""])
 def test_invalid_endpoint_is_refused_with_the_key_name(endpoint):
-    # Given a typo or a plain-http URL, then synth stops with a message naming the context key
+    # Given a typo or a plain-http URL
+    # When / Then synth stops with a message naming the context key
     with pytest.raises(ConfigError, match="mturkEndpoint"):
         config(mturkEndpoint=endpoint)
 
 
 def test_allowed_principals_from_a_command_line_string():
-    # Given `-c allowedPrincipals=<arn>,<account>` (a string), then both are parsed and split by kind
+    # Given `-c allowedPrincipals=<arn>,<account>` (a string)
+    # When synth reads it
     c = config(allowedPrincipals="arn:aws:iam::111122223333:user/ci, 444455556666")
+    # Then both are parsed and split by kind
     assert c.allowed_principal_arns == ("arn:aws:iam::111122223333:user/ci",)
     assert c.allowed_account_ids == ("444455556666",)
 
 
 def test_allowed_principals_from_json():
-    # Given a JSON list (string from the command line, or a real list from cdk.json), then it is parsed
+    # Given a JSON list (string from the command line, or a real list from cdk.json)
+    # When synth reads it
     c = config(allowedPrincipals='["arn:aws:iam::111122223333:role/path/ops"]')
+    # Then it is parsed
     assert c.allowed_principals == ("arn:aws:iam::111122223333:role/path/ops",)
     assert config(allowedPrincipals=["123456789012"]).allowed_account_ids == ("123456789012",)
 
 
 @pytest.mark.parametrize("bad", ["arn:aws:iam::111122223333:role/*", "12345", "arn:aws:s3:::bucket", "[1, 2"])
 def test_invalid_principals_are_refused(bad):
-    # Given a wildcard, a short id, a non-IAM ARN or broken JSON, then synth stops
+    # Given a wildcard, a short id, a non-IAM ARN or broken JSON
+    # When / Then synth stops
     with pytest.raises(ConfigError, match="allowedPrincipals"):
         config(allowedPrincipals=bad)
 
 
 def test_strings_from_the_command_line_are_converted():
-    # Given `-c key=value` strings, then they become numbers, booleans and None ("none")
+    # Given `-c key=value` strings
+    # When synth reads them
     c = config(
         apiThrottleRateLimit="2.5",
         apiThrottleBurstLimit="5",
@@ -193,6 +217,7 @@ def test_strings_from_the_command_line_are_converted():
         alarmEmail="ops@example.com",
         logRetentionDays="30",
     )
+    # Then they become numbers, booleans and None ("none")
     assert c.api_throttle_rate_limit == 2.5
     assert c.api_throttle_burst_limit == 5
     assert c.api_reserved_concurrency is None
@@ -226,6 +251,7 @@ def test_strings_from_the_command_line_are_converted():
     ],
 )
 def test_invalid_values_are_refused_with_the_key_name(key, value):
-    # Given an out-of-range or malformed value, then synth stops with a message naming the key
+    # Given an out-of-range or malformed value
+    # When / Then synth stops with a message naming the key
     with pytest.raises(ConfigError, match=key):
         config(**{key: value})
