@@ -27,6 +27,7 @@ STATUSES = {
     ("put", "/hit-types/{hitTypeId}/notifications"): {200, 404, 422} | BODY | EVERY,
     ("get", "/assignments/{assignmentId}"): {200, 404, 422} | EVERY,
     ("get", "/decisions"): {200} | EVERY,
+    ("get", "/scheduled-reversals"): {200, 503} | EVERY,
     ("post", "/batches"): {200, 202, 409, 422} | BODY | EVERY,
     ("post", "/hits/{hitId}/reversals"): {200, 202, 404, 409, 422} | BODY | EVERY,
     ("get", "/batches/{batchId}"): {200, 404} | EVERY,
