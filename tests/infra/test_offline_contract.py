@@ -650,12 +650,17 @@ def drift(synth, offline: Offline, change: Callable[[dict], None]) -> list[str]:
 
 # ---- the contract ---------------------------------------------------------------------------------------------
 def test_the_offline_stack_is_the_deployed_one(deployed, offline):
+    # Given the template's resources and the offline stack, described while it ran
+    # When
     differences = compare(deployed, offline.raw)
+    # Then
     assert not differences, ("local/stack.py (provision, the functions' environments, the triggers) differs from "
                              "the CDK stack:\n  " + "\n  ".join(differences))
 
 
 def test_the_comparison_sees_every_function_queue_table_and_rule(deployed, offline):
+    # Given the template's resources and the offline stack, described while it ran
+    # When / Then
     # Guards the comparison itself: an empty side would compare equal to an empty side.
     assert sorted(label(h) for h in deployed.functions) == sorted(f.name for f in FUNCTIONS.values())
     for side in sides(deployed, offline.raw):
@@ -665,13 +670,18 @@ def test_the_comparison_sees_every_function_queue_table_and_rule(deployed, offli
 
 
 def test_every_resource_type_of_the_template_is_compared_or_deliberately_not_mirrored(synth):
+    # Given
     types = {resource["Type"] for resource in synth.json["Resources"].values()}
+    # When
     undecided = sorted(types - COMPARED_TYPES - NOT_MIRRORED.keys())
+    # Then
     assert not undecided, (f"the template has {undecided}: mirror them in local/stack.py (provision) and compare "
                            f"them here, or list in NOT_MIRRORED why the offline stack does without")
 
 
 def test_the_functions_get_no_variable_the_local_stack_does_not_declare(offline):
+    # Given the offline stack, described while it ran
+    # When / Then
     # Every variable of an execution environment is the template's (compared above), a declared local-only one,
     # Lambda's own, or inherited from this process.
     for handler, env in offline.environments.items():
@@ -683,9 +693,12 @@ def test_the_functions_get_no_variable_the_local_stack_does_not_declare(offline)
 
 
 def test_the_demo_gives_each_function_the_variables_the_test_stack_gives(offline):
+    # Given
     from local.demo import function_env
 
+    # When
     demo_env = function_env(offline.stack.env, "http://127.0.0.1:9")
+    # Then
     for handler, function in FUNCTIONS.items():
         runtime = lambda_environments(function, demo_env, concurrency=1)
         try:
@@ -712,9 +725,11 @@ def test_with_the_optional_settings_on_the_functions_get_the_variables_the_templ
 
 
 def test_the_secret_the_functions_read_holds_the_keys_the_template_documents(offline):
+    # Given
     from infra.constructs.mturk_secret import SECRET_JSON_KEYS
 
     secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=offline.stack.moto_url)
+    # When / Then each function's secret holds the documented keys
     for handler, env in offline.environments.items():
         value = secrets.get_secret_value(SecretId=env["MTURK_SECRET_ID"])["SecretString"]
         assert sorted(json.loads(value)) == sorted(SECRET_JSON_KEYS), FUNCTIONS[handler].name
@@ -739,6 +754,7 @@ def mentions(differences: list[str], *words: str) -> bool:
 
 
 def test_removing_any_index_from_the_template_names_the_index_and_its_table(synth, identities, offline):
+    # When / Then each index removed in turn is named with its table
     checked = 0
     for lid, table in resources_of(synth.json["Resources"], "AWS::DynamoDB::Table").items():
         for index in table["Properties"].get("GlobalSecondaryIndexes", []):
@@ -751,25 +767,32 @@ def test_removing_any_index_from_the_template_names_the_index_and_its_table(synt
             assert mentions(differences, f"table {table_name}", f"index '{index['IndexName']}' locally, not in the "
                                                                  "template"), differences
             checked += 1
+    # And every index was tried
     assert checked >= 6  # audit: by-worker, by-hit, by-pending; batches: by-unqueued; schedule: by-due, by-deadline
 
 
 def test_removing_a_ttl_from_the_template_names_the_table(synth, offline):
+    # Given
     lid = named_by(synth.json["Resources"], "BATCH_TABLE_NAME")
+    # When
     differences = drift(synth, offline, lambda resources: resources[lid]["Properties"].pop("TimeToLiveSpecification"))
+    # Then
     assert mentions(differences, "table BATCH_TABLE_NAME", "TTL attribute"), differences
 
 
 def test_removing_any_queues_redrive_from_the_template_names_the_queue(synth, identities, offline):
+    # Given the template's queues with a redrive policy
     queues = [lid for lid, q in resources_of(synth.json["Resources"], "AWS::SQS::Queue").items()
               if "RedrivePolicy" in q["Properties"]]
     assert len(queues) >= 3
+    # When / Then each one's redrive removed in turn is named
     for lid in queues:
         differences = drift(synth, offline, lambda r, lid=lid: r[lid]["Properties"].pop("RedrivePolicy"))
         assert mentions(differences, f"queue {identities['queue'][lid]}", "redrive none in the template"), differences
 
 
 def test_removing_any_queue_from_the_template_names_it(synth, identities, offline):
+    # When / Then each queue removed in turn is named
     for lid in resources_of(synth.json["Resources"], "AWS::SQS::Queue"):
         differences = drift(synth, offline, lambda resources, lid=lid: resources.pop(lid))
         # named by its identity (for a queue a variable names: that variable, shown beside the local queue)
@@ -777,6 +800,7 @@ def test_removing_any_queue_from_the_template_names_it(synth, identities, offlin
 
 
 def test_removing_any_variable_of_any_function_from_the_template_names_it_and_the_function(synth, offline):
+    # When / Then each variable removed in turn is named with its function
     checked = 0
     for lid, function in resources_of(synth.json["Resources"], "AWS::Lambda::Function").items():
         if not function["Properties"]["Handler"].startswith(SERVICE_PACKAGE):
@@ -790,46 +814,59 @@ def test_removing_any_variable_of_any_function_from_the_template_names_it_and_th
             assert mentions(differences, f"function {label(handler)}: {variable} given locally, not in the template"), \
                 differences
             checked += 1
+    # And every variable was tried
     assert checked >= 6 * 8  # every function has at least the service's eight
 
 
 def test_adding_a_variable_to_a_function_in_the_template_names_it(synth, offline):
+    # Given
     lid = next(lid for lid, r in resources_of(synth.json["Resources"], "AWS::Lambda::Function").items()
                if r["Properties"]["Handler"].startswith(SERVICE_PACKAGE))
     handler = local_handler(synth.json["Resources"][lid]["Properties"]["Handler"])
 
+    # When
     def change(resources: dict) -> None:
         resources[lid]["Properties"]["Environment"]["Variables"]["NEW_SETTING"] = "on"
 
+    # Then
     assert mentions(drift(synth, offline, change), f"function {label(handler)}", "NEW_SETTING in the template")
 
 
 def test_a_different_event_pattern_in_the_template_is_named_with_both_patterns(synth, offline):
+    # Given
     [lid] = [lid for lid, r in resources_of(synth.json["Resources"], "AWS::Events::Rule").items()
              if "EventPattern" in r["Properties"]]
 
+    # When
     def change(resources: dict) -> None:
         resources[lid]["Properties"]["EventPattern"] = {**resources[lid]["Properties"]["EventPattern"],
                                                         "source": ["acme.qa"]}
 
+    # Then
     assert mentions(drift(synth, offline, change), "rule on EVENT_BUS_NAME", "event pattern", "acme.qa")
 
 
 def test_a_rule_target_without_its_dead_letter_queue_is_named(synth, offline):
+    # Given
     [lid] = [lid for lid, r in resources_of(synth.json["Resources"], "AWS::Events::Rule").items()
              if "EventPattern" in r["Properties"]]
 
+    # When
     def change(resources: dict) -> None:
         for target in resources[lid]["Properties"]["Targets"]:
             target.pop("DeadLetterConfig", None)
 
+    # Then
     assert mentions(drift(synth, offline, change), "rule on EVENT_BUS_NAME", "dead-letter queue none in the template")
 
 
 def test_a_different_visibility_timeout_or_function_timeout_in_the_template_is_named(synth, offline):
+    # Given
     work_queue = named_by(synth.json["Resources"], "WORK_QUEUE_URL")
+    # When / Then
     assert mentions(drift(synth, offline, lambda r: r[work_queue]["Properties"].update(VisibilityTimeout=60)),
                     "queue WORK_QUEUE_URL", "visibility timeout (s) 60 in the template")
+    # And so is a different function timeout
     [worker] = [lid for lid, r in resources_of(synth.json["Resources"], "AWS::Lambda::Function").items()
                 if r["Properties"]["Handler"].endswith(".batch_worker.handler")]
     assert mentions(drift(synth, offline, lambda r: r[worker]["Properties"].update(Timeout=60)),
@@ -837,9 +874,11 @@ def test_a_different_visibility_timeout_or_function_timeout_in_the_template_is_n
 
 
 def test_removing_any_trigger_from_the_template_names_the_function(synth, offline):
+    # Given the template's event source mappings
     mappings = resources_of(synth.json["Resources"], "AWS::Lambda::EventSourceMapping")
     assert len(mappings) >= 3
     functions = synth.json["Resources"]
+    # When / Then each one removed in turn is named by its function
     for lid, mapping in mappings.items():
         [function] = referenced(mapping["Properties"]["FunctionName"])
         function = referenced(functions[function]["Properties"]["FunctionName"])[0] if (
@@ -850,8 +889,10 @@ def test_removing_any_trigger_from_the_template_names_the_function(synth, offlin
 
 
 def test_a_function_missing_from_the_template_is_named(synth, offline):
+    # Given
     [reconciler] = [lid for lid, r in resources_of(synth.json["Resources"], "AWS::Lambda::Function").items()
                     if local_handler(r["Properties"]["Handler"]) == RECONCILER_FUNCTION.handler]
+    # When / Then
     assert mentions(drift(synth, offline, lambda resources: resources.pop(reconciler)),
                     f"function {RECONCILER_FUNCTION.name}", "provisioned locally, not in the template")
 
@@ -859,7 +900,7 @@ def test_a_function_missing_from_the_template_is_named(synth, offline):
 def test_a_bucket_without_its_notification_or_with_another_expiry_in_the_template_is_named(synth, offline):
     # Given the upload bucket, which the functions name UPLOAD_BUCKET_NAME
     lid = named_by(synth.json["Resources"], "UPLOAD_BUCKET_NAME")
-    # When the template's bucket loses its notification to the uploads queue, then the bucket is named
+    # When / Then the template's bucket loses its notification to the uploads queue: the bucket is named
     assert mentions(drift(synth, offline, lambda r: r[lid]["Properties"].pop("NotificationConfiguration")),
                     "bucket UPLOAD_BUCKET_NAME", "notifications none in the template",
                     "trigger of mturk-decisions-upload-parser")
