@@ -10,7 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from importlib import resources
@@ -75,7 +75,7 @@ class Console:
 
         self.client = client
         self.api_url = api_url
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.routes: dict[tuple[str, str], Handler] = routes.ROUTES
         self.started_batches: dict[str, str] = {}  # batchId -> what it came from, in the order started
         self.plans: dict[str, KeptPlan] = {}

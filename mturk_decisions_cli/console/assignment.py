@@ -15,6 +15,7 @@ from mturk_decisions_cli.console.app import Console, Form
 from mturk_decisions_cli.console.feedback import check_feedback, check_notification, normalized
 from mturk_decisions_cli.console.markup import e
 from mturk_decisions_cli.errors import CliError
+from mturk_decisions_cli.local_proxy import Page
 
 ACTIONS = {"reject": "Reject", "reverse": "Reverse the rejection", "approve": "Approve"}
 PROVISIONAL = (("", "No: a final rejection"), ("PT1H", "1 hour"), ("PT24H", "24 hours"), ("PT48H", "48 hours"),
@@ -27,7 +28,7 @@ DEFAULT_MESSAGE = ("We reviewed your submission again and reversed our rejection
 HISTORY_COLUMNS = ("createdAt", "action", "state", "actor", "source", "feedback", "reason")
 
 
-def show(console: Console, form: Form, *, banner: str = "", status: int = 200, drafts: Form | None = None):
+def show(console: Console, form: Form, *, banner: str = "", status: int = 200, drafts: Form | None = None) -> Page:
     """GET /assignment?id=...: the look-up form, then the assignment, its actions and history."""
     assignment_id = form.get("id").strip()
     body = [banner] if banner else []
@@ -193,7 +194,7 @@ def requested(form: Form) -> tuple[str, str, dict[str, Any], str | None]:
     return aid, action, {k: v for k, v in body.items() if v is not None}, problem
 
 
-def plan(console: Console, form: Form):
+def plan(console: Console, form: Form) -> Page:
     """POST /assignment/plan: check the form here, then the dry run; show the plan and a Confirm button."""
     aid, action, body, problem = requested(form)
     if action not in ACTIONS or not aid:
@@ -243,7 +244,7 @@ def confirm_form(aid: str, action: str, body: dict[str, Any], form: Form) -> str
             + markup.link("/assignment", "Back without sending", id=aid) + "</form>")
 
 
-def decide(console: Console, form: Form):
+def decide(console: Console, form: Form) -> Page:
     """POST /assignment/decide: the decision itself (with the form's Idempotency-Key), then the assignment."""
     aid, action, body, problem = requested(form)
     if action not in ACTIONS or not aid or problem:
@@ -275,7 +276,7 @@ def outcome(action: str, answer: dict[str, Any]) -> str:
     return markup.notice("".join(parts), kind)
 
 
-def change_schedule(console: Console, form: Form, method: str, suffix: str, done: str):
+def change_schedule(console: Console, form: Form, method: str, suffix: str, done: str) -> Page:
     """POST /assignment/confirm-reversal and /cancel-reversal: then back where the button was."""
     aid = form.get("id").strip()
     back = form.get("back") if form.get("back").startswith(("/assignment", "/reversals")) else "/reversals"
@@ -287,9 +288,9 @@ def change_schedule(console: Console, form: Form, method: str, suffix: str, done
     return console.redirect(back + separator + f"done={done}")
 
 
-def confirm_reversal(console: Console, form: Form):
+def confirm_reversal(console: Console, form: Form) -> Page:
     return change_schedule(console, form, "POST", "confirm", "confirmed")
 
 
-def cancel_reversal(console: Console, form: Form):
+def cancel_reversal(console: Console, form: Form) -> Page:
     return change_schedule(console, form, "DELETE", "scheduled-reversal", "cancelled")

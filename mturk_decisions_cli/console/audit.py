@@ -23,7 +23,7 @@ def query_of(form: Form) -> dict[str, Any]:
             "since": form.get("since").strip() or None, "until": form.get("until").strip() or None}
 
 
-def show(console: Console, form: Form):
+def show(console: Console, form: Form) -> Page:
     query = query_of(form)
     body = [search_form(query)]
     if query["hitId"] or query["workerId"]:
@@ -60,7 +60,7 @@ def results(query: dict[str, Any], answer: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def export(console: Console, form: Form):
+def export(console: Console, form: Form) -> Page:
     """GET /audit.csv: every page of the search as one CSV file (a download)."""
     query = query_of(form)
     if not (query["hitId"] or query["workerId"]):

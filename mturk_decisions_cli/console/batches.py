@@ -13,13 +13,14 @@ from mturk_decisions_cli.console import markup
 from mturk_decisions_cli.console.app import MAX_CSV_BYTES, Console, Form, KeptPlan
 from mturk_decisions_cli.console.markup import e
 from mturk_decisions_cli.errors import CliError
+from mturk_decisions_cli.local_proxy import Page
 
 OUTCOMES = ("reject", "reverse", "approve", "skipped", "refused")
 PROBLEMS = ("FAILED", "REFUSED", "DEAD_LETTERED")
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CANCELED", "ABORTED"}
 
 
-def show(console: Console, form: Form, *, banner: str = ""):
+def show(console: Console, form: Form, *, banner: str = "") -> Page:
     body = [banner, upload_form(), started(console)]
     return console.page("Batches", "".join(body), current="/batches")
 
@@ -68,7 +69,7 @@ def plan_table(plan: dict[str, Any]) -> str:
             f'{skipped_html}<p>Nothing has been sent to MTurk yet.</p></section>')
 
 
-def plan(console: Console, form: Form):
+def plan(console: Console, form: Form) -> Page:
     """POST /batches/plan: the uploaded CSV's dry run; the file is kept for Apply."""
     filename, data = form.files.get("csv", ("", b""))
     if not data:
@@ -98,7 +99,7 @@ def invalid_rows(error: CliError) -> str:
     return markup.table(("Line", "Assignment", "Field", "Problem"), rows, empty="") if rows else ""
 
 
-def apply(console: Console, form: Form):
+def apply(console: Console, form: Form) -> Page:
     kept = console.plans.get(form.get("plan"))
     if kept is None:
         return show(console, form, banner=markup.notice("This plan is no longer kept here (the console was "
@@ -114,7 +115,7 @@ def apply(console: Console, form: Form):
     return console.redirect("/batches/view", id=batch_id)
 
 
-def view(console: Console, form: Form):
+def view(console: Console, form: Form) -> Page:
     """GET /batches/view?id=...: progress (console.js polls /api/batches/ID until it is final), then problems."""
     batch_id = form.get("id").strip()
     if not batch_id:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 FEEDBACK_MAX_CHARS = 1024
 #: ASCII 0-8, 11, 12 and 14-31: tab, line feed and carriage return are the only controls MTurk accepts.
-FORBIDDEN_CODEPOINTS = frozenset([*range(0, 9), 11, 12, *range(14, 32)])
+FORBIDDEN_CODEPOINTS = frozenset([*range(9), 11, 12, *range(14, 32)])
 SUBJECT_MAX_CHARS = 200
 MESSAGE_MAX_CHARS = 4096
 

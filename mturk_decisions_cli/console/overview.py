@@ -11,13 +11,14 @@ from mturk_decisions_cli.console.app import Console, Form, is_route_missing
 from mturk_decisions_cli.console.chart import bar_chart, per_day
 from mturk_decisions_cli.console.markup import e
 from mturk_decisions_cli.errors import CliError
+from mturk_decisions_cli.local_proxy import Page
 
 DAYS = 14
 MAX_PAGES = 20
 SHOWN_REVERSALS = 10
 
 
-def show(console: Console, form: Form):
+def show(console: Console, form: Form) -> Page:
     body = [section("chart-h", f"Decisions per day (last {DAYS} days, UTC)", chart(console)),
             section("pending-h", "Pending automatic reversals, by deadline", pending(console)),
             section("batches-h", "Batches started from this console", batches(console))]

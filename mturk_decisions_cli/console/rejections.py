@@ -12,12 +12,13 @@ from mturk_decisions_cli.console.app import Console, Form
 from mturk_decisions_cli.console.batches import plan_table
 from mturk_decisions_cli.console.markup import e
 from mturk_decisions_cli.errors import CliError
+from mturk_decisions_cli.local_proxy import Page
 
 LIMIT = 50
 MAX_SELECTED = 500
 
 
-def show(console: Console, form: Form, *, banner: str = ""):
+def show(console: Console, form: Form, *, banner: str = "") -> Page:
     hit_id, worker_id = form.get("hitId").strip(), form.get("workerId").strip()
     body = [banner, search_form(hit_id, worker_id)]
     if hit_id or worker_id:
@@ -56,7 +57,7 @@ def rejection_list(console: Console, decisions: list[dict[str, Any]]) -> str:
     with ThreadPoolExecutor(max_workers=8) as pool:
         views = list(pool.map(lambda d: console.attempt("GET", f"/assignments/{quote_segment(d['assignmentId'])}")[0],
                               found))
-    rows = [row(console, decision, view) for decision, view in zip(found, views)]
+    rows = [row(console, decision, view) for decision, view in zip(found, views, strict=True)]
     table = markup.table(("Select", "Assignment", "Worker", "Rejected at", "Status now", "Days left to reverse",
                           "Feedback"), rows, css="rejections")
     return ('<form method="post" action="/rejections/plan">' + table
@@ -93,7 +94,7 @@ def selected(form: Form) -> list[str]:
     return list(dict.fromkeys(a.strip() for a in form.all("assignmentId") if a.strip()))[:MAX_SELECTED]
 
 
-def plan(console: Console, form: Form):
+def plan(console: Console, form: Form) -> Page:
     """POST /rejections/plan: the batch's dry run for the selected assignments, and Apply."""
     ids = selected(form)
     if not ids:
@@ -110,7 +111,7 @@ def plan(console: Console, form: Form):
                         current="/rejections")
 
 
-def apply(console: Console, form: Form):
+def apply(console: Console, form: Form) -> Page:
     ids = selected(form)
     if not ids:
         return show(console, form, banner=markup.notice("Nothing selected: nothing was sent.", "bad"))

@@ -8,6 +8,7 @@ from mturk_decisions_cli.console import markup
 from mturk_decisions_cli.console.app import Console, Form, is_route_missing
 from mturk_decisions_cli.console.assignment import DONE, schedule_buttons
 from mturk_decisions_cli.console.markup import e
+from mturk_decisions_cli.local_proxy import Page
 
 STATES = ("PENDING", "RUNNING", "DONE", "CANCELLED", "CONFIRMED", "FAILED", "EXPIRED")
 KINDS = ("provisional", "scheduled", "funds-retry")
@@ -22,7 +23,7 @@ def query_of(form: Form) -> dict[str, Any]:
             "dueBefore": form.get("dueBefore").strip() or None, "limit": 50, "cursor": form.get("cursor") or None}
 
 
-def show(console: Console, form: Form):
+def show(console: Console, form: Form) -> Page:
     query = query_of(form)
     body = []
     if form.get("done") in DONE:

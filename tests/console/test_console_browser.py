@@ -6,15 +6,12 @@ afterwards, and saves a screenshot of the page under tests/artifacts/console/.
 """
 from __future__ import annotations
 
-import re
-from datetime import timedelta
+from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
-from local.stack import DEMO_MTURK_KEY, DEMO_PRINCIPAL
+from local.stack import DEMO_PRINCIPAL
 from tests.console.conftest import README_SCREENSHOT, UI_TIMEOUT_MS, screenshot
-from tests.waiting import wait_until
 
 
 def _go(page, name: str) -> None:
@@ -186,7 +183,7 @@ def test_given_decisions_in_the_audit_when_searching_then_they_are_listed_and_ex
     screenshot(page, "audit")
     with page.expect_download() as downloaded:
         page.get_by_role("link", name="Export this search as CSV").click()
-    text = open(downloaded.value.path(), encoding="utf-8").read()
+    text = Path(downloaded.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("createdAt,assignmentId,hitId,workerId,action")
     assert assignment_id in text and "'=cmd" in text
 
