@@ -163,6 +163,7 @@ def line(output: str, check: str) -> str:
 def test_given_a_healthy_deployment_when_verified_then_every_check_is_ok_and_notifications_arrive(
     aws, gateway, calls, tmp_path
 ):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.subscribe("ops@example.com")
     aws.put_keys()
@@ -173,8 +174,10 @@ def test_given_a_healthy_deployment_when_verified_then_every_check_is_ok_and_not
         states_during_drill.append((aws.alarm()["StateValue"], aws.alarm()["StateReason"]))
         aws.sns_reports(NumberOfMessagesPublished=1, NumberOfNotificationsDelivered=1)
 
+    # When
     code, output = run_main(outdir, environ={"SANDBOX_ASSIGNMENT_ID": SUBMITTED}, sleep=sns_delivers)
 
+    # Then
     assert code == 0, output
     assert line(output, "api").startswith("OK") and "-> 200" in line(output, "api")
     assert line(output, "mturk-secret").startswith("OK")
@@ -190,6 +193,7 @@ def test_given_a_healthy_deployment_when_verified_then_every_check_is_ok_and_not
 
 
 def test_given_an_unconfirmed_email_when_verified_then_it_fails_and_says_to_confirm(aws, gateway, tmp_path, monkeypatch):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.put_keys()
     outdir = write_outputs(tmp_path, aws.outputs(gateway.url + "/"))
@@ -197,9 +201,11 @@ def test_given_an_unconfirmed_email_when_verified_then_it_fails_and_says_to_conf
     monkeypatch.setattr(verify_deploy.Subscriptions, "read", classmethod(
         lambda cls, sns, topic: cls(confirmed=(), pending=("email ops@example.com",))))
 
+    # When
     code, output = run_main(outdir, environ={"SANDBOX_ASSIGNMENT_ID": SUBMITTED},
                             sleep=lambda s: aws.sns_reports(NumberOfMessagesPublished=1))
 
+    # Then
     assert code == 1
     subscription = line(output, "alarm-subscription")
     assert subscription.startswith("FAIL") and "PendingConfirmation" in subscription
@@ -208,12 +214,15 @@ def test_given_an_unconfirmed_email_when_verified_then_it_fails_and_says_to_conf
 
 
 def test_given_an_empty_secret_when_verified_then_it_fails_with_the_put_secret_value_command(aws, gateway, tmp_path):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.subscribe()
     outdir = write_outputs(tmp_path, aws.outputs(gateway.url + "/"))
 
+    # When
     code, output = run_main(outdir, "--no-drill", environ={"SANDBOX_ASSIGNMENT_ID": NO_KEYS})
 
+    # Then
     assert code == 1
     assert line(output, "mturk-secret").startswith("FAIL")
     assert f"put-secret-value --secret-id {aws.secret_arn}" in line(output, "mturk-secret")
@@ -224,23 +233,29 @@ def test_given_an_empty_secret_when_verified_then_it_fails_with_the_put_secret_v
 def test_given_credentials_the_api_does_not_know_when_verified_then_the_signed_call_fails_with_what_to_do(
     aws, tmp_path, calls
 ):
+    # Given
     stranger = LocalPrincipal("AKIAOTHERPRINCIPAL01", "other-secret", "arn:aws:iam::123456789012:user/other")
+    # When
     with LocalApiGateway(service_handler(calls), [stranger], region=REGION) as gateway:
         outdir = write_outputs(tmp_path, aws.outputs(gateway.url + "/"))
 
         code, output = run_main(outdir, "--no-drill")
 
+    # Then
     assert code == 1
     assert line(output, "api").startswith("FAIL") and "403" in line(output, "api")
     assert calls == []
 
 
 def test_given_no_assignment_id_when_verified_then_the_dry_run_is_skipped_with_a_hint(aws, gateway, tmp_path):
+    # Given
     aws.put_keys()
     outdir = write_outputs(tmp_path, aws.outputs(gateway.url + "/"))
 
+    # When
     _code, output = run_main(outdir, "--no-drill")
 
+    # Then
     assert line(output, "dry-run-reject").startswith("WARN") and "SANDBOX_ASSIGNMENT_ID=" in line(output, "dry-run-reject")
 
 
@@ -256,14 +271,17 @@ def test_given_no_assignment_id_when_verified_then_the_dry_run_is_skipped_with_a
 def test_given_an_assignment_when_the_dry_run_reject_answers_then_the_plan_or_code_is_reported(
     aws, gateway, assignment, level, words
 ):
+    # Given
     from mturk_decisions_cli.client import ApiClient
 
     api = ApiClient(gateway.url + "/", boto3.Session(
         aws_access_key_id=CALLER.access_key_id, aws_secret_access_key=CALLER.secret_access_key).get_credentials(),
         REGION, retries=0)
 
+    # When
     result = verify_deploy.check_dry_run_reject(api, assignment, aws.secret_arn)
 
+    # Then
     assert (result.level, result.check) == (level, "dry-run-reject")
     assert words in result.message
 
@@ -277,25 +295,32 @@ def drill(aws: Deployed, *, sleep: Callable[[float], None] = lambda s: None, clo
 
 
 def test_given_nobody_subscribed_when_drilled_then_it_warns_that_alarms_reach_no_one(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM)
 
+    # When
     results = drill(aws, sleep=lambda s: aws.sns_reports(NumberOfMessagesPublished=1))
 
+    # Then
     assert results["alarm-drill"].level == OK and results["alarm-publish"].level == OK
     assert results["alarm-subscription"].level == WARN and "-c alarmEmail=" in results["alarm-subscription"].fix
     assert "alarm-delivery" not in results
 
 
 def test_given_sns_fails_the_deliveries_when_drilled_then_it_fails(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.subscribe()
 
+    # When
     results = drill(aws, sleep=lambda s: aws.sns_reports(NumberOfMessagesPublished=1, NumberOfNotificationsFailed=1))
 
+    # Then
     assert results["alarm-delivery"].level == FAIL
 
 
 def test_given_no_delivery_metric_within_the_wait_when_drilled_then_it_warns_to_check_the_inbox(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.subscribe()
     clock = [0.0]
@@ -303,9 +328,11 @@ def test_given_no_delivery_metric_within_the_wait_when_drilled_then_it_warns_to_
     def tick(seconds: float) -> None:
         clock[0] += seconds
 
+    # When
     results = alarm_drill(aws.cloudwatch, aws.sns, STACK, aws.topic_arn, wait_seconds=3, poll_seconds=1, sleep=tick,
                           monotonic=lambda: clock[0])
 
+    # Then
     by_check = {r.check: r for r in results}
     assert by_check["alarm-delivery"].level == WARN and "check the inbox" in by_check["alarm-delivery"].fix
     assert clock[0] == 3
@@ -326,74 +353,95 @@ class HistoryCloudWatch:
 
 
 def test_given_cloudwatch_cannot_publish_to_the_topic_when_drilled_then_it_fails_naming_the_key_policy(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.subscribe()
     cloudwatch = HistoryCloudWatch(aws.cloudwatch, f"Failed to execute action {aws.topic_arn}. Received error: "
                                                    "KMS.AccessDeniedException")
 
+    # When
     results = drill(aws, cloudwatch=cloudwatch)
 
+    # Then
     assert results["alarm-publish"].level == FAIL and "cloudwatch.amazonaws.com" in results["alarm-publish"].fix
     assert aws.alarm()["StateValue"] == "OK"
 
 
 def test_given_every_alarm_is_in_alarm_when_drilled_then_no_alarm_is_touched(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM, state="ALARM")
 
+    # When
     results = drill(aws)
 
+    # Then
     assert results["alarm-drill"].level == WARN
     assert aws.alarm()["StateValue"] == "ALARM"
 
 
 def test_given_alarms_of_other_stacks_when_drilled_then_only_an_alarm_notifying_this_topic_is_used(aws):
+    # Given
     aws.add_alarm(DRILL_ALARM)
     aws.cloudwatch.put_metric_alarm(
         AlarmName=f"{STACK}-Unrelated", MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=300,
         EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
         AlarmActions=["arn:aws:sns:us-east-1:123456789012:other-topic"])
 
+    # When
     alarms = verify_deploy.stack_alarms(aws.cloudwatch, STACK, aws.topic_arn)
 
+    # Then
     assert [a["AlarmName"] for a in alarms] == [DRILL_ALARM]
 
 
 # ---- where the outputs come from --------------------------------------------------------------------
 def test_given_outputs_json_from_make_deploy_when_loaded_then_it_is_used(tmp_path):
+    # Given
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps({STACK: {"ApiUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/v1/"}}))
 
+    # When
     outputs = load_outputs(path, None, describe_stacks=None)
 
+    # Then
     assert (outputs.stack_name, outputs.source, outputs.api_url) == (
         STACK, str(path), "https://abc.execute-api.eu-west-1.amazonaws.com/v1/")
 
 
 def test_given_no_outputs_file_when_loaded_then_describe_stacks_gives_them(tmp_path):
+    # Given
     described = {"Outputs": [{"OutputKey": "ApiUrl", "OutputValue": "https://x.execute-api.us-east-1.amazonaws.com/v1/"},
                              {"OutputKey": "AlarmTopicArn", "OutputValue": "arn:aws:sns:us-east-1:123456789012:t"}]}
 
+    # When
     outputs = load_outputs(tmp_path / "missing.json", "MTurkDecisionsProd", describe_stacks=lambda name: described)
 
+    # Then
     assert outputs.stack_name == "MTurkDecisionsProd" and outputs.source == "cloudformation describe-stacks"
     assert (outputs.region, outputs.account) == ("us-east-1", "123456789012")
 
 
 def test_given_outputs_of_another_account_when_verified_then_it_fails_before_any_call(aws, tmp_path):
+    # Given
     outputs = aws.outputs("https://abc.execute-api.us-east-1.amazonaws.com/v1/")
     outputs["AlarmTopicArn"] = outputs["AlarmTopicArn"].replace("123456789012", "444455556666")
     outdir = write_outputs(tmp_path, outputs)
 
+    # When
     code, output = run_main(outdir)
 
+    # Then
     assert code == 1
     assert line(output, "credentials").startswith("FAIL") and "444455556666" in line(output, "credentials")
 
 
 def test_given_stack_outputs_without_an_api_url_when_run_then_it_fails(aws):
+    # Given
     outputs = StackOutputs(STACK, {"AlarmTopicArn": aws.topic_arn}, "test")
 
+    # When
     results = verify_deploy.run(outputs, session=session_factory(None), credentials=None, caller={},
                                 assignment_id=None, drill=False)
 
+    # Then
     assert [(r.level, r.check) for r in results] == [(FAIL, "outputs")]
