@@ -49,6 +49,7 @@ def _error(received, **kwargs) -> SigV4Error:
 # ----- verify_sigv4 -----
 
 def test_valid_signature_returns_the_caller():
+    # When / Then
     assert _verify(_sign()) == Caller(access_key_id="SIMKEYGATEWAY", region="eu-west-1", service="execute-api")
 
 
@@ -63,12 +64,15 @@ def test_path_and_query_that_need_encoding():
     assert caller.access_key_id == "SIMKEYGATEWAY"
 
 
-def test_get_without_body():
+def test_a_signed_get_without_body_is_valid():
+    # When / Then
     assert _verify(_sign(method="GET", path="/prod/decisions", query="status=Rejected", body=b""))
 
 
 def test_tampered_path_query_body_or_header_fails():
+    # Given a signed request
     method, path, query, headers, body = _sign(path="/prod/a", query="x=1")
+    # When / Then each tampered part fails the signature
     for received in [
         (method, "/prod/b", query, headers, body),
         (method, path, "x=2", headers, body),
@@ -81,20 +85,27 @@ def test_tampered_path_query_body_or_header_fails():
 
 
 def test_wrong_secret_fails():
+    # When
     error = _error(_sign(secret="not-the-secret"))
+    # Then
     assert (error.status, error.code, error.message) == (400, "InvalidSignatureException", SIGNATURE_MISMATCH)
 
 
-def test_unknown_access_key():
+def test_an_unknown_access_key_is_unrecognized():
+    # When
     error = _error(_sign(key="SIMKEYUNKNOWN"))
+    # Then
     assert (error.status, error.code, error.message) == (
         400, "UnrecognizedClientException", "The security token included in the request is invalid.")
 
 
-def test_missing_authorization():
+def test_missing_authorization_is_403_missing_token():
+    # Given
     method, path, query, headers, body = _sign()
     headers.pop("Authorization")
+    # When
     error = _error((method, path, query, headers, body))
+    # Then
     assert (error.status, error.code, error.message) == (403, "MissingAuthenticationTokenException", "Missing Authentication Token")
 
 
@@ -103,22 +114,29 @@ def test_missing_authorization():
     "AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=abc",
     "AWS4-HMAC-SHA256 Credential=SIMKEYGATEWAY/20260115/eu-west-1, SignedHeaders=host;x-amz-date, Signature=abc",
 ])
-def test_malformed_authorization(authorization):
+def test_malformed_authorization_is_an_incomplete_signature(authorization):
+    # Given
     method, path, query, headers, body = _sign()
+    # When
     error = _error((method, path, query, headers | {"Authorization": authorization}, body))
+    # Then
     assert (error.status, error.code) == (400, "IncompleteSignatureException")
 
 
 def test_host_must_be_signed():
+    # Given
     method, path, query, headers, body = _sign()
     headers["Authorization"] = headers["Authorization"].replace("SignedHeaders=content-type;host;x-amz-date",
                                                                 "SignedHeaders=content-type;x-amz-date")
+    # When / Then
     assert _error((method, path, query, headers, body)).code == "IncompleteSignatureException"
 
 
-def test_missing_x_amz_date():
+def test_missing_x_amz_date_is_an_incomplete_signature():
+    # Given
     method, path, query, headers, body = _sign()
     headers.pop("X-Amz-Date")
+    # When / Then
     assert _error((method, path, query, headers, body)).code == "IncompleteSignatureException"
 
 
@@ -132,6 +150,7 @@ def test_clock_skew_limit_is_15_minutes(offset, outcome):
     # Given a request signed now, verified at a wall-clock time `offset` later
     received = _sign()
     signed_at = datetime.strptime(received[3]["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    # When / Then
     if outcome is None:
         assert _verify(received, now=signed_at + offset)
     else:
@@ -141,11 +160,14 @@ def test_clock_skew_limit_is_15_minutes(offset, outcome):
 
 
 def test_credential_scope_date_must_match_x_amz_date():
+    # Given
     method, path, query, headers, body = _sign()
     amz_date = headers["X-Amz-Date"]
     other_day = (datetime.strptime(amz_date[:8], "%Y%m%d") - timedelta(days=1)).strftime("%Y%m%d")
     headers["Authorization"] = headers["Authorization"].replace(f"/{amz_date[:8]}/", f"/{other_day}/")
+    # When
     error = _error((method, path, query, headers, body))
+    # Then
     assert error.code == "InvalidSignatureException" and error.message.startswith("Date in Credential scope does not match")
 
 
@@ -166,9 +188,12 @@ def test_headers_a_non_botocore_client_signed_are_honoured():
 
 
 def test_signed_payload_hash_must_match_body():
+    # Given
     body = b'{"a": 1}'
     received = _sign(body=body, headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    # When / Then
     assert _verify(received)
+    # And another body fails
     method, path, query, headers, _ = received
     assert _error((method, path, query, headers, b'{"a": 2}')).code == "InvalidSignatureException"
 
@@ -176,7 +201,9 @@ def test_signed_payload_hash_must_match_body():
 # ----- the simulator's answers -----
 
 def test_boto3_with_wrong_secret_is_refused(server):
+    # Given
     client = make_client(server, secret="wrong-secret")
+    # When / Then
     with pytest.raises(client.exceptions.ClientError) as exc:
         client.get_account_balance()
     assert error_of(exc) == ("InvalidSignatureException", SIGNATURE_MISMATCH)
@@ -184,15 +211,19 @@ def test_boto3_with_wrong_secret_is_refused(server):
 
 
 def test_boto3_with_unknown_key_is_refused(server):
+    # Given
     client = make_client(server, key="SIMKEYNOBODY")
+    # When / Then
     with pytest.raises(client.exceptions.ClientError) as exc:
         client.get_account_balance()
     assert error_of(exc) == ("UnrecognizedClientException", "The security token included in the request is invalid.")
 
 
 def test_unsigned_request_is_refused_with_403(server):
+    # When
     response = requests.post(server.url + "/", data=b"{}", timeout=10, headers={
         "X-Amz-Target": f"{TARGET_PREFIX}.GetAccountBalance", "Content-Type": "application/x-amz-json-1.1"})
+    # Then
     assert response.status_code == 403
     assert response.json() == {"__type": "MissingAuthenticationTokenException", "Message": "Missing Authentication Token"}
     assert response.headers["x-amzn-RequestId"]
@@ -212,10 +243,13 @@ def test_boto3_with_a_clock_20_minutes_behind_is_refused(server, monkeypatch):
 
 
 def test_credentials_scoped_to_another_region_or_service_are_refused(server):
+    # Given
     client = make_client(server, region="eu-west-1")
+    # When / Then
     with pytest.raises(client.exceptions.ClientError) as exc:
         client.get_account_balance()
     assert error_of(exc) == ("InvalidSignatureException", "Credential should be scoped to a valid region. ")
+    # And so are credentials scoped to another service
     headers = {"X-Amz-Target": f"{TARGET_PREFIX}.GetAccountBalance", "Content-Type": "application/x-amz-json-1.1"}
     response = signed_request(server.url + "/", b"{}", headers, service="mturk")
     assert response.status_code == 400 and response.json()["__type"] == "InvalidSignatureException"
