@@ -50,12 +50,15 @@ def hit_with(sim):
 
 
 def test_given_json_items_when_batched_then_202_and_every_item_applied_and_audited(api, sim, hit_with):
+    # Given
     hit, (a, b, c) = hit_with("Submitted", "Rejected", "Submitted")
+    # When
     response = api.post("/batches", {"items": [
         {"assignmentId": a, "action": "reject", "feedback": "Blank answers", "reason": "QA rule 3", "hitId": hit},
         {"assignmentId": b, "action": "reverse", "reason": "bad QA rule", "hitId": hit},
         {"assignmentId": c, "action": "approve"},
     ]})
+    # Then
     assert response.status_code == 202, response.text
     batch_id = response.json()["batchId"]
     body = wait_for(api, batch_id)
@@ -66,6 +69,7 @@ def test_given_json_items_when_batched_then_202_and_every_item_applied_and_audit
 
 
 def test_given_website_csv_then_approve_x_reverses_rejected_and_approves_submitted(api, sim, hit_with):
+    # Given
     hit, (rejected, submitted, to_reject, untouched) = hit_with("Rejected", "Submitted", "Submitted", "Submitted")
     text = results_csv([
         {"HITId": hit, "AssignmentId": rejected, "AssignmentStatus": "Rejected", "Approve": "x"},
@@ -74,7 +78,9 @@ def test_given_website_csv_then_approve_x_reverses_rejected_and_approves_submitt
         {"HITId": hit, "AssignmentId": to_reject, "AssignmentStatus": "Submitted", "Reject": "Off-topic labels"},
         {"HITId": hit, "AssignmentId": untouched, "AssignmentStatus": "Submitted"},
     ])
+    # When
     response = api.request("POST", "/batches?reason=fix%20batch%2017", raw=text, headers={"Content-Type": "text/csv"})
+    # Then
     assert response.status_code == 202, response.text
     assert response.json()["skippedRows"] == [{"line": 6, "assignmentId": untouched,
                                                "reason": "neither Approve nor Reject is filled in"}]
@@ -88,11 +94,14 @@ def test_given_website_csv_then_approve_x_reverses_rejected_and_approves_submitt
 
 
 def test_given_csv_with_a_bad_row_then_400_with_line_and_nothing_queued(api, sim, hit_with):
+    # Given
     hit, (a, b) = hit_with("Submitted", "Submitted")
     text = results_csv([{"HITId": hit, "AssignmentId": a, "Approve": "x"},
                         {"HITId": hit, "AssignmentId": b, "Approve": "x", "Reject": "both"}])
     sim.reset_call_log()
+    # When
     response = api.request("POST", "/batches", raw=text, headers={"Content-Type": "text/csv"})
+    # Then
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_BATCH" and response.json()["errors"][0]["line"] == 3
     time.sleep(0.5)
@@ -100,12 +109,15 @@ def test_given_csv_with_a_bad_row_then_400_with_line_and_nothing_queued(api, sim
 
 
 def test_refusals_are_reported_per_item_not_fatal(api, sim, hit_with):
+    # Given
     hit, (old,) = hit_with("Rejected", days_ago=40)
     _, (fresh,) = hit_with("Rejected")
+    # When
     response = api.post("/batches", {"items": [{"assignmentId": old, "action": "reverse"},
                                                {"assignmentId": fresh, "action": "reverse"},
                                                {"assignmentId": "NOSUCHASSIGNMENT0000000000009", "action": "reverse"}]})
     body = wait_for(api, response.json()["batchId"])
+    # Then
     by_id = {item["assignmentId"]: item for item in body["items"]}
     assert by_id[old]["status"] == "REFUSED" and by_id[old]["code"] == "REVERSAL_WINDOW_CLOSED"
     assert by_id[fresh]["status"] == "SUCCEEDED"
@@ -113,10 +125,13 @@ def test_refusals_are_reported_per_item_not_fatal(api, sim, hit_with):
 
 
 def test_dry_run_totals_cost_against_the_simulator_balance_and_writes_nothing(api, sim, hit_with):
+    # Given
     hit, ids = hit_with("Rejected", "Rejected", "Rejected", reward="1.00")
     sim.set_balance(DEMO_MTURK_KEY[0], "3.00")
     sim.reset_call_log()
+    # When
     response = api.post(f"/hits/{hit}/reversals?dryRun=true", {"reason": "oops"})
+    # Then
     assert response.status_code == 200, response.text
     totals = response.json()["plan"]["totals"]
     assert totals["reverse"] == 3
@@ -127,9 +142,12 @@ def test_dry_run_totals_cost_against_the_simulator_balance_and_writes_nothing(ap
 
 
 def test_hit_reversal_with_worker_filter_reverses_only_those_workers(api, sim, hit_with):
+    # Given
     workers = ["AWORKERONE1", "AWORKERTWO2", "AWORKERTHREE3"]
     hit, ids = hit_with("Rejected", "Rejected", "Rejected", workers=workers)
+    # When
     response = api.post(f"/hits/{hit}/reversals", {"workerIds": ["AWORKERONE1", "AWORKERTHREE3"], "reason": "appeal"})
+    # Then
     assert response.status_code == 202, response.text
     body = wait_for(api, response.json()["batchId"])
     assert body["counts"]["succeeded"] == 2
@@ -137,24 +155,33 @@ def test_hit_reversal_with_worker_filter_reverses_only_those_workers(api, sim, h
 
 
 def test_hit_reversal_without_filter_reverses_every_rejection(api, sim, hit_with):
+    # Given
     hit, ids = hit_with("Rejected", "Rejected", "Approved", "Submitted")
+    # When
     body = wait_for(api, api.post(f"/hits/{hit}/reversals", {}).json()["batchId"])
+    # Then
     assert body["total"] == 2 and body["counts"]["succeeded"] == 2
     assert [sim.get_assignment_state(x).status for x in ids] == ["Approved", "Approved", "Approved", "Submitted"]
 
 
 def test_hit_without_rejections_is_a_clear_400(api, hit_with):
+    # Given
     hit, _ = hit_with("Submitted")
+    # When
     response = api.post(f"/hits/{hit}/reversals", {})
+    # Then
     assert response.status_code == 400 and "nothing to reverse" in response.json()["message"]
 
 
 def test_given_throttled_mturk_then_no_item_is_lost(api, sim, hit_with):
+    # Given
     hit, ids = hit_with(*["Rejected"] * 40)
     sim.set_throttle(15, burst=3)
     sim.reset_call_log()
+    # When
     response = api.post(f"/hits/{hit}/reversals", {"reason": "bulk"})
     body = wait_for(api, response.json()["batchId"], timeout=90)
+    # Then
     assert body["counts"]["succeeded"] == 40, body["counts"]
     assert sim.count_calls("ApproveAssignment", outcome="ok") == 40
     assert all(sim.get_assignment_state(x).status == "Approved" for x in ids)
@@ -204,12 +231,15 @@ def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_withou
 
 
 def test_batch_status_paginates_items(api, sim, hit_with):
+    # Given
     hit, ids = hit_with(*["Submitted"] * 5)
     batch_id = api.post("/batches", {"items": [{"assignmentId": i, "action": "approve"} for i in ids]}).json()["batchId"]
     wait_for(api, batch_id)
+    # When
     first = api.get(f"/batches/{batch_id}?limit=2").json()
     second = api.get(f"/batches/{batch_id}?limit=2&cursor={first['nextCursor']}").json()
     third = api.get(f"/batches/{batch_id}?limit=2&cursor={second['nextCursor']}").json()
+    # Then
     lines = [i["line"] for page in (first, second, third) for i in page["items"]]
     assert lines == [1, 2, 3, 4, 5] and third["nextCursor"] is None
 
@@ -218,14 +248,18 @@ def test_batch_status_paginates_items(api, sim, hit_with):
     ("/batches/" + "0" * 32, "BATCH_NOT_FOUND", 404),
     ("/batches/not-a-batch", "INVALID_REQUEST", 400),
 ])
-def test_unknown_or_bad_batch_ids(api, path, code, status):
+def test_unknown_or_bad_batch_ids_are_404_or_400(api, path, code, status):
+    # When
     response = api.get(path)
+    # Then
     assert response.status_code == status and response.json()["code"] == code
 
 
 @pytest.mark.parametrize("body", [{}, {"items": []}, {"items": "x"}, {"rows": []}])
 def test_bad_batch_bodies_are_400(api, body):
+    # When
     response = api.post("/batches", body)
+    # Then
     assert response.status_code == 400, response.text
 
 
