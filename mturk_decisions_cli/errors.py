@@ -214,6 +214,10 @@ def _request_hint(error: ApiError, d: dict[str, Any], code: str, idempotency_key
             what = f"U+{int(d['codepoint']):04X}" if isinstance(d.get("codepoint"), int) else "a control character"
             return f"Remove the control character ({what}){where}: MTurk refuses ASCII control characters."
         return "Fix the feedback as the message says."
+    if code == "INVALID_NOTIFICATION":
+        option = "--notify-subject" if str(d.get("field", "")).endswith("subject") else "--notify-message"
+        limit = "200" if option == "--notify-subject" else "4,096"
+        return (f"Fix {option} (1-{limit} characters, no control characters): nothing was decided or sent.")
     if code == "INVALID_REQUEST":
         return "Fix the request as listed above; nothing was changed."
     if code == "INVALID_BATCH":

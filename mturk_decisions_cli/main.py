@@ -211,6 +211,28 @@ def _decision_options(feedback_required: bool) -> Callable:
     return decorate
 
 
+def _notify_options(function: Callable) -> Callable:
+    """--notify-subject / --notify-message: a message to the worker once the decision succeeded (both or none)."""
+    for option in reversed([
+        click.option("--notify-subject", metavar="TEXT",
+                     help="E-mail the worker once the decision succeeded (MTurk NotifyWorkers): its subject, "
+                          "at most 200 characters, e.g. \"Your rejected work was approved\". Needs --notify-message."),
+        click.option("--notify-message", metavar="TEXT",
+                     help="The e-mail's text, at most 4,096 characters. Needs --notify-subject."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _notify_worker(subject: str | None, message: str | None) -> dict[str, str] | None:
+    """The body's `notifyWorker`, or None; one option without the other is a usage error (nothing sent)."""
+    if subject is None and message is None:
+        return None
+    if subject is None or message is None:
+        raise click.UsageError("Give both --notify-subject and --notify-message, or neither.")
+    return {"subject": subject, "message": message}
+
+
 def _duration_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """ISO 8601 durations pass as they are; 90m, 48h, 3d are shorthands for PT90M, PT48H, P3D."""
     if value is None:
@@ -235,10 +257,13 @@ def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--provisional-for", metavar="DURATION", callback=_duration_option,
               help="Provisional rejection: reversed automatically after this period (PT48H, 48h, 3d) unless "
                    "confirmed with `mturk-decisions confirm ID`.")
+@_notify_options
 @pass_app
-def reject(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, provisional_for) -> None:
+def reject(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, provisional_for, notify_subject,
+           notify_message) -> None:
     """Reject a Submitted assignment with feedback the worker sees (POST /assignments/ID/reject)."""
-    _decide(app, "reject", assignment_id, feedback, reason, dry_run, idempotency_key, provisionalFor=provisional_for)
+    _decide(app, "reject", assignment_id, feedback, reason, dry_run, idempotency_key, provisionalFor=provisional_for,
+            notifyWorker=_notify_worker(notify_subject, notify_message))
 
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Reverse a rejection (pay the worker).")
@@ -246,14 +271,18 @@ def reject(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, 
 @click.option("--at", "at", metavar="TIME", callback=_time_option,
               help="Schedule the reversal for this time (ISO 8601, before the reversal deadline) instead of now; "
                    "cancel it with `mturk-decisions cancel-reversal ID`.")
+@_notify_options
 @pass_app
-def reverse(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, at) -> None:
+def reverse(app: App, assignment_id, feedback, reason, dry_run, idempotency_key, at, notify_subject,
+            notify_message) -> None:
     """Reverse a rejection: approve it with OverrideRejection (POST /assignments/ID/reverse).
 
     MTurk allows it within 30 days of submission, while the HIT is not disposed, and with funds for the
-    reward plus MTurk's fee.
+    reward plus MTurk's fee. With --notify-subject and --notify-message the worker is e-mailed once the
+    reversal succeeded ("Tell the worker the rejection was reversed").
     """
-    _decide(app, "reverse", assignment_id, feedback, reason, dry_run, idempotency_key, at=at)
+    _decide(app, "reverse", assignment_id, feedback, reason, dry_run, idempotency_key, at=at,
+            notifyWorker=_notify_worker(notify_subject, notify_message))
 
 
 @cli.command(epilog=EXIT_CODES_HELP, short_help="Approve a submitted assignment.")
@@ -342,6 +371,47 @@ def history(app: App, worker_id, hit_id, since, until, limit, all_pages, cursor)
             decisions, title=f"Decisions for {who}, newest first ({len(decisions)})", columns=columns))
     if next_cursor:
         app.renderer.note(f"More decisions: add --all, or --cursor {next_cursor}")
+
+
+_SCHEDULE_STATES = ["PENDING", "RUNNING", "DONE", "CANCELLED", "CONFIRMED", "FAILED", "EXPIRED"]
+
+
+@cli.command(epilog=EXIT_CODES_HELP, short_help="Automatic reversals waiting (or in a state) by due time.")
+@click.option("--state", type=click.Choice(_SCHEDULE_STATES, case_sensitive=False),
+              help="Only this state. Default: the pending ones (PENDING and RUNNING).")
+@click.option("--hit", "hit_id", metavar="HIT_ID", help="Only this HIT's.")
+@click.option("--kind", type=click.Choice(["provisional", "scheduled", "funds-retry"]), help="Only this kind.")
+@click.option("--due-before", callback=_iso_option, metavar="TIME",
+              help="Only those due before this ISO date or time (UTC by default).")
+@click.option("--limit", type=click.IntRange(1, 100), default=25, show_default=True, help="Reversals per page.")
+@click.option("--all", "all_pages", is_flag=True, help="Follow nextCursor to the last page.")
+@click.option("--cursor", metavar="CURSOR", help="Start at this nextCursor of a previous page.")
+@pass_app
+def pending(app: App, state, hit_id, kind, due_before, limit, all_pages, cursor) -> None:
+    """Automatic reversals (provisional rejections, scheduled reversals, funds retries) by due time, earliest
+    first (GET /scheduled-reversals). Confirm one with `confirm ID`, cancel it with `cancel-reversal ID`."""
+    query = {"state": state.upper() if state else None, "hitId": hit_id, "kind": kind, "dueBefore": due_before,
+             "limit": limit}
+    schedules, first_body, next_cursor = [], {}, cursor
+    while True:
+        body = app.call("GET", "/scheduled-reversals", query={**query, "cursor": next_cursor}).body
+        body = body if isinstance(body, dict) else {}
+        first_body = first_body or body
+        schedules += [s for s in body.get("scheduledReversals") or [] if isinstance(s, dict)]
+        next_cursor = body.get("nextCursor")
+        if not all_pages or not next_cursor:
+            break
+    if app.json_mode:
+        app.renderer.json({**first_body, "scheduledReversals": schedules, "nextCursor": next_cursor})
+        return
+    what = f"{state.upper()} automatic reversals" if state else "Pending automatic reversals"
+    if not schedules:
+        app.renderer.line(f"No {what[0].lower() + what[1:]}" + (" matching the filters." if hit_id or kind or
+                                                                  due_before else "."))
+    else:
+        app.renderer.human.print(app.renderer.schedules_table(schedules, f"{what}, by due time ({len(schedules)})"))
+    if next_cursor:
+        app.renderer.note(f"More automatic reversals: add --all, or --cursor {next_cursor}")
 
 
 # -- bulk -------------------------------------------------------------------------------------------------
@@ -539,15 +609,20 @@ def apply(app: App, csv_file, reason, dry_run, yes, watch) -> None:
               help="Only this worker's rejections (repeat for several). Default: every rejection of the HIT.")
 @click.option("--feedback", metavar="TEXT", help="What the workers see (at most 1024 characters).")
 @click.option("--reason", metavar="TEXT", help="Internal note kept in the audit; never sent to MTurk.")
+@_notify_options
 @_bulk_options
 @pass_app
-def reverse_hit(app: App, hit_id, workers, feedback, reason, dry_run, yes, watch) -> None:
+def reverse_hit(app: App, hit_id, workers, feedback, reason, notify_subject, notify_message, dry_run, yes,
+                watch) -> None:
     """Reverse the rejections of a HIT, all or some workers' (POST /hits/HIT_ID/reversals).
 
     Without --yes, a dry run shows the plan (what is reversible, what is refused and why, the cost against
-    the balance) and asks before anything is changed.
+    the balance) and asks before anything is changed. With --notify-subject and --notify-message, each worker
+    whose reversal succeeded is e-mailed (100 workers per MTurk call).
     """
-    body: dict[str, Any] = {k: v for k, v in (("feedback", feedback), ("reason", reason)) if v is not None}
+    notice = _notify_worker(notify_subject, notify_message)
+    body: dict[str, Any] = {k: v for k, v in (("feedback", feedback), ("reason", reason), ("notifyWorker", notice))
+                            if v is not None}
     if workers:
         body["workerIds"] = list(dict.fromkeys(workers))
 

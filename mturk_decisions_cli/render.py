@@ -98,6 +98,15 @@ def shorten(value: Any, limit: int = 60) -> str | None:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def notification_text(notification: Mapping[str, Any]) -> Text:
+    """A decision's `notification`: "yes (sent)" or "FAILED: HardFailure ..." (the decision stands either way)."""
+    if str(notification.get("status", "")).upper() == "SENT":
+        return Text("yes (e-mail sent by MTurk)", style="green")
+    failures = [f for f in notification.get("failures") or [] if isinstance(f, Mapping)]
+    why = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in failures) or "unknown"
+    return Text(f"no, MTurk did not send it ({why}); the decision stands", style="red")
+
+
 def state_text(value: Any) -> Text:
     label = str(value or "-")
     return Text(label, style=_STATE_STYLE.get(label.upper(), ""))
@@ -210,6 +219,8 @@ class Renderer:
             _kv(table, "reason", decision.get("reason"))
         _kv(table, "actor", decision.get("actor"))
         _kv(table, "at", when(decision.get("finalizedAt") or decision.get("createdAt")))
+        if isinstance(body.get("notification"), dict):
+            _kv(table, "worker told", notification_text(body["notification"]))
         self.human.print(table)
         if isinstance(body.get("scheduledReversal"), dict):
             self.schedule(body, "Provisional: it will be reversed automatically unless confirmed.")
@@ -280,6 +291,12 @@ class Renderer:
                                                            "source", "feedback", "reason", "error")))
         else:
             self.note("No decisions recorded for this assignment.")
+        for decision in history:
+            notification = decision.get("notification") if isinstance(decision, Mapping) else None
+            if isinstance(notification, Mapping):
+                self.say(self.human, Text.assemble(
+                    f"  {decision.get('action')} {when(decision.get('createdAt'))}: worker told "
+                    f"\"{shorten(notification.get('subject'), 60)}\" → ", notification_text(notification)))
         if isinstance(body.get("scheduledReversal"), dict):
             self.line()
             self.schedule(body, "Automatic reversal")
@@ -299,6 +316,19 @@ class Renderer:
             _add_column(table, column, header=_HEADERS.get(column, column))
         for row in rows:
             table.add_row(*(row[column] for column in columns))
+        return table
+
+    def schedules_table(self, schedules: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
+        """Automatic reversals (GET /scheduled-reversals), one line each: identifiers are never split."""
+        columns = ("dueAt", "kind", "state", "assignmentId", "hitId", "workerId", "deadline", "attempts", "lastError")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in columns:
+            _add_column(table, column, justify="right" if column == "attempts" else "left")
+        for schedule in schedules:
+            table.add_row(*(state_text(schedule.get(c)) if c == "state"
+                            else text(when(schedule.get(c))) if c in ("dueAt", "deadline")
+                            else text(shorten(schedule.get(c), 40)) if c == "lastError"
+                            else text(schedule.get(c)) for c in columns))
         return table
 
     # -- batches -----------------------------------------------------------------------------------------
