@@ -15,7 +15,7 @@ from mturk_decisions import wiring
 @contextmanager
 def suite_stack(suffix: str):
     """Start a stack without taking the handlers away from a stack another suite already serves."""
-    previous = wiring._current
+    previous = wiring.installed_dependencies()
     with OfflineStack(suffix=suffix) as running:
         if previous is not None:
             wiring.use(previous)
@@ -24,9 +24,5 @@ def suite_stack(suffix: str):
 
 @contextmanager
 def serving(stack: OfflineStack):
-    previous = wiring._current
-    wiring.use(stack.dependencies)
-    try:
+    with wiring.installed(stack.dependencies):
         yield stack
-    finally:
-        wiring.use(previous)

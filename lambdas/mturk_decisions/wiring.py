@@ -1,7 +1,7 @@
 """Composition root: builds the services from Settings once per execution environment.
 
 Built lazily on the first invocation (not at import) so a cold start pays only for what it uses, and
-replaceable as a whole in tests with `use(...)`. Nothing here is keyed by class. A part whose
+replaceable as a whole in tests with `installed(...)`. Nothing here is keyed by class. A part whose
 resources are not configured answers a clear 503 when used, instead of failing the whole function.
 
 Each part is made on its first use (`Lazy`, resolved when `Dependencies` hands it out), with the modules it
@@ -12,69 +12,104 @@ secret, for SnapStart's before-snapshot hook (`mturk_decisions.snapstart`).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from mturk_decisions.adapters.aws_clients import Lazy
 from mturk_decisions.config import Settings
 from mturk_decisions.domain.errors import NotConfigured
-from mturk_decisions.service.decisions import DecisionService
+
+if TYPE_CHECKING:  # the real types, without their import cost at run time
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from mturk_decisions.adapters.audit_store import DynamoAuditStore
+    from mturk_decisions.adapters.aws_clients import LazyClients
+    from mturk_decisions.adapters.batch_store import DynamoBatchStore
+    from mturk_decisions.adapters.dead_letters import DeadLetters
+    from mturk_decisions.adapters.event_bus import EventBusPublisher
+    from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy
+    from mturk_decisions.adapters.mturk_client import MTurkClientProvider
+    from mturk_decisions.service.batches import BatchService, BatchStatus
+    from mturk_decisions.service.decisions import CompositeObserver, DecisionService
+    from mturk_decisions.service.notifications import NotificationIngest
+    from mturk_decisions.service.reconciler import Reconciler
+    from mturk_decisions.service.reversal_requests import ReversalRequests
+    from mturk_decisions.service.schedules import ReversalScheduler
+    from mturk_decisions.service.uploads import UploadService
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+#: What makes MTurk clients: the secret-reading provider, or a test's own function.
+ClientProvider = Callable[[], object]
 
 
-@dataclass
-class Dependencies:
-    settings: Settings
-    service: DecisionService
-    idempotency_persistence: Any  # a Powertools BasePersistenceLayer
-    mturk: Any = None
-    batches: Any = None
-    scheduler: Any = None
-    requests: Any = None
-    ingest: Any = None
-    reconcile: Any = None
-    events_dlq: Any = None
-    notifications_dlq: Any = None
-    uploads: Any = None
-    #: What reads the MTurk secret and caches a client made with it (`forget()` drops both).
-    mturk_client_provider: Any = None
-
-    def __getattribute__(self, name: str) -> Any:
-        value = object.__getattribute__(self, name)
-        if type(value) is Lazy:  # a part `build` left to its first use: made now, then held as itself
-            value = value.resolve()
-            object.__setattr__(self, name, value)
-        return value
-
-    def batch_service(self):
-        return _configured(self.batches, "Bulk decisions", "BATCH_TABLE_NAME and WORK_QUEUE_URL")
-
-    def upload_service(self):
-        return _configured(self.uploads, "Uploaded batches", "BATCH_TABLE_NAME and UPLOAD_BUCKET_NAME")
-
-    def reversal_scheduler(self):
-        return _configured(self.scheduler, "Scheduled and provisional reversals", "SCHEDULE_TABLE_NAME")
-
-    def reversal_requests(self):
-        return self.requests
-
-    def notification_ingest(self):
-        return self.ingest
-
-    def reconciler(self):
-        return self.reconcile
-
-    def events_dead_letters(self):
-        return _configured(self.events_dlq, "Event dead-lettering", "EVENTS_DLQ_URL")
-
-    def notifications_dead_letters(self):
-        return _configured(self.notifications_dlq, "Notification dead-lettering", "NOTIFICATIONS_DLQ_URL")
-
-
-def _configured(part: Any, what: str, variables: str) -> Any:
+def required(part: Lazy[T] | None, what: str, variables: str) -> T:
+    """A part that exists only where its resources are configured: made now, or a clear 503 (NotConfigured)."""
     if part is None:
         raise NotConfigured(f"{what} need {variables} in the function's environment.")
-    return part
+    return part.resolve()
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Every part a handler may use, each a `Lazy` made on first use; optional ones are None where their
+    resources are not configured (`required` answers 503 for them). Frozen: tests install another container
+    (`installed`, `dataclasses.replace` with `Lazy.of(...)`) instead of changing this one."""
+
+    settings: Settings
+    decisions: Lazy[DecisionService]
+    gateway: Lazy[Boto3MTurkGateway]
+    idempotency_store: Lazy[DynamoDBPersistenceLayer]
+    requests: Lazy[ReversalRequests]
+    ingest: Lazy[NotificationIngest]
+    reconcile: Lazy[Reconciler]
+    #: What reads the MTurk secret and caches a client made with it (`forget()` drops both).
+    mturk_client_provider: MTurkClientProvider | ClientProvider
+    batches: Lazy[BatchService] | None = None
+    scheduler: Lazy[ReversalScheduler] | None = None
+    uploads: Lazy[UploadService] | None = None
+    events_dlq: Lazy[DeadLetters] | None = None
+    notifications_dlq: Lazy[DeadLetters] | None = None
+
+    @property
+    def service(self) -> DecisionService:
+        return self.decisions.resolve()
+
+    @property
+    def mturk(self) -> Boto3MTurkGateway:
+        return self.gateway.resolve()
+
+    @property
+    def idempotency_persistence(self) -> DynamoDBPersistenceLayer:
+        return self.idempotency_store.resolve()
+
+    def reversal_requests(self) -> ReversalRequests:
+        return self.requests.resolve()
+
+    def notification_ingest(self) -> NotificationIngest:
+        return self.ingest.resolve()
+
+    def reconciler(self) -> Reconciler:
+        return self.reconcile.resolve()
+
+    def batch_service(self) -> BatchService:
+        return required(self.batches, "Bulk decisions", "BATCH_TABLE_NAME and WORK_QUEUE_URL")
+
+    def upload_service(self) -> UploadService:
+        return required(self.uploads, "Uploaded batches", "BATCH_TABLE_NAME and UPLOAD_BUCKET_NAME")
+
+    def reversal_scheduler(self) -> ReversalScheduler:
+        return required(self.scheduler, "Scheduled and provisional reversals", "SCHEDULE_TABLE_NAME")
+
+    def events_dead_letters(self) -> DeadLetters:
+        return required(self.events_dlq, "Event dead-lettering", "EVENTS_DLQ_URL")
+
+    def notifications_dead_letters(self) -> DeadLetters:
+        return required(self.notifications_dlq, "Notification dead-lettering", "NOTIFICATIONS_DLQ_URL")
 
 
 _current: Dependencies | None = None
@@ -82,66 +117,69 @@ _current: Dependencies | None = None
 jitter = random.Random()
 
 
-def build(settings: Settings, *, mturk_client_provider: Callable[[], Any] | None = None, clock=None) -> Dependencies:
+def build(settings: Settings, *, mturk_client_provider: ClientProvider | None = None,
+          clock: Clock | None = None) -> Dependencies:
     """Every part `Lazy`: made on first use (a reject never makes the batch service, an SQS client or the
     idempotency layer it does not use), from the parts it needs, each made once."""
     from mturk_decisions.adapters.aws_clients import share_models_with_pynamodb
     from mturk_decisions.observability import secret_redactor
 
     share_models_with_pynamodb()
-    parts = _Parts(settings, mturk_client_provider, {"clock": clock} if clock else {})
-    dead_letters = {name: Lazy(lambda url=url: parts.dead_letters(url)) if url else None
-                    for name, url in (("events", settings.events_dlq_url),
-                                      ("notifications", settings.notifications_dlq_url))}
+    parts = _Parts(settings, mturk_client_provider, clock)
     secret_redactor.install()
+    s = settings
     return Dependencies(
-        settings=settings,
-        service=parts.service,
-        idempotency_persistence=Lazy(parts.idempotency_persistence),
-        mturk=parts.gateway,
-        batches=Lazy(lambda: parts.bulk.resolve()[0]) if settings.batch_table_name and settings.work_queue_url
-        else None,  # the upload parser plans but never queues
-        scheduler=parts.scheduler if settings.schedule_table_name else None,
-        requests=Lazy(parts.requests),
-        ingest=Lazy(parts.ingest),
-        reconcile=Lazy(parts.reconcile),
-        events_dlq=dead_letters["events"],
-        notifications_dlq=dead_letters["notifications"],
-        uploads=Lazy(parts.uploads) if settings.batch_table_name and settings.upload_bucket_name else None,
+        settings=settings, decisions=parts.service, gateway=parts.gateway,
+        idempotency_store=Lazy(parts.idempotency_persistence),
+        requests=Lazy(parts.requests), ingest=Lazy(parts.ingest), reconcile=Lazy(parts.reconcile),
         mturk_client_provider=parts.provider,
+        # the upload parser plans but never queues: no batch service without a work queue
+        batches=parts.batches if s.batch_table_name and s.work_queue_url else None,
+        scheduler=parts.scheduler if s.schedule_table_name else None,
+        uploads=Lazy(parts.uploads) if s.batch_table_name and s.upload_bucket_name else None,
+        events_dlq=parts.dead_letters(s.events_dlq_url) if s.events_dlq_url else None,
+        notifications_dlq=parts.dead_letters(s.notifications_dlq_url) if s.notifications_dlq_url else None,
     )
 
 
 class _Parts:
-    """The parts of `Dependencies`, each a `Lazy` made from the others it needs (imports included)."""
+    """The features' builders: each part a `Lazy` made from the others it needs (imports included)."""
 
-    def __init__(self, settings: Settings, mturk_client_provider: Callable[[], Any] | None, clocked: dict) -> None:
+    def __init__(self, settings: Settings, mturk_client_provider: ClientProvider | None,
+                 clock: Clock | None) -> None:
         from mturk_decisions.adapters.aws_clients import LazyClients
 
-        self.settings, self.clocked, self.clients = settings, clocked, LazyClients(settings.region)
-        self.provider = mturk_client_provider or _mturk_client_provider(settings)
-        self.retry, self.gateway, self.audit = Lazy(self._retry), Lazy(self._gateway), Lazy(self._audit)
-        self.publisher, self.observer = Lazy(self._publisher), Lazy(self._observer)
-        self.service, self.scheduler, self.bulk = Lazy(self._service), Lazy(self._scheduler), Lazy(self._bulk)
+        self.settings, self.clock, self.clients = settings, clock, LazyClients(settings.region)
+        self.provider: MTurkClientProvider | ClientProvider = (
+            mturk_client_provider or _mturk_client_provider(settings))
+        self.retry: Lazy[RetryPolicy] = Lazy(self._retry)
+        self.gateway: Lazy[Boto3MTurkGateway] = Lazy(self._gateway)
+        self.audit: Lazy[DynamoAuditStore] = Lazy(self._audit)
+        self.publisher: Lazy[EventBusPublisher | None] = Lazy(self._publisher)
+        self.observer: Lazy[CompositeObserver] = Lazy(self._observer)
+        self.service: Lazy[DecisionService] = Lazy(self._service)
+        self.scheduler: Lazy[ReversalScheduler] = Lazy(self._scheduler)
+        self.bulk: Lazy[tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]] = Lazy(self._bulk)
+        self.batches: Lazy[BatchService] = Lazy(lambda: self.bulk.resolve()[0])
 
-    def _retry(self):
+    def _retry(self) -> RetryPolicy:
         from mturk_decisions.adapters.mturk import RetryPolicy
 
         return RetryPolicy(max_attempts=self.settings.mturk_max_attempts)
 
-    def _gateway(self):
+    def _gateway(self) -> Boto3MTurkGateway:
         from mturk_decisions.adapters.mturk import Boto3MTurkGateway
         from mturk_decisions.observability import mturk_retried
 
         return Boto3MTurkGateway(self.provider, retry=self.retry.resolve(), on_retry=mturk_retried, rng=jitter)
 
-    def _audit(self):
+    def _audit(self) -> DynamoAuditStore:
         from mturk_decisions.adapters.audit_store import DynamoAuditStore
 
         s = self.settings
         return DynamoAuditStore.for_table(s.audit_table_name, s.region, s.dynamodb_endpoint_url)
 
-    def _publisher(self):
+    def _publisher(self) -> EventBusPublisher | None:
         if not self.settings.event_bus_name:
             return None
         from mturk_decisions.adapters.event_bus import EventBusPublisher
@@ -150,22 +188,29 @@ class _Parts:
         return EventBusPublisher(self.settings.event_bus_name, self.clients.client("events"),
                                  on_error=event_publish_failed)
 
-    def _observer(self):
+    def _observer(self) -> CompositeObserver:
         from mturk_decisions.observability import MetricsObserver
-        from mturk_decisions.service.decisions import CompositeObserver
+        from mturk_decisions.service.decisions import CompositeObserver, DecisionObserver
 
-        observers = [MetricsObserver()]
-        if self.publisher.resolve() is not None:
+        observers: list[DecisionObserver] = [MetricsObserver()]
+        publisher = self.publisher.resolve()
+        if publisher is not None:
             from mturk_decisions.service.events import DecisionEvents
 
-            observers.append(DecisionEvents(self.publisher.resolve()))
+            observers.append(DecisionEvents(publisher))
         return CompositeObserver(*observers)
 
-    def _service(self):
+    def _service(self) -> DecisionService:
+        from mturk_decisions.service.decisions import DecisionService
+
         return DecisionService(self.gateway.resolve(), self.audit.resolve(), observer=self.observer.resolve(),
                                **self.clocked)
 
-    def _scheduler(self):
+    @property
+    def clocked(self) -> dict[str, Clock]:
+        return {"clock": self.clock} if self.clock else {}
+
+    def _scheduler(self) -> ReversalScheduler:
         from mturk_decisions.adapters.schedule_store import DynamoScheduleStore
         from mturk_decisions.service.schedules import ReversalScheduler
 
@@ -173,27 +218,27 @@ class _Parts:
         store = DynamoScheduleStore.for_table(s.schedule_table_name, s.region, s.dynamodb_endpoint_url)
         return ReversalScheduler(self.service.resolve(), store, **self.clocked)
 
-    def _bulk(self):
+    def _bulk(self) -> tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]:
         """(batch service, its store, the paced gateway)."""
         return _bulk_service(self.settings, self.clients, self.provider, self.retry.resolve(), self.audit.resolve(),
                              self.observer.resolve(), self.publisher.resolve(), self.clocked)
 
-    def uploads(self):
+    def uploads(self) -> UploadService:
         return _upload_service(self.settings, self.clients, *self.bulk.resolve(), self.clocked)
 
-    def _optional_scheduler(self):
+    def _optional_scheduler(self) -> ReversalScheduler | None:
         return self.scheduler.resolve() if self.settings.schedule_table_name else None
 
-    def _optional_batches(self):
-        return self.bulk.resolve()[0] if self.settings.batch_table_name and self.settings.work_queue_url else None
+    def _optional_batches(self) -> BatchService | None:
+        return self.batches.resolve() if self.settings.batch_table_name and self.settings.work_queue_url else None
 
-    def requests(self):
+    def requests(self) -> ReversalRequests:
         from mturk_decisions.service.reversal_requests import ReversalRequests
 
         return ReversalRequests(self.service.resolve(), self.gateway.resolve(), self._optional_batches(),
                                 self._optional_scheduler())
 
-    def ingest(self):
+    def ingest(self) -> NotificationIngest:
         from mturk_decisions.service.notifications import NotificationIngest
 
         grace = None
@@ -204,7 +249,7 @@ class _Parts:
         return NotificationIngest(self.gateway.resolve(), self.audit.resolve(), self._optional_scheduler(), grace,
                                   **self.clocked)
 
-    def reconcile(self):
+    def reconcile(self) -> Reconciler:
         from mturk_decisions.observability import reconcile_failed
         from mturk_decisions.service.reconciler import Reconciler
 
@@ -212,25 +257,28 @@ class _Parts:
                           older_than=timedelta(seconds=self.settings.reconcile_after_seconds),
                           on_error=reconcile_failed, **self.clocked)
 
-    def dead_letters(self, url: str):
-        from mturk_decisions.adapters.dead_letters import DeadLetters
+    def dead_letters(self, url: str) -> Lazy[DeadLetters]:
+        def make() -> DeadLetters:
+            from mturk_decisions.adapters.dead_letters import DeadLetters
 
-        return DeadLetters(url, self.clients.client("sqs"))
+            return DeadLetters(url, self.clients.client("sqs"))
 
-    def idempotency_persistence(self):
+        return Lazy(make)
+
+    def idempotency_persistence(self) -> DynamoDBPersistenceLayer:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
         return DynamoDBPersistenceLayer(table_name=self.settings.idempotency_table_name,
                                         boto3_client=self.clients.client("dynamodb").resolve())
 
 
-def _mturk_client_provider(settings: Settings):
+def _mturk_client_provider(settings: Settings) -> MTurkClientProvider:
     """MTurk clients from the requester's keys; the secret is read (and its client made) on the first call."""
     from mturk_decisions.adapters.aws_clients import LazyClients
     from mturk_decisions.adapters.mturk_client import MTurkClientProvider
     from mturk_decisions.observability import secret_redactor
 
-    def secrets():
+    def secrets() -> SecretsProvider:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
         provider = SecretsProvider(boto3_client=LazyClients(settings.region).client("secretsmanager").resolve())
@@ -246,7 +294,10 @@ def _mturk_client_provider(settings: Settings):
     )
 
 
-def _bulk_service(settings: Settings, session, mturk_client_provider, retry, audit, observer, publisher, clocked):
+def _bulk_service(settings: Settings, session: LazyClients, mturk_client_provider: MTurkClientProvider | ClientProvider,
+                  retry: RetryPolicy, audit: DynamoAuditStore, observer: CompositeObserver,
+                  publisher: EventBusPublisher | None,
+                  clocked: dict[str, Clock]) -> tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]:
     """The batch service on the paced MTurk gateway (its work queue only where WORK_QUEUE_URL is set), its store
     and the gateway."""
     from mturk_decisions.adapters.batch_store import DynamoBatchStore
@@ -256,6 +307,7 @@ def _bulk_service(settings: Settings, session, mturk_client_provider, retry, aud
     from mturk_decisions.observability import mturk_retried
     from mturk_decisions.service.batches import BatchService
     from mturk_decisions.service.chunk_runner import Window
+    from mturk_decisions.service.decisions import DecisionService
 
     # One pacer for every worker environment: its state is an item of the batch table.
     pacer = SharedPacer(DynamoRateBucket(
@@ -277,7 +329,8 @@ def _bulk_service(settings: Settings, session, mturk_client_provider, retry, aud
     return service, store, paced
 
 
-def _upload_service(settings: Settings, session, bulk, store, paced, clocked):
+def _upload_service(settings: Settings, session: LazyClients, bulk: BatchService, store: DynamoBatchStore,
+                    paced: Boto3MTurkGateway, clocked: dict[str, Clock]) -> UploadService:
     """Uploaded batches: the bucket (its S3 client made on first use), the batch service's store and rules."""
     from mturk_decisions.adapters.upload_store import S3Uploads, s3_client
     from mturk_decisions.service.uploads import UploadService
@@ -286,8 +339,8 @@ def _upload_service(settings: Settings, session, bulk, store, paced, clocked):
     return UploadService(store, objects, bulk, paced, can_queue=bool(settings.work_queue_url), **clocked)
 
 
-def _announce_batch(publisher) -> Callable[[Any], None]:
-    def announce(status) -> None:
+def _announce_batch(publisher: EventBusPublisher | None) -> Callable[[BatchStatus], None]:
+    def announce(status: BatchStatus) -> None:
         if publisher is not None:
             from mturk_decisions.adapters.event_bus import BATCH_COMPLETED
 
@@ -298,7 +351,7 @@ def _announce_batch(publisher) -> Callable[[Any], None]:
 
 
 #: The parts `prime` makes: making them reads no secret, makes no client and calls nothing.
-CLIENT_FREE_PARTS = ("service", "mturk", "scheduler", "batches", "uploads", "requests", "ingest", "reconcile",
+CLIENT_FREE_PARTS = ("decisions", "gateway", "scheduler", "batches", "uploads", "requests", "ingest", "reconcile",
                      "events_dlq", "notifications_dlq")
 
 
@@ -307,7 +360,9 @@ def prime() -> Dependencies:
     left for first use are the clients, the idempotency layer (its client) and the MTurk secret."""
     dependencies = current()
     for name in CLIENT_FREE_PARTS:
-        getattr(dependencies, name)
+        part = getattr(dependencies, name)
+        if part is not None:
+            part.resolve()
     return dependencies
 
 
@@ -325,7 +380,23 @@ def current() -> Dependencies:
     return _current
 
 
+def installed_dependencies() -> Dependencies | None:
+    """The dependencies the handlers use now, if any were made or installed (None: built on first use)."""
+    return _current
+
+
 def use(dependencies: Dependencies | None) -> None:
-    """Install prebuilt dependencies (tests, the local stack); None rebuilds from the environment."""
+    """Install prebuilt dependencies (the local stack); None rebuilds from the environment on first use."""
     global _current
     _current = dependencies
+
+
+@contextmanager
+def installed(dependencies: Dependencies | None) -> Iterator[Dependencies | None]:
+    """The handlers answer with `dependencies` inside the block; the previous ones are back after it."""
+    previous = _current
+    use(dependencies)
+    try:
+        yield dependencies
+    finally:
+        use(previous)

@@ -253,7 +253,7 @@ class TestReconciler:
         # Given the finalize step crashes once (the Lambda died after MTurk applied the rejection)
         sim = frozen
         assignment_id = seed("Submitted")
-        audit = wiring.current().service._audit
+        audit = wiring.current().service.audit
         original = audit.finalize
 
         def crash(*args, **kwargs):

@@ -35,7 +35,7 @@ def test_given_a_decision_in_flight_then_a_second_caller_gets_409_decision_in_pr
     service = wiring.current().service
     plan = service.plan(DecisionRequest(assignment_id=assignment_id, action=Action.REJECT, feedback="first"))
     holder = service._new_record(plan)
-    service._audit.write_ahead(holder, sim.clock.now() + timedelta(minutes=16))
+    service.audit.write_ahead(holder, sim.clock.now() + timedelta(minutes=16))
     sim.reset_call_log()
     # When another caller decides
     response = api.post(f"/assignments/{assignment_id}/reject", {"feedback": "second"})

@@ -95,10 +95,10 @@ def crash_deps(stack, crash_world):
     store = DynamoBatchStore.for_table(world.names["BATCH_TABLE_NAME"], REGION, world.moto_url)
     decisions = DecisionService(world.paced_gateway, world.crashing_audit, clock=world.sim.clock.now)
     batches = BatchService(world.paced_gateway, decisions, world.crashing_audit, store, queue, clock=world.sim.clock.now)
-    previous = wiring._current
-    wiring.use(replace(stack.dependencies, batches=batches))
-    yield batches, store, queue
-    wiring.use(previous)
+    from mturk_decisions.adapters.aws_clients import Lazy
+
+    with wiring.installed(replace(stack.dependencies, batches=Lazy.of(batches))):
+        yield batches, store, queue
 
 
 class ListQueue:

@@ -15,7 +15,7 @@ once, under a lock, whichever thread asks first. Client creation on the shared s
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 _lock = threading.RLock()
 _loader: Any = None
@@ -23,24 +23,36 @@ _session: Any = None
 _pynamodb_shares = False
 
 
-class Lazy:
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
     """`make()` on first use, once; attribute access goes to what it made (`resolve()` gives it)."""
 
-    __slots__ = ("_make", "_value", "_made", "_guard")
+    __slots__ = ("_guard", "_made", "_make", "_value")
 
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make, self._value, self._made, self._guard = make, None, False, threading.Lock()
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make: Callable[[], T] | None = make
+        self._value: T | None = None
+        self._made, self._guard = False, threading.Lock()
+
+    @classmethod
+    def of(cls, value: T) -> "Lazy[T]":
+        """A part made already (tests installing their own)."""
+        made: Lazy[T] = cls(lambda: value)
+        made.resolve()
+        return made
 
     @property
     def made(self) -> bool:
         return self._made
 
-    def resolve(self) -> Any:
+    def resolve(self) -> T:
         if not self._made:
             with self._guard:
-                if not self._made:
+                if not self._made and self._make is not None:
                     self._value, self._made, self._make = self._make(), True, None
-        return self._value
+        return self._value  # type: ignore[return-value]  # made: a T
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.resolve(), name)
