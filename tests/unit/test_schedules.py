@@ -28,41 +28,51 @@ def make(*views, balance="100.00"):
 
 @pytest.mark.parametrize("text,seconds", [("PT48H", 172800), ("P2D", 172800), ("P1DT1H30M", 91800),
                                           ("PT90S", 90), ("3600", 3600)])
-def test_durations(text, seconds):
+def test_iso_durations_and_plain_seconds_are_parsed(text, seconds):
+    # When / Then
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize("text", ["2 days", "P", "PT", "P1DT", "PT0S", "-PT1H", "P1W"])
 def test_bad_durations_are_refused(text):
+    # When / Then
     with pytest.raises(InvalidRequest):
         parse_duration(text)
 
 
 def test_given_grace_beyond_the_window_then_due_is_clamped_six_hours_before_the_deadline():
+    # Given
     scheduler, mturk, store, clock = make(assignment(submitted_days_ago=29, status="Submitted"))
     request = DecisionRequest(assignment_id="ASSIGN1", action=Action.REJECT, feedback="no")
+    # When
     _, schedule = scheduler.reject_provisionally(request, timedelta(days=5))
+    # Then
     assert schedule.due_at == schedule.deadline - timedelta(hours=6)
     assert mturk.assignments["ASSIGN1"].status == "Rejected"
 
 
 def test_given_the_window_about_to_close_then_a_provisional_rejection_is_refused_before_rejecting():
+    # Given
     scheduler, mturk, store, clock = make(assignment(submitted_days_ago=29.9, status="Submitted"))
     request = DecisionRequest(assignment_id="ASSIGN1", action=Action.REJECT, feedback="no")
+    # When / Then
     with pytest.raises(ReversalWindowClosing):
         scheduler.reject_provisionally(request, timedelta(days=1))
     assert mturk.writes == [] and store.items == {}
 
 
 def test_given_funds_never_arrive_then_retries_stop_as_expired_before_the_deadline():
+    # Given
     scheduler, mturk, store, clock = make(assignment(submitted_days_ago=1, status="Rejected"), balance="0")
     request = DecisionRequest(assignment_id="ASSIGN1", action=Action.REVERSE)
     scheduler.retry_for_funds(mturk.assignments["ASSIGN1"], request)
+    # When the sweeper runs every six hours
     for _ in range(400):
         clock.now += timedelta(hours=6)
         scheduler.sweep()
         if store.items["ASSIGN1"].state != "PENDING":
             break
+    # Then
     final = store.items["ASSIGN1"]
     assert final.state == "EXPIRED" and "REVERSAL_WINDOW_CLOSED" in final.last_error
     assert final.attempts > 10 and mturk.writes == []
@@ -76,14 +86,17 @@ def test_given_funds_never_arrive_then_retries_stop_as_expired_before_the_deadli
     ({"detail-type": "Reversal Requested", "detail": {"hitId": "H1", "reason": 5}}, "reason must be a string"),
 ])
 def test_malformed_reversal_requests_name_their_reason(event, reason):
+    # When / Then
     with pytest.raises(MalformedEvent) as raised:
         parse(event)
     assert reason in raised.value.reason
 
 
 def test_a_well_formed_reversal_request_names_its_actor():
+    # When
     detail, actor = parse({"detail-type": "Reversal Requested", "source": "acme.qa",
                            "detail": {"hitId": "H1", "workerIds": ["AW1"], "requester": "qa-bot"}})
+    # Then
     assert actor == "event:acme.qa (claimed requester: qa-bot)" and detail["workerIds"] == ["AW1"]
 
 
@@ -125,9 +138,12 @@ def test_given_the_sweep_is_reversing_when_the_requester_confirms_then_409_runni
 
 
 def test_given_the_requester_confirmed_first_then_the_sweep_does_nothing():
+    # Given
     scheduler, mturk, store, clock = make(assignment())
     provisional_due_now(scheduler, mturk, store, clock)
+    # When / Then the requester confirms
     assert scheduler.confirm("ASSIGN1").state == "CONFIRMED"
+    # And the sweep then reverses nothing
     report = scheduler.sweep()
     assert report.reversed == [] and [w[0] for w in mturk.writes] == ["reject"]
 
@@ -167,19 +183,24 @@ def test_given_the_rejections_answer_was_lost_then_its_provisional_schedule_is_k
 
 
 def test_given_the_rejections_answer_was_lost_after_it_landed_then_it_succeeded_with_its_schedule():
+    # Given
     scheduler, mturk, store, clock = make(assignment())
     lost = MTurkFault("read timeout")
     lost.possibly_applied, lost.last_attempt_answered = True, False
     mturk.apply_then_fail = lost
     request = DecisionRequest(assignment_id="ASSIGN1", action=Action.REJECT, feedback="no")
+    # When
     outcome, schedule = scheduler.reject_provisionally(request, timedelta(hours=1))
+    # Then
     assert outcome.record.state.value == "SUCCEEDED" and store.items["ASSIGN1"].state == "PENDING"
 
 
 def test_given_a_definite_refusal_then_the_provisional_schedule_is_cancelled():
+    # Given
     scheduler, mturk, store, clock = make(assignment())
     mturk.fail_next_write = MTurkFault("down")
     request = DecisionRequest(assignment_id="ASSIGN1", action=Action.REJECT, feedback="no")
+    # When / Then
     with pytest.raises(MTurkFault):
         scheduler.reject_provisionally(request, timedelta(hours=1))
     assert store.items["ASSIGN1"].state == "CANCELLED"
@@ -212,13 +233,16 @@ def test_given_a_time_inside_the_safety_margin_then_a_scheduled_reversal_is_refu
 
 @pytest.mark.parametrize("text", ["P9999999999D", "PT99999999999S", "P31D", "9" * 40])
 def test_durations_that_overflow_or_exceed_the_window_are_invalid_requests(text):
+    # When / Then
     with pytest.raises(InvalidRequest):
         parse_duration(text)
 
 
 def test_confirm_without_a_schedule_is_404():
+    # Given
     from mturk_decisions.domain.errors import ScheduleNotFound
 
     scheduler, mturk, store, clock = make(assignment())
+    # When / Then
     with pytest.raises(ScheduleNotFound):
         scheduler.confirm("ASSIGN1")
