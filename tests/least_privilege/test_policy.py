@@ -68,6 +68,7 @@ DECRYPT_VIA_DYNAMODB = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": 
 
 
 def test_wildcards_span_separators_and_actions_ignore_case():
+    # When / Then
     assert matches("arn:aws:dynamodb:*:*:table/audit*", f"{TABLE_ARN}/index/by-hit")
     assert matches("arn:aws:sqs:us-east-1:00000000000?:q", "arn:aws:sqs:us-east-1:000000000000:q")
     assert not matches("arn:aws:sqs:us-east-1:00000000000?:q", "arn:aws:sqs:us-east-1:0000000000000:q")
@@ -76,7 +77,9 @@ def test_wildcards_span_separators_and_actions_ignore_case():
 
 
 def test_an_allow_is_needed_and_an_explicit_deny_wins():
+    # Given
     get = request("dynamodb:GetItem", TABLE_ARN)
+    # When / Then
     assert not evaluate(get, [], [], ROLE_ARN).allowed
     assert evaluate(get, [allow(["dynamodb:GetItem"], [TABLE_ARN])], [], ROLE_ARN).allowed
     decision = evaluate(get, [allow(["dynamodb:*"], ["*"]), deny(["dynamodb:Get*"], [TABLE_ARN])], [], ROLE_ARN)
@@ -89,7 +92,9 @@ def test_an_allow_is_needed_and_an_explicit_deny_wins():
 
 
 def test_conditions_on_modeled_keys_are_evaluated_with_iams_missing_key_rules():
+    # Given
     context = {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}
+    # When / Then
     assert evaluate_conditions({"StringEquals": {"kms:ViaService": ["sqs.us-east-1.amazonaws.com",
                                                                     "dynamodb.us-east-1.amazonaws.com"]}},
                                context).holds is True
@@ -102,21 +107,28 @@ def test_conditions_on_modeled_keys_are_evaluated_with_iams_missing_key_rules():
 
 
 def test_a_condition_on_an_unmodeled_key_is_reported_and_decided_conservatively():
+    # Given
     get = request("dynamodb:GetItem", TABLE_ARN)
     vpc = {"StringEquals": {"aws:SourceVpce": "vpce-1"}}
+    # When
     decision = evaluate(get, [allow(["dynamodb:GetItem"], [TABLE_ARN], vpc)], [], ROLE_ARN)
+    # Then
     assert not decision.allowed and decision.unevaluable  # an Allow that may not apply does not count
+    # And with the condition on a Deny instead
     decision = evaluate(get, [allow(["dynamodb:GetItem"], [TABLE_ARN]), deny(["*"], ["*"], vpc)], [], ROLE_ARN)
     assert not decision.allowed and decision.denied_by  # a Deny that may apply does
 
 
 def test_transact_write_items_is_authorized_item_by_item_with_the_table_keys_decrypt():
+    # Given
     call = {"service": "dynamodb", "operation": "TransactWriteItems",
             "params": {"TransactItems": [["Put", "audit-local"], ["Update", "audit-local"],
                                          ["ConditionCheck", "audit-local"]]}}
     granted = [{"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"], "Resource": TABLE},
                DECRYPT_VIA_DYNAMODB]
+    # When
     report = analyse(granted, [call])
+    # Then
     actions = [(d.request.action, d.allowed) for d in report.decisions if not d.request.via]
     assert actions == [("dynamodb:PutItem", True), ("dynamodb:UpdateItem", True),
                        ("dynamodb:ConditionCheckItem", False)]
@@ -125,31 +137,41 @@ def test_transact_write_items_is_authorized_item_by_item_with_the_table_keys_dec
 
 
 def test_a_table_under_a_customer_managed_key_needs_the_key_grant_through_dynamodb():
+    # Given
     call = {"service": "dynamodb", "operation": "GetItem", "params": {"TableName": "audit-local"}}
     get = {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE}
+    # When
     [kms] = analyse([get], [call]).kms_decisions
+    # Then
     assert not kms.allowed and "kms:Decrypt" == kms.request.action
+    # And only a grant through DynamoDB is enough
     via_secrets = {**DECRYPT_VIA_DYNAMODB, "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.x"}}}
     assert not analyse([get, via_secrets], [call]).kms_decisions[0].allowed
     assert analyse([get, DECRYPT_VIA_DYNAMODB], [call]).kms_decisions[0].allowed
 
 
 def test_a_key_whose_policy_does_not_delegate_to_iam_refuses_even_a_granted_caller():
+    # Given
     call = {"service": "dynamodb", "operation": "GetItem", "params": {"TableName": "audit-local"}}
     get = {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE}
     closed = {"Key1234ABCD": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*",
          "Resource": "*"}]}}}}
+    # When
     report = analyse([get, DECRYPT_VIA_DYNAMODB], [call], closed)
+    # Then
     assert report.key_policy_refusals and not report.kms_decisions[0].allowed
 
 
 def test_an_index_query_names_the_index_and_item_actions_on_an_index_are_inert():
+    # Given
     call = {"service": "dynamodb", "operation": "Query", "params": {"TableName": "audit-local", "IndexName": "by-hit"}}
     index = {"Fn::Join": ["", [TABLE, "/index/by-hit"]]}
     granted = [{"Effect": "Allow", "Action": ["dynamodb:Query", "dynamodb:PutItem"], "Resource": [TABLE, index]},
                DECRYPT_VIA_DYNAMODB]
+    # When
     report = analyse(granted, [call])
+    # Then
     assert report.decisions[0].request.resource == f"{TABLE_ARN}/index/by-hit" and report.decisions[0].allowed
     assert {(g.action, g.label) for g in report.inert_grants} == {("dynamodb:PutItem", "Table/index/by-hit")}
     assert {(g.action, g.label) for g in report.unexercised} == {("dynamodb:Query", "Table"),
@@ -170,16 +192,22 @@ def test_an_index_query_names_the_index_and_item_actions_on_an_index_are_inert()
      "dynamodb:BatchWriteItem", TABLE_ARN),
 ])
 def test_a_call_is_authorized_as_its_iam_action_on_its_resources_arn(call, action, resource):
+    # Given
     raw = template([])
     model = policy.TemplateModel(raw, policy.local_links(raw, STACK_ENV, {"a.b:handler": "fn"}, {}), SECRET_ARNS,
                                  {"a.b:handler": "fn"})
+    # When
     direct = [r for r in policy.requests_for(call, 0, model, ROLE_ARN) if not r.via]
+    # Then
     assert [(r.action, r.resource) for r in direct] == [(action, resource)]
 
 
 def test_the_template_environment_links_local_names_and_configures_each_function_as_the_template_does():
+    # Given
     raw = template([])
+    # When
     links = policy.local_links(raw, STACK_ENV, {"a.b:handler": "fn"}, {})
+    # Then
     assert links == {"Table0000AAAA": "audit-local", "Secret1111BBBB": "keys-local",
                      "Queue2222CCCC": STACK_ENV["QUEUE"], "Bus3333DDDD": "bus-local"}
     model = policy.TemplateModel(raw, links, SECRET_ARNS, {"a.b:handler": "fn"})

@@ -35,8 +35,11 @@ def reverse(aid="ASSIGN1"):
 
 
 def test_given_submitted_when_rejected_then_mturk_called_once_and_audit_succeeded():
+    # Given
     service, mturk, audit = make(assignment())
+    # When
     outcome = service.decide(reject())
+    # Then
     assert mturk.writes == [("reject", "ASSIGN1", "Answers were random")]
     [record] = audit.records.values()
     assert record.state is DecisionState.SUCCEEDED
@@ -47,37 +50,49 @@ def test_given_submitted_when_rejected_then_mturk_called_once_and_audit_succeede
 
 
 def test_given_recent_rejection_when_reversed_then_approved_with_override_and_cost_recorded():
+    # Given
     service, mturk, audit = make(assignment(status="Rejected", submitted_days_ago=3))
+    # When
     outcome = service.decide(reverse())
+    # Then
     assert mturk.assignments["ASSIGN1"].status == "Approved"
     assert outcome.plan.cost.total == Decimal("0.60")
     assert next(iter(audit.records.values())).fee == Decimal("0.10")
 
 
 def test_given_unknown_assignment_then_not_found_and_nothing_written():
+    # Given
     service, mturk, audit = make()
+    # When / Then
     with pytest.raises(AssignmentNotFound):
         service.decide(reject("NOPE"))
     assert not audit.records and not mturk.writes
 
 
 def test_given_old_rejection_when_reversed_then_refused_before_any_write():
+    # Given
     service, mturk, audit = make(assignment(status="Rejected", submitted_days_ago=40))
+    # When / Then
     with pytest.raises(ReversalWindowClosed):
         service.decide(reverse())
     assert not audit.records and not mturk.writes
 
 
 def test_given_short_balance_when_reversed_then_402_and_nothing_written():
+    # Given
     service, mturk, audit = make(assignment(status="Rejected"), balance="0.59")
+    # When / Then
     with pytest.raises(InsufficientFunds):
         service.decide(reverse())
     assert not audit.records and not mturk.writes
 
 
 def test_when_planned_then_checks_run_and_nothing_written():
+    # Given
     service, mturk, audit = make(assignment(status="Rejected"))
+    # When
     plan = service.plan(reverse())
+    # Then
     assert plan.checks == ("feedback", "state", "reversal-window", "hit-not-disposed", "funds")
     assert plan.balance == Decimal("100.00")
     assert not audit.records and not mturk.writes
@@ -85,8 +100,10 @@ def test_when_planned_then_checks_run_and_nothing_written():
 
 @pytest.mark.parametrize("failure", [MTurkFault("down"), MTurkThrottled("slow")])
 def test_given_mturk_fails_then_audit_failed_with_error_and_error_raised(failure):
+    # Given
     service, mturk, audit = make(assignment())
     mturk.fail_next_write = failure
+    # When / Then
     with pytest.raises(type(failure)) as raised:
         service.decide(reject())
     [record] = audit.records.values()
@@ -95,17 +112,22 @@ def test_given_mturk_fails_then_audit_failed_with_error_and_error_raised(failure
 
 
 def test_given_audit_unwritable_then_mturk_never_called():
+    # Given
     service, mturk, audit = make(assignment())
     audit.fail_write_ahead = True
+    # When / Then
     with pytest.raises(AuditUnavailable):
         service.decide(reject())
     assert not mturk.writes
 
 
 def test_given_finalize_fails_then_decision_stands_and_record_stays_pending():
+    # Given
     service, mturk, audit = make(assignment())
     audit.fail_finalize = True
+    # When
     outcome = service.decide(reject())
+    # Then
     assert not outcome.audit_finalized
     assert next(iter(audit.records.values())).state is DecisionState.PENDING
     assert len(mturk.writes) == 1
@@ -158,8 +180,10 @@ def test_given_a_fault_and_another_writers_feedback_on_mturk_then_failed():
 
 
 def test_given_faults_answered_and_nothing_changed_then_failed_and_lease_released():
+    # Given
     service, mturk, audit = make(assignment())
     mturk.fail_next_write = ambiguous(MTurkFault("down"))
+    # When / Then
     with pytest.raises(MTurkFault):
         service.decide(reject())
     [record] = audit.records.values()
@@ -209,9 +233,12 @@ def test_given_an_expired_lease_of_a_crashed_decision_then_settled_by_evidence_a
 
 
 def test_describe_returns_view_deadline_and_history_newest_first():
+    # Given
     service, mturk, audit = make(assignment())
     service.decide(reject())
+    # When
     details = service.describe("ASSIGN1")
+    # Then
     assert details.assignment.status == "Rejected"
     assert details.reversal_deadline is not None
     assert [r.action for r in details.history] == [Action.REJECT]
