@@ -38,6 +38,7 @@ def test_get_hit_returns_the_hit_with_datetimes_and_counters(sim, mturk):
 
 
 def test_get_hit_unknown_answers_hit_does_not_exist(mturk):
+    # When / Then
     with pytest.raises(mturk.exceptions.RequestError) as exc:
         mturk.get_hit(HITId="3NOSUCHHIT")
     assert error_of(exc) == ("RequestError", f"Hit 3NOSUCHHIT does not exist. ({T0_MS})")
@@ -65,6 +66,7 @@ def test_get_assignment_returns_assignment_and_hit(sim, mturk):
 
 
 def test_get_assignment_unknown_answers_assignment_does_not_exist(mturk):
+    # When / Then
     with pytest.raises(mturk.exceptions.RequestError) as exc:
         mturk.get_assignment(AssignmentId="3NOSUCHASSIGNMENT")
     assert error_of(exc) == ("RequestError", f"Assignment 3NOSUCHASSIGNMENT does not exist. ({T0_MS})")
@@ -72,9 +74,11 @@ def test_get_assignment_unknown_answers_assignment_does_not_exist(mturk):
 
 
 def test_generated_ids_look_like_mturk_ids(sim):
+    # Given
     hit_id = sim.add_hit(KEY)
     assignment = sim.get_assignment_state(sim.add_assignment(hit_id))
     hit = sim.get_hit_state(hit_id)
+    # When / Then
     for generated in (hit_id, assignment.assignment_id, hit.hit_type_id):
         assert len(generated) == 30 and generated.isalnum() and generated.upper() == generated
     assert assignment.worker_id.startswith("A") and assignment.worker_id.isalnum() and assignment.worker_id.isupper()
@@ -111,9 +115,12 @@ def test_list_hits_paginates_in_creation_order_and_skips_disposed(sim, mturk):
 
 
 def test_list_hits_default_page_size_is_10(sim, mturk):
+    # Given
     for _ in range(12):
         sim.add_hit(KEY)
+    # When
     response = mturk.list_hits()
+    # Then
     assert response["NumResults"] == 10 and "NextToken" in response
 
 
@@ -151,13 +158,16 @@ def test_pagination_does_not_skip_items_that_change_status_between_pages(sim, mt
 
 
 def test_list_assignments_for_unknown_hit_answers_hit_does_not_exist(mturk):
+    # When / Then
     with pytest.raises(mturk.exceptions.RequestError) as exc:
         mturk.list_assignments_for_hit(HITId="3NOSUCHHIT")
     assert error_of(exc)[1] == f"Hit 3NOSUCHHIT does not exist. ({T0_MS})"
 
 
 def test_invalid_next_token_is_a_request_error(sim, mturk):
+    # Given
     hit_id = sim.add_hit(KEY)
+    # When / Then
     with pytest.raises(mturk.exceptions.RequestError) as exc:
         mturk.list_assignments_for_hit(HITId=hit_id, NextToken="not-a-token")
     assert exc.value.response["TurkErrorCode"] == "AWS.MechanicalTurk.InvalidParameterValue"
@@ -180,11 +190,17 @@ def test_list_reviewable_hits_filters_by_status_and_type_and_paginates(sim, mtur
 
 
 def test_hit_becomes_reviewable_when_all_assignments_are_in(sim, mturk):
+    # Given
     hit_id = sim.add_hit(KEY, max_assignments=2)
+    # When
     sim.add_assignment(hit_id)
+    # Then
     assert mturk.get_hit(HITId=hit_id)["HIT"]["HITStatus"] == "Assignable"
+    # When the second one is in
     sim.add_assignment(hit_id)
+    # Then
     assert mturk.get_hit(HITId=hit_id)["HIT"]["HITStatus"] == "Reviewable"
+    # And no third one can be added
     with pytest.raises(ValueError):
         sim.add_assignment(hit_id)
 
@@ -199,13 +215,18 @@ def test_other_model_operations_answer_not_supported(mturk):
 
 @pytest.mark.parametrize("target", [f"{TARGET_PREFIX}.LaunchRockets", "DynamoDB_20120810.GetItem", None])
 def test_unknown_target_answers_unknown_operation(server, target):
+    # Given
     headers = {"Content-Type": "application/x-amz-json-1.1"} | ({"X-Amz-Target": target} if target else {})
+    # When
     response = signed_request(server.url + "/", b"{}", headers)
+    # Then
     assert response.status_code == 400
     assert response.json()["__type"] == "UnknownOperationException"
     assert response.headers["x-amzn-RequestId"]
 
 
 def test_balance_helpers_use_decimal(sim):
+    # When
     sim.set_balance(KEY, "12.34")
+    # Then
     assert sim.balance(KEY) == Decimal("12.34")

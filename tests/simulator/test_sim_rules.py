@@ -35,22 +35,31 @@ def test_reject_only_from_submitted(sim, mturk, status):
 
 @pytest.mark.parametrize("override", [False, True])
 def test_approved_is_final(sim, mturk, override):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY), status="Approved")
+    # When
     message, turk_code = _request_error(mturk, mturk.approve_assignment, AssignmentId=assignment_id, OverrideRejection=override)
+    # Then
     assert (message, turk_code) == (STATUS_ERROR, "AWS.MechanicalTurk.InvalidAssignmentState")
     assert sim.balance(KEY) == Decimal("100.00")
 
 
 def test_approving_a_rejected_assignment_without_override_is_a_status_error(sim, mturk):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY), status="Rejected")
+    # When
     message, _ = _request_error(mturk, mturk.approve_assignment, AssignmentId=assignment_id)
+    # Then
     assert message == STATUS_ERROR
     assert sim.get_assignment_state(assignment_id).status == "Rejected"
 
 
 def test_override_on_a_submitted_assignment_just_approves_it(sim, mturk):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY))
+    # When
     mturk.approve_assignment(AssignmentId=assignment_id, OverrideRejection=True)
+    # Then
     assert sim.get_assignment_state(assignment_id).status == "Approved"
 
 
@@ -110,6 +119,7 @@ def test_override_refused_when_hit_is_disposed(sim, mturk):
 
 
 def test_unknown_assignment_on_approve_and_reject(mturk):
+    # When / Then
     for call, params in ((mturk.approve_assignment, {}), (mturk.reject_assignment, {"RequesterFeedback": "x"})):
         message, turk_code = _request_error(mturk, call, AssignmentId="3MISSING", **params)
         assert message == f"Assignment 3MISSING does not exist. ({T0_MS})"
@@ -130,11 +140,13 @@ def test_unknown_assignment_on_approve_and_reject(mturk):
     ("0.125", 1, "0.03"),    # reward rounds to 0.13 first
     ("0.05", 10, "0.02"),    # 0.020
 ])
-def test_fee_rules(reward, max_assignments, fee):
+def test_fee_is_20_or_40_percent_rounded_half_up_with_a_one_cent_minimum(reward, max_assignments, fee):
+    # When / Then
     assert mturk_fee(money(reward), max_assignments) == Decimal(fee)
 
 
 def test_fee_rounds_half_up_to_cents():
+    # When / Then
     # 0.0625 * 0.40 = 0.025 exactly: half up gives 0.03 (banker's rounding would give 0.02)
     assert mturk_fee(Decimal("0.0625"), 10) == Decimal("0.03")
 
@@ -150,8 +162,11 @@ def test_approval_debits_reward_plus_fee(sim, mturk, max_assignments, expected_b
 
 
 def test_rejection_costs_nothing(sim, mturk):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY, reward="5.00"))
+    # When
     mturk.reject_assignment(AssignmentId=assignment_id, RequesterFeedback="No")
+    # Then
     assert sim.balance(KEY) == Decimal("100.00")
 
 
@@ -175,9 +190,12 @@ def test_insufficient_funds_leaves_everything_unchanged(sim, mturk, override):
 
 
 def test_exact_balance_is_enough(sim, mturk):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY, reward="0.50"))
     sim.set_balance(KEY, "0.60")
+    # When
     mturk.approve_assignment(AssignmentId=assignment_id)
+    # Then
     assert sim.balance(KEY) == Decimal("0.00")
 
 
@@ -196,8 +214,11 @@ def test_feedback_allowed(sim, mturk, feedback):
 @pytest.mark.parametrize("feedback", ["x" * 1025, "é" * 1025, "🙂" * 1025])
 @pytest.mark.parametrize("operation", ["approve_assignment", "reject_assignment"])
 def test_feedback_over_1024_characters_refused(sim, mturk, feedback, operation):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY))
+    # When
     message, turk_code = _request_error(mturk, getattr(mturk, operation), AssignmentId=assignment_id, RequesterFeedback=feedback)
+    # Then
     assert message == f"RequesterFeedback cannot be longer than 1024 characters (got 1025). ({T0_MS})"
     assert turk_code == "AWS.MechanicalTurk.InvalidParameterValue"
     assert sim.get_assignment_state(assignment_id).status == "Submitted"
@@ -223,11 +244,16 @@ def test_feedback_with_forbidden_control_character_refused(sim, mturk, code, ope
 # ----- counters -----
 
 def test_hit_counters_follow_reviews(sim, mturk):
+    # Given
     hit_id = sim.add_hit(KEY, max_assignments=4)
     first, second, _ = (sim.add_assignment(hit_id) for _ in range(3))
+    # When
     hit = mturk.get_hit(HITId=hit_id)["HIT"]
+    # Then
     assert (hit["NumberOfAssignmentsAvailable"], hit["NumberOfAssignmentsCompleted"]) == (1, 0)
+    # When one is approved and one rejected
     mturk.approve_assignment(AssignmentId=first)
     mturk.reject_assignment(AssignmentId=second, RequesterFeedback="No")
+    # Then both count as completed
     hit = mturk.get_hit(HITId=hit_id)["HIT"]
     assert (hit["NumberOfAssignmentsAvailable"], hit["NumberOfAssignmentsCompleted"]) == (1, 2)

@@ -26,6 +26,7 @@ def test_pattern_violation(unvalidated):
 
 
 def test_length_violation(unvalidated):
+    # When / Then
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.get_hit(HITId="A" * 65)
     assert _validation_error(exc) == (
@@ -35,6 +36,7 @@ def test_length_violation(unvalidated):
 
 
 def test_several_violations_are_reported_together(unvalidated):
+    # When / Then
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.get_hit(HITId="")
     assert _validation_error(exc) == (
@@ -45,6 +47,7 @@ def test_several_violations_are_reported_together(unvalidated):
 
 
 def test_required_member_missing(unvalidated):
+    # When / Then
     # RejectAssignment requires RequesterFeedback in the model
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.reject_assignment(AssignmentId="3ABC")
@@ -54,6 +57,7 @@ def test_required_member_missing(unvalidated):
 
 
 def test_integer_range(unvalidated):
+    # When / Then
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.list_hits(MaxResults=101)
     assert _validation_error(exc) == (
@@ -63,6 +67,7 @@ def test_integer_range(unvalidated):
 
 
 def test_enum_violation(unvalidated):
+    # When / Then
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.list_reviewable_hits(Status="Assignable")
     assert _validation_error(exc) == (
@@ -72,6 +77,7 @@ def test_enum_violation(unvalidated):
 
 
 def test_enum_violation_inside_a_list(unvalidated):
+    # When / Then
     with pytest.raises(unvalidated.exceptions.ClientError) as exc:
         unvalidated.list_assignments_for_hit(HITId="3ABC", AssignmentStatuses=["Submitted", "Pending"])
     assert _validation_error(exc) == (
@@ -98,7 +104,9 @@ def test_type_violations(server, operation, params, path, kind):
 
 
 def test_unknown_member(server):
+    # When
     response = raw_call(server, "GetAccountBalance", {"Verbose": True})
+    # Then
     assert response.status_code == 400
     assert response.json() == {
         "__type": "ValidationException",
@@ -109,20 +117,27 @@ def test_unknown_member(server):
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"\xff\xfe"])
 def test_body_that_is_not_a_json_object(server, body):
+    # When
     response = raw_call(server, "GetAccountBalance", body)
+    # Then
     assert response.status_code == 400
     assert response.json()["__type"] == "SerializationException"
 
 
 def test_empty_body_means_no_parameters(sim, server):
+    # When
     response = raw_call(server, "GetAccountBalance", b"")
+    # Then
     assert response.status_code == 200
     assert response.json() == {"AvailableBalance": "100.00"}
 
 
 def test_valid_raw_request_passes(sim, server):
+    # Given
     hit_id = sim.add_hit(KEY)
+    # When
     response = raw_call(server, "ListAssignmentsForHIT", {"HITId": hit_id, "AssignmentStatuses": ["Submitted"], "MaxResults": 5})
+    # Then
     assert response.status_code == 200
     assert response.json() == {"NumResults": 0, "Assignments": []}
     assert response.headers["Content-Type"] == "application/x-amz-json-1.1"
