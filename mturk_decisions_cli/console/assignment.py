@@ -84,17 +84,17 @@ def scheduled_block(aid: str, schedule: dict[str, Any] | None) -> str:
     return f'<section aria-labelledby="sched-h"><h2 id="sched-h">Automatic reversal</h2>{facts}{buttons}</section>'
 
 
-def schedule_buttons(aid: str, schedule: dict[str, Any], *, back: str) -> str:
-    """Confirm (a provisional rejection only) and cancel, as two small forms."""
+def schedule_buttons(aid: str, schedule: dict[str, Any], *, back: str, compact: bool = False) -> str:
+    """Confirm (a provisional rejection only) and cancel, as two small forms; `compact` for a table row."""
+    words = ("Confirm", "Cancel") if compact else ("Confirm the rejection", "Cancel the automatic reversal")
     confirm = ""
     if schedule.get("kind") == "provisional":
         confirm = ('<form method="post" action="/assignment/confirm-reversal" class="inline">'
                    + markup.hidden(id=aid, back=back)
-                   + f'<button type="submit" aria-label="Confirm the rejection of {e(aid)}">Confirm the rejection'
-                     '</button></form>')
+                   + f'<button type="submit" aria-label="Confirm the rejection of {e(aid)}">{words[0]}</button></form>')
     cancel = ('<form method="post" action="/assignment/cancel-reversal" class="inline">' + markup.hidden(id=aid, back=back)
               + f'<button type="submit" class="secondary" aria-label="Cancel the automatic reversal of {e(aid)}">'
-                'Cancel the automatic reversal</button></form>')
+                f'{words[1]}</button></form>')
     return f'<div class="buttons">{confirm}{cancel}</div>'
 
 
@@ -161,7 +161,8 @@ def reverse_form(aid: str, drafts: Form) -> str:
 
 
 def history_block(history: list[dict[str, Any]]) -> str:
-    rows = [[markup.when(d.get("createdAt")), *(e(d.get(c)) for c in HISTORY_COLUMNS[1:])] for d in history]
+    rows = [[markup.when(d.get("createdAt")), e(d.get("action")), e(d.get("state")), markup.actor(d.get("actor")),
+             *(e(d.get(c)) for c in HISTORY_COLUMNS[4:])] for d in history]
     return ('<section aria-labelledby="history-h"><h2 id="history-h">Decision history (newest first)</h2>'
             + markup.table(HISTORY_COLUMNS, rows, empty="No decision recorded for this assignment.") + "</section>")
 

@@ -51,7 +51,8 @@ def search_form(query: dict[str, Any]) -> str:
 def results(query: dict[str, Any], answer: dict[str, Any]) -> str:
     decisions = answer.get("decisions") or []
     rows = [[markup.when(d.get("createdAt")), markup.link("/assignment", str(d.get("assignmentId")), id=d.get("assignmentId")),
-             *(e(d.get(c)) for c in COLUMNS[2:8]), f'<span class="pre">{e(d.get("feedback"))}</span>', e(d.get("reason"))]
+             *(e(d.get(c)) for c in COLUMNS[2:7]), markup.actor(d.get("actor")),
+             f'<span class="pre">{e(d.get("feedback"))}</span>', e(d.get("reason"))]
             for d in decisions]
     parts = ["<p>" + markup.link("/audit.csv", "Export this search as CSV", **query) + "</p>",
              markup.table(COLUMNS[:10], rows, empty="No decision matches.", css="audit")]

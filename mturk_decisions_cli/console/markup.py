@@ -54,7 +54,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str
     head = "".join(f'<th scope="col">{e(h)}</th>' for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    return f'<table class="{css}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="scroll"><table class="{css}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def api_error(error: Any) -> str:
@@ -98,3 +98,10 @@ def countdown(deadline: str | None) -> str:
     if not deadline:
         return "—"
     return f'<span class="countdown" data-deadline="{e(deadline)}">{when(deadline)}</span>'
+
+
+def actor(value: str | None) -> str:
+    """An IAM principal by its last name part (`user/demo-requester` → demo-requester), the whole ARN as title."""
+    if not value:
+        return "—"
+    return f'<span title="{e(value)}">{e(value.rsplit("/", 1)[-1] if value.startswith("arn:") else value)}</span>'

@@ -67,9 +67,9 @@ def reversal_table(reversals: list[dict[str, Any]], *, back: str) -> str:
     rows = []
     for item in reversals:
         aid = str(item.get("assignmentId"))
-        buttons = schedule_buttons(aid, item, back=back) if item.get("state") == "PENDING" else ""
+        buttons = schedule_buttons(aid, item, back=back, compact=True) if item.get("state") == "PENDING" else ""
         rows.append([markup.link("/assignment", aid, id=aid), e(item.get("hitId")), e(item.get("workerId")),
-                     e(item.get("kind")), e(item.get("state")), markup.countdown(item.get("dueAt")),
+                     f'{e(item.get("kind"))}<br>{e(item.get("state"))}', markup.countdown(item.get("dueAt")),
                      markup.countdown(item.get("deadline")), e(item.get("attempts")), e(item.get("lastError")), buttons])
-    return markup.table(("Assignment", "HIT", "Worker", "Kind", "State", "Due", "Deadline", "Attempts", "Last error",
-                         ""), rows, empty="No automatic reversal matches.", css="reversals")
+    return markup.table(("Assignment", "HIT", "Worker", "Kind, state", "Due", "Deadline", "Attempts", "Last error",
+                         "Actions"), rows, empty="No automatic reversal matches.", css="reversals")

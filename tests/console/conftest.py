@@ -17,7 +17,6 @@ from tests.docs_ui.conftest import CHROMIUM, CHROMIUM_ARGS, DocsProcess, cli_com
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
-README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "console.png"
 #: Playwright's waits, in milliseconds: generous deadlines, never fixed sleeps.
 UI_TIMEOUT_MS = 20_000
 
@@ -94,8 +93,10 @@ def page(chromium, console):
         context.close()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """tests/artifacts/console/NAME.png (ignored by git). The README's picture, docs/images/console.png, is a
+    copy of readme_console.png: a test run never rewrites a committed file."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=full_page)
     return shot

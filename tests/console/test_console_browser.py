@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from local.stack import DEMO_PRINCIPAL
-from tests.console.conftest import README_SCREENSHOT, UI_TIMEOUT_MS, screenshot
+from tests.console.conftest import UI_TIMEOUT_MS, screenshot
 
 
 def _go(page, name: str) -> None:
@@ -199,7 +199,27 @@ def test_given_the_console_when_the_overview_opens_then_it_shows_the_chart_or_wh
     expect(page.get_by_role("heading", name="Batches started from this console")).to_be_visible()
     assert "token=" not in page.url
     screenshot(page, "overview")
-    README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(README_SCREENSHOT))
     # And the keys never reached the page
     assert DEMO_PRINCIPAL.secret_access_key not in page.content()
+
+
+def test_given_a_rejection_when_reversed_with_a_message_then_the_worker_is_told(page, console, seed, sim, served):
+    # Given a rejected assignment, open in the console
+    assignment_id = seed(status="Rejected", days_ago=2)
+    worker_id = sim.get_assignment_state(assignment_id).worker_id
+    _open_assignment(page, assignment_id)
+    # When the requester reverses it with "Tell the worker the rejection was reversed" and a message
+    page.get_by_label("Tell the worker the rejection was reversed").check()
+    page.get_by_label("Subject (at most 200 characters)").fill("Your HIT was approved after all")
+    page.get_by_label("Message (at most 4,096 characters)").fill("Sorry: our QA rule 7 was wrong.")
+    page.locator("#reverse-h + form").get_by_role("button", name="Check and show the plan…").click()
+    expect(page.locator("#plan")).to_contain_text("Your HIT was approved after all")
+    screenshot(page, "readme_console", full_page=False)  # docs/images/console.png is a copy of this one
+    page.get_by_role("button", name="Confirm: reverse the rejection").click()
+    # Then the rejection is reversed, the page says the message was sent, and MTurk sent it to the worker
+    expect(page.locator(".notice.ok")).to_contain_text("Message to the worker: SENT")
+    assert sim.get_assignment_state(assignment_id).status == "Approved"
+    sent = sim.worker_messages(worker_id)
+    assert [(m.subject, m.message) for m in sent] == [("Your HIT was approved after all",
+                                                       "Sorry: our QA rule 7 was wrong.")]
+    screenshot(page, "assignment_reversed_and_told")

@@ -23,7 +23,8 @@
       var at = Date.parse(el.getAttribute("data-deadline"));
       if (isNaN(at)) { return; }
       if (!el.title) { el.title = el.getAttribute("data-deadline"); }
-      el.textContent = remaining(at - now) + " (" + el.getAttribute("data-deadline").replace("T", " ").slice(0, 19) + "Z)";
+      var exact = el.getAttribute("data-deadline").replace("T", " ").slice(0, 16) + "Z";
+      el.textContent = remaining(at - now) + (el.closest("table") ? "" : " (" + exact + ")");
       el.classList.toggle("late", at - now <= 0);
     });
   }
