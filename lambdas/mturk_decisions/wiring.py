@@ -33,9 +33,11 @@ if TYPE_CHECKING:  # the real types, without their import cost at run time
     from mturk_decisions.adapters.event_bus import EventBusPublisher
     from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy
     from mturk_decisions.adapters.mturk_client import MTurkClientProvider
-    from mturk_decisions.service.batches import BatchService, BatchStatus
+    from mturk_decisions.adapters.work_queue import Chunk
+    from mturk_decisions.service.batches import BatchService, BatchSummary
     from mturk_decisions.service.decisions import CompositeObserver, DecisionService
     from mturk_decisions.service.notifications import NotificationIngest
+    from mturk_decisions.service.ports import WorkQueue
     from mturk_decisions.service.reconciler import Reconciler
     from mturk_decisions.service.reversal_requests import ReversalRequests
     from mturk_decisions.service.schedules import ReversalScheduler
@@ -45,6 +47,13 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 #: What makes MTurk clients: the secret-reading provider, or a test's own function.
 ClientProvider = Callable[[], object]
+
+
+def configured(value: str | None, variable: str) -> str:
+    """A resource name the function's environment must give (NotConfigured, a clear 503, when it does not)."""
+    if not value:
+        raise NotConfigured(f"{variable} is not set in the function's environment.")
+    return value
 
 
 def required(part: Lazy[T] | None, what: str, variables: str) -> T:
@@ -148,8 +157,9 @@ class _Parts:
     def __init__(self, settings: Settings, mturk_client_provider: ClientProvider | None,
                  clock: Clock | None) -> None:
         from mturk_decisions.adapters.aws_clients import LazyClients
+        from mturk_decisions.service.decisions import utc_now
 
-        self.settings, self.clock, self.clients = settings, clock, LazyClients(settings.region)
+        self.settings, self.clock, self.clients = settings, clock or utc_now, LazyClients(settings.region)
         self.provider: MTurkClientProvider | ClientProvider = (
             mturk_client_provider or _mturk_client_provider(settings))
         self.retry: Lazy[RetryPolicy] = Lazy(self._retry)
@@ -204,27 +214,24 @@ class _Parts:
         from mturk_decisions.service.decisions import DecisionService
 
         return DecisionService(self.gateway.resolve(), self.audit.resolve(), observer=self.observer.resolve(),
-                               **self.clocked)
-
-    @property
-    def clocked(self) -> dict[str, Clock]:
-        return {"clock": self.clock} if self.clock else {}
+                               clock=self.clock)
 
     def _scheduler(self) -> ReversalScheduler:
         from mturk_decisions.adapters.schedule_store import DynamoScheduleStore
         from mturk_decisions.service.schedules import ReversalScheduler
 
         s = self.settings
-        store = DynamoScheduleStore.for_table(s.schedule_table_name, s.region, s.dynamodb_endpoint_url)
-        return ReversalScheduler(self.service.resolve(), store, **self.clocked)
+        store = DynamoScheduleStore.for_table(configured(s.schedule_table_name, "SCHEDULE_TABLE_NAME"), s.region,
+                                              s.dynamodb_endpoint_url)
+        return ReversalScheduler(self.service.resolve(), store, clock=self.clock)
 
     def _bulk(self) -> tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]:
         """(batch service, its store, the paced gateway)."""
         return _bulk_service(self.settings, self.clients, self.provider, self.retry.resolve(), self.audit.resolve(),
-                             self.observer.resolve(), self.publisher.resolve(), self.clocked)
+                             self.observer.resolve(), self.publisher.resolve(), self.clock)
 
     def uploads(self) -> UploadService:
-        return _upload_service(self.settings, self.clients, *self.bulk.resolve(), self.clocked)
+        return _upload_service(self.settings, self.clients, *self.bulk.resolve(), self.clock)
 
     def _optional_scheduler(self) -> ReversalScheduler | None:
         return self.scheduler.resolve() if self.settings.schedule_table_name else None
@@ -247,7 +254,7 @@ class _Parts:
 
             grace = parse_duration(self.settings.website_rejection_grace)
         return NotificationIngest(self.gateway.resolve(), self.audit.resolve(), self._optional_scheduler(), grace,
-                                  **self.clocked)
+                                  clock=self.clock)
 
     def reconcile(self) -> Reconciler:
         from mturk_decisions.observability import reconcile_failed
@@ -255,7 +262,7 @@ class _Parts:
 
         return Reconciler(self.gateway.resolve(), self.audit.resolve(),
                           older_than=timedelta(seconds=self.settings.reconcile_after_seconds),
-                          on_error=reconcile_failed, **self.clocked)
+                          on_error=reconcile_failed, clock=self.clock)
 
     def dead_letters(self, url: str) -> Lazy[DeadLetters]:
         def make() -> DeadLetters:
@@ -297,7 +304,7 @@ def _mturk_client_provider(settings: Settings) -> MTurkClientProvider:
 def _bulk_service(settings: Settings, session: LazyClients, mturk_client_provider: MTurkClientProvider | ClientProvider,
                   retry: RetryPolicy, audit: DynamoAuditStore, observer: CompositeObserver,
                   publisher: EventBusPublisher | None,
-                  clocked: dict[str, Clock]) -> tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]:
+                  clock: Clock) -> tuple[BatchService, DynamoBatchStore, Boto3MTurkGateway]:
     """The batch service on the paced MTurk gateway (its work queue only where WORK_QUEUE_URL is set), its store
     and the gateway."""
     from mturk_decisions.adapters.batch_store import DynamoBatchStore
@@ -311,36 +318,46 @@ def _bulk_service(settings: Settings, session: LazyClients, mturk_client_provide
 
     # One pacer for every worker environment: its state is an item of the batch table.
     pacer = SharedPacer(DynamoRateBucket(
-        pacer_model(settings.batch_table_name, settings.region, settings.dynamodb_endpoint_url),
+        pacer_model(configured(settings.batch_table_name, "BATCH_TABLE_NAME"), settings.region,
+                    settings.dynamodb_endpoint_url),
         Aimd(initial_rate=settings.mturk_initial_rate, max_rate=settings.mturk_max_rate)))
     paced = Boto3MTurkGateway(mturk_client_provider, retry=retry, on_retry=mturk_retried, pacer=pacer, rng=jitter)
-    queue = SqsWorkQueue(settings.work_queue_url, session.client("sqs")) if settings.work_queue_url else None
-    store = DynamoBatchStore.for_table(settings.batch_table_name, settings.region, settings.dynamodb_endpoint_url)
+    queue: WorkQueue = (SqsWorkQueue(settings.work_queue_url, session.client("sqs")) if settings.work_queue_url
+                        else _NoWorkQueue())
+    store = DynamoBatchStore.for_table(configured(settings.batch_table_name, "BATCH_TABLE_NAME"), settings.region,
+                                       settings.dynamodb_endpoint_url)
     service = BatchService(
         paced,
-        DecisionService(paced, audit, observer=observer, **clocked),
+        DecisionService(paced, audit, observer=observer, clock=clock),
         audit,
         store,
         queue,
         on_completed=_announce_batch(publisher),
         window=Window(rate=lambda: pacer.rate, latency=pacer.latency),
-        **clocked,
+        clock=clock,
     )
     return service, store, paced
 
 
+class _NoWorkQueue:
+    """The work queue of a function that plans batches but never queues them (the upload parser)."""
+
+    def send(self, chunks: list[Chunk]) -> None:
+        raise NotConfigured("Queueing batches needs WORK_QUEUE_URL in the function's environment.")
+
+
 def _upload_service(settings: Settings, session: LazyClients, bulk: BatchService, store: DynamoBatchStore,
-                    paced: Boto3MTurkGateway, clocked: dict[str, Clock]) -> UploadService:
+                    paced: Boto3MTurkGateway, clock: Clock) -> UploadService:
     """Uploaded batches: the bucket (its S3 client made on first use), the batch service's store and rules."""
     from mturk_decisions.adapters.upload_store import S3Uploads, s3_client
     from mturk_decisions.service.uploads import UploadService
 
-    objects = S3Uploads(settings.upload_bucket_name, lambda: s3_client(session))
-    return UploadService(store, objects, bulk, paced, can_queue=bool(settings.work_queue_url), **clocked)
+    objects = S3Uploads(configured(settings.upload_bucket_name, "UPLOAD_BUCKET_NAME"), lambda: s3_client(session))
+    return UploadService(store, objects, bulk, paced, can_queue=bool(settings.work_queue_url), clock=clock)
 
 
-def _announce_batch(publisher: EventBusPublisher | None) -> Callable[[BatchStatus], None]:
-    def announce(status: BatchStatus) -> None:
+def _announce_batch(publisher: EventBusPublisher | None) -> Callable[[BatchSummary], None]:
+    def announce(status: BatchSummary) -> None:
         if publisher is not None:
             from mturk_decisions.adapters.event_bus import BATCH_COMPLETED
 
