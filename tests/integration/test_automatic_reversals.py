@@ -60,17 +60,23 @@ def drain(sqs, url, wait=1):
 class TestReversalRequestedEvents:
     def test_given_a_reversal_requested_event_then_the_assignment_is_reversed_and_audited(self, api, sim, seed,
                                                                                          events, stack):
+        # Given
         assignment_id = seed("Rejected", days_ago=3)
+        # When
         request_reversal(events, stack, {"assignmentId": assignment_id, "reason": "appeal upheld", "requester": "qa-bot"})
+        # Then
         assert wait_until(lambda: sim.get_assignment_state(assignment_id).status == "Approved")
         record = wait_until(lambda: api.get(f"/assignments/{assignment_id}").json()["history"])[0]
         assert record["source"] == "event" and record["actor"] == "event:mturk-decisions.requester (claimed requester: qa-bot)"
 
     def test_given_a_hit_event_with_workers_then_a_batch_reverses_only_them(self, sim, events, stack):
+        # Given
         hit = sim.add_hit(DEMO_MTURK_KEY[0], max_assignments=2)
         keep = sim.add_assignment(hit, worker_id="AKEEPWORKER1", status="Rejected")
         undo = sim.add_assignment(hit, worker_id="AUNDOWORKER2", status="Rejected")
+        # When
         request_reversal(events, stack, {"hitId": hit, "workerIds": ["AUNDOWORKER2"]})
+        # Then
         assert wait_until(lambda: sim.get_assignment_state(undo).status == "Approved", timeout=30)
         assert sim.get_assignment_state(keep).status == "Rejected"
 
@@ -80,8 +86,11 @@ class TestReversalRequestedEvents:
         ({"assignmentId": "A1", "colour": "red"}, "unknown detail field"),
     ])
     def test_given_a_malformed_event_then_it_lands_in_the_dlq_with_its_reason(self, events, sqs, stack, detail, reason):
+        # Given
         drain(sqs, stack.env["EVENTS_DLQ_URL"], wait=0)
+        # When
         request_reversal(events, stack, detail)
+        # Then
         messages = wait_until(lambda: drain(sqs, stack.env["EVENTS_DLQ_URL"]), timeout=20)
         assert len(messages) == 1
         body = json.loads(messages[0]["Body"])
@@ -92,18 +101,24 @@ class TestReversalRequestedEvents:
 class TestProvisionalRejections:
     def test_given_unconfirmed_provisional_rejection_then_reversed_when_grace_ends_before_day_30(self, api, frozen,
                                                                                                seed):
+        # Given
         sim = frozen
         assignment_id = seed("Submitted", days_ago=1)
+        # When
         response = api.post(f"/assignments/{assignment_id}/reject",
                             {"feedback": "Looks copied", "provisionalFor": "P2D"})
+        # Then
         assert response.status_code == 200, response.text
         schedule = response.json()["scheduledReversal"]
         assert schedule["kind"] == "provisional" and schedule["state"] == "PENDING"
+        # And a day later the sweep reverses nothing
         scheduler = wiring.current().reversal_scheduler()
         sim.clock.advance(days=1)
         assert scheduler.sweep().reversed == []
+        # When the grace ends
         sim.clock.advance(days=1, minutes=1)
         report = scheduler.sweep()
+        # Then the sweep reverses it, and the history says so
         assert report.reversed == [assignment_id]
         assert sim.get_assignment_state(assignment_id).status == "Approved"
         history = api.get(f"/assignments/{assignment_id}").json()
@@ -112,37 +127,53 @@ class TestProvisionalRejections:
         assert history["scheduledReversal"]["state"] == "DONE"
 
     def test_given_a_long_grace_then_the_reversal_is_due_before_the_window_closes(self, api, frozen, seed):
+        # Given
         assignment_id = seed("Submitted", days_ago=20)
+        # When
         schedule = api.post(f"/assignments/{assignment_id}/reject",
                             {"feedback": "Looks copied", "provisionalFor": "P25D"}).json()["scheduledReversal"]
+        # Then
         assert schedule["dueAt"] < schedule["deadline"]
+        # And a sweep before day 30 reverses it
         frozen.clock.advance(days=9, hours=20)
         assert wiring.current().reversal_scheduler().sweep().reversed == [assignment_id]
 
     def test_given_confirmed_provisional_rejection_then_never_reversed(self, api, frozen, seed):
+        # Given
         assignment_id = seed("Submitted")
         api.post(f"/assignments/{assignment_id}/reject", {"feedback": "Looks copied", "provisionalFor": "PT1H"})
+        # When
         confirmed = api.post(f"/assignments/{assignment_id}/confirm")
+        # Then
         assert confirmed.status_code == 200 and confirmed.json()["scheduledReversal"]["state"] == "CONFIRMED"
+        # And three days later no sweep reverses it
         frozen.clock.advance(days=3)
         assert wiring.current().reversal_scheduler().sweep().reversed == []
         assert frozen.get_assignment_state(assignment_id).status == "Rejected"
 
     def test_confirm_without_provisional_rejection_is_404(self, api, seed):
+        # When
         response = api.post(f"/assignments/{seed('Rejected')}/confirm")
+        # Then
         assert response.status_code == 404 and response.json()["code"] == "SCHEDULE_NOT_FOUND"
 
     def test_bad_provisional_duration_is_400(self, api, seed):
+        # When
         response = api.post(f"/assignments/{seed('Submitted')}/reject", {"feedback": "x", "provisionalFor": "2 days"})
+        # Then
         assert response.status_code == 400 and response.json()["field"] == "provisionalFor"
 
 
 class TestScheduledReversals:
     def test_given_a_scheduled_reversal_then_it_fires_at_its_time(self, api, frozen, seed):
+        # Given
         assignment_id = seed("Rejected", days_ago=2)
         at = (frozen.clock.now() + timedelta(hours=5)).isoformat()
+        # When
         response = api.post(f"/assignments/{assignment_id}/reverse", {"at": at, "reason": "after appeal review"})
+        # Then
         assert response.status_code == 202, response.text
+        # And it fires at its time, not before
         scheduler = wiring.current().reversal_scheduler()
         frozen.clock.advance(hours=4)
         assert scheduler.sweep().reversed == []
@@ -151,37 +182,50 @@ class TestScheduledReversals:
         assert frozen.get_assignment_state(assignment_id).status == "Approved"
 
     def test_given_a_cancelled_scheduled_reversal_then_it_never_fires(self, api, frozen, seed):
+        # Given
         assignment_id = seed("Rejected", days_ago=2)
         api.post(f"/assignments/{assignment_id}/reverse", {"at": (frozen.clock.now() + timedelta(hours=1)).isoformat()})
+        # When
         cancelled = api.delete(f"/assignments/{assignment_id}/scheduled-reversal")
+        # Then
         assert cancelled.status_code == 200 and cancelled.json()["scheduledReversal"]["state"] == "CANCELLED"
+        # And it never fires
         frozen.clock.advance(hours=2)
         assert wiring.current().reversal_scheduler().sweep().reversed == []
         assert frozen.get_assignment_state(assignment_id).status == "Rejected"
 
     def test_a_time_after_the_deadline_is_refused(self, api, frozen, seed):
+        # Given
         assignment_id = seed("Rejected", days_ago=29)
+        # When
         response = api.post(f"/assignments/{assignment_id}/reverse",
                             {"at": (frozen.clock.now() + timedelta(days=2)).isoformat()})
+        # Then
         assert response.status_code == 409 and response.json()["code"] == "REVERSAL_WINDOW_CLOSING"
 
 
 class TestFundsRetries:
     def test_given_no_funds_then_the_reversal_is_retried_and_succeeds_after_top_up(self, api, frozen, seed, events,
                                                                                   stack):
+        # Given
         sim = frozen
         assignment_id = seed("Rejected", days_ago=2)
         sim.set_balance(DEMO_MTURK_KEY[0], "0.00")
+        # When
         request_reversal(events, stack, {"assignmentId": assignment_id, "reason": "appeal"})
+        # Then a funds retry is scheduled
         scheduler = wiring.current().reversal_scheduler()
         schedule = wait_until(lambda: scheduler.get(assignment_id))
         assert schedule.kind == "funds-retry" and schedule.state == "PENDING"
+        # And a sweep while there are still no funds backs off
         sim.clock.advance(minutes=16)
         report = scheduler.sweep()
         assert report.rescheduled == [assignment_id]  # still no funds: backs off
         assert scheduler.get(assignment_id).attempts == 2
+        # When the balance is topped up
         sim.set_balance(DEMO_MTURK_KEY[0], "50.00")
         sim.clock.advance(hours=1)
+        # Then the next sweep reverses it
         assert scheduler.sweep().reversed == [assignment_id]
         assert sim.get_assignment_state(assignment_id).status == "Approved"
 
@@ -232,17 +276,23 @@ class TestMTurkNotifications:
         assert history[0]["source"] == "mturk-notification" and history[0]["feedback"] == "website says no"
 
     def test_the_services_own_decisions_are_not_recorded_twice(self, api, seed, sqs, stack, sim):
+        # Given
         assignment_id = seed("Submitted")
         api.post(f"/assignments/{assignment_id}/reject", {"feedback": "no"})
         hit_id = sim.get_assignment_state(assignment_id).hit_id
+        # When MTurk notifies that rejection
         sqs.send_message(QueueUrl=stack.env["NOTIFICATIONS_QUEUE_URL"],
                          MessageBody=self.notification(assignment_id, hit_id, uuid.uuid4().hex))
+        # Then
         time.sleep(2)
         assert len(api.get(f"/assignments/{assignment_id}").json()["history"]) == 1
 
     def test_a_malformed_notification_goes_to_the_dlq_with_its_reason(self, sqs, stack):
+        # Given
         drain(sqs, stack.env["NOTIFICATIONS_DLQ_URL"], wait=0)
+        # When
         sqs.send_message(QueueUrl=stack.env["NOTIFICATIONS_QUEUE_URL"], MessageBody='{"Events": []}')
+        # Then
         [message] = wait_until(lambda: drain(sqs, stack.env["NOTIFICATIONS_DLQ_URL"]))
         assert "EventDocId" in json.loads(message["Body"])["reason"]
 
@@ -278,15 +328,18 @@ class TestReconciler:
 
 class TestServiceEvents:
     def test_decisions_are_published_on_the_bus(self, api, seed, events, sqs, stack):
+        # Given a queue observing the bus
         observer = sqs.create_queue(QueueName=f"observer-{uuid.uuid4().hex[:8]}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         rule = f"observe-{uuid.uuid4().hex[:8]}"
         events.put_rule(Name=rule, EventBusName=stack.env["EVENT_BUS_NAME"],
                         EventPattern=json.dumps({"source": ["mturk-decisions"]}))
         events.put_targets(Rule=rule, EventBusName=stack.env["EVENT_BUS_NAME"], Targets=[{"Id": "o", "Arn": arn}])
+        # When an assignment is rejected, then the rejection reversed
         assignment_id = seed("Submitted")
         api.post(f"/assignments/{assignment_id}/reject", {"feedback": "no"})
         api.post(f"/assignments/{assignment_id}/reverse", {})
+        # Then
         messages = wait_until(lambda: drain(sqs, observer))
         kinds = sorted(json.loads(m["Body"])["detail-type"] for m in messages)
         assert kinds == ["Assignment Rejected", "Rejection Reversed"]
