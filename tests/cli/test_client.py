@@ -109,35 +109,47 @@ def test_query_values_with_plus_slash_and_equals_survive_signing(stub):
 
 
 def test_temporary_credentials_send_the_session_token(stub):
+    # Given
     stub.answer(200, {})
     client, _ = client_for(stub, credentials=Credentials(*FAKE_KEY, token="fake-session-token"))
+    # When
     client.request("GET", "/decisions", query={"workerId": "A1"})
+    # Then
     assert stub.received[0]["headers"]["X-Amz-Security-Token"] == "fake-session-token"
 
 
 def test_csv_bodies_are_sent_as_is_with_their_content_type(stub):
+    # Given
     stub.answer(202, {"batchId": "b"})
     client, _ = client_for(stub)
     data = '\ufeff"HITId","AssignmentId"\r\n"H","A"\r\n'.encode()
+    # When
     client.request("POST", "/batches", data=data, content_type="text/csv")
+    # Then
     [seen] = stub.received
     assert seen["body"] == data and seen["headers"]["Content-Type"] == "text/csv"
     assert seen["signed"][0] == "execute-api"
 
 
 def test_get_is_retried_on_503_then_succeeds_and_each_attempt_is_signed_again(stub):
+    # Given
     stub.answer(503, {"code": "AUDIT_UNAVAILABLE", "message": "later"}).answer(200, {"assignment": {}})
     client, sleeps = client_for(stub)
+    # When
     response = client.request("GET", "/assignments/A1")
+    # Then
     assert response.status == 200 and len(stub.received) == 2 and len(sleeps) == 1
     assert all(seen["signed"][0] == "execute-api" for seen in stub.received)
 
 
 def test_a_write_with_idempotency_key_is_retried_with_the_same_key_after_a_429(stub):
+    # Given
     stub.answer(429, {"code": "MTURK_THROTTLED", "message": "slow down", "retryAfterSeconds": 3},
                 {"Retry-After": "3"}).answer(200, {"decision": {}})
     client, sleeps = client_for(stub)
+    # When
     client.request("POST", "/assignments/A1/reject", json={"feedback": "x"}, headers={"Idempotency-Key": "k-1"})
+    # Then
     assert [seen["headers"]["Idempotency-Key"] for seen in stub.received] == ["k-1", "k-1"]
     assert sleeps == [3.0]
 
@@ -153,34 +165,45 @@ def test_a_batch_submission_is_never_retried(stub):
 
 
 def test_mturk_fault_is_not_retried_and_retries_stop_after_the_limit(stub):
+    # Given
     stub.answer(502, {"code": "MTURK_FAULT", "message": "MTurk kept failing"})
     client, _ = client_for(stub)
+    # When / Then an MTurk fault is not retried
     assert client.request("GET", "/assignments/A1").status == 502 and len(stub.received) == 1
+    # And a 500 is retried up to the limit
     stub.answers[:] = [(500, {"message": "Internal server error"}, {})]
     stub.received.clear()
     assert client.request("GET", "/assignments/A1").status == 500 and len(stub.received) == 3
 
 
 def test_a_non_json_error_body_becomes_a_message(stub):
+    # Given
     stub.answer(502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"})
     client, _ = client_for(stub, retries=0)
+    # When
     response = client.request("GET", "/assignments/A1")
+    # Then
     assert response.status == 502 and "Bad Gateway" in response.body["message"]
     assert response.error().code == "HTTP_502"
 
 
 def test_api_gateway_errors_without_code_get_one_from_the_error_type(stub):
+    # Given
     stub.answer(403, {"message": "The security token included in the request is invalid."},
                 {"x-amzn-ErrorType": "UnrecognizedClientException:http://internal.amazon.com/coral/"})
     client, _ = client_for(stub, retries=0)
+    # When
     error = client.request("GET", "/assignments/A1").error()
+    # Then
     assert error.code == "ACCESS_DENIED" and error.exit_code == 4
 
 
 def test_unreachable_api_is_a_transport_error_after_retries():
+    # Given
     sleeps: list[float] = []
     client = ApiClient("http://127.0.0.1:9/v1", Credentials(*FAKE_KEY), "us-east-1", timeout=2, retries=1,
                        sleep=sleeps.append)
+    # When / Then
     with pytest.raises(TransportError) as raised:
         client.request("GET", "/assignments/A1")
     assert raised.value.message == "Could not connect to http://127.0.0.1:9/v1 (connection refused)."
@@ -188,6 +211,7 @@ def test_unreachable_api_is_a_transport_error_after_retries():
 
 
 def test_credentials_that_cannot_be_used_are_a_config_error(stub):
+    # Given
     from botocore.exceptions import TokenRetrievalError
 
     class Expired:
@@ -196,6 +220,7 @@ def test_credentials_that_cannot_be_used_are_a_config_error(stub):
 
     stub.answer(200, {})
     client, _ = client_for(stub, credentials=Expired())
+    # When / Then
     with pytest.raises(ConfigError) as raised:
         client.request("GET", "/assignments/A1")
     assert "SSO session has expired" in raised.value.message and raised.value.exit_code == 6

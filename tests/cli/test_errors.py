@@ -17,6 +17,7 @@ AID = "3YM12KYBHYJ0H7SAKGI4N4GYSZ6P2B"
     (429, 5), (500, 5), (502, 5), (503, 5), (504, 5),
 ])
 def test_exit_code_per_http_status(status, code):
+    # When / Then
     assert exit_code_for_status(status) == code
 
 
@@ -77,35 +78,46 @@ def test_given_an_api_error_when_rejecting_then_exit_code_details_and_hint(run, 
 
 
 def test_given_json_mode_then_the_error_body_is_on_stdout_as_is(run, fake_api):
+    # Given
     body = {"code": "REVERSAL_WINDOW_CLOSED", "message": "Too late.", "deadline": "2026-11-13T10:00:00Z",
             "requestId": "r-1"}
     fake_api.on("POST", f"/assignments/{AID}/reverse", (409, body))
+    # When
     result = run("--json", "reverse", AID)
+    # Then
     assert result.exit_code == ExitCode.REFUSED
     assert json.loads(result.stdout) == body
     assert "REVERSAL_WINDOW_CLOSED" in result.stderr
 
 
 def test_given_unreachable_api_then_exit_6_with_network_hint(run, fake_api):
+    # Given
     def unreachable(call):
         raise TransportError("Could not reach the API at http://127.0.0.1:9/v1: Connection refused",
                              hint="Check --api-url")
 
     fake_api.request = lambda *a, **k: unreachable(None)
+    # When
     result = run("show", AID)
+    # Then
     assert result.exit_code == ExitCode.NETWORK_OR_CONFIG
     assert "Could not reach the API" in result.stderr and "Check --api-url" in result.stderr
 
 
 def test_api_messages_are_printed_as_text_not_markup(run, fake_api):
+    # Given
     fake_api.on("POST", f"/assignments/{AID}/reject",
                 (400, {"code": "INVALID_REQUEST", "message": "bad [bold]value[/bold] in [feedback]"}))
+    # When
     result = run("reject", AID, "--feedback", "x")
+    # Then
     assert "bad [bold]value[/bold] in [feedback]" in result.stderr
 
 
 def test_exit_codes_are_documented_in_help(run):
+    # When
     result = run("--help")
+    # Then
     assert result.exit_code == 0
     for line in ("0  success", "1  aborted", "2  usage error", "3  refused by a pre-check", "4  authentication",
                  "5  MTurk throttled", "6  network or configuration"):
@@ -114,12 +126,15 @@ def test_exit_codes_are_documented_in_help(run):
 
 
 def test_a_timed_out_write_tells_how_to_retry_it_safely(run, fake_api):
+    # Given
     def timeout(*args, **kwargs):
         fake_api.calls.append(kwargs)
         raise TransportError("The API did not answer within 30 s (POST /prod/assignments/X/reject).")
 
     fake_api.request = timeout
+    # When
     result = run("reject", AID, "--feedback", "no", "--idempotency-key", "key-42")
+    # Then
     assert result.exit_code == ExitCode.NETWORK_OR_CONFIG
     assert "did not answer within 30 s" in result.stderr
     assert "--idempotency-key key-42" in result.stderr and "safe" in result.stderr

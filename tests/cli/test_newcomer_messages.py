@@ -55,15 +55,17 @@ def test_given_an_unknown_host_when_connecting_then_the_reason_is_dns_and_the_hi
     # Given requests' error for a host name that does not resolve, wrapped as urllib3 wraps it
     inner = NameResolutionError("nonexistent.invalid", None, socket.gaierror(-2, "Name or service not known"))
     error = requests.exceptions.ConnectionError(MaxRetryError(None, "/v1", inner))
-    # When it is explained; Then in a few words, and the hint points at the stack's ApiUrl, not the demo
+    # When / Then it is explained in a few words, and the hint points at the stack's ApiUrl, not the demo
     assert connection_reason(error) == "the host name does not resolve"
     hint = network_hint("https://abc.execute-api.us-east-1.amazonaws.com/v1")
     assert "ApiUrl" in hint and "make demo" not in hint
 
 
 def test_given_a_refused_connection_wrapped_by_urllib3_then_the_reason_is_connection_refused():
+    # Given
     inner = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
     inner.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    # When / Then
     assert connection_reason(requests.exceptions.ConnectionError(MaxRetryError(None, "/", inner))) == \
         "connection refused"
 
@@ -92,6 +94,7 @@ def test_given_a_final_refusal_then_the_hint_says_nothing_can_change_it_and_what
      "requiredStatus": "Rejected"},
 ])
 def test_given_a_fixable_refusal_then_the_hint_is_not_final(body):
+    # When / Then
     assert "final" not in hint_for(ApiError(409, body))
 
 
