@@ -26,7 +26,9 @@ def test_seed_through_admin_then_use_boto3(sim, server):
 
 
 def test_set_balance_and_hit_status(sim, server):
+    # Given
     hit_id = sim.add_hit(KEY)
+    # When / Then
     assert admin(server, "POST", f"/requesters/{KEY}/balance", {"balance": "1.23"}).json() == {"balance": "1.23"}
     assert admin(server, "POST", f"/hits/{hit_id}/status", {"status": "Disposed"}).status_code == 200
     assert sim.get_hit_state(hit_id).status == "Disposed"
@@ -34,6 +36,7 @@ def test_set_balance_and_hit_status(sim, server):
 
 
 def test_clock_routes(sim, server):
+    # When / Then
     assert admin(server, "GET", "/clock").json() == {"now": T0.isoformat(), "epochMs": int(T0.timestamp() * 1000), "frozen": True}
     assert admin(server, "POST", "/clock", {"advanceDays": 31}).json()["now"] == "2026-02-15T12:00:00+00:00"
     assert admin(server, "POST", "/clock", {"advanceSeconds": 30}).json()["now"] == "2026-02-15T12:00:30+00:00"
@@ -44,6 +47,7 @@ def test_clock_routes(sim, server):
 
 
 def test_knob_routes(sim, server):
+    # When / Then
     assert admin(server, "POST", "/throttle", {"ratePerSecond": 5, "burst": 10}).json() == {"ratePerSecond": 5, "burst": 10}
     assert admin(server, "GET", "/throttle").json() == {"ratePerSecond": 5, "burst": 10}
     assert admin(server, "POST", "/throttle", {"ratePerSecond": None}).json() == {"ratePerSecond": None, "burst": None}
@@ -57,16 +61,20 @@ def test_knob_routes(sim, server):
 
 
 def test_calls_route_lists_filters_and_clears(sim, server, mturk):
+    # Given
     mturk.get_account_balance()
     with_error = make_client(server, key="SIMKEYNOBODY")
     try:
         with_error.get_account_balance()
     except with_error.exceptions.ClientError:
         pass
+    # When
     everything = admin(server, "GET", "/calls").json()
+    # Then
     assert everything["count"] == 2
     assert everything["calls"][0]["operation"] == "GetAccountBalance"
     assert everything["calls"][0]["sim_time"] == T0.isoformat()
+    # And the calls can be filtered and cleared
     refused = admin(server, "GET", "/calls?outcome=UnrecognizedClientException").json()
     assert refused["count"] == 1 and refused["calls"][0]["access_key_id"] == "SIMKEYNOBODY"
     assert admin(server, "GET", f"/calls?accessKeyId={KEY}&operation=GetAccountBalance").json()["count"] == 1
@@ -75,18 +83,23 @@ def test_calls_route_lists_filters_and_clears(sim, server, mturk):
 
 
 def test_state_and_reset(sim, server):
+    # Given
     hit_id = sim.add_hit(KEY)
     sim.add_assignment(hit_id)
+    # When
     state = admin(server, "GET", "/state").json()
+    # Then
     (requester,) = state["requesters"]
     assert (requester["accessKeyId"], requester["balance"]) == (KEY, "100.00")
     assert requester["hits"][0]["HITId"] == hit_id and len(requester["hits"][0]["Assignments"]) == 1
     assert state["clock"]["frozen"] is True and state["faults"]["rate"] == 0.0
+    # And a reset forgets everything
     assert admin(server, "POST", "/reset").status_code == 200
     assert admin(server, "GET", "/state").json()["requesters"] == []
 
 
 def test_admin_errors_are_json(sim, server):
+    # When / Then
     assert admin(server, "GET", "/nowhere").status_code == 404
     assert admin(server, "DELETE", "/state").status_code == 405
     assert admin(server, "POST", "/hits", {"accessKeyId": "SIMKEYNOBODY"}).status_code == 404

@@ -51,7 +51,10 @@ def test_another_requesters_hit_and_assignment_do_not_exist(sim, mturk, other):
 
 
 def test_approval_charges_the_owner_only(sim, mturk, other):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(OTHER_KEY, reward="1.00"))
+    # When
     other.approve_assignment(AssignmentId=assignment_id)
+    # Then
     assert sim.balance(OTHER_KEY) == Decimal("3.80")
     assert sim.balance(KEY) == Decimal("100.00")

@@ -20,21 +20,28 @@ RETRYING = Config(retries={"mode": "standard", "total_max_attempts": 5})
 # ----- clock -----
 
 def test_clock_follows_wall_time_until_set():
+    # Given
     clock = Clock()
+    # When / Then
     assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(seconds=1)
     assert not clock.frozen
 
 
 def test_clock_set_advance_freeze_resume():
+    # Given
     clock = Clock()
+    # When / Then setting and advancing it freezes it
     assert clock.set(datetime(2026, 3, 1, 9, 30)) == datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)  # naive is UTC
     assert clock.advance(days=30, seconds=1) == datetime(2026, 3, 31, 9, 30, 1, tzinfo=timezone.utc)
     assert clock.now() == clock.now() and clock.frozen
+    # When it resumes
     clock.resume()
     time.sleep(0.01)
+    # Then it moves again, and advancing adds to it
     assert not clock.frozen and clock.now() > datetime(2026, 3, 31, 9, 30, 1, tzinfo=timezone.utc)
     before = clock.now()
     assert clock.advance(hours=2) - before >= timedelta(hours=2)
+    # And after a reset it follows wall time
     clock.reset()
     assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(seconds=1)
 
@@ -83,9 +90,11 @@ def test_retrying_client_gets_through_the_throttle(sim, server):
 
 
 def test_throttled_writes_are_not_applied(sim, mturk):
+    # Given
     assignment_id = sim.add_assignment(sim.add_hit(KEY))
     sim.set_throttle(0.01, burst=1)
     mturk.get_account_balance()
+    # When / Then
     with pytest.raises(mturk.exceptions.ClientError):
         mturk.approve_assignment(AssignmentId=assignment_id)
     assert sim.get_assignment_state(assignment_id).status == "Submitted"
@@ -155,19 +164,24 @@ def test_fault_after_makes_a_retrying_client_see_a_status_error(sim, server):
 
 
 def test_fault_ops_all_or_named(sim, mturk):
+    # Given
     hit_id = sim.add_hit(KEY)
     sim.set_fault_rate(1.0, ops="all")
+    # When / Then
     with pytest.raises(mturk.exceptions.ServiceFault):
         mturk.get_account_balance()
+    # And with one operation named, only that one faults
     sim.set_fault_rate(1.0, ops=["GetHIT"])
     mturk.get_account_balance()
     with pytest.raises(mturk.exceptions.ServiceFault):
         mturk.get_hit(HITId=hit_id)
+    # And at rate 0 nothing faults
     sim.set_fault_rate(0)
     mturk.get_hit(HITId=hit_id)
 
 
 def test_fault_sequence_is_reproducible_with_a_seed():
+    # Given
     def outcomes(seed):
         simulator = MTurkSimulator()
         simulator.add_requester(KEY, "s")
@@ -181,13 +195,17 @@ def test_fault_sequence_is_reproducible_with_a_seed():
                 results.append(error.code)
         return results
 
+    # When
     first = outcomes(7)
+    # Then
     assert first == outcomes(7)
     assert 0 < first.count("ServiceFault") < 30
 
 
 def test_fault_settings_are_checked():
+    # Given
     simulator = MTurkSimulator()
+    # When / Then each bad setting is refused
     for bad in ({"p": 1.5}, {"p": 0.5, "when": "during"}, {"p": 0.5, "ops": "reads"}):
         with pytest.raises(ValueError):
             simulator.set_fault_rate(**bad)
@@ -196,11 +214,15 @@ def test_fault_settings_are_checked():
 # ----- latency -----
 
 def test_latency_delays_every_call(sim, mturk):
+    # Given
     mturk.get_account_balance()
     sim.set_latency(0.3)
     started = time.monotonic()
+    # When
     mturk.get_account_balance()
+    # Then
     assert time.monotonic() - started >= 0.3
+    # And without latency it is quick again
     sim.set_latency(0)
     started = time.monotonic()
     mturk.get_account_balance()

@@ -257,6 +257,7 @@ def test_bad_notification_specifications_are_refused(sim, mturk, hit_id, change,
 
 
 def test_settings_need_a_known_hit_type_and_notification_or_active(sim, server, mturk, queue, hit_id):
+    # Given
     sim.add_requester(OTHER_KEY, OTHER_SECRET)
     other_type = sim.add_hit_type(OTHER_KEY, "3OTHERSTYPE")
     cases = [
@@ -270,13 +271,16 @@ def test_settings_need_a_known_hit_type_and_notification_or_active(sim, server, 
          f"HIT type {HIT_TYPE} has no notification specification; provide Notification to change Active.",
          "AWS.MechanicalTurk.InvalidParameterValue"),
     ]
+    # When / Then each is refused as MTurk refuses it
     for params, message, turk_code in cases:
         with pytest.raises(mturk.exceptions.RequestError) as exc:
             mturk.update_notification_settings(**params)
         assert (error_of(exc)[1], exc.value.response["TurkErrorCode"]) == (f"{message} ({T0_MS})", turk_code)
     # A HIT type registered without HITs can be set up; the owner sees it, the call log marks it applied
     registered = sim.add_hit_type(KEY)
+    # When
     mturk.update_notification_settings(HITTypeId=registered, Notification=spec(queue))
+    # Then
     assert sim.get_notification_settings(KEY, registered)["Active"] is True
     assert [(r.outcome, r.applied) for r in sim.calls("UpdateNotificationSettings")][-1] == ("ok", True)
     (requester,) = [r for r in admin(server, "GET", "/state").json()["requesters"] if r["accessKeyId"] == KEY]
@@ -370,11 +374,13 @@ def test_website_actions_follow_the_api_rules_log_and_notify(sim, mturk, sqs, qu
 
 
 def test_website_refusals_raise_like_the_api_and_send_nothing(sim, mturk, sqs, queue, hit_id):
+    # Given
     approved = sim.add_assignment(hit_id, status="Approved")
     submitted = sim.add_assignment(hit_id)
     mturk.update_notification_settings(HITTypeId=HIT_TYPE, Notification=spec(queue))
     sim.set_balance(KEY, "1.00")
     sim.reset_call_log()
+    # When / Then
     with pytest.raises(ApiError) as status_error:
         sim.website_reject(approved, "No")
     with pytest.raises(ApiError) as funds_error:
@@ -398,9 +404,10 @@ def test_website_refusals_raise_like_the_api_and_send_nothing(sim, mturk, sqs, q
 # ----- admin routes -----
 
 def test_notification_admin_routes(sim, server, mturk, sqs, queue, hit_id):
+    # Given
     first, second = sim.add_assignment(hit_id), sim.add_assignment(hit_id)
     mturk.update_notification_settings(HITTypeId=HIT_TYPE, Notification=spec(queue))
-    # Duplicates on, over admin
+    # When / Then duplicates are switched on over admin
     assert admin(server, "POST", "/notifications/duplicates", {"enabled": True}).json() == {"enabled": True}
     assert admin(server, "GET", "/notifications/duplicates").json() == {"enabled": True}
     assert admin(server, "POST", "/notifications/duplicates", {"enabled": "yes"}).status_code == 400

@@ -44,12 +44,16 @@ def test_process_serves_and_stops_on_signal(signum):
 
 
 def test_in_process_server_start_stop_and_context_manager():
+    # When
     server = SimulatorServer(MTurkSimulator(), port=0).start()
+    # Then
     assert server.url.startswith("http://127.0.0.1:")
+    # And stopping twice is harmless, and a stopped server has no URL
     server.stop()
     server.stop()
     with pytest.raises(RuntimeError):
         server.url
+    # And as a context manager it serves while open
     with SimulatorServer(port=0) as again:
         assert again.url.startswith("http://127.0.0.1:")
         again.sim.add_requester("SIMKEYCTX", "ctx-secret")

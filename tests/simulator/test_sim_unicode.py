@@ -55,6 +55,7 @@ def _string_parameters():
 
 
 def test_every_supported_operation_has_been_enumerated():
+    # When / Then
     assert len(list(_string_parameters())) >= len(HANDLERS) - 2  # GetAccountBalance takes no parameters
 
 
