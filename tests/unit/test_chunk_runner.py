@@ -11,7 +11,8 @@ from mturk_decisions.service.chunk_runner import MAX_WINDOW, Budget, Window, run
 
 
 def test_the_window_keeps_rate_times_latency_in_flight_with_headroom():
-    # Given 20 calls/s allowed and 150 ms per call, then about 3 calls are needed in flight, plus headroom
+    # Given 20 calls/s allowed and 150 ms per call
+    # When / Then about 3 calls are needed in flight, plus headroom
     assert Window(lambda: 20.0, lambda: 0.150).size() == 6
     # And 50 calls/s at 250 ms needs more; never beyond the cap; at least one
     assert Window(lambda: 50.0, lambda: 0.250).size() == 20
@@ -41,8 +42,10 @@ def test_given_a_window_of_four_then_four_items_run_at_once_and_no_more():
 
 
 def test_given_time_runs_short_then_the_rest_is_not_started():
+    # When
     result = run_in_window(range(10), lambda item: item, Window(lambda: 1.0, lambda: 0.0),
                            may_start=lambda index: index < 4)
+    # Then
     assert sorted(result.statuses) == [0, 1, 2, 3] and result.not_started == [4, 5, 6, 7, 8, 9]
 
 
@@ -63,21 +66,28 @@ def test_given_a_retryable_error_then_nothing_more_starts_and_a_busy_item_is_rem
 
 
 def test_the_budget_is_shared_by_the_items_in_flight():
+    # Given
     budget = Budget(Decimal("1.20"))
+    # When / Then two reservations fit, a third does not
     assert budget.reserve(Decimal("0.60")) and budget.reserve(Decimal("0.60"))
     assert not budget.reserve(Decimal("0.60"))
+    # And a refund frees its share
     budget.refund(Decimal("0.60"))
     assert budget.left == Decimal("0.60")
 
 
 @pytest.mark.parametrize("throttles,expected", [(1, 9.0), (2, 8.1)])
 def test_aimd_a_throttle_cuts_the_rate_by_a_tenth_and_remembers_the_ceiling(throttles, expected):
+    # When
     rate, ceiling, slow_start = Aimd().step(10.0, None, True, successes=5, throttles=throttles)
+    # Then
     assert rate == pytest.approx(expected) and ceiling is not None and slow_start is False
 
 
 def test_aimd_slow_start_then_gentle_growth_near_the_ceiling():
+    # Given
     policy = Aimd(max_rate=50)
+    # When / Then
     assert policy.step(5.0, None, True, successes=1, throttles=0)[0] == pytest.approx(5.5)
     assert policy.step(20.0, 20.5, False, successes=1, throttles=0)[0] == pytest.approx(20.0 * 1.0005)
     assert policy.step(49.9, None, True, successes=10, throttles=0)[0] == 50

@@ -40,9 +40,11 @@ def test_given_throttle_reported_as_request_error_then_retried_with_backoff(stub
 
 
 def test_given_throttling_exception_persists_then_throttled_error_after_max_attempts(stubbed):
+    # Given
     gateway, stubber, sleeps, retries = stubbed
     for _ in range(4):
         reject_error(stubber, "ThrottlingException", "Rate exceeded")
+    # When / Then
     with pytest.raises(MTurkThrottled) as raised:
         gateway.reject("A1", "no")
     assert raised.value.retry_after >= 1 and len(sleeps) == 3
@@ -50,10 +52,13 @@ def test_given_throttling_exception_persists_then_throttled_error_after_max_atte
 
 
 def test_given_service_fault_then_retried_then_fault_error(stubbed):
+    # Given
     gateway, stubber, sleeps, _ = stubbed
+    # When / Then one fault is retried and the call succeeds
     reject_error(stubber, "ServiceFault", "Try again", status=500)
     reject_ok(stubber)
     gateway.reject("A1", "no")
+    # And faults that persist end in a fault error
     for _ in range(4):
         reject_error(stubber, "ServiceFault", "Try again", status=500)
     with pytest.raises(MTurkFault):
@@ -69,21 +74,26 @@ def test_given_service_fault_then_retried_then_fault_error(stubbed):
     ],
 )
 def test_request_errors_become_domain_errors_without_retry(stubbed, message, error):
+    # Given
     gateway, stubber, sleeps, _ = stubbed
     reject_error(stubber, "RequestError", message)
+    # When / Then
     with pytest.raises(error):
         gateway.reject("A1", "no")
     assert sleeps == []
 
 
 def test_refused_credentials_become_a_clear_error(stubbed):
+    # Given
     gateway, stubber, _, _ = stubbed
     reject_error(stubber, "UnrecognizedClientException", "The security token included in the request is invalid.")
+    # When / Then
     with pytest.raises(MTurkCredentialsInvalid):
         gateway.reject("A1", "no")
 
 
 def test_assignments_of_a_hit_are_read_100_per_page(stubbed):
+    # Given
     gateway, stubber, _, _ = stubbed
     hit = {"HITId": "H1", "Reward": "0.50", "MaxAssignments": 150, "HITStatus": "Reviewable"}
     stubber.add_response("get_hit", {"HIT": hit}, {"HITId": "H1"})
@@ -93,7 +103,9 @@ def test_assignments_of_a_hit_are_read_100_per_page(stubbed):
                          {"HITId": "H1", "MaxResults": 100, "AssignmentStatuses": ["Rejected"]})
     stubber.add_response("list_assignments_for_hit", {"Assignments": page(50, 100), "NumResults": 50},
                          {"HITId": "H1", "MaxResults": 100, "AssignmentStatuses": ["Rejected"], "NextToken": "t1"})
+    # When
     views = list(gateway.list_assignments_for_hit("H1", ["Rejected"]))
+    # Then
     assert len(views) == 150 and views[0].max_assignments == 150
 
 
@@ -103,10 +115,12 @@ def test_assignments_of_a_hit_are_read_100_per_page(stubbed):
     ("production", "https://mturk-requester.us-east-1.amazonaws.com"),
     ("http://127.0.0.1:8799/", "http://127.0.0.1:8799"),
 ])
-def test_endpoint_setting(setting, url):
+def test_endpoint_setting_resolves_to_its_url(setting, url):
+    # When / Then
     assert resolve_endpoint(setting) == url
 
 
 def test_unknown_endpoint_setting_is_refused():
+    # When / Then
     with pytest.raises(ValueError):
         resolve_endpoint("prod")

@@ -59,10 +59,13 @@ def test_given_the_services_own_decision_still_pending_then_the_notification_is_
 
 
 def test_given_the_services_own_succeeded_decision_then_the_notification_is_its_own():
+    # Given
     ingest, mturk, audit, store = world(assignment())
     DecisionService(mturk, audit, clock=lambda: NOW).decide(
         DecisionRequest(assignment_id="ASSIGN1", action=Action.REJECT, feedback="ours"))
+    # When
     report = ingest.ingest(document("AssignmentRejected"))
+    # Then
     assert report.own_decisions == ["ASSIGN1"] and website_records(audit) == []
 
 
@@ -78,9 +81,12 @@ def test_given_an_approval_after_a_rejection_then_it_is_recorded_as_a_reversal()
 
 
 def test_given_a_plain_approval_then_it_is_an_approve_from_submitted():
+    # Given
     ingest, mturk, audit, store = world(assignment())
     mturk.approve("ASSIGN1", "great", override_rejection=False)
+    # When
     ingest.ingest(document("AssignmentApproved"))
+    # Then
     [record] = website_records(audit)
     assert (record.action, record.previous_status, record.feedback) == (Action.APPROVE, "Submitted", "great")
 

@@ -41,16 +41,22 @@ def test_given_crash_after_mturk_call_then_reconciler_finalizes_succeeded_withou
 
 
 def test_given_crash_before_mturk_call_then_reconciler_finalizes_failed_not_applied():
+    # Given
     mturk, audit = crashed_decision("after-write-ahead")
+    # When
     Reconciler(mturk, audit, clock=lambda: NOW).run()
+    # Then
     [record] = audit.records.values()
     assert record.state is DecisionState.FAILED and record.error_code == "NOT_APPLIED"
     assert mturk.writes == []
 
 
 def test_young_pending_records_are_left_alone():
+    # Given
     mturk, audit = crashed_decision("after-mturk-call")
+    # When
     report = Reconciler(mturk, audit, clock=lambda: NOW - timedelta(hours=1), older_than=timedelta(minutes=15)).run()
+    # Then
     assert report.examined == 0
     assert next(iter(audit.records.values())).state is DecisionState.PENDING
 

@@ -97,8 +97,9 @@ def test_given_a_csv_when_streamed_then_it_reads_exactly_as_post_batches_reads_i
     "Answer.essay": st.text(max_size=30),
 }), max_size=8))
 def test_given_any_rows_then_the_stream_and_the_whole_parse_agree(rows):
-    # Given any rows, Then streaming them reads as parsing them whole
+    # Given any rows
     data = results_csv(rows)
+    # When / Then streaming them reads as parsing them whole
     assert streamed(data) == parsed(data)
 
 
@@ -116,19 +117,23 @@ def test_given_more_than_200_bad_rows_then_the_first_200_are_kept_and_all_are_co
 def test_given_more_decisions_than_an_upload_holds_then_it_is_refused_saying_how_many():
     # Given 5 decisions, an upload limit of 4
     data = results_csv([{"AssignmentId": f"3A{n}", "Approve": "x"} for n in range(5)])
-    # When streamed, Then refused with both numbers
+    # When streamed
     outcome, message, _ = streamed(data, max_items=4)
+    # Then refused with both numbers
     assert outcome == "refused" and "at most 4 decisions; this one has 5" in message
 
 
 @pytest.mark.parametrize("head,what", [(b"PK\x03\x04rest", "ZIP"), (b"\x1f\x8b\x08", "gzip"),
                                        (b"%PDF-1.7", "PDF"), (b"a,b\x00c", "NUL"), (b"HITId,AssignmentId", None)])
 def test_given_the_first_bytes_then_a_file_that_is_not_text_is_named(head, what):
+    # When
     found = not_text(head)
+    # Then
     assert (found is None) if what is None else (what in found)
 
 
 def test_given_object_keys_then_only_an_upload_key_names_a_batch():
+    # When / Then
     assert batch_id_of(key_of(BATCH)) == BATCH
     assert batch_id_of("uploads%2F" + BATCH + ".csv") == BATCH  # as S3 events give keys
     assert batch_id_of(f"uploads/{BATCH}.csv.bak") is None and batch_id_of(f"other/{BATCH}.csv") is None
@@ -261,13 +266,15 @@ def test_given_an_upload_over_the_maximum_then_invalid_before_it_is_read():
     objects = FakeObjects(objects={})  # never opened
     service = parser(FakeMTurk(), objects)
     service.max_bytes = 1000
-    # When it is announced, Then INVALID for its size, naming the maximum
+    # When / Then it is announced: INVALID for its size, naming the maximum
     assert service.receive(objects.bucket, key_of(BATCH), 1001) == "invalid"
     assert "at most" in service._store.problems["message"]
 
 
 def test_given_another_bucket_or_key_then_the_parser_ignores_it():
+    # Given
     service = parser(FakeMTurk(), FakeObjects())
+    # When / Then
     assert service.receive("someone-elses-bucket", key_of(BATCH), 10).startswith("ignored")
     assert service.receive("uploads-bucket", "uploads/not-a-batch.csv", 10).startswith("ignored")
 
