@@ -64,7 +64,10 @@ def console(stack, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium, headless, driven by Playwright: one browser for the module."""
+    """Debian's Chromium, headless, driven by Playwright: one browser for the module.
+
+    Playwright's sync API runs one instance at a time in a process: this module's opens and closes before
+    tests/docs_ui's session-wide one opens (pytest runs tests/ in name order: console < docs_ui)."""
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing: `make browser` installs Debian's chromium."
         if os.environ.get("CI"):
