@@ -206,7 +206,8 @@ def test_notification_settings_take_an_optional_active_flag(synth):
 
 
 def test_batch_status_route_requires_the_batch_id(synth):
-    # Given GET /batches/{batchId}, then it is IAM-authorized and requires its path parameter
+    # Given GET /batches/{batchId}
+    # When / Then it is IAM-authorized and requires its path parameter
     route = _routes(synth)[("GET", "/batches/{batchId}")]
     assert route["AuthorizationType"] == "AWS_IAM"
     assert route["RequestParameters"] == {"method.request.path.batchId": True}
@@ -214,7 +215,8 @@ def test_batch_status_route_requires_the_batch_id(synth):
 
 
 def test_openapi_document_is_served_by_the_swagger_route_only(synth):
-    # Given the routes, then the OpenAPI document has no route of its own: the handler serves it at
+    # Given the routes
+    # When / Then the OpenAPI document has no route of its own: the handler serves it at
     # GET /swagger?format=json (and the UI at GET /swagger), IAM-authorized like every route
     routes = _routes(synth)
     assert ("GET", "/openapi.json") not in routes
@@ -266,7 +268,8 @@ def test_stage_has_access_logs_execution_logs_tracing_and_throttling(synth):
 
 
 def test_the_account_wide_logging_role_is_set_only_when_asked(synth, restricted_synth):
-    # Given the default config, then the stack leaves the account's API Gateway logging role alone
+    # Given the default config
+    # When / Then the stack leaves the account's API Gateway logging role alone
     synth.template.resource_count_is("AWS::ApiGateway::Account", 0)
     # And with apiGatewayCloudWatchRole=true it sets it
     restricted_synth.template.resource_count_is("AWS::ApiGateway::Account", 1)
@@ -329,8 +332,9 @@ def test_resource_policy_admits_only_the_allowed_principals(restricted_synth):
 
 
 def test_api_url_is_an_output(synth):
-    # Then the stack exports the API URL once (no duplicate RestApi endpoint output)
+    # Given the synthesized stack's outputs
     outputs = synth.json["Outputs"]
+    # When / Then the stack exports the API URL once (no duplicate RestApi endpoint output)
     assert "ApiUrl" in outputs
     assert not [name for name in outputs if name.startswith("DecisionApiRestApiEndpoint")]
     synth.template.has_output("ApiUrl", {"Value": Match.object_like({"Fn::Join": Match.any_value()})})

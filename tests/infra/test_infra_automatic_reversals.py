@@ -93,7 +93,8 @@ def test_sweeper_runs_the_scheduler_handler_every_minute(synth):
 
 
 def test_sweeps_are_unreserved_by_default_and_a_missed_sweep_is_not_replayed(synth, restricted_synth):
-    # Given the default config, then the sweeper reserves nothing (any account can deploy): overlapping
+    # Given the default config
+    # When / Then the sweeper reserves nothing (any account can deploy): overlapping
     # sweeps are safe, each claims an automatic reversal before it acts
     sweeper = synth.stack.reversals.sweeper
     assert "ReservedConcurrentExecutions" not in synth.props(sweeper)
@@ -106,7 +107,7 @@ def test_sweeps_are_unreserved_by_default_and_a_missed_sweep_is_not_replayed(syn
         "MaximumEventAgeInSeconds": 60,
         "MaximumRetryAttempts": 0,
     }
-    # Given sweeperReservedConcurrency=1, then one sweeper runs at a time
+    # And given sweeperReservedConcurrency=1, one sweeper runs at a time
     assert restricted_synth.props(restricted_synth.stack.reversals.sweeper)["ReservedConcurrentExecutions"] == 1
 
 
@@ -231,16 +232,18 @@ def test_sweeper_and_reconciler_errors_alarm_to_the_topic(synth):
 
 
 def test_sweeper_throttles_alarm_only_when_the_sweeper_is_not_capped_on_purpose(synth, restricted_synth):
-    # Given a sweeper capped at one, a throttle is a sweep skipped while the previous one runs: no alarm
+    # Given a sweeper capped at one
+    # When / Then a throttle is a sweep skipped while the previous one runs: no alarm
     assert restricted_synth.alarms_on("Throttles", restricted_synth.ref(restricted_synth.stack.reversals.sweeper)) == []
-    # Given an unreserved sweeper (the default), a throttle means the account ran out of concurrency: alarm
+    # And given an unreserved sweeper (the default), a throttle means the account ran out of concurrency: alarm
     sweeper = synth.stack.reversals.sweeper
     (alarm,) = synth.alarms_on("Throttles", synth.ref(sweeper))
     assert alarm["AlarmActions"] == [synth.ref(synth.stack.alarm_topic)]
 
 
 def test_dashboard_shows_the_sweeper_and_the_reconciler(synth):
-    # Given the dashboard, then it has both functions' widgets
+    # Given the dashboard
+    # When / Then it has both functions' widgets
     _, dashboard = synth.only("AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for function in (synth.stack.reversals.sweeper, synth.stack.reversals.reconciler):

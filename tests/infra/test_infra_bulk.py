@@ -202,7 +202,8 @@ def test_with_a_reservation_the_event_source_never_invokes_more_workers_than_may
 
 
 def test_event_source_concurrency_follows_the_reserved_concurrency():
-    # Given reserved concurrencies, then the event source never invokes more often than they allow;
+    # Given reserved concurrencies
+    # When / Then the event source never invokes more often than they allow;
     # unreserved, SQS's minimum of 2 (a reservation below 2 is refused by the config)
     assert event_source_max_concurrency(None) == 2
     assert event_source_max_concurrency(2) == 2
@@ -244,8 +245,8 @@ def test_worker_errors_alarm_notifies_the_topic(synth):
 
 
 def test_any_worker_throttle_alarms_since_none_is_by_design(synth, restricted_synth):
-    # Given either config, the event source never invokes more workers than may run: a throttle means
-    # the account ran out of concurrency, and alarms
+    # Given either config, whose event source never invokes more workers than may run
+    # When / Then a throttle means the account ran out of concurrency, and alarms
     for variant in (synth, restricted_synth):
         (alarm,) = variant.alarms_on("Throttles", variant.ref(variant.stack.bulk.worker))
         assert alarm["AlarmActions"] == [variant.ref(variant.stack.alarm_topic)]

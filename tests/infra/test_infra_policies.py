@@ -44,11 +44,12 @@ def test_every_alarm_of_this_stack_can_deliver_to_the_topic_and_use_its_key(synt
 
 
 def test_another_accounts_alarm_and_a_plain_http_publish_are_refused(synth):
+    # Given the alarm topic's policies, this stack's alarms and another account's
     resolver, topic_id, topic_policies = _policies(synth, synth.stack.alarm_topic)
     topic_arn = resolver.arn(topic_id)
     [alarm_arn, *_] = _alarm_arns(synth)
     foreign = _alarm_arns(synth, OTHER_ACCOUNT)[0]
-    # Given an alarm of another account (the confused deputy), then the topic does not let it publish
+    # When / Then an alarm of another account (the confused deputy) may not publish to the topic
     assert evaluate(topic_policies, _publish(topic_arn, foreign, OTHER_ACCOUNT)) != "Allow"
     # And an alarm ARN outside this stack's names, from this account, neither
     stranger = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:SomeoneElses-Alarm"
@@ -78,7 +79,10 @@ def test_only_listed_publishers_can_request_reversals(restricted_synth):
 
 
 def test_without_publishers_the_accounts_iam_decides(synth):
+    # Given the synthesized stack
+    # When
     _, bus_id, policies = _policies(synth, synth.stack.events.bus)
+    # Then
     assert policies == []
 
 
@@ -114,7 +118,8 @@ def test_mturk_may_notify_for_this_requesters_account_only(synth, restricted_syn
 
 
 def test_every_service_principal_allow_is_scoped_to_a_source(synth, restricted_synth):
-    # Given every resource-policy statement that allows an AWS service principal, then each is scoped
+    # Given every resource-policy statement that allows an AWS service principal
+    # When / Then each is scoped
     # with aws:SourceArn or aws:SourceAccount (the confused-deputy guard)
     for variant in (synth, restricted_synth):
         for logical_id, resource in variant.json["Resources"].items():

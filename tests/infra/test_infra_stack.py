@@ -34,7 +34,8 @@ EXPECTED_OUTPUTS = {
 
 
 def test_outputs_for_the_deploy_procedure(synth):
-    # Given the stack outputs, then the README's steps find everything they need
+    # Given the stack outputs
+    # When / Then the README's steps find everything they need
     assert set(synth.json["Outputs"]) == EXPECTED_OUTPUTS
     outputs = synth.json["Outputs"]
     assert outputs["MTurkSecretArn"]["Value"] == {"Ref": synth.logical_id(synth.stack.secret.secret)}
@@ -64,27 +65,31 @@ def test_outputs_for_the_deploy_procedure(synth):
 
 
 def test_stack_is_environment_agnostic_without_cdk_default_env(synth):
-    # Given no CDK_DEFAULT_ACCOUNT/REGION, then nothing was resolved at synth time
+    # Given no CDK_DEFAULT_ACCOUNT/REGION
+    # When / Then nothing was resolved at synth time
     assert environment_from({}) is None
     assert synth.stack.resolve(synth.stack.region) == {"Ref": "AWS::Region"}
     assert synth.stack.resolve(synth.stack.account) == {"Ref": "AWS::AccountId"}
 
 
 def test_environment_comes_from_the_cli_defaults():
-    # Given the variables the CDK CLI sets from the caller's credentials, then the stack targets them
+    # Given the variables the CDK CLI sets from the caller's credentials
+    # When / Then the stack targets them
     env = environment_from({"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"})
     assert isinstance(env, Environment)
     assert (env.account, env.region) == ("123456789012", "eu-west-1")
 
 
 def test_resources_are_tagged(synth):
-    # Given the tables, then they carry the project tags
+    # Given the tables
+    # When / Then they carry the project tags
     table = synth.resource(synth.stack.audit_store.audit_table)
     assert {"Key": "project", "Value": "mturk-decisions"} in table["Properties"]["Tags"]
 
 
 def test_stack_exposes_the_seams_for_later_constructs(synth):
-    # Given the stack, then later constructs find the shared pieces on it
+    # Given the stack
+    # When / Then later constructs find the shared pieces on it
     stack = synth.stack
     assert stack.audit_store.audit_table is not None and stack.audit_store.idempotency_table is not None
     assert stack.secret.secret is not None
