@@ -59,7 +59,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str
 
 def api_error(error: Any) -> str:
     """An API error as its code and message (never a stack trace); details the requester can act on."""
-    code = getattr(error, "code", None) or "ERROR"
+    kind = type(error).__name__
+    code = getattr(error, "code", None) or {"TransportError": "NETWORK", "ConfigError": "CONFIGURATION"}.get(kind, "ERROR")
     message = getattr(error, "message", None) or str(error)
     status = getattr(error, "status", None)
     hint = getattr(error, "hint", None)

@@ -10,7 +10,7 @@ from mturk_decisions_cli.console import markup
 from mturk_decisions_cli.console.app import Console, Form, is_route_missing
 from mturk_decisions_cli.console.chart import bar_chart, per_day
 from mturk_decisions_cli.console.markup import e
-from mturk_decisions_cli.errors import CliError
+from mturk_decisions_cli.errors import ApiError, CliError
 from mturk_decisions_cli.local_proxy import Page
 
 DAYS = 14
@@ -42,9 +42,10 @@ def chart(console: Console) -> str:
             if not cursor:
                 break
     except CliError as error:
-        return (f'<p class="empty" id="chart-no-data">No data: this API cannot list all decisions in a time range '
-                f'yet ({e(getattr(error, "code", None) or "ERROR")}: {e(error.message)}). The Audit page searches by '
-                'worker or HIT.</p>')
+        if isinstance(error, ApiError) and error.code == "INVALID_REQUEST":
+            return (f'<p class="empty" id="chart-no-data">No data: this API cannot list all decisions in a time range '
+                    f'yet ({e(error.code)}: {e(error.message)}). The Audit page searches by worker or HIT.</p>')
+        return f'<div id="chart-no-data">No data: {markup.api_error(error)}</div>'
     more = " (the first pages only)" if cursor else ""
     return bar_chart(per_day(decisions, first, DAYS)) + f"<p>{len(decisions)} decision(s){more}.</p>"
 

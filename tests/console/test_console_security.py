@@ -114,3 +114,23 @@ def test_given_odd_input_when_sent_to_the_console_then_it_answers_without_a_serv
     assert "Traceback" not in answer.text
     location = answer.headers.get("Location", "")
     assert not location or location.startswith("/")
+
+
+def test_given_an_unreachable_api_when_pages_open_then_they_say_so_without_a_server_error(tmp_path):
+    # Given the console started against an API address nothing listens on
+    from tests.console.conftest import start_console
+    from tests.docs_ui.conftest import requester_env
+
+    running = start_console(requester_env("http://127.0.0.1:9/v1", tmp_path), tmp_path)
+    try:
+        session = _signed_in(running)
+        # When the Overview and an assignment are opened
+        overview = session.get(running.origin + "/")
+        assignment = session.get(running.origin + "/assignment", params={"id": "3ABCDEFGHIJKLMNOPQRSTUVWXYZ012"})
+    finally:
+        running.stop()
+    # Then each page is drawn, saying the API could not be reached (NETWORK) and what to check
+    for answer in (overview, assignment):
+        assert answer.status_code == 200
+        assert "NETWORK" in answer.text and "connection refused" in answer.text
+        assert "Traceback" not in answer.text
