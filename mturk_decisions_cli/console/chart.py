@@ -27,7 +27,7 @@ def per_day(decisions: Iterable[Mapping[str, Any]], first: date, days: int) -> d
 
 
 def bar_chart(counts: Mapping[date, Counter]) -> str:
-    """Grouped bars, one group a day; a text table follows it for screen readers and exact numbers."""
+    """Grouped bars, one group a day; each bar's <title> says its day, count and series (hover, screen readers)."""
     days = sorted(counts)
     top = max([1, *(counts[d][key] for d in days for key, _, _ in SERIES)])
     group = (WIDTH - LEFT) / max(1, len(days))

@@ -1,7 +1,7 @@
 """The console's pure parts: the feedback rules as the worker will see them, the chart's counts, form parsing."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 
 from mturk_decisions_cli.console.app import Form, parse_form
 from mturk_decisions_cli.console.chart import bar_chart, per_day
@@ -89,3 +89,52 @@ def test_given_a_form_without_a_valid_key_when_asked_then_a_new_idempotency_key_
     # Then the valid one is kept, the bad one replaced by a fresh uuid
     assert good.idempotency_key() == "2b0c6a4e-9d47-4d3f-8d8f-3a5b3a0d9c11"
     assert Form({"key": ["x"]}).idempotency_key() != "x"
+
+
+class _FakeApi:
+    """An API that lists all decisions in a time range (as GET /decisions without workerId/hitId will)."""
+
+    base_url = "http://127.0.0.1:8787/v1"
+
+    def __init__(self, answers):
+        self.answers, self.asked = answers, []
+
+    def request(self, method, path, **kwargs):
+        from mturk_decisions_cli.client import ApiResponse
+
+        self.asked.append((method, path, kwargs.get("query")))
+        status, body = self.answers.get(path, (404, {"code": "NOT_FOUND", "message": "No route."}))
+        return ApiResponse(status, body)
+
+
+def _overview(answers) -> tuple[str, _FakeApi]:
+    from mturk_decisions_cli.console.app import Console
+
+    api = _FakeApi(answers)
+    page = Console(api, api.base_url)(LocalRequest("GET", "/", "", "127.0.0.1:1", "", b""))
+    return page.body.decode(), api
+
+
+def test_given_an_api_that_lists_decisions_by_time_when_the_overview_opens_then_it_draws_the_chart():
+    # Given an API answering GET /decisions?since=... with two decisions of today
+    from datetime import datetime
+
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    decisions = [{"createdAt": today, "action": "reject", "state": "SUCCEEDED"},
+                 {"createdAt": today, "action": "reverse", "state": "SUCCEEDED"}]
+    # When the Overview is drawn
+    html, api = _overview({"/decisions": (200, {"decisions": decisions, "nextCursor": None})})
+    # Then it asked for a time range only, and drew the chart with both decisions
+    assert api.asked[0][2]["since"] and "workerId" not in api.asked[0][2]
+    assert '<svg class="chart"' in html and "2 decision(s)" in html
+    # And the missing GET /scheduled-reversals is said in words, not as a failure
+    assert "cannot list automatic reversals" in html
+
+
+def test_given_an_api_that_refuses_a_time_range_only_when_the_overview_opens_then_no_data_and_why():
+    # Given an API answering 400 INVALID_REQUEST to GET /decisions without workerId or hitId
+    refusal = {"code": "INVALID_REQUEST", "message": "Give exactly one of the query parameters workerId or hitId."}
+    # When the Overview is drawn
+    html, _ = _overview({"/decisions": (400, refusal)})
+    # Then it says there is no data, with the API's code and message
+    assert 'id="chart-no-data"' in html and "INVALID_REQUEST" in html and "exactly one of" in html
