@@ -35,6 +35,8 @@ GOALS = {
     # A 100,000-row, >= 100 MB batch-results CSV uploaded, parsed and planned (bench/upload.py)
     "csv_upload_plan_seconds": (60.0, "max"),
     "csv_upload_parser_peak_rss_mb": (256.0, "max"),
+    # GET /batches/{id}: a 100,000-item batch / a 1,000-item one (bench/batch_status.py)
+    "batch_status_cost_ratio": (1.5, "max"),
 }
 
 
@@ -53,11 +55,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="decisions of the naive loop; default the bulk workload's")
     parser.add_argument("--coldstart-runs", type=int, default=None, help="runs per module; default 15 (quick 10)")
     parser.add_argument("--api-samples", type=int, default=None, help="API overhead samples; default 60 (quick 20)")
-    parser.add_argument("--only", choices=("coldstart", "bulk", "api", "upload"), action="append",
+    parser.add_argument("--only", choices=("coldstart", "bulk", "api", "upload", "status"), action="append",
                         help="run only these parts (repeatable); their figures replace theirs in --out, the "
                              "others' are kept")
     parser.add_argument("--upload-rows", type=int, default=None,
                         help="rows of the uploaded CSV; default 100,000 (quick 10,000)")
+    parser.add_argument("--status-samples", type=int, default=None,
+                        help="GET /batches/{id} samples per batch size; default 30 (quick 10)")
     parser.add_argument("--keep-nagle", action="store_true",
                         help="leave Nagle's algorithm on in the local servers (see README: a 40 ms test-rig stall)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
@@ -67,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prepare()
-    parts = set(args.only or ("coldstart", "bulk", "api", "upload"))
+    parts = set(args.only or ("coldstart", "bulk", "api", "upload", "status"))
     per_hit = args.per_hit or (100 if args.quick else 500)
     runs = args.coldstart_runs or (10 if args.quick else 15)
     samples = args.api_samples or (20 if args.quick else 60)
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         details["coldstart"] = cold
         coldstart.write_importtime(HERE / "importtime.txt", cold)
 
-    if parts & {"bulk", "api", "upload"}:
+    if parts & {"bulk", "api", "upload", "status"}:
         if not args.keep_nagle:
             _no_nagle()
         log_path = Path(tempfile.gettempdir()) / "mturk-decisions-bench.log"
@@ -207,6 +211,8 @@ def _service_benchmarks(args, parts, per_hit, naive_total, samples, results, det
             details["naive"] = naive
         if "upload" in parts:
             _upload(stack, api, args, results, details)
+        if "status" in parts:
+            _batch_status(stack, api, counter, args, results, details)
 
 
 def _upload(stack, api, args, results: dict, details: dict) -> None:
@@ -223,6 +229,20 @@ def _upload(stack, api, args, results: dict, details: dict) -> None:
     results["csv_upload_parser_peak_rss_mb"] = measured["parser_peak_rss_mb"]
     results["csv_upload_megabytes"] = measured["megabytes"]
     details["upload"] = measured
+
+
+def _batch_status(stack, api, counter, args, results: dict, details: dict) -> None:
+    from bench import batch_status
+
+    samples = args.status_samples or (10 if args.quick else 30)
+    print(f"batch status: GET /batches/{{id}} of a {batch_status.BIG:,}-item and a {batch_status.SMALL:,}-item batch, "
+          f"{samples} samples each ...", file=sys.stderr, flush=True)
+    measured = batch_status.run(stack, api, counter, samples)
+    results["batch_status_cost_ratio"] = measured["ratio"]
+    results["batch_status_big_median_ms"] = measured["big_median_ms"]
+    calls = {size: sum(measured["dynamodb_calls_per_read"][size].values()) for size in ("big", "small")}
+    results["batch_status_dynamodb_calls_big_vs_small"] = f"{calls['big']} / {calls['small']}"
+    details["batch_status"] = measured
 
 
 #: Realistic MTurk latency (a call from Lambda takes 100-250 ms) at two rate ceilings: (name, R, latency).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import boto3
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from local.stack import DEMO_MTURK_KEY, REGION
+from mturk_decisions import wiring
 
 HEADER = ["HITId", "AssignmentId", "WorkerId", "AssignmentStatus", "Answer.essay", "Approve", "Reject"]
 SETTLED = ("PLANNED", "INVALID")
@@ -124,6 +127,35 @@ def test_given_an_applied_upload_when_applied_again_without_a_key_then_nothing_i
     assert queued_chunks(stack) == 0
 
 
+def test_given_a_planned_upload_when_applied_twice_at_once_then_it_is_queued_once(api, sim, hit_with, stack):
+    # Given a planned upload of three approvals, and every chunk the API sends recorded
+    hit, ids = hit_with("Submitted", "Submitted", "Submitted")
+    batch_id = upload(api, results_csv([{"HITId": hit, "AssignmentId": a, "Approve": "x"} for a in ids]))
+    assert settled_plan(api, batch_id)["status"] == "PLANNED"
+    batches = wiring.current().batch_service()
+    sent, send = [], batches._queue.send
+    batches._queue.send = lambda chunks: (sent.append(list(chunks)), send(chunks))[1]
+    # When two callers apply it at the same moment, without an Idempotency-Key
+    start = threading.Barrier(2)
+
+    def apply(_):
+        start.wait()
+        return api.post(f"/batches/{batch_id}/apply")
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(apply, range(2)))
+    finally:
+        batches._queue.send = send
+    # Then both are answered 202, its chunks were sent once, and each assignment is approved once
+    assert [answer.status_code for answer in answers] == [202, 202], [answer.text for answer in answers]
+    assert len(sent) == 1 and [chunk.lines for chunk in sent[0]] == [[2, 3, 4]]
+    assert wait_for_batch(api, batch_id)["counts"]["succeeded"] == 3
+    for assignment_id in ids:
+        assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok")
+                   if c.params["AssignmentId"] == assignment_id) == 1
+
+
 @pytest.mark.parametrize("case", ["not a csv", "empty", "bad rows", "wrong content type"])
 def test_given_a_bad_upload_then_the_batch_is_invalid_with_a_clear_error_and_nothing_is_queued(api, sim, hit_with,
                                                                                              stack, case):
@@ -144,9 +176,11 @@ def test_given_a_bad_upload_then_the_batch_is_invalid_with_a_clear_error_and_not
     plan = settled_plan(api, batch_id)
     assert plan["status"] == "INVALID", plan
     assert expected in plan["message"], plan["message"]
+    assert plan["code"] == "INVALID_BATCH" and plan["errors"] and all(e["message"] for e in plan["errors"])
     if case == "bad rows":
         assert plan["errorCount"] == 2
-        assert [(e["line"], e["field"]) for e in plan["errors"]] == [(2, "Approve"), (3, "Approve|Reject")]
+        assert [(e["line"], e["assignmentId"], e["field"]) for e in plan["errors"]] == [(2, a, "Approve"),
+                                                                                         (3, b, "Approve|Reject")]
     # And applying it is refused with the same errors; nothing was stored or queued
     refused = api.post(f"/batches/{batch_id}/apply")
     assert refused.status_code == 400 and refused.json()["code"] == "INVALID_BATCH", refused.text
@@ -176,10 +210,13 @@ def test_given_an_upload_over_the_maximum_then_it_is_refused_before_and_after_th
         plan = settled_plan(api, batch_id)
     finally:
         uploads.max_bytes = saved
-    # Then the batch is INVALID for its size, and nothing is queued
+    # Then the batch is INVALID for its size, and nothing is stored or queued
     assert plan["status"] == "INVALID" and "at most" in plan["message"], plan
+    assert plan["code"] == "INVALID_BATCH" and plan["errors"] == [{"field": "upload", "message": plan["message"]}]
     assert plan["size"] == len(data)
+    assert api.get(f"/batches/{batch_id}").json()["items"] == []
     assert queued_chunks(stack) == 0
+    assert sim.get_assignment_state(a).status == "Submitted"
 
 
 def test_given_a_batch_awaiting_its_upload_when_applied_then_409_not_ready(api):

@@ -63,6 +63,7 @@ class MTurkClientProvider:
                     aws_session_token=None,
                     config=_CLIENT_CONFIG,
                 )
+                _parse_times_as_utc(self._client)
                 self._key_id = key_id
             return self._client
 
@@ -103,3 +104,25 @@ class MTurkClientProvider:
         key_id, secret_key = str(value["accessKeyId"]), str(value["secretAccessKey"])
         self._on_secret_read(secret_key)
         return key_id, secret_key
+
+
+def _epoch_as_utc(value: Any) -> Any:
+    from datetime import datetime, timezone
+
+    from botocore.utils import parse_timestamp
+
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return parse_timestamp(value)
+
+
+def _parse_times_as_utc(client: Any) -> None:
+    """MTurk answers every time as epoch seconds. botocore's default parser makes each one a datetime in dateutil's
+    `tzlocal()`, which costs five times the rest of a ListAssignmentsForHIT page (6.6 ms against 1.2 ms for a page
+    of 100, measured): the upload parser reads 1,000 pages for 100,000 rows. The gateway turns every time into UTC
+    anyway (`adapters.mturk._utc`). This client's own parser factory: the session's is shared by every client."""
+    from botocore.parsers import ResponseParserFactory
+
+    factory = ResponseParserFactory()
+    factory.set_parser_defaults(timestamp_parser=_epoch_as_utc)
+    client._endpoint._response_parser_factory = factory

@@ -96,7 +96,10 @@ class UploadPlanAnswer(BaseModel):
     plan: Optional[BatchPlan] = Field(default=None, description="Totals (cost against the balance now) and one "
                                       "page of items, in line order; `outcome` filters the items.")
     nextCursor: Optional[str] = None
-    errors: Optional[list[ProblemItem]] = Field(default=None, description="INVALID: the first 200 problems.")
+    code: Optional[Literal["INVALID_BATCH"]] = Field(default=None, description="INVALID: why, as the error "
+                                                     "POST /batches answers for the same CSV (400 INVALID_BATCH).")
+    errors: Optional[list[ProblemItem]] = Field(default=None, description="INVALID: the first 200 problems, each "
+                                                "`{line, assignmentId, field, message}` (`field`: the column).")
     errorCount: Optional[int] = None
     message: str
 
@@ -182,8 +185,8 @@ def _plan_json(plan: UploadPlan) -> dict:
             "message": _MESSAGES.get(state, "Applied: follow it with GET /batches/{id}.").replace("{id}", info.batch_id)}
     if state == "INVALID":
         problems = upload.problems
-        body.update(message=problems.get("message", body["message"]), errors=problems.get("errors", []),
-                    errorCount=problems.get("errorCount", 0))
+        body.update(code=InvalidBatch.code, message=problems.get("message", body["message"]),
+                    errors=problems.get("errors", []), errorCount=problems.get("errorCount", 0))
     elif plan.balance is not None:
         body["plan"] = {"items": [_entry_json(entry) for entry in plan.entries],
                         "totals": totals_json(upload.totals, plan.balance)}

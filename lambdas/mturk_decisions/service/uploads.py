@@ -63,7 +63,6 @@ PARSER_TIMEOUT = timedelta(minutes=15)
 #: MTurk statuses read per HIT page while planning (Approved too: those rows are planned as "skip" without a
 #: lookup of their own).
 PLANNING_STATUSES = ["Submitted", "Approved", "Rejected"]
-WAIT=[0.0]; PLAN=[0.0]; WRITE=[0.0]
 _KEY = re.compile(r"uploads/([a-f0-9]{32})\.csv")
 _OUTCOMES = ("reject", "reverse", "approve", "refused")
 
@@ -122,6 +121,7 @@ class _Facts:
         self.assignments: dict[str, tuple | None] = {}
         self._ready = {hit: threading.Event() for hit in hits}
         self.error: BaseException | None = None
+        self.waited = 0.0  # seconds the planning spent waiting for the reader (MTurk is the bottleneck if large)
         self.stopped = threading.Event()  # the planning stopped: the reader need not go on
 
     def add(self, view: AssignmentView) -> None:
@@ -145,7 +145,11 @@ class _Facts:
 
     def wait(self, hit_id: str | None) -> None:
         """Until the reader has read `hit_id`'s assignments (raises what stopped it)."""
-        self._ready[hit_id].wait()
+        ready = self._ready[hit_id]
+        if not ready.is_set():
+            began = time.monotonic()
+            ready.wait()
+            self.waited += time.monotonic() - began
         if self.error is not None:
             raise self.error
 
@@ -272,7 +276,6 @@ class UploadService:
         except InvalidBatch as refused:
             self._store.mark_invalid(batch_id, _problems(refused), self._clock())
             return "invalid"
-        timings["wait"] = WAIT[0]; timings["plan"] = PLAN[0]; timings["write"] = WRITE[0]
         return "planned in " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in timings.items())
 
     def give_up(self, key: str, error: Exception) -> None:
@@ -301,6 +304,7 @@ class UploadService:
             facts.stopped.set()
             reader.join()
         timings["reading MTurk, planning and writing"] = time.monotonic() - started - timings["validating"]
+        timings["of which waiting for MTurk"] = facts.waited
 
     def _open(self, upload: UploadInfo, etag: str | None = None):
         try:
@@ -383,11 +387,9 @@ class UploadService:
                         totals.add("skip")
                         skipped += 1
                         continue
-                    _t = time.monotonic(); facts.wait(row.hit_id); WAIT[0] += time.monotonic() - _t
-                    _t = time.monotonic()
+                    facts.wait(row.hit_id)
                     planned = self._batches.plan_item(row, facts.view(row.assignment_id), info.actor)
-                    PLAN[0] += time.monotonic() - _t; _t = time.monotonic()
-                    writer.item(row, _entry(planned)); WRITE[0] += time.monotonic() - _t
+                    writer.item(row, _entry(planned))
                     totals.add(planned.outcome, *((planned.cost.reward, planned.cost.fee) if planned.cost else ()))
                     by_hit[row.hit_id].append(row.line)
                 writer.chunks(chunks_of_lines(info.batch_id, by_hit))
