@@ -141,13 +141,13 @@ class LocalSigningProxy:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_GET(self): proxy._serve(self)  # noqa: E704
-            def do_HEAD(self): proxy._serve(self)  # noqa: E704
-            def do_POST(self): proxy._serve(self)  # noqa: E704
-            def do_PUT(self): proxy._serve(self)  # noqa: E704
-            def do_PATCH(self): proxy._serve(self)  # noqa: E704
-            def do_DELETE(self): proxy._serve(self)  # noqa: E704
-            def do_OPTIONS(self): proxy._serve(self)  # noqa: E704
+            def do_GET(self): proxy._serve(self)
+            def do_HEAD(self): proxy._serve(self)
+            def do_POST(self): proxy._serve(self)
+            def do_PUT(self): proxy._serve(self)
+            def do_PATCH(self): proxy._serve(self)
+            def do_DELETE(self): proxy._serve(self)
+            def do_OPTIONS(self): proxy._serve(self)
 
             def log_message(self, *args):  # the proxy logs its own lines, without query strings
                 return
@@ -168,7 +168,7 @@ class LocalSigningProxy:
         """The address to open: it carries the run's secret, which the first answer turns into the cookie."""
         return f"{self.origin}{path}?{TOKEN_PARAMETER}={self.token}"
 
-    def start(self) -> "LocalSigningProxy":
+    def start(self) -> LocalSigningProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="local-signing-proxy", daemon=True)
         self._thread.start()
@@ -182,7 +182,7 @@ class LocalSigningProxy:
             self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "LocalSigningProxy":
+    def __enter__(self) -> LocalSigningProxy:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -268,7 +268,7 @@ class LocalSigningProxy:
         local = LocalRequest(request.command, path, query, host, request.headers.get("Content-Type") or "", body)
         try:
             page = self.app(local)
-        except Exception as error:  # noqa: BLE001 - a bug of a page must not leak a stack trace to the browser
+        except Exception as error:  # a bug of a page must not leak a stack trace to the browser
             self.log(f"{request.command} {path}: {type(error).__name__}")
             return _error(500, "CONSOLE_ERROR", "This page failed on the local server; the terminal has the "
                                                 "error's type. Nothing more was sent.")
