@@ -187,7 +187,8 @@ def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_another_
 
 
 def test_nobody_may_read_or_delete_from_the_dead_letter_queue_but_an_operator(synth):
-    # Given every identity statement of the stack, then none names the DLQ: it is drained or redriven
+    # Given every identity statement of the stack
+    # When / Then none names the DLQ: it is drained or redriven
     # by an operator (console / StartMessageMoveTask), never by the service's functions
     dlq_id = synth.logical_id(synth.stack.bulk.dead_letter_queue)
     for logical_id, statement in _identity_statements(synth):

@@ -85,7 +85,8 @@ def test_function_uses_the_stacks_powertools_layer_and_the_pynamodb_layer(synth)
 
 
 def test_no_layer_is_taken_from_another_account(synth, restricted_synth):
-    # Given both templates, then no function refers to a layer by ARN (such as the public Powertools layer)
+    # Given both templates
+    # When / Then no function refers to a layer by ARN (such as the public Powertools layer)
     for s in (synth, restricted_synth):
         for function in s.resources("AWS::Lambda::Function").values():
             assert all(set(layer) == {"Ref"} for layer in function["Properties"].get("Layers", [])), function

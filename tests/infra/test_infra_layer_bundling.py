@@ -73,7 +73,7 @@ def test_offline_fallback_refuses_a_different_installed_version(tmp_path, monkey
     monkeypatch.setattr(
         layers.subprocess, "run", lambda command, **_: (_ for _ in ()).throw(subprocess.TimeoutExpired(command, 1))
     )
-    # When bundling, then it fails loudly instead of shipping another version
+    # When / Then bundling fails loudly instead of shipping another version
     with pytest.raises(RuntimeError, match="pins 0.0.1"):
         PipTargetLocalBundling("pynamodb", "0.0.1").try_bundle(str(tmp_path), image=UNUSED_BUNDLING_IMAGE)
 
@@ -99,8 +99,9 @@ def test_pip_installs_for_lambda_arm64_python312_into_python_dir(tmp_path, monke
 
 
 def test_read_pin_requires_exactly_one_pin(tmp_path):
-    # Given a layer requirements file with two pins, then the layer refuses to guess
+    # Given a layer requirements file with two pins
     (tmp_path / "requirements.txt").write_text("# comment\nfoo==1.0\nbar==2.0\n")
+    # When / Then the layer refuses to guess
     with pytest.raises(ValueError, match="exactly one"):
         read_pin(tmp_path / "requirements.txt")
 

@@ -88,6 +88,6 @@ def test_an_unacknowledged_finding_fails_synth():
     stack = Stack(app, "NagProbe")
     sns.Topic(stack, "Topic")
     add_nag_checks(app)
-    # When it is synthesized, then synthesis fails on the AwsSolutions findings
+    # When / Then synthesis fails on the AwsSolutions findings
     with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*AwsSolutions-SNS3"):
         app.synth()

@@ -106,7 +106,8 @@ def test_automatic_reversal_metric_alarm(synth, metric):
 
 
 def test_the_automatic_reversal_alarms_watch_what_the_lambda_code_emits(synth):
-    # Given the alarms by name, then each metric the sweeper, reconciler and publishers emit is watched
+    # Given the alarms by name
+    # When / Then each metric the sweeper, reconciler and publishers emit is watched
     by_name = {m.alarm_name: m for m in AUTOMATIC_REVERSAL_METRICS}
     assert set(by_name) == {
         "ReversalsNearDeadline",
@@ -145,8 +146,10 @@ def test_alarm_topic_is_encrypted_and_tls_only(synth):
 
 
 def test_email_subscription_only_when_configured(synth, restricted_synth):
-    # Given no alarmEmail, then no subscription; given one, then an e-mail subscription to the topic
+    # Given no alarmEmail
+    # When / Then no subscription
     synth.template.resource_count_is("AWS::SNS::Subscription", 0)
+    # And given one, an e-mail subscription to the topic
     restricted_synth.template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
     )

@@ -182,7 +182,8 @@ def demo():
 
 
 def test_the_readme_tour_has_steps_and_each_shows_its_output():
-    # Given the README; Then its tour has the demo's commands, each with the output it prints
+    # Given the README
+    # When / Then its tour has the demo's commands, each with the output it prints
     steps = tour_steps()
     assert len(steps) >= 8
     assert [step.command for step in steps[:2]] == ["make demo", "source .demo/8787/env.sh"]

@@ -101,7 +101,9 @@ def test_given_the_in_progress_record_expired_then_a_retry_answers_the_first_dec
 
 
 def test_given_a_provisional_duration_that_overflows_then_400_even_in_a_dry_run(api, seed):
+    # Given
     assignment_id = seed("Submitted")
+    # When / Then with or without a dry run
     for query in ("?dryRun=true", ""):
         response = api.post(f"/assignments/{assignment_id}/reject{query}",
                             {"feedback": "no", "provisionalFor": "P9999999999D"})
@@ -110,10 +112,13 @@ def test_given_a_provisional_duration_that_overflows_then_400_even_in_a_dry_run(
 
 
 def test_given_a_reversal_time_inside_the_safety_margin_then_409_window_closing(api, sim, seed):
+    # Given
     assignment_id = seed("Rejected", days_ago=20)
     deadline = sim.get_assignment_state(assignment_id).submit_time + timedelta(days=30)
+    # When
     response = api.post(f"/assignments/{assignment_id}/reverse",
                         {"at": (deadline - timedelta(seconds=1)).isoformat()})
+    # Then
     assert response.status_code == 409 and response.json()["code"] == "REVERSAL_WINDOW_CLOSING"
     assert "latestAt" in response.json()
 
