@@ -399,3 +399,34 @@ def test_given_the_time_budget_runs_out_then_the_rest_continues_in_a_new_message
     for assignment_id in ids:
         assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok")
                    if c.params["AssignmentId"] == assignment_id) == 1
+
+
+def test_given_a_chunk_cut_off_by_the_time_budget_when_sqs_redelivers_it_too_then_each_item_is_applied_once(
+        api, sim, hit_with):
+    # Given a stored batch of 5 approvals whose first invocation had time for two items only, and ended before
+    # SQS could delete its message (so the chunk comes back as well as its continuation)
+    from mturk_decisions.domain.batch import parse_item_list
+
+    hit, ids = hit_with(*["Submitted"] * 5)
+    batches = wiring.current().batch_service()
+    sent, original = [], batches._queue.send
+    batches._queue.send = sent.extend
+    try:
+        submission = batches.submit(parse_item_list([{"assignmentId": i, "action": "approve", "hitId": hit}
+                                                     for i in ids]), "tester", "json")
+        chunk = sent[0]
+        clock = iter([600.0] + [30.0] * 10)
+        assert batches.process(chunk, seconds_left=lambda: next(clock)) == {"SUCCEEDED": 2, "continued": 3}
+        # When SQS redelivers the whole chunk, and then the continuation arrives
+        redelivered = batches.process(chunk, redelivered=True)
+        continued = batches.process(sent[1])
+    finally:
+        batches._queue.send = original
+    # Then the redelivery finished the three items left, the continuation found nothing to do
+    assert redelivered == {"SUCCEEDED": 3} and not continued
+    body = api.get(f"/batches/{submission.batch_id}").json()
+    assert body["status"] == "COMPLETED" and body["counts"]["succeeded"] == 5 and body["counts"]["queued"] == 0
+    # And every assignment was approved exactly once
+    for assignment_id in ids:
+        assert sum(1 for c in sim.calls("ApproveAssignment", outcome="ok")
+                   if c.params["AssignmentId"] == assignment_id) == 1
