@@ -141,15 +141,15 @@ class LocalSigningProxy:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_GET(self): proxy._serve(self)
-            def do_HEAD(self): proxy._serve(self)
-            def do_POST(self): proxy._serve(self)
-            def do_PUT(self): proxy._serve(self)
-            def do_PATCH(self): proxy._serve(self)
-            def do_DELETE(self): proxy._serve(self)
-            def do_OPTIONS(self): proxy._serve(self)
+            def do_GET(self) -> None: proxy._serve(self)
+            def do_HEAD(self) -> None: proxy._serve(self)
+            def do_POST(self) -> None: proxy._serve(self)
+            def do_PUT(self) -> None: proxy._serve(self)
+            def do_PATCH(self) -> None: proxy._serve(self)
+            def do_DELETE(self) -> None: proxy._serve(self)
+            def do_OPTIONS(self) -> None: proxy._serve(self)
 
-            def log_message(self, *args):  # the proxy logs its own lines, without query strings
+            def log_message(self, *args: Any) -> None:  # the proxy logs its own lines, without query strings
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
@@ -266,6 +266,7 @@ class LocalSigningProxy:
         body = _read_body(request, self.max_page_body, f"This local server takes at most "
                                                        f"{self.max_page_body // 1_048_576} MB in one request.")
         local = LocalRequest(request.command, path, query, host, request.headers.get("Content-Type") or "", body)
+        assert self.app is not None
         try:
             page = self.app(local)
         except Exception as error:  # a bug of a page must not leak a stack trace to the browser

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -76,7 +76,7 @@ class Console:
         self.client = client
         self.api_url = api_url
         self.now = now or (lambda: datetime.now(UTC))
-        self.routes: dict[tuple[str, str], Handler] = routes.ROUTES
+        self.routes: Mapping[tuple[str, str], Handler] = routes.ROUTES
         self.started_batches: dict[str, str] = {}  # batchId -> what it came from, in the order started
         self.plans: dict[str, KeptPlan] = {}
         self._lock = threading.Lock()
@@ -168,7 +168,8 @@ def _read_multipart(request: LocalRequest, form: Form) -> None:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
             form.files[str(name)] = (str(filename), payload)

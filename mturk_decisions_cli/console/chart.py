@@ -12,9 +12,9 @@ SERIES = (("reject", "Rejections", "#b3261e"), ("reverse", "Reversals", "#1b6e3a
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 900, 240, 40, 28, 12
 
 
-def per_day(decisions: Iterable[Mapping[str, Any]], first: date, days: int) -> dict[date, Counter]:
+def per_day(decisions: Iterable[Mapping[str, Any]], first: date, days: int) -> dict[date, Counter[str]]:
     """Counts of SUCCEEDED decisions by day (UTC) and action, for `days` days from `first`."""
-    counts = {first + timedelta(days=i): Counter() for i in range(days)}
+    counts: dict[date, Counter[str]] = {first + timedelta(days=i): Counter() for i in range(days)}
     for decision in decisions:
         created = str(decision.get("createdAt") or "")[:10]
         try:
@@ -26,7 +26,7 @@ def per_day(decisions: Iterable[Mapping[str, Any]], first: date, days: int) -> d
     return counts
 
 
-def bar_chart(counts: Mapping[date, Counter]) -> str:
+def bar_chart(counts: Mapping[date, Counter[str]]) -> str:
     """Grouped bars, one group a day; each bar's <title> says its day, count and series (hover, screen readers)."""
     days = sorted(counts)
     top = max([1, *(counts[d][key] for d in days for key, _, _ in SERIES)])

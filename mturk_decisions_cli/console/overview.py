@@ -68,7 +68,7 @@ def batches(console: Console) -> str:
     rows = []
     for batch_id, source in reversed(list(console.started_batches.items())[-10:]):
         batch, error = console.attempt("GET", f"/batches/{quote_segment(batch_id)}", query={"limit": 1})
-        state = e(error.code if error else (batch or {}).get("status"))
+        state = e(getattr(error, "code", "ERROR") if error else (batch or {}).get("status"))
         done = "" if error else f'{e(batch.get("done"))} / {e(batch.get("total"))}'
         rows.append([markup.link("/batches/view", batch_id, id=batch_id), e(source), state, done])
     return markup.table(("Batch", "From", "Status", "Done"), rows,

@@ -44,8 +44,8 @@ def latest_rejections(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each assignment's most recent successful rejection (the audit is newest first), at most LIMIT."""
     seen: dict[str, dict[str, Any]] = {}
     for decision in decisions:
-        aid = decision.get("assignmentId")
-        if decision.get("action") == "reject" and decision.get("state") == "SUCCEEDED" and aid not in seen:
+        aid = str(decision.get("assignmentId") or "")
+        if aid and decision.get("action") == "reject" and decision.get("state") == "SUCCEEDED" and aid not in seen:
             seen[aid] = decision
     return list(seen.values())[:LIMIT]
 

@@ -31,7 +31,7 @@ def show(console: Console, form: Form) -> Page:
     body.append(filter_form(query))
     answer, error = console.attempt("GET", "/scheduled-reversals", query=query)
     if error:
-        body.append(markup.notice(MISSING.format(code=e(error.code)), "bad") if is_route_missing(error)
+        body.append(markup.notice(MISSING.format(code=e(getattr(error, "code", ""))), "bad") if is_route_missing(error)
                     else markup.api_error(error))
     else:
         body.append(reversal_table(answer.get("scheduledReversals") or [], back=back_of(query)))
