@@ -36,8 +36,11 @@ class TestPending:
         assert "2026-12-02 10:00:00Z" in result.stdout and "PENDING automatic reversals" in result.stdout
 
     def test_given_more_pages_then_without_all_it_says_how_to_get_them(self, run, fake_api):
+        # Given
         fake_api.on("GET", "/scheduled-reversals", page(["3AAA"], "CURSOR1"))
+        # When
         result = run("pending", "--limit", "1")
+        # Then
         assert len(fake_api.calls) == 1 and "--cursor CURSOR1" in result.stdout
 
     def test_given_all_then_every_page_is_merged_in_json(self, run, fake_api):
@@ -52,12 +55,17 @@ class TestPending:
         assert body["nextCursor"] is None
 
     def test_given_none_then_it_says_so(self, run, fake_api):
+        # Given
         fake_api.on("GET", "/scheduled-reversals", (200, {"scheduledReversals": [], "nextCursor": None}))
+        # When
         result = run("pending")
+        # Then
         assert result.exit_code == 0 and "No pending automatic reversals." in result.stdout
 
     def test_given_a_bad_state_then_usage_error_and_nothing_sent(self, run, fake_api):
+        # When
         result = run("pending", "--state", "SOON")
+        # Then
         assert result.exit_code == 2 and fake_api.calls == []
 
 
@@ -77,16 +85,21 @@ class TestNotifyOptions:
         assert "worker told" in result.stdout and "sent" in result.stdout
 
     def test_given_mturk_could_not_send_then_the_failure_is_shown_and_the_decision_stands(self, run, fake_api):
+        # Given
         answer = {**DECISION, "notification": {"status": "FAILED", "failures": [
             {"workerId": "A1DEMOWORKERALICE", "code": "HardFailure", "message": "never reviewed"}]}}
         fake_api.on("POST", f"/assignments/{AID}/reverse", (200, answer))
+        # When
         result = run("reverse", AID, "--notify-subject", "s", "--notify-message", "m")
+        # Then
         assert result.exit_code == 0
         assert "HardFailure" in result.stdout and "the decision stands" in result.stdout
 
     @pytest.mark.parametrize("given", [["--notify-subject", "s"], ["--notify-message", "m"]])
     def test_given_only_one_option_then_usage_error_and_nothing_sent(self, run, fake_api, given):
+        # When
         result = run("reverse", AID, *given)
+        # Then
         assert result.exit_code == 2 and "--notify-subject and --notify-message" in result.stderr
         assert fake_api.calls == []
 
@@ -103,17 +116,23 @@ class TestNotifyOptions:
         assert fake_api.calls[0].json["notifyWorker"] == NOTICE
 
     def test_given_an_invalid_notification_then_the_hint_names_the_option(self, run, fake_api):
+        # Given
         fake_api.on("POST", f"/assignments/{AID}/reverse", (400, {
             "code": "INVALID_NOTIFICATION", "message": "notifyWorker.subject is 201 characters; MTurk accepts at "
             "most 200.", "field": "notifyWorker.subject", "rule": "MAX_LENGTH"}))
+        # When
         result = run("reverse", AID, "--notify-subject", "s" * 201, "--notify-message", "m")
+        # Then
         assert result.exit_code == 3 and "--notify-subject" in result.stderr
 
     def test_given_show_of_a_decision_with_a_notification_then_it_is_listed(self, run, fake_api):
+        # Given
         decision = {**DECISION["decision"], "notification": {**NOTICE, "status": "SENT", "failures": []}}
         fake_api.on("GET", f"/assignments/{AID}", (200, {
             "assignment": {"assignmentId": AID, "status": "Approved", "workerId": "A1", "hitId": HIT, "reward": "0.5",
                            "hitStatus": "Assignable"}, "history": [decision]}))
+        # When
         result = run("show", AID)
+        # Then
         assert result.exit_code == 0, result.output
         assert "worker told" in result.stdout and NOTICE["subject"] in result.stdout

@@ -57,7 +57,10 @@ def test_given_a_subject_or_message_beyond_mturks_limits_then_request_error(sim,
 
 
 def test_given_exactly_the_limits_then_accepted(sim, mturk, reviewed):
+    # Given a worker whose work the requester rejected
+    # When
     answer = mturk.notify_workers(Subject="s" * 200, MessageText="m" * 4096, WorkerIds=["AREJECTED1"])
+    # Then
     assert answer["NotifyWorkersFailureStatuses"] == []
 
 
@@ -71,6 +74,7 @@ def test_given_101_workers_then_request_error(sim, mturk, reviewed):
 
 
 def test_given_no_worker_then_refused(sim, unvalidated, reviewed):
+    # When / Then
     with pytest.raises(ClientError) as raised:
         unvalidated.notify_workers(Subject="s", MessageText="m", WorkerIds=[])
     assert raised.value.response["Error"]["Code"] == "RequestError"
@@ -87,8 +91,11 @@ def test_given_a_malformed_worker_id_then_validation_error(sim, unvalidated, rev
 
 
 def test_given_messages_then_the_admin_endpoint_lists_them(sim, server, mturk, reviewed):
+    # Given a message sent to a worker whose work the requester rejected
     import requests
 
     mturk.notify_workers(Subject="Hello", MessageText="Text", WorkerIds=["AREJECTED1"])
+    # When
     answer = requests.get(f"{server.url}/_admin/worker-messages?workerId=AREJECTED1", timeout=5).json()
+    # Then
     assert [(m["workerId"], m["subject"]) for m in answer["messages"]] == [("AREJECTED1", "Hello")]

@@ -46,11 +46,15 @@ class TestTheRules:
         assert (refused.value.details["field"], refused.value.details["rule"]) == (field, rule)
 
     def test_given_the_longest_texts_and_line_breaks_then_accepted(self):
+        # When
         notice = validate_notice("s" * 200, "line one\r\nline two\ttabbed" + "m" * 4000)
+        # Then
         assert notice.subject == "s" * 200
 
     def test_given_250_workers_then_three_calls_of_at_most_100_without_duplicates(self):
+        # Given
         workers = [f"AW{n}" for n in range(250)] + ["AW1"]
+        # When / Then
         assert [len(group) for group in batches_of(workers)] == [100, 100, 50]
 
 
@@ -95,10 +99,13 @@ class TestSendingAfterTheDecision:
         assert mturk.writes == [("approve", "ASSIGN1", None)]
 
     def test_given_the_audit_cannot_keep_it_then_the_result_is_still_answered(self):
+        # Given
         service, mturk, audit = make(assignment(status="Rejected", worker_id="AWORKER1"))
         outcome = service.decide(reverse())
         audit.fail_write_ahead = True  # the fake's record_notification fails too
+        # When
         result = service.notify_workers([outcome.record], NOTICE)[outcome.record.decision_id]
+        # Then
         assert result.status == "SENT" and len(mturk.notices) == 1
 
     def test_given_150_decisions_then_two_calls_of_100_and_50(self):
@@ -122,8 +129,11 @@ class TestSendingAfterTheDecision:
 
 
 def test_given_a_record_with_its_notification_then_the_audit_round_trips_it():
+    # Given
     service, mturk, audit = make(assignment(status="Rejected"))
     outcome = service.decide(reverse())
+    # When
     service.notify_workers([outcome.record], NOTICE)
+    # Then
     stored = audit.reload(outcome.record)
     assert replace(stored).notification["status"] == "SENT"
