@@ -223,3 +223,31 @@ def test_given_a_rejection_when_reversed_with_a_message_then_the_worker_is_told(
     assert [(m.subject, m.message) for m in sent] == [("Your HIT was approved after all",
                                                        "Sorry: our QA rule 7 was wrong.")]
     screenshot(page, "assignment_reversed_and_told")
+
+
+def test_given_only_a_keyboard_when_looking_up_an_assignment_then_every_step_is_reachable(page, console, seed, served):
+    # Given a Submitted assignment and the console open, used with the keyboard only
+    assignment_id = seed(status="Submitted")
+    # When the requester tabs from the top of the page
+    page.keyboard.press("Tab")
+    first = page.evaluate("document.activeElement.textContent")
+    page.keyboard.press("Tab")
+    second = page.evaluate("document.activeElement.textContent")
+    # Then the first stop skips to the content, the next is the first page of the navigation
+    assert (first, second) == ("Skip to content", "Overview")
+    # When it goes to Assignment with the keyboard, types the id and presses Enter
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Assignment"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/assignment")
+    page.get_by_label("Assignment id").focus()
+    page.keyboard.type(assignment_id)
+    page.keyboard.press("Enter")
+    # Then the assignment is shown, and its reject feedback field is reachable by Tab from the look-up form
+    expect(page.locator("#assignment-status")).to_have_text("Submitted")
+    page.get_by_label("Assignment id").focus()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "reject-feedback":
+            break
+    assert page.evaluate("document.activeElement.id") == "reject-feedback"
