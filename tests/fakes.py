@@ -166,6 +166,11 @@ class InMemoryAuditStore:
     def by_hit(self, hit_id, since, until, limit, cursor):
         return Page([r for r in self.records.values() if r.hit_id == hit_id][:limit], None)
 
+    def in_range(self, since, until, limit, cursor):
+        found = sorted((r for r in self.records.values() if since <= r.created_at <= until),
+                       key=lambda r: r.created_at, reverse=True)
+        return Page(found[:limit], None)
+
     def record_notification(self, record, notification):
         if self.fail_write_ahead:
             raise AuditUnavailable("audit down")

@@ -30,6 +30,7 @@ AUDIT_INDEXES: dict[str, str] = {
     "by-worker": "worker_id",
     "by-hit": "hit_id",
     "by-pending": "pending",  # sparse: only PENDING records carry `pending`
+    "by-day": "day",  # the decision's UTC day: GET /decisions?since=&until= without a worker or HIT
 }
 # Contract with Powertools' DynamoDBPersistenceLayer defaults.
 IDEMPOTENCY_PARTITION_KEY = "id"

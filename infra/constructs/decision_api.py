@@ -176,7 +176,7 @@ class DecisionApi(Construct):
                 snap_start=True,
             ),
         )
-        services.audit_store.grant_audit_write(self.function, indexes=("by-worker", "by-hit"))
+        services.audit_store.grant_audit_write(self.function, indexes=("by-worker", "by-hit", "by-day"))
         services.audit_store.grant_idempotency(self.function)
         services.secret.grant_read(self.function)
 

@@ -46,3 +46,15 @@ def test_given_notify_worker_then_the_decision_and_its_notification_are_document
     assert reversed_["notification"]["status"] == "SENT"
     assert invalid["code"] == "INVALID_NOTIFICATION"
     assert details["history"][0]["notification"]["subject"] == NOTICE["subject"]
+
+
+def test_given_decisions_then_a_time_range_listing_is_documented(call, seed, sim):  # noqa: F811
+    # Given a decision today
+    call("approveAssignment", 200, path_parameters={"assignmentId": seed("Submitted")})
+    day = sim.clock.now().date().isoformat()
+    # When every decision of the day is listed, and a range with only `since`
+    listed = call("listDecisions", 200, query={"since": day, "until": day, "limit": 1})
+    refused = call("listDecisions", 400, query={"since": day})
+    # Then
+    assert len(listed["decisions"]) == 1
+    assert refused["code"] == "INVALID_REQUEST" and refused["field"] == "workerId|hitId"

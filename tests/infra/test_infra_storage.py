@@ -33,17 +33,18 @@ def test_audit_table_keys_and_indexes_match_the_pynamodb_model(synth):
         {"AttributeName": "assignment_id", "KeyType": "HASH"},
         {"AttributeName": "decision_key", "KeyType": "RANGE"},
     ]
-    # ... and it has the three GSIs, all sorted by decision_key, projecting ALL
+    # ... and it has the four GSIs, all sorted by decision_key, projecting ALL
     indexes = {gsi["IndexName"]: gsi for gsi in props["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"by-worker", "by-hit", "by-pending"}
-    for name, partition_key in (("by-worker", "worker_id"), ("by-hit", "hit_id"), ("by-pending", "pending")):
+    assert set(indexes) == {"by-worker", "by-hit", "by-pending", "by-day"}
+    for name, partition_key in (("by-worker", "worker_id"), ("by-hit", "hit_id"), ("by-pending", "pending"),
+                                ("by-day", "day")):
         assert indexes[name]["KeySchema"] == [
             {"AttributeName": partition_key, "KeyType": "HASH"},
             {"AttributeName": "decision_key", "KeyType": "RANGE"},
         ]
         assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert attributes == {k: "S" for k in ("assignment_id", "decision_key", "worker_id", "hit_id", "pending")}
+    assert attributes == {k: "S" for k in ("assignment_id", "decision_key", "worker_id", "hit_id", "pending", "day")}
 
 
 def test_idempotency_table_matches_powertools_defaults(synth):

@@ -192,3 +192,62 @@ class TestScheduledReversals:
         body = response.json()
         assert body["code"] in ("INVALID_REQUEST", "INVALID_CURSOR") and body["message"]
         assert body["field"] == field
+
+
+class TestDecisionsInATimeRange:
+    def test_given_decisions_today_then_the_range_lists_them_newest_first_across_pages(self, api, sim, seed):
+        # Given three decisions made now
+        ids = [seed("Submitted") for _ in range(3)]
+        for assignment_id in ids:
+            assert api.post(f"/assignments/{assignment_id}/approve").status_code == 200
+        day = sim.clock.now().date().isoformat()
+        # When every decision of today is listed two at a time, following nextCursor
+        listed, cursor = [], None
+        while True:
+            query = f"since={day}&until={day}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+            response = api.get(f"/decisions?{query}")
+            assert response.status_code == 200, response.text
+            listed += response.json()["decisions"]
+            cursor = response.json()["nextCursor"]
+            if not cursor:
+                break
+        # Then ours are there, newest first, each once
+        ours = [d["assignmentId"] for d in listed if d["assignmentId"] in ids]
+        assert ours == list(reversed(ids))
+        keys = [(d["createdAt"], d["decisionId"]) for d in listed]
+        assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
+
+    def test_given_a_range_over_two_days_then_yesterdays_decisions_are_listed_after_todays(self, api, sim, seed):
+        # Given a decision made "yesterday" (the simulator's clock is the service's)
+        older = seed("Submitted", days_ago=3)
+        sim.clock.advance(days=-1)
+        assert api.post(f"/assignments/{older}/approve").status_code == 200
+        sim.clock.reset()
+        newer = seed("Submitted")
+        api.post(f"/assignments/{newer}/approve")
+        today = sim.clock.now().date()
+        since = (today - timedelta(days=1)).isoformat()
+        # When both days are listed, page after page
+        listed, cursor = [], None
+        while True:
+            body = api.get(f"/decisions?since={since}&until={today.isoformat()}&limit=100"
+                           + (f"&cursor={cursor}" if cursor else "")).json()
+            listed += body["decisions"]
+            cursor = body["nextCursor"]
+            if not cursor:
+                break
+        # Then the newer one comes first
+        ours = [d["assignmentId"] for d in listed if d["assignmentId"] in (older, newer)]
+        assert ours[0] == newer and older in ours
+
+    @pytest.mark.parametrize("query, field", [
+        ("since=2026-11-01", "workerId|hitId"),
+        ("until=2026-11-01", "workerId|hitId"),
+        ("since=2026-10-01&until=2026-11-15", "since"),
+        ("since=2026-11-02&until=2026-11-01", "since"),
+        ("since=2026-11-01&until=2026-11-02&cursor=bm90LWEtY3Vyc29y", "cursor"),
+    ])
+    def test_given_an_incomplete_or_too_long_range_then_400_naming_the_field(self, api, query, field):
+        response = api.get(f"/decisions?{query}")
+        assert response.status_code == 400, response.text
+        assert response.json()["field"] == field and response.json()["message"]

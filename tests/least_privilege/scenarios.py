@@ -203,6 +203,8 @@ class Scenarios:
         self.call("GET", f"/assignments/{a}")
         self.call("GET", f"/decisions?workerId={state.worker_id}")
         self.call("GET", f"/decisions?hitId={state.hit_id}")
+        day = self.sim.clock.now().date().isoformat()
+        self.call("GET", f"/decisions?since={day}&until={day}")  # every decision of the day: by-day
 
     def api_batches(self) -> None:
         hit = self.sim.add_hit(REQUESTER, reward="0.50", max_assignments=5)

@@ -3,6 +3,8 @@
 Keys: `assignment_id` + `decision_key` (`<created ISO>#<decision id>`), so an assignment's history and
 the by-worker / by-hit indexes all read newest first with a plain range condition for since/until.
 `pending` is set only while a record is PENDING, which makes `by-pending` a sparse index for the reconciler.
+`day` (the decision's UTC day, `YYYY-MM-DD`) makes `by-day`: every decision in a time range, one day's
+partition after the other (records written before `day` existed are not in it).
 
 The same partition holds the assignment's decision lease (`decision_key` = `~lease`, which sorts after
 every record and carries none of the indexed attributes): taken in one transaction with the write-ahead
@@ -14,7 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +35,7 @@ from mturk_decisions.service.ports import Page
 INDEX_BY_WORKER = "by-worker"
 INDEX_BY_HIT = "by-hit"
 INDEX_BY_PENDING = "by-pending"
+INDEX_BY_DAY = "by-day"
 PENDING_MARKER = "PENDING"
 _KEY_SEPARATOR = "#"
 _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its own moment
@@ -64,6 +68,8 @@ def audit_model(table_name: str, region: str | None = None, host: str | None = N
         "pending": UnicodeAttribute(null=True),
         "idempotency_key": UnicodeAttribute(null=True),
         "notification": UnicodeAttribute(null=True),  # JSON: the message sent to the worker, MTurk's answer
+        "day": UnicodeAttribute(null=True),  # the decision's UTC day (YYYY-MM-DD): the by-day index
+        "by_day": string_index(INDEX_BY_DAY, "day", "decision_key"),
         "by_worker": string_index(INDEX_BY_WORKER, "worker_id", "decision_key"),
         "by_hit": string_index(INDEX_BY_HIT, "hit_id", "decision_key"),
         "by_pending": string_index(INDEX_BY_PENDING, "pending", "decision_key"),
@@ -234,6 +240,29 @@ class DynamoAuditStore(ModelStore):
     def by_hit(self, hit_id, since, until, limit, cursor) -> Page:
         return self._page(self._model.by_hit, "hit_id", hit_id, since, until, limit, cursor)
 
+    def in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
+        """Every decision from `since` to `until`, newest first: the `by-day` index, one day after the other
+        (newest day first), until a page is full. The cursor is the index key of the page's last record."""
+        condition = _range_condition(self._model.decision_key, since, until)
+        start = decode_cursor(cursor, "day", None) if cursor else None
+        day = start["day"]["S"] if start else _day(until)
+        if not _DAY.fullmatch(day):
+            raise InvalidCursor("The cursor is not valid for this query; start again without it.", field="cursor")
+        records: list[Model] = []
+        while day >= _day(since) and len(records) <= limit:
+            results = self._model.by_day.query(day, range_key_condition=condition, scan_index_forward=False,
+                                               last_evaluated_key=start, page_size=limit + 1)
+            for item in results:
+                records.append(item)
+                if len(records) > limit:
+                    break
+            start, day = None, _previous_day(day)
+        more, records = len(records) > limit, records[:limit]
+        last = records[-1] if more else None
+        key = {"assignment_id": {"S": last.assignment_id}, "decision_key": {"S": last.decision_key},
+               "day": {"S": last.day}} if last else None
+        return Page([self._to_record(item) for item in records], encode_cursor(key) if key else None)
+
     def _page(self, index, hash_name: str, hash_value: str, since, until, limit: int, cursor: str | None) -> Page:
         start_key = decode_cursor(cursor, hash_name, hash_value) if cursor else None
         condition = _range_condition(self._model.decision_key, since, until)
@@ -271,6 +300,7 @@ class DynamoAuditStore(ModelStore):
             finalized_at=record.finalized_at,
             idempotency_key=record.idempotency_key,
             notification=json.dumps(record.notification, ensure_ascii=False) if record.notification else None,
+            day=_day(record.created_at),
         )
 
     @staticmethod
@@ -343,14 +373,26 @@ def encode_cursor(last_key: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, hash_name: str, hash_value: str) -> dict:
-    """A cursor only continues the query it came from: same index and same worker or HIT."""
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).date().isoformat()
+
+
+def _previous_day(day: str) -> str:
+    return (datetime.fromisoformat(day) - timedelta(days=1)).date().isoformat()
+
+
+def decode_cursor(cursor: str, hash_name: str, hash_value: str | None) -> dict:
+    """A cursor only continues the query it came from: same index and same worker or HIT (any day for `by-day`)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
         valid = (
             isinstance(key, dict)
-            and key.get(hash_name, {}).get("S") == hash_value
+            and isinstance(key.get(hash_name, {}).get("S"), str)
+            and (hash_value is None or key[hash_name]["S"] == hash_value)
             and isinstance(key.get("decision_key", {}).get("S"), str)
             and isinstance(key.get("assignment_id", {}).get("S"), str)
         )

@@ -254,8 +254,11 @@ def get_assignment(assignmentId: AssignmentId) -> dict:
 
 
 @app.get("/decisions", **operation(
-    "The audit for one worker or one HIT, newest first", "listDecisions",
-    ok={200: (DecisionPage, "One page of decisions.")}, errors=(InvalidCursor,)))
+    "The audit for one worker or one HIT, or every decision in a time range, newest first", "listDecisions",
+    ok={200: (DecisionPage, "One page of decisions.")}, errors=(InvalidCursor,),
+    description="Give exactly one of `workerId` or `hitId` (with optional `since`, `until`), or neither and both "
+                "`since` and `until`: every decision in that range (at most 31 days), from the audit's `by-day` "
+                "index (decisions recorded before that index existed are not listed)."))
 def list_decisions(
     workerId: Annotated[Optional[str], Query(max_length=64, pattern=WORKER_ID_PATTERN)] = None,
     hitId: Annotated[Optional[str], Query(max_length=64, pattern=ASSIGNMENT_ID_PATTERN)] = None,
@@ -264,13 +267,17 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[Optional[str], Query(max_length=2048)] = None,
 ) -> dict:
-    if bool(workerId) == bool(hitId):
-        raise InvalidRequest("Give exactly one of the query parameters workerId or hitId.", field="workerId|hitId")
+    in_range = not workerId and not hitId and bool(since) and bool(until)
+    if bool(workerId) == bool(hitId) and not in_range:
+        raise InvalidRequest("Give exactly one of the query parameters workerId or hitId, or neither and both since "
+                             "and until (every decision in that range).", field="workerId|hitId")
     low, high = _moment("since", since), _moment("until", until, end_of_day=True)
     if low and high and low > high:
         raise InvalidRequest("since must not be later than until.", field="since")
     service = wiring.current().service
-    if workerId:
+    if in_range:
+        page = service.decisions_in_range(low, high, limit, cursor)
+    elif workerId:
         page = service.decisions_for_worker(workerId, low, high, limit, cursor)
     else:
         page = service.decisions_for_hit(hitId, low, high, limit, cursor)

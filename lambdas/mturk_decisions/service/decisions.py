@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.errors import DecisionError, DecisionInProgress, RecordAlreadyFinal
+from mturk_decisions.domain.errors import DecisionError, DecisionInProgress, InvalidRequest, RecordAlreadyFinal
 from mturk_decisions.domain.notice import (
     FAILED,
     SENT,
@@ -45,6 +45,8 @@ LEASE_DURATION = timedelta(seconds=960)
 #: What a refused caller is told to wait: a live decision finishes within about a second; a crashed one
 #: waits for its lease to expire and its record to be settled.
 RETRY_STALE_LEASE_SECONDS = 60
+#: The longest time range GET /decisions lists without a worker or HIT (one index query per day).
+MAX_RANGE = timedelta(days=31)
 
 
 def utc_now() -> datetime:
@@ -272,6 +274,14 @@ class DecisionService:
 
     def decisions_for_hit(self, hit_id: str, since, until, limit: int, cursor: str | None) -> Page:
         return self._audit.by_hit(hit_id, since, until, limit, cursor)
+
+    def decisions_in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
+        """Every decision in a time range of at most `MAX_RANGE` (one index query per day), newest first."""
+        if until - since > MAX_RANGE:
+            raise InvalidRequest(f"A time range without workerId or hitId may span at most {MAX_RANGE.days} days; "
+                                 f"this one spans {(until - since).days} days. Narrow since/until.", field="since",
+                                 maxDays=MAX_RANGE.days)
+        return self._audit.in_range(since, until, limit, cursor)
 
     def _validated(self, request: DecisionRequest) -> DecisionRequest:
         feedback = rules.validate_feedback(request.feedback, required=request.action is Action.REJECT)

@@ -80,6 +80,9 @@ class AuditStore(Protocol):
         self, hit_id: str, since: datetime | None, until: datetime | None, limit: int, cursor: str | None
     ) -> Page: ...
 
+    def in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
+        """Every decision from `since` to `until`, newest first (the `by-day` index, a day at a time)."""
+
     def record_notification(self, record: DecisionRecord, notification: dict) -> None:
         """Keep the message sent to the worker after a decision, and MTurk's answer, on its audit record."""
 
