@@ -88,10 +88,13 @@ def test_twenty_api_environments_decide_one_assignment(pstack, psim, papi, paudi
 
 
 def test_through_the_gateway_port_twenty_signed_rejects_one_200_nineteen_409(pstack, psim, papi, paudit, pseed):
+    # Given
     assignment_id = pseed("Submitted")
+    # When
     responses = at_once(*[lambda i=i: papi.post(f"/assignments/{assignment_id}/reject", {"feedback": f"f{i}"},
                                                 headers={"Idempotency-Key": str(uuid.uuid4())})
                           for i in range(PARALLEL)])
+    # Then
     succeeded, failed = assert_truthful(pstack, psim, paudit, assignment_id)
     assert [r.status_code for r in responses].count(200) == 1
     assert [r.status_code for r in responses].count(409) == PARALLEL - 1

@@ -68,10 +68,12 @@ def _reconcile(world) -> None:
 
 
 def test_decision_service_crash_at_every_step(crash_world):
+    # Given
     world = crash_world
     rng = rng_for("decision")
     have_reconciler = reconciler_class() is not None
     before, after, doubles, tally = [], [], [], Counter()
+    # When each trial crashes at a random step under random faults, and the caller may retry
     for trial in range(TRIALS):
         action = rng.choice(["reject", "approve", "reverse"])
         step = rng.choice((*STEPS, None))
@@ -102,6 +104,7 @@ def test_decision_service_crash_at_every_step(crash_world):
             after.append(verdict)
             if verdict.double_counted:
                 doubles.append(f"{assignment_id} ({step}, faults {faults}): {verdict.double_counted}")
+    # Then
     seed = f"RELIABILITY_SEED={rng.seed_value}"
     assert all(before), f"{seed}\n{summarize(before)}\n{dict(tally)}"
     assert sum(tally[f"{step}/crash"] for step in STEPS) > TRIALS // 3, f"too few crashes fired: {dict(tally)}"
@@ -158,6 +161,7 @@ def _deliver(chunk, max_deliveries: int, on_crash, clock=None) -> list[str]:
 
 
 def test_batch_worker_crash_at_every_step(crash_world, crash_deps):
+    # Given
     from mturk_decisions.domain.batch import parse_item_list
 
     world = crash_world
@@ -167,6 +171,7 @@ def test_batch_worker_crash_at_every_step(crash_world, crash_deps):
     before, after, doubles, tally, leftovers = [], [], [], Counter(), []
     trials = TRIALS
     done = 0
+    # When each batch is delivered with a crash at a random step under random faults
     while done < trials:
         size = rng.randint(1, 4)
         hit = world.sim.add_hit(world.key, reward="0.50", max_assignments=size)
@@ -201,6 +206,7 @@ def test_batch_worker_crash_at_every_step(crash_world, crash_deps):
                 if verdict.double_counted:
                     doubles.append(f"{aid} ({step}, faults {faults}): {verdict.double_counted}")
         done += size
+    # Then
     seed = f"RELIABILITY_SEED={rng.seed_value}"
     assert all(before), f"{seed}\n{summarize(before)}\n{dict(tally)}"
     assert not leftovers, f"{seed}\n" + "\n".join(leftovers[:10])

@@ -42,6 +42,7 @@ def audit(stack):
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_every_decision_completes_and_each_write_happens_once(api, sim, seed, audit, when):
+    # Given
     rng = rng_for(f"faults-{when}")
     intents = []
     for index in range(DECISIONS):
@@ -51,12 +52,14 @@ def test_every_decision_completes_and_each_write_happens_once(api, sim, seed, au
     sim.set_fault_rate(0.2, when=when, seed=rng.randrange(1 << 30))
     sim.set_throttle(12, burst=4)
     sim.reset_call_log()
+    # When each decision is retried until done
     answers = {}
     for action, assignment_id in intents:
         body = {"feedback": "Does not follow the instructions.", "reason": "faults"} if action == "reject" else {}
         answers[assignment_id] = decide_until_done(api, action, assignment_id, body)
     sim.set_fault_rate(None)
     sim.set_throttle(None)
+    # Then
     problems = []
     for action, assignment_id in intents:
         final, statuses = answers[assignment_id]

@@ -43,12 +43,15 @@ class _ReadsFailAfterTheWrite:
 
 @finding("F1")
 def test_an_applied_write_whose_answer_was_lost_is_never_audited_failed(crash_world, monkeypatch):
+    # Given
     world = crash_world
     assignment_id = _assignment(world, "Rejected")
     monkeypatch.setattr(world.client, "_call", _ReadsFailAfterTheWrite(world))
     request = DecisionRequest(assignment_id=assignment_id, action=Action.REVERSE, actor="finding-F1", source=Source.API)
+    # When / Then
     with pytest.raises(DecisionError):
         world.service.decide(request)
+    # And the reconciler settles it as applied
     monkeypatch.undo()
     make_reconciler(world.gateway, world.audit, world.sim.clock.now).run()
     assert world.sim.get_assignment_state(assignment_id).status == "Approved"  # MTurk applied it
@@ -58,15 +61,18 @@ def test_an_applied_write_whose_answer_was_lost_is_never_audited_failed(crash_wo
 
 @finding("F2")
 def test_a_retry_after_a_crash_is_audited_once(crash_world):
+    # Given
     world = crash_world
     assignment_id = _assignment(world, "Submitted")
     request = DecisionRequest(assignment_id=assignment_id, action=Action.REJECT, feedback="Incomplete.",
                               actor="finding-F2", source=Source.API)
     world.crash.arm("after_write_ahead", assignment_id)
+    # When / Then
     with pytest.raises(Crash):
         world.service.decide(request)     # killed after the PENDING record, before MTurk
     with pytest.raises(DecisionInProgress):
         world.service.decide(request)     # an immediate retry: the crashed decision's lease still holds
+    # And once the lease expires, the retry applies it and the audit holds it once
     world.sim.clock.advance(minutes=17)   # the lease expires (longer than any function timeout)
     world.service.decide(request)         # the retry settles the crashed record by evidence, then applies
     make_reconciler(world.gateway, world.audit, world.sim.clock.now).run()

@@ -62,7 +62,7 @@ def test_given_the_documents_links_then_chained_calls_answer_as_documented(stack
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    # When they run, Then every answer of every step passes every check
+    # When / Then they run: every answer of every step passes every check
     Scenarios.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6, deadline=None,
                                     suppress_health_check=list(HealthCheck)))
 

@@ -125,12 +125,14 @@ def _schedule_agrees(scheduler, sim, assignment_id: str) -> list[str]:
 
 
 def test_two_writers_at_once_with_crashes_and_faults_leave_a_truthful_audit(crash_world, stack):
+    # Given
     world = crash_world
     rng = rng_for("interleavings")
     store = DynamoScheduleStore.for_table(world.names["SCHEDULE_TABLE_NAME"], "us-east-1", world.moto_url)
     scheduler = ReversalScheduler(DecisionService(world.gateway, world.crashing_audit, clock=world.sim.clock.now),
                                   store, clock=world.sim.clock.now)
     failures, tally = [], Counter()
+    # When two writers race on each assignment, with crashes and faults
     for index in range(TRIALS):
         pair = rng.choice(PAIRS)
         trial = Trial(world, scheduler, rng, index)
@@ -148,6 +150,7 @@ def test_two_writers_at_once_with_crashes_and_faults_leave_a_truthful_audit(cras
         problems += _schedule_agrees(scheduler, world.sim, assignment_id)
         if problems:
             failures.append(f"{pair} step={step} faults={when} outcomes={outcomes}: " + "; ".join(problems))
+    # Then
     seed = f"RELIABILITY_SEED={rng.seed_value}"
     assert not failures, f"{seed}\n{len(failures)} of {TRIALS} trials broke the audit's truth:\n" + "\n".join(failures[:10])
     print(f"{TRIALS} interleaved trials: {len(tally)} distinct outcomes")

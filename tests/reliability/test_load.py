@@ -33,6 +33,7 @@ def audit(stack):
 
 
 def test_bounded_load_loses_nothing(stack, sim, audit):
+    # Given a funded HIT and MTurk throttling below what the clients offer
     assert stack.gateway.url.startswith("http://127.0.0.1:")  # loopback only
     key = DEMO_MTURK_KEY[0]
     sim.set_balance(key, "100000.00")
@@ -78,12 +79,14 @@ def test_bounded_load_loses_nothing(stack, sim, audit):
                 elif response.status_code == 429:
                     throttled.append((action, assignment_id))
 
+    # When the clients decide at once for a bounded time
     threads = [threading.Thread(target=client, args=(n,), name=f"load-client-{n}", daemon=True) for n in range(CLIENTS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=SECONDS + 120)
     sim.set_throttle(None)
+    # Then
     assert not any(thread.is_alive() for thread in threads), "a load client did not stop"
     assert not unexpected, f"{len(unexpected)} unexpected answers:\n" + "\n".join(unexpected[:10])
     assert decided, f"no decision went through: {dict(statuses)}"

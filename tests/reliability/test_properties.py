@@ -67,6 +67,7 @@ def service_accepts(feedback: str, required: bool) -> bool:
 @example("\x7f")
 @example("😀" * 1024)
 def test_feedback_rule_agrees_with_mturk_on_every_string(feedback):
+    # When / Then
     assert service_accepts(feedback, required=False) == mturk_accepts(feedback), repr(feedback[:80])
 
 
@@ -76,6 +77,7 @@ def test_feedback_rule_agrees_with_mturk_on_every_string(feedback):
 @example("   \t\r\n")
 def test_reject_feedback_is_mturks_rule_plus_visible_text(feedback):
     expected = mturk_accepts(feedback) and bool(feedback.strip())
+    # When / Then
     assert service_accepts(feedback, required=True) == expected, repr(feedback[:80])
 
 
@@ -144,9 +146,12 @@ layout = st.tuples(st.sampled_from([(csv.QUOTE_ALL, "\r\n"), (csv.QUOTE_ALL, "\n
 @PROPERTY
 @given(website_rows(bad_rows=False), layout)
 def test_a_website_csv_round_trips_row_by_row(generated, fmt):
+    # Given
     rows, kinds = generated
     text, lines = render(rows, *fmt)
+    # When
     parsed = parse_results_csv(text, reason="property")
+    # Then
     items = {item.line: item for item in parsed.items}
     skipped = {row.line: row for row in parsed.skipped}
     assert set(items) | set(skipped) == set(lines) and not set(items) & set(skipped)
@@ -166,9 +171,11 @@ def test_a_website_csv_round_trips_row_by_row(generated, fmt):
 @PROPERTY
 @given(website_rows(bad_rows=True), layout)
 def test_every_bad_row_is_reported_with_its_line_and_nothing_else_is(generated, fmt):
+    # Given
     rows, kinds = generated
     assume("bad" in kinds)
     text, lines = render(rows, *fmt)
+    # When / Then
     with pytest.raises(InvalidBatch) as refused:
         parse_results_csv(text)
     reported = {error["line"] for error in refused.value.details["errors"]}
@@ -180,11 +187,13 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_else_is(generated, 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(st.text(max_size=400))
 def test_arbitrary_text_is_parsed_or_refused_never_crashes(text):
+    # When / Then it is parsed, or refused naming lines
     try:
         parsed = parse_results_csv("AssignmentId,Approve,Reject\n" + text)
     except InvalidBatch as refused:
         assert all(isinstance(error.get("line"), int) for error in refused.details.get("errors", []))
         return
+    # And each parsed line is read once, after the header
     lines = [item.line for item in parsed.items] + [row.line for row in parsed.skipped]
     assert len(lines) == len(set(lines)) and all(line >= 2 for line in lines)
 
@@ -192,7 +201,9 @@ def test_arbitrary_text_is_parsed_or_refused_never_crashes(text):
 @finding("F4")
 @pytest.mark.parametrize("hit_id", ["3abc-lower", "3ABC/../X", "H" * 65])
 def test_a_malformed_hit_id_in_the_csv_is_a_row_error_like_in_json(hit_id):
+    # Given
     text = "HITId,AssignmentId,Approve,Reject\r\n" + f"{hit_id},3ABCDEFGHIJKLMNOPQRSTUVWXYZ0123,x,\r\n"
+    # When / Then
     with pytest.raises(InvalidBatch) as refused:
         parse_results_csv(text)
     assert [error["line"] for error in refused.value.details["errors"]] == [2]

@@ -149,7 +149,10 @@ def _broad_scenario(stack, api, sim, seed) -> list:
 
 
 def test_no_secret_in_any_log_line_output_or_response(stack, api, sim, seed, everything_at_debug, capfd):
+    # Given every logger at DEBUG
+    # When a broad scenario runs
     answers = _broad_scenario(stack, api, sim, seed)
+    # Then
     out, err = capfd.readouterr()
     assert any("botocore" in text for text in everything_at_debug.texts[:5000]) or everything_at_debug.texts, \
         "nothing was logged: the scan would prove nothing"
