@@ -114,9 +114,12 @@ class TestNotifyWorker:
         assert sim.get_assignment_state(assignment_id).status == "Rejected"
 
     def test_given_notify_worker_with_at_then_400(self, api, sim, seed):
+        # Given
         assignment_id = seed("Rejected", days_ago=2)
         at = (sim.clock.now() + timedelta(days=1)).isoformat()
+        # When
         response = api.post(f"/assignments/{assignment_id}/reverse", {"at": at, "notifyWorker": NOTICE})
+        # Then
         assert response.status_code == 400 and response.json()["field"] == "notifyWorker"
 
     def test_given_a_hit_of_150_rejections_then_two_notify_workers_calls(self, api, sim, hit_with):
@@ -248,6 +251,8 @@ class TestDecisionsInATimeRange:
         ("since=2026-11-01&until=2026-11-02&cursor=bm90LWEtY3Vyc29y", "cursor"),
     ])
     def test_given_an_incomplete_or_too_long_range_then_400_naming_the_field(self, api, query, field):
+        # When
         response = api.get(f"/decisions?{query}")
+        # Then
         assert response.status_code == 400, response.text
         assert response.json()["field"] == field and response.json()["message"]
