@@ -144,6 +144,12 @@ class LambdaFactory:
         if spec.snap_start:
             self._add_live_alias(holder, function)
 
+        self._acknowledge_house_defaults(role, function)
+        return function
+
+    @staticmethod
+    def _acknowledge_house_defaults(role: iam.Role, function: lambda_.Function) -> None:
+        """cdk-nag findings the house defaults raise on every function, each with its reason."""
         # Tracing.ACTIVE adds xray:PutTraceSegments/PutTelemetryRecords on "*" to the role's
         # default policy; acknowledge exactly that finding on exactly that policy.
         default_policy = role.node.try_find_child("DefaultPolicy")
@@ -164,7 +170,6 @@ class LambdaFactory:
             "PynamoDB layer are built for 3.12; the runtime, the layers' platform and the tested dependency "
             "set are upgraded together.",
         )
-        return function
 
     @staticmethod
     def _add_live_alias(holder: Construct, function: lambda_.Function) -> None:
