@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -244,19 +243,23 @@ class DynamoAuditStore(ModelStore):
         """Every decision from `since` to `until`, newest first: the `by-day` index, one day after the other
         (newest day first), until a page is full. The cursor is the index key of the page's last record."""
         condition = _range_condition(self._model.decision_key, since, until)
+        days = _days_back(since, until)
         start = decode_cursor(cursor, "day", None) if cursor else None
-        day = start["day"]["S"] if start else _day(until)
-        if not _DAY.fullmatch(day):
-            raise InvalidCursor("The cursor is not valid for this query; start again without it.", field="cursor")
+        if start is not None:
+            if start["day"]["S"] not in days:
+                raise InvalidCursor("The cursor is not valid for this query; start again without it.", field="cursor")
+            days = days[days.index(start["day"]["S"]):]
         records: list[Model] = []
-        while day >= _day(since) and len(records) <= limit:
+        for day in days:
             results = self._model.by_day.query(day, range_key_condition=condition, scan_index_forward=False,
                                                last_evaluated_key=start, page_size=limit + 1)
+            start = None
             for item in results:
                 records.append(item)
                 if len(records) > limit:
                     break
-            start, day = None, _previous_day(day)
+            if len(records) > limit:
+                break
         more, records = len(records) > limit, records[:limit]
         last = records[-1] if more else None
         key = {"assignment_id": {"S": last.assignment_id}, "decision_key": {"S": last.decision_key},
@@ -373,15 +376,14 @@ def encode_cursor(last_key: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def _day(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).date().isoformat()
 
 
-def _previous_day(day: str) -> str:
-    return (datetime.fromisoformat(day) - timedelta(days=1)).date().isoformat()
+def _days_back(since: datetime, until: datetime) -> list[str]:
+    """The UTC days from `until`'s back to `since`'s (the caller bounds the range)."""
+    first, last = since.astimezone(timezone.utc).date(), until.astimezone(timezone.utc).date()
+    return [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def decode_cursor(cursor: str, hash_name: str, hash_value: str | None) -> dict:
