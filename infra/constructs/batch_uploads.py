@@ -59,8 +59,11 @@ _NAME_BUDGET = 63 - len("-uploads-") - 12 - 1 - 14
 PARSER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 # 100,000 rows: two streamed reads of the CSV, 1,000 MTurk pages, 4,000 BatchWriteItem calls.
 PARSER_TIMEOUT = Duration.minutes(15)
-# The parser's peak memory is ~100 MB for 100,000 rows whatever the file's size (bench/results.json); 512 MB
-# leaves room and gives the CPU share that parsing needs.
+# The parser's peak memory is 135 MB for a 100,000-row, 121 MB CSV (bench/upload.py: VmHWM, the interpreter
+# included), whatever the file's size: 512 MB leaves room. Lambda gives 512 MB about a third of a vCPU, and
+# planning 100,000 rows takes 20-30 s of CPU (half of it botocore: 4,000 BatchWriteItem, 1,000 MTurk pages),
+# so deployed it should plan in about a minute and a half (estimated, not measured in AWS); 1,769 MB (one
+# vCPU) would cut the CPU-bound part by about 3x for about the same GB-seconds.
 PARSER_MEMORY_MB = 512
 VISIBILITY_TIMEOUT = visibility_timeout_for(PARSER_TIMEOUT)
 # One upload per invocation; two parsers at most at once (SQS's minimum for an event source).

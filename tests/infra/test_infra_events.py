@@ -200,10 +200,11 @@ def test_events_consumer_grants_are_exactly_what_it_calls(synth):
     assert synth.actions_on(consumer, stack.audit_store.audit_table) == AUDIT_WRITE_ACTIONS
     assert synth.actions_on(consumer, stack.secret.secret) == {"secretsmanager:GetSecretValue"}
     assert synth.actions_on(consumer, stack.events.bus) == {"events:PutEvents"}
-    # And creates funds-retry schedules, and batches for HIT events (rows + chunks), nothing more
+    # And creates funds-retry schedules, and batches for HIT events (rows + chunks; the HIT's pages read through
+    # the shared MTurk pacer, an item of the batch table), nothing more
     assert synth.actions_on(consumer, stack.reversals.table) == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert synth.actions_on(consumer, stack.bulk.table) == {"dynamodb:BatchWriteItem", "dynamodb:PutItem",
-                                                            "dynamodb:UpdateItem"}
+                                                            "dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert synth.actions_on(consumer, stack.bulk.queue) == {"sqs:SendMessage"}
     # And has nothing on the idempotency cache, the notifications queues or the bulk DLQ
     for construct in (
