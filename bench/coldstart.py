@@ -63,6 +63,7 @@ FIRST_REQUEST_ENV = {
     "MTURK_SECRET_ID": "bench/secret", "MTURK_ENDPOINT": "http://127.0.0.1:9",
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_SERVICE_NAME": "mturk-decisions", "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as every function's environment (infra/constructs/functions.py)
 }
 
 

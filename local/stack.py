@@ -108,6 +108,7 @@ SERVICE_SETTINGS: dict[str, str] = {
     "POWERTOOLS_SERVICE_NAME": "mturk-decisions",
     "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "SECRET_MAX_AGE_SECONDS": "300",
 }
 #: ... and the variables whose values are the stack's own: its resources (the keys `provision` answers them under)

@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from mturk_decisions.domain.batch import ItemStatus
 from mturk_decisions.domain.model import Action, DecisionState, Source
 
+class _Documented(BaseModel):
+    """An answer's shape: built when the OpenAPI document is (`defer_build`), not at import, so a cold request
+    does not pay for the models of every route (these models document answers; they validate none)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 _MONEY = "US dollars, as a decimal string (e.g. \"0.60\")."
 
 
-class Cost(BaseModel):
+class Cost(_Documented):
     """What a decision costs: the reward and MTurk's fee."""
 
     reward: str = Field(description=_MONEY)
@@ -27,7 +34,7 @@ class Cost(BaseModel):
     total: str = Field(description=_MONEY)
 
 
-class NotifyFailureItem(BaseModel):
+class NotifyFailureItem(_Documented):
     """A worker MTurk did not notify: MTurk's NotifyWorkersFailureCode (SoftFailure: may work later; HardFailure:
     will not), or the error code of a NotifyWorkers call that failed after its retries."""
 
@@ -36,7 +43,7 @@ class NotifyFailureItem(BaseModel):
     message: str
 
 
-class NotificationOutcome(BaseModel):
+class NotificationOutcome(_Documented):
     """The message to the worker after a decision (`notifyWorker`): SENT, or FAILED with MTurk's reason. A
     failure never undoes the decision."""
 
@@ -52,7 +59,7 @@ class DecisionNotification(NotificationOutcome):
     sentAt: Optional[datetime] = None
 
 
-class Decision(BaseModel):
+class Decision(_Documented):
     """One audited decision."""
 
     decisionId: str
@@ -78,13 +85,13 @@ class Decision(BaseModel):
                                                           "worker after the decision (`notifyWorker`), if any.")
 
 
-class AssignmentChange(BaseModel):
+class AssignmentChange(_Documented):
     assignmentId: str
     previousStatus: str
     status: str = Field(description="The status the decision leaves the assignment in.")
 
 
-class ScheduledReversal(BaseModel):
+class ScheduledReversal(_Documented):
     """An automatic reversal: provisional rejection, scheduled reversal or funds retry."""
 
     assignmentId: str
@@ -104,14 +111,14 @@ class ScheduledReversal(BaseModel):
     workerId: Optional[str] = Field(default=None, description="null for a reversal scheduled before it was stored.")
 
 
-class ScheduledReversalPage(BaseModel):
+class ScheduledReversalPage(_Documented):
     """GET /scheduled-reversals: one page, by due time (earliest first)."""
 
     scheduledReversals: list[ScheduledReversal]
     nextCursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-class DecisionAnswer(BaseModel):
+class DecisionAnswer(_Documented):
     """A decision made (200)."""
 
     decision: Decision
@@ -125,7 +132,7 @@ class DecisionAnswer(BaseModel):
                                                         "MTurk sent the message (the decision stands either way).")
 
 
-class DecisionPlan(BaseModel):
+class DecisionPlan(_Documented):
     action: Action
     assignmentId: str
     hitId: str
@@ -141,7 +148,7 @@ class DecisionPlan(BaseModel):
     reversalDeadline: Optional[datetime] = None
 
 
-class DecisionPlanAnswer(BaseModel):
+class DecisionPlanAnswer(_Documented):
     """A dry run (`?dryRun=true`): every pre-check passed; nothing was sent or written."""
 
     dryRun: Literal[True]
@@ -149,25 +156,25 @@ class DecisionPlanAnswer(BaseModel):
     message: str
 
 
-class ScheduledReversalAccepted(BaseModel):
+class ScheduledReversalAccepted(_Documented):
     """A reversal scheduled for later (202)."""
 
     scheduledReversal: ScheduledReversal
     message: str
 
 
-class ScheduledReversalAnswer(BaseModel):
+class ScheduledReversalAnswer(_Documented):
     scheduledReversal: ScheduledReversal
 
 
-class NotificationSettingsAnswer(BaseModel):
+class NotificationSettingsAnswer(_Documented):
     hitTypeId: str
     active: bool
     destination: str = Field(description="The service's notifications queue.")
     eventTypes: list[str]
 
 
-class AssignmentView(BaseModel):
+class AssignmentView(_Documented):
     """MTurk's current view of an assignment."""
 
     assignmentId: str
@@ -185,13 +192,13 @@ class AssignmentView(BaseModel):
     reversible: bool
 
 
-class AssignmentDetails(BaseModel):
+class AssignmentDetails(_Documented):
     assignment: AssignmentView
     history: list[Decision] = Field(description="This assignment's decisions, newest first.")
     scheduledReversal: Optional[ScheduledReversal] = None
 
 
-class DecisionPage(BaseModel):
+class DecisionPage(_Documented):
     decisions: list[Decision]
     nextCursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
@@ -204,7 +211,7 @@ class PlannedOutcome(str, Enum):
     SKIP = "skip"
 
 
-class PlannedItem(BaseModel):
+class PlannedItem(_Documented):
     line: int
     assignmentId: Optional[str] = None
     hitId: Optional[str] = None
@@ -216,7 +223,7 @@ class PlannedItem(BaseModel):
     cost: Optional[Cost] = None
 
 
-class BatchTotals(BaseModel):
+class BatchTotals(_Documented):
     reject: int
     reverse: int
     approve: int
@@ -228,12 +235,12 @@ class BatchTotals(BaseModel):
     sufficientFunds: bool
 
 
-class BatchPlan(BaseModel):
+class BatchPlan(_Documented):
     items: list[PlannedItem]
     totals: BatchTotals
 
 
-class BatchPlanAnswer(BaseModel):
+class BatchPlanAnswer(_Documented):
     """A batch's dry run (`?dryRun=true`): nothing was queued, sent or written."""
 
     dryRun: Literal[True]
@@ -241,13 +248,13 @@ class BatchPlanAnswer(BaseModel):
     message: str
 
 
-class SkippedRow(BaseModel):
+class SkippedRow(_Documented):
     line: int
     assignmentId: Optional[str]
     reason: str
 
 
-class BatchSubmission(BaseModel):
+class BatchSubmission(_Documented):
     """A batch accepted (202): follow it with GET /batches/{batchId}."""
 
     batchId: str
@@ -258,7 +265,7 @@ class BatchSubmission(BaseModel):
     skippedRows: list[SkippedRow]
 
 
-class BatchItemStatus(BaseModel):
+class BatchItemStatus(_Documented):
     line: int
     assignmentId: str
     action: Optional[Action] = None
@@ -268,7 +275,7 @@ class BatchItemStatus(BaseModel):
     decisionId: Optional[str] = None
 
 
-class BatchCounts(BaseModel):
+class BatchCounts(_Documented):
     queued: int
     succeeded: int
     failed: int
@@ -277,7 +284,7 @@ class BatchCounts(BaseModel):
     deadLettered: int
 
 
-class BatchStatusAnswer(BaseModel):
+class BatchStatusAnswer(_Documented):
     batchId: str
     status: Literal["QUEUED", "RUNNING", "COMPLETED"]
     createdAt: Optional[datetime]
@@ -292,7 +299,7 @@ class BatchStatusAnswer(BaseModel):
     nextCursor: Optional[str]
 
 
-class ProblemItem(BaseModel):
+class ProblemItem(_Documented):
     """One problem of a refused request: a field (INVALID_REQUEST) or a row (INVALID_BATCH)."""
 
     field: Optional[str] = None
@@ -302,7 +309,7 @@ class ProblemItem(BaseModel):
     assignmentId: Optional[str] = None
 
 
-class BatchItemRequest(BaseModel):
+class BatchItemRequest(_Documented):
     model_config = ConfigDict(extra="forbid")
 
     assignmentId: str = Field(pattern=r"^[A-Z0-9]{1,64}$")
@@ -312,7 +319,7 @@ class BatchItemRequest(BaseModel):
     hitId: Optional[str] = Field(default=None, pattern=r"^[A-Z0-9]{1,64}$")
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(_Documented):
     """A batch as JSON. The other form is the requester website's batch-results CSV (`text/csv`)."""
 
     model_config = ConfigDict(extra="forbid")
