@@ -250,3 +250,18 @@ def test_given_a_planned_upload_when_its_plan_is_paged_and_filtered_then_pages_j
     assert lines == list(range(2, 9))
     assert [item["code"] for item in refused["items"]] == ["ASSIGNMENT_NOT_FOUND"] * 2
     assert refused["totals"]["refused"] == 2 and refused["totals"]["approve"] == 5
+
+
+@pytest.mark.parametrize("cursor", ["%C2%B3", "%D9%A3", "-1", "1e3", "9999999999"], ids=[
+    "superscript-three", "arabic-indic-three", "negative", "exponent", "too-long"])
+def test_given_a_cursor_that_is_not_ascii_digits_when_a_plan_or_batch_page_is_read_then_400_invalid_cursor(
+        api, sim, hit_with, cursor):
+    # Given a planned upload (its plan and its items are paged by line cursors)
+    hit, ids = hit_with("Submitted")
+    batch_id = upload(api, results_csv([{"HITId": hit, "AssignmentId": ids[0], "Approve": "x"}]))
+    assert settled_plan(api, batch_id)["status"] == "PLANNED"
+    for path in (f"/batches/{batch_id}/plan", f"/batches/{batch_id}"):
+        # When a page is asked for with a cursor str.isdigit() accepts but int() does not (or no line at all)
+        answer = api.get(f"{path}?cursor={cursor}")
+        # Then it is refused as the caller's mistake, never a 500
+        assert answer.status_code == 400 and answer.json()["code"] == "INVALID_CURSOR", (path, answer.text)

@@ -53,6 +53,7 @@ from mturk_decisions.api.schemas import (
     NotifyWorkerBody,
     RejectBody,
     ReverseBody,
+    line_cursor,
     pattern_in_words,
 )
 from mturk_decisions.domain import rules
@@ -366,7 +367,7 @@ def get_batch(
     # A fixed number of reads whatever the batch's size: its counters, then one page of items.
     batches = wiring.current().batch_service()
     summary = batches.summary(batchId)
-    page, next_line = batches.items_page(batchId, _line_cursor(cursor), limit, status)
+    page, next_line = batches.items_page(batchId, line_cursor(cursor), limit, status)
     return batch_status_json(summary, page, None if next_line is None else str(next_line))
 
 
@@ -381,13 +382,6 @@ def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fie
     return _answer(202, scope, fields, lambda: submission_json(
         batches.submit(parsed, _actor(), origin, hit_id, batch_id=batch_id, notice=notice)))
 
-
-def _line_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
-    return int(cursor)
 
 
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response[dict]:

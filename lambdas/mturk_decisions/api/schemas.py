@@ -1,11 +1,13 @@
 """Request bodies of the decision API. Feedback rules live in domain.rules, so the caller is told which rule."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from mturk_decisions.domain.errors import InvalidCursor
 from mturk_decisions.domain.ids import is_worker_id
 
 #: For Powertools' `Path(pattern=...)` and the OpenAPI document. pydantic-core matches it with Rust's regex
@@ -106,3 +108,17 @@ class HitReversalBody(BaseModel):
         default=None, description="Tell each worker whose rejection is reversed (MTurk NotifyWorkers, 100 workers "
         "a call, sent by the batch worker as each chunk's reversals succeed); each decision's audit record keeps "
         "the message and MTurk's answer for its worker.")
+
+
+_LINE_CURSOR = re.compile(r"[0-9]{1,9}")
+
+
+def line_cursor(cursor: str | None) -> int:
+    """The line a page of a batch's items continues after (`nextCursor` of the previous page; 0: the first).
+    ASCII digits only: `str.isdigit` also accepts superscripts and other scripts' digits that `int` refuses."""
+    if not cursor:
+        return 0
+    if not _LINE_CURSOR.fullmatch(cursor):
+        raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
+    return int(cursor)
+

@@ -24,7 +24,7 @@ from mturk_decisions import wiring
 from mturk_decisions.api import idempotency
 from mturk_decisions.api.models import BatchPlan, PlannedOutcome, ProblemItem
 from mturk_decisions.api.openapi import MTURK, operation
-from mturk_decisions.api.schemas import BATCH_ID_PATTERN
+from mturk_decisions.api.schemas import BATCH_ID_PATTERN, line_cursor
 from mturk_decisions.domain.batch import BatchNotFound, BatchNotReady, InvalidBatch
 from mturk_decisions.domain.errors import (
     IdempotencyKeyReused,
@@ -140,7 +140,7 @@ def get_upload_plan(
     cursor: Annotated[Optional[str], Query(max_length=64)] = None,
     outcome: Annotated[Optional[PlannedOutcome], Query(description="Only the items with this outcome.")] = None,
 ) -> dict:
-    plan = wiring.current().upload_service().plan(batchId, _line_cursor(cursor), limit,
+    plan = wiring.current().upload_service().plan(batchId, line_cursor(cursor), limit,
                                                   outcome.value if outcome else None)
     return _plan_json(plan)
 
@@ -240,10 +240,3 @@ def _answer(status: int, scope: idempotency.Scope, fields: dict, act: Callable[[
     answer = idempotency.run_once(key, scope, fields, act)
     return _json(status, answer.body, {"Warning": answer.warning} if answer.warning else None)
 
-
-def _line_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
-    return int(cursor)
