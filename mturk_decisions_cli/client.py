@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -56,6 +56,14 @@ class ApiResponse:
         if not self.ok:
             raise self.error()
         return self
+
+
+class Requester(Protocol):
+    """What the commands need of a client: `ApiClient`, or a test's fake API (given to `App(client_factory=...)`)."""
+
+    def request(self, method: str, path: str, json: Any = None, data: bytes | str | None = None,
+                content_type: str | None = None, query: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None, retry: bool | None = None) -> ApiResponse: ...
 
 
 def quote_segment(value: str) -> str:

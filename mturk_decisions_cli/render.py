@@ -11,7 +11,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,6 +24,22 @@ from rich.table import Table
 from rich.text import Text
 
 from mturk_decisions_cli.errors import ApiError, CliError
+from mturk_decisions_cli.models import (
+    AssignmentDetails,
+    AssignmentView,
+    BatchAccepted,
+    BatchItem,
+    BatchPlan,
+    BatchStatus,
+    Cost,
+    Decision,
+    DecisionAnswer,
+    Notification,
+    Problem,
+    Schedule,
+    SinglePlan,
+    Skip,
+)
 
 #: Rows shown per table before "... and N more".
 MAX_ROWS = 50
@@ -98,18 +115,34 @@ def shorten(value: Any, limit: int = 60) -> str | None:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def notification_text(notification: Mapping[str, Any]) -> Text:
+def notification_text(notification: Notification) -> Text:
     """A decision's `notification`: "yes (sent)" or "FAILED: HardFailure ..." (the decision stands either way)."""
-    if str(notification.get("status", "")).upper() == "SENT":
+    if notification.sent:
         return Text("yes (e-mail sent by MTurk)", style="green")
-    failures = [f for f in notification.get("failures") or [] if isinstance(f, Mapping)]
-    why = "; ".join(f"{f.get('code')}: {f.get('message')}" for f in failures) or "unknown"
+    why = "; ".join(f"{code}: {message}" for code, message in notification.failures) or "unknown"
     return Text(f"no, MTurk did not send it ({why}); the decision stands", style="red")
 
 
 def state_text(value: Any) -> Text:
     label = str(value or "-")
     return Text(label, style=_STATE_STYLE.get(label.upper(), ""))
+
+
+#: What --json prints for an answer meant only for people: nothing.
+NOTHING: Any = object()
+
+
+@dataclass(frozen=True)
+class Output:
+    """A command's answer, printed by `Renderer.emit`: `document` as JSON with --json (the API's answer as-is,
+    pages merged), else `show` for people. `Output.for_people` prints nothing with --json."""
+
+    document: Any
+    show: Callable[[Renderer], None]
+
+    @classmethod
+    def for_people(cls, show: Callable[[Renderer], None]) -> Output:
+        return cls(NOTHING, show)
 
 
 class Renderer:
@@ -122,6 +155,14 @@ class Renderer:
     def human(self) -> Console:
         """Where text for people goes: stdout, or stderr when stdout is reserved for JSON."""
         return self.err if self.json_mode else self.out
+
+    # -- the one output path -----------------------------------------------------------------------------
+    def emit(self, output: Output) -> None:
+        """A command's answer: its JSON document with --json, else its text for people."""
+        if not self.json_mode:
+            output.show(self)
+        elif output.document is not NOTHING:
+            self.json(output.document)
 
     # -- plain output ------------------------------------------------------------------------------------
     def json(self, body: Any) -> None:
@@ -142,39 +183,44 @@ class Renderer:
     def warn(self, message: str) -> None:
         self.say(self.err, Text.assemble(("Warning: ", "bold yellow"), message))
 
+    def table(self, table: Table) -> None:
+        self.human.print(table)
+
     # -- errors ------------------------------------------------------------------------------------------
     def error(self, error: CliError, hint: str | None = None) -> None:
         """Always on stderr. With --json, an API error's JSON body also goes to stdout as-is."""
         hint = hint or error.hint
         if isinstance(error, ApiError):
-            if self.json_mode:
-                self.json(error.body)
-            head = Text(f"Error {error.status} {error.code}", style="bold red")
-            self.say(self.err, Text.assemble(head, ": ", error.message))
-            details = error.details
-            ordered = [k for k in _DETAIL_ORDER if k in details] + [k for k in details if k not in _DETAIL_ORDER]
-            for key in ordered:
-                value = details[key]
-                if isinstance(value, (dict, list)):
-                    value = json.dumps(value, ensure_ascii=False)
-                if key in ("balance", "amountNeeded", "reward", "fee", "shortfall"):
-                    value = money(value)
-                self.say(self.err, Text.assemble((f"  {key}: ", "bold"), str(value)))
-            errors = error.body.get("errors")
-            if isinstance(errors, list) and errors:
-                self.err.print(self.problems_table(errors))
-            if error.request_id:
-                self.say(self.err, Text(f"  requestId: {error.request_id}", style="dim"))
+            self._api_error(error)
         else:
             self.say(self.err, Text.assemble(("Error: ", "bold red"), error.message))
         if hint:
             self.say(self.err, Text.assemble(("What to do: ", "bold"), hint))
 
-    def problems_table(self, errors: list[Any]) -> Table:
+    def _api_error(self, error: ApiError) -> None:
+        if self.json_mode:
+            self.json(error.body)
+        head = Text(f"Error {error.status} {error.code}", style="bold red")
+        self.say(self.err, Text.assemble(head, ": ", error.message))
+        details = error.details
+        ordered = [k for k in _DETAIL_ORDER if k in details] + [k for k in details if k not in _DETAIL_ORDER]
+        for key in ordered:
+            value = details[key]
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, ensure_ascii=False)
+            if key in ("balance", "amountNeeded", "reward", "fee", "shortfall"):
+                value = money(value)
+            self.say(self.err, Text.assemble((f"  {key}: ", "bold"), str(value)))
+        errors = error.body.get("errors")
+        if isinstance(errors, list) and errors:
+            self.err.print(self.problems_table([Problem.parse(e) for e in errors]))
+        if error.request_id:
+            self.say(self.err, Text(f"  requestId: {error.request_id}", style="dim"))
+
+    def problems_table(self, problems: list[Problem]) -> Table:
         """INVALID_BATCH / INVALID_REQUEST errors: line numbers when there are any."""
-        rows = [e if isinstance(e, dict) else {"message": str(e)} for e in errors]
-        has_line = any("line" in r for r in rows)
-        has_assignment = any(r.get("assignmentId") for r in rows)
+        has_line = any(p.has_line for p in problems)
+        has_assignment = any(p.assignment_id for p in problems)
         table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
         if has_line:
             table.add_column("line", justify="right")
@@ -182,108 +228,92 @@ class Renderer:
             table.add_column("assignment")
         table.add_column("field")
         table.add_column("problem", overflow="fold")
-        for row in rows[:MAX_ROWS]:
+        for problem in problems[:MAX_ROWS]:
             cells = []
             if has_line:
-                cells.append(text(row.get("line")))
+                cells.append(text(problem.line))
             if has_assignment:
-                cells.append(text(row.get("assignmentId")))
-            cells += [text(row.get("field")), text(row.get("message"))]
+                cells.append(text(problem.assignment_id))
+            cells += [text(problem.field), text(problem.message)]
             table.add_row(*cells)
-        if len(rows) > MAX_ROWS:
-            table.caption = f"... and {len(rows) - MAX_ROWS} more (use --json for all)"
+        if len(problems) > MAX_ROWS:
+            table.caption = f"... and {len(problems) - MAX_ROWS} more (use --json for all)"
         return table
 
     # -- single decisions --------------------------------------------------------------------------------
-    def decision(self, body: Mapping[str, Any], action: str) -> None:
-        if "decision" not in body and isinstance(body.get("scheduledReversal"), dict):
-            self.schedule(body, "Reversal scheduled.")  # reverse --at: 202, nothing decided yet
+    def decision(self, answer: DecisionAnswer, action: str) -> None:
+        if not answer.decided and answer.schedule is not None:
+            self.schedule(answer.schedule, "Reversal scheduled.")  # reverse --at: 202, nothing decided yet
             return
-        decision = body.get("decision") or {}
-        assignment = body.get("assignment") or {}
-        assignment_id = decision.get("assignmentId") or assignment.get("assignmentId") or "?"
+        decision, assignment = answer.decision, answer.assignment
+        assignment_id = decision.assignment_id or assignment.assignment_id or "?"
         title = Text.assemble((f"{_ACTION_DONE.get(action, action)} assignment ", "bold green"), (assignment_id, "bold"))
         self.line(title)
         table = _kv_table()
-        _kv(table, "status", f"{assignment.get('previousStatus') or decision.get('previousStatus') or '?'} → "
-                             f"{assignment.get('status') or '?'}")
-        for key in ("workerId", "hitId"):
-            _kv(table, key, decision.get(key))
-        if body.get("cost"):
-            _kv(table, "cost", _cost(body["cost"]))
-        _kv(table, "decisionId", decision.get("decisionId"))
-        _kv(table, "state", state_text(decision.get("state")))
-        if decision.get("feedback") is not None:
-            _kv(table, "feedback", decision.get("feedback"))
-        if decision.get("reason") is not None:
-            _kv(table, "reason", decision.get("reason"))
-        _kv(table, "actor", decision.get("actor"))
-        _kv(table, "at", when(decision.get("finalizedAt") or decision.get("createdAt")))
-        if isinstance(body.get("notification"), dict):
-            _kv(table, "worker told", notification_text(body["notification"]))
+        _kv(table, "status", f"{assignment.previous_status or decision.previous_status or '?'} → "
+                             f"{assignment.status or '?'}")
+        _kv(table, "workerId", decision.worker_id)
+        _kv(table, "hitId", decision.hit_id)
+        if answer.cost:
+            _kv(table, "cost", _cost(answer.cost))
+        _kv(table, "decisionId", decision.decision_id)
+        _kv(table, "state", state_text(decision.state))
+        if decision.feedback is not None:
+            _kv(table, "feedback", decision.feedback)
+        if decision.reason is not None:
+            _kv(table, "reason", decision.reason)
+        _kv(table, "actor", decision.actor)
+        _kv(table, "at", when(decision.finalized_at or decision.created_at))
+        if answer.notification is not None:
+            _kv(table, "worker told", notification_text(answer.notification))
         self.human.print(table)
-        if isinstance(body.get("scheduledReversal"), dict):
-            self.schedule(body, "Provisional: it will be reversed automatically unless confirmed.")
-        if body.get("warning"):
-            self.warn(str(body["warning"]))
+        if answer.schedule is not None:
+            self.schedule(answer.schedule, "Provisional: it will be reversed automatically unless confirmed.")
+        if answer.warning:
+            self.warn(answer.warning)
 
-    def schedule(self, body: Mapping[str, Any], title: str) -> None:
+    def schedule(self, schedule: Schedule, title: str) -> None:
         """A pending (or settled) automatic reversal: provisional, scheduled or funds retry."""
-        schedule = body.get("scheduledReversal") or {}
         self.line(Text(title, style="bold"))
         table = _kv_table()
-        for key in ("kind", "state", "dueAt", "deadline", "attempts", "lastError", "reason", "decisionId"):
-            if schedule.get(key) not in (None, ""):
-                value = schedule[key]
+        for key, value in (("kind", schedule.kind), ("state", schedule.state), ("dueAt", schedule.due_at),
+                           ("deadline", schedule.deadline), ("attempts", schedule.attempts),
+                           ("lastError", schedule.last_error), ("reason", schedule.reason),
+                           ("decisionId", schedule.decision_id)):
+            if value not in (None, ""):
                 _kv(table, key, state_text(value) if key == "state" else when(value) if key in ("dueAt", "deadline")
                     else value)
         self.human.print(table)
-        assignment_id = schedule.get("assignmentId")
-        if str(schedule.get("state", "")).upper() == "PENDING" and assignment_id:
+        assignment_id = schedule.assignment_id
+        if schedule.pending and assignment_id:
             confirm = (f"`mturk-decisions confirm {assignment_id}` keeps the rejection; "
-                       if schedule.get("kind") == "provisional" else "")
+                       if schedule.kind == "provisional" else "")
             self.note(f"{confirm}`mturk-decisions cancel-reversal {assignment_id}` cancels the reversal.")
 
-    def single_plan(self, body: Mapping[str, Any]) -> None:
-        plan = body.get("plan") or {}
-        self.line(Text.assemble(("Dry run: ", "bold cyan"), f"{plan.get('action', '?')} {plan.get('assignmentId', '?')} "
+    def single_plan(self, plan: SinglePlan) -> None:
+        self.line(Text.assemble(("Dry run: ", "bold cyan"), f"{plan.action} {plan.assignment_id} "
                                                              "would be accepted. Nothing was changed."))
         table = _kv_table()
-        _kv(table, "status", f"{plan.get('currentStatus', '?')} → {plan.get('resultingStatus', '?')}")
-        for key in ("workerId", "hitId", "feedback", "reason"):
-            if plan.get(key) is not None:
-                _kv(table, key, plan.get(key))
-        if plan.get("cost"):
-            _kv(table, "cost", _cost(plan["cost"]))
-        if plan.get("balance") is not None:
-            _kv(table, "balance", f"{money(plan.get('balance'))} → {money(plan.get('balanceAfter'))} after")
-        if plan.get("reversalDeadline"):
-            _kv(table, "reversal deadline", when(plan["reversalDeadline"]))
-        if plan.get("checksPassed"):
-            _kv(table, "checks passed", ", ".join(map(str, plan["checksPassed"])))
+        _kv(table, "status", f"{plan.current_status} → {plan.resulting_status}")
+        for key, value in (("workerId", plan.worker_id), ("hitId", plan.hit_id), ("feedback", plan.feedback),
+                           ("reason", plan.reason)):
+            if value is not None:
+                _kv(table, key, value)
+        if plan.cost:
+            _kv(table, "cost", _cost(plan.cost))
+        if plan.balance is not None:
+            _kv(table, "balance", f"{money(plan.balance)} → {money(plan.balance_after)} after")
+        if plan.reversal_deadline:
+            _kv(table, "reversal deadline", when(plan.reversal_deadline))
+        if plan.checks_passed:
+            _kv(table, "checks passed", ", ".join(plan.checks_passed))
         self.human.print(table)
 
-    # -- show / history ----------------------------------------------------------------------------------
-    def assignment(self, body: Mapping[str, Any]) -> None:
-        view = body.get("assignment") or {}
-        history = body.get("history") or []
-        self.line(Text(f"Assignment {view.get('assignmentId', '?')}", style="bold"))
-        table = _kv_table()
-        _kv(table, "status", state_text(view.get("status")))
-        for key in ("workerId", "hitId", "hitTitle"):
-            _kv(table, key, view.get(key))
-        _kv(table, "hitStatus", view.get("hitStatus"))
-        _kv(table, "reward", money(view.get("reward")))
-        for key in ("submittedAt", "approvedAt", "rejectedAt"):
-            if view.get(key):
-                _kv(table, key, when(view.get(key)))
-        if view.get("requesterFeedback"):
-            _kv(table, "feedback", view.get("requesterFeedback"))
-        if view.get("reversalDeadline"):
-            _kv(table, "reversal deadline", when(view.get("reversalDeadline")))
-        if "reversible" in view:
-            _kv(table, "reversible", text(bool(view.get("reversible"))))
-        self.human.print(table)
+    # -- show / history / pending ------------------------------------------------------------------------
+    def assignment(self, details: AssignmentDetails) -> None:
+        view, history = details.view, details.history
+        self.line(Text(f"Assignment {view.assignment_id or '?'}", style="bold"))
+        self.human.print(_assignment_table(view))
         self.line()
         if history:
             self.human.print(self.decisions_table(history, title="Decision history (newest first)",
@@ -292,21 +322,21 @@ class Renderer:
         else:
             self.note("No decisions recorded for this assignment.")
         for decision in history:
-            notification = decision.get("notification") if isinstance(decision, Mapping) else None
-            if isinstance(notification, Mapping):
+            if decision.notification is not None:
                 self.say(self.human, Text.assemble(
-                    f"  {decision.get('action')} {when(decision.get('createdAt'))}: worker told "
-                    f"\"{shorten(notification.get('subject'), 60)}\" → ", notification_text(notification)))
-        if isinstance(body.get("scheduledReversal"), dict):
+                    f"  {decision.action} {when(decision.created_at)}: worker told "
+                    f"\"{shorten(decision.notification.subject, 60)}\" → ", notification_text(decision.notification)))
+        if details.schedule is not None:
             self.line()
-            self.schedule(body, "Automatic reversal")
+            self.schedule(details.schedule, "Automatic reversal")
 
-    def decisions_table(self, decisions: Iterable[Mapping[str, Any]], title: str | None = None,
+    def decisions_table(self, decisions: Iterable[Decision | Mapping[str, Any]], title: str | None = None,
                         columns: tuple[str, ...] = ("createdAt", "action", "state", "assignmentId", "workerId",
                                                     "hitId", "actor", "feedback", "reason", "error")) -> Table:
         """Decisions, one line each where the terminal allows: identifiers are never split. Columns with no
         value are left out; on a narrow terminal the least needed ones go first (`_DROPPED_FIRST`)."""
-        rows = [{column: _decision_cell(decision, column) for column in columns} for decision in decisions]
+        parsed = [d if isinstance(d, Decision) else Decision.parse(d) for d in decisions]
+        rows = [{column: _decision_cell(decision, column) for column in columns} for decision in parsed]
         shown = tuple(c for c in columns if c not in _OPTIONAL or any(r[c].plain != "-" for r in rows))
         columns = _fit(shown, rows, self.human.width)
         if _needed(columns, rows) > self.human.width:  # a very narrow terminal: one block per decision
@@ -318,85 +348,74 @@ class Renderer:
             table.add_row(*(row[column] for column in columns))
         return table
 
-    def schedules_table(self, schedules: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
+    def schedules_table(self, schedules: Iterable[Schedule], title: str | None = None) -> Table:
         """Automatic reversals (GET /scheduled-reversals), one line each: identifiers are never split."""
         columns = ("dueAt", "kind", "state", "assignmentId", "hitId", "workerId", "deadline", "attempts", "lastError")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in columns:
             _add_column(table, column, justify="right" if column == "attempts" else "left")
-        for schedule in schedules:
-            table.add_row(*(state_text(schedule.get(c)) if c == "state"
-                            else text(when(schedule.get(c))) if c in ("dueAt", "deadline")
-                            else text(shorten(schedule.get(c), 40)) if c == "lastError"
-                            else text(schedule.get(c)) for c in columns))
+        for s in schedules:
+            table.add_row(text(when(s.due_at)), text(s.kind), state_text(s.state), text(s.assignment_id),
+                          text(s.hit_id), text(s.worker_id), text(when(s.deadline)), text(s.attempts),
+                          text(shorten(s.last_error, 40)))
         return table
 
     # -- batches -----------------------------------------------------------------------------------------
-    def batch_plan(self, body: Mapping[str, Any], source: str) -> dict[str, Any]:
-        """The dry-run plan of a batch; returns its totals (with defaults for missing keys)."""
-        plan = body.get("plan") or {}
-        items = [i for i in (plan.get("items") or []) if isinstance(i, dict)]
-        totals = dict(plan.get("totals") or {})
-        for outcome in ("reject", "reverse", "approve", "refused"):
-            totals.setdefault(outcome, sum(1 for i in items if i.get("outcome") == outcome))
-        totals.setdefault("skipped", sum(1 for i in items if i.get("outcome") in ("skip", "skipped")))
+    def batch_plan(self, plan: BatchPlan, source: str) -> None:
+        """The dry-run plan of a batch: counts by outcome, cost and funds, the refused and skipped items."""
         self.line(Text.assemble((f"Plan for {source}", "bold"), (" (dry run: nothing has been changed)", "dim")))
         counts = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         counts.add_column("outcome")
         counts.add_column("items", justify="right")
         for outcome, label in (("reject", "reject"), ("reverse", "reverse a rejection"), ("approve", "approve"),
                                ("refused", "refused by a pre-check"), ("skipped", "skipped")):
-            style = "red" if outcome == "refused" and totals.get(outcome) else ""
-            counts.add_row(Text(label, style=style), Text(str(totals.get(outcome, 0)), style=style))
+            style = "red" if outcome == "refused" and plan.counts[outcome] else ""
+            counts.add_row(Text(label, style=style), Text(str(plan.counts[outcome]), style=style))
         self.human.print(counts)
-        cost = totals.get("cost") or {}
-        if cost or totals.get("balance") is not None:
-            line = Text.assemble(("Cost: ", "bold"), _cost(cost) if cost else money(0))
-            if totals.get("balance") is not None:
-                line.append(f"   Balance: {money(totals.get('balance'))} → {money(totals.get('balanceAfter'))} after")
+        self._plan_funds(plan)
+        if plan.refused:
+            self.line()
+            self.human.print(self.plan_items_table(plan.refused, "Refused (these will not be applied)"))
+        if plan.skipped:
+            self.line()
+            self.human.print(self.skipped_table(plan.skipped))
+
+    def _plan_funds(self, plan: BatchPlan) -> None:
+        if plan.cost or plan.balance is not None:
+            line = Text.assemble(("Cost: ", "bold"), _cost(plan.cost) if plan.cost else money(0))
+            if plan.balance is not None:
+                line.append(f"   Balance: {money(plan.balance)} → {money(plan.balance_after)} after")
             self.line(line)
-        sufficient = totals.get("sufficientFunds")
-        if sufficient is not None:
-            self.line(Text.assemble(("Sufficient funds: ", "bold"), text(bool(sufficient))))
-            if not sufficient:
+        if plan.sufficient_funds is not None:
+            self.line(Text.assemble(("Sufficient funds: ", "bold"), text(plan.sufficient_funds)))
+            if not plan.sufficient_funds:
                 self.say(self.err, Text.assemble(("Insufficient funds: ", "bold red"), Text(
                     "the reversals and approvals cost more than the balance; those beyond it will be refused. "
                     "Add funds at https://requester.mturk.com/account first.")))
-        refused = [i for i in items if i.get("outcome") == "refused"]
-        if refused:
-            self.line()
-            self.human.print(self.plan_items_table(refused, "Refused (these will not be applied)"))
-        skipped = [i for i in items if i.get("outcome") in ("skip", "skipped")]
-        if skipped:
-            self.line()
-            self.human.print(self.skipped_table(skipped))
-        return totals
 
-    def plan_items_table(self, items: list[Mapping[str, Any]], title: str) -> Table:
+    def plan_items_table(self, items: list[BatchItem], title: str) -> Table:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("line", "assignmentId", "workerId", "action", "code", "message"):
             _add_column(table, column, justify="right" if column == "line" else "left")
         for item in items[:MAX_ROWS]:
-            table.add_row(text(item.get("line")), text(item.get("assignmentId")), text(item.get("workerId")),
-                          text(item.get("action")), text(item.get("code"), style="red"), text(item.get("message")))
+            table.add_row(text(item.line), text(item.assignment_id), text(item.worker_id),
+                          text(item.action), text(item.code, style="red"), text(item.message))
         if len(items) > MAX_ROWS:
             table.caption = f"... and {len(items) - MAX_ROWS} more (use --json for all)"
         return table
 
-    def batch_accepted(self, body: Mapping[str, Any]) -> None:
-        batch_id = body.get("batchId", "?")
-        self.line(Text.assemble((f"Batch {batch_id}", "bold green"),
-                                f" {body.get('status', 'QUEUED')}: {body.get('queued', body.get('total', '?'))} "
-                                f"item(s) queued, {body.get('skipped', 0)} skipped."))
-        skipped = [r for r in (body.get("skippedRows") or []) if isinstance(r, dict)]
-        if skipped:
-            self.human.print(self.skipped_table(skipped))
+    def batch_accepted(self, accepted: BatchAccepted) -> None:
+        self.line(Text.assemble((f"Batch {accepted.batch_id or '?'}", "bold green"),
+                                f" {accepted.status}: {accepted.queued_label} "
+                                f"item(s) queued, {accepted.skipped_label} skipped."))
+        if accepted.skipped_rows:
+            self.human.print(self.skipped_table(accepted.skipped_rows))
 
-    def skipped_table(self, rows: list[Mapping[str, Any]]) -> Table:
+    def skipped_table(self, rows: list[Skip]) -> Table:
         """Skipped rows grouped by reason (a results CSV often has many rows nobody marked)."""
         groups: dict[str, list[Any]] = {}
         for row in rows:
-            groups.setdefault(str(row.get("reason") or row.get("message") or "-"), []).append(row.get("line"))
+            groups.setdefault(row.why, []).append(row.line)
         table = Table(title="Skipped rows", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         table.add_column("rows", justify="right")
         table.add_column("reason", overflow="fold")
@@ -406,25 +425,24 @@ class Renderer:
             table.add_row(str(len(lines)), Text(reason), Text(shown + (", …" if len(lines) > 12 else "")))
         return table
 
-    def batch_status(self, body: Mapping[str, Any]) -> None:
-        status = str(body.get("status") or "?")
-        head = Text.assemble((f"Batch {body.get('batchId', '?')}", "bold"), "  ", state_text(status))
+    def batch_status(self, status: BatchStatus) -> None:
+        head = Text.assemble((f"Batch {status.batch_id if status.batch_id is not None else '?'}", "bold"), "  ",
+                             state_text(status.status or "?"))
         self.line(head)
         table = _kv_table()
-        total, done = body.get("total"), body.get("done")
-        progress = body.get("progress")
-        if isinstance(progress, (int, float)):
-            _kv(table, "progress", f"{done if done is not None else '?'}/{total if total is not None else '?'} "
-                                   f"({progress * 100:.0f}%)")
+        done = status.done if status.done is not None else "?"
+        total = status.total if status.total is not None else "?"
+        if status.progress is not None:
+            _kv(table, "progress", f"{done}/{total} ({status.progress * 100:.0f}%)")
         else:
-            _kv(table, "progress", f"{done if done is not None else '?'}/{total if total is not None else '?'}")
-        for key in ("createdAt", "actor", "source"):
-            if body.get(key):
-                _kv(table, key, when(body[key]) if key == "createdAt" else body[key])
+            _kv(table, "progress", f"{done}/{total}")
+        for key, value in (("createdAt", status.created_at), ("actor", status.actor), ("source", status.source)):
+            if value:
+                _kv(table, key, when(value) if key == "createdAt" else value)
         self.human.print(table)
-        self.human.print(self.counts_table(body.get("counts") or {}))
+        self.human.print(self.counts_table(status.counts))
 
-    def counts_table(self, counts: Mapping[str, Any]) -> Table:
+    def counts_table(self, counts: Mapping[str, int]) -> Table:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         keys = ["queued", "succeeded", "failed", "refused", "skipped"]
         keys += [k for k in counts if k not in keys]
@@ -435,31 +453,50 @@ class Renderer:
         table.add_row(*[str(counts.get(k, 0)) for k in keys])
         return table
 
-    def batch_items_table(self, items: list[Mapping[str, Any]], title: str | None = None,
+    def batch_items_table(self, items: list[BatchItem], title: str | None = None,
                           limit: int | None = None, with_decision: bool = True) -> Table:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         columns = ["line", "assignmentId", "action", "status", "code", "message"]
-        if with_decision and any(item.get("decisionId") for item in items):
+        if with_decision and any(item.decision_id for item in items):
             columns.append("decisionId")
         for column in columns:
             _add_column(table, column, justify="right" if column == "line" else "left")
         shown = items if limit is None else items[:limit]
         for item in shown:
-            code = item.get("code")
-            row = [text(item.get("line")), text(item.get("assignmentId")), text(item.get("action")),
-                   state_text(item.get("status")), text(code, style="red") if code else text(None),
-                   text(item.get("message"))]
+            row = [text(item.line), text(item.assignment_id), text(item.action), state_text(item.status),
+                   text(item.code, style="red") if item.code else text(None), text(item.message)]
             if "decisionId" in columns:
-                row.append(text(item.get("decisionId")))
+                row.append(text(item.decision_id))
             table.add_row(*row)
         if limit is not None and len(items) > limit:
             table.caption = f"... and {len(items) - limit} more"
         return table
 
-    def progress(self, total: int) -> "Progress":
+    def progress(self, total: int) -> Progress:
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                    TimeElapsedColumn()]
         return Progress(*columns, console=self.err, transient=False)
+
+
+def _assignment_table(view: AssignmentView) -> Table:
+    """MTurk's view of an assignment, as `name  value` lines."""
+    table = _kv_table()
+    _kv(table, "status", state_text(view.status))
+    for key, value in (("workerId", view.worker_id), ("hitId", view.hit_id), ("hitTitle", view.hit_title),
+                       ("hitStatus", view.hit_status)):
+        _kv(table, key, value)
+    _kv(table, "reward", money(view.reward))
+    for key, value in (("submittedAt", view.submitted_at), ("approvedAt", view.approved_at),
+                       ("rejectedAt", view.rejected_at)):
+        if value:
+            _kv(table, key, when(value))
+    if view.requester_feedback:
+        _kv(table, "feedback", view.requester_feedback)
+    if view.reversal_deadline:
+        _kv(table, "reversal deadline", when(view.reversal_deadline))
+    if view.reversible is not None:
+        _kv(table, "reversible", text(view.reversible))
+    return table
 
 
 #: Columns of free text: they wrap by words and give up their width first, so identifiers stay whole.
@@ -475,19 +512,18 @@ _DROPPED_FIRST = ("previousStatus", "reason", "source", "hitId", "workerId", "fe
 _GAP = 3
 
 
-def _decision_cell(decision: Mapping[str, Any], column: str) -> Text:
+def _decision_cell(decision: Decision, column: str) -> Text:
     if column == "createdAt":
-        return text(when(decision.get("createdAt")))
+        return text(when(decision.created_at))
     if column == "state":
-        return state_text(decision.get("state"))
+        return state_text(decision.state)
     if column in ("feedback", "reason"):
-        return text(shorten(decision.get(column), 40))
+        return text(shorten(decision.value(column), 40))
     if column == "actor":
-        return text(actor_name(decision.get("actor")))
+        return text(actor_name(decision.actor))
     if column == "error":
-        code = decision.get("errorCode")
-        return text(code, style="red") if code else text(None)
-    return text(decision.get(column))
+        return text(decision.error_code, style="red") if decision.error_code else text(None)
+    return text(decision.value(column))
 
 
 def _needed(columns: tuple[str, ...], rows: list[dict[str, Text]]) -> int:
@@ -541,11 +577,8 @@ def _kv(table: Table, key: str, value: Any) -> None:
     table.add_row(Text(f"  {key}"), value if isinstance(value, Text) else text(value))
 
 
-def _cost(cost: Mapping[str, Any]) -> str:
-    if not isinstance(cost, Mapping):
-        return str(cost)
-    total = money(cost.get("total"))
-    parts = [f"reward {money(cost.get('reward'))}" if cost.get("reward") is not None else None,
-             f"fee {money(cost.get('fee'))}" if cost.get("fee") is not None else None]
-    parts = [p for p in parts if p]
-    return f"{total} ({' + '.join(parts)})" if parts else total
+def _cost(cost: Cost) -> str:
+    parts = [f"reward {money(cost.reward)}" if cost.reward is not None else None,
+             f"fee {money(cost.fee)}" if cost.fee is not None else None]
+    shown = [p for p in parts if p]
+    return f"{money(cost.total)} ({' + '.join(shown)})" if shown else money(cost.total)

@@ -5,19 +5,24 @@
     GET  /batches/{id}/plan          until the service has parsed and planned it (PLANNED) or refused it (INVALID)
     POST /batches/{id}/apply         after the plan is shown and confirmed; then the batch is watched as usual
 
-`upload_sender` gives `main._bulk` the same `send(dry_run)` the direct POST /batches path gives it, so the plan,
+`upload_sender` gives `commands.batches.submit` the same `send(dry_run)` the direct POST /batches path gives it, so the plan,
 the confirmation, the watching and the exit codes are the same whichever path a file takes.
 """
 from __future__ import annotations
 
 import uuid
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from mturk_decisions_cli.client import ApiResponse, quote_segment
 from mturk_decisions_cli.errors import Aborted, ApiError, CliError, ExitCode, TransportError
+from mturk_decisions_cli.models import mapping, objects
+
+if TYPE_CHECKING:
+    from mturk_decisions_cli.app import App
 
 #: Files larger than this go to S3 (POST /batches takes 6 MB through API Gateway's Lambda proxy).
 UPLOAD_THRESHOLD_BYTES = 5 * 1024 * 1024
@@ -71,7 +76,7 @@ def whole_file(file: BinaryIO, head: bytes) -> tuple[BinaryIO, int]:
     return file, size
 
 
-def upload_sender(app: Any, file: BinaryIO, size: int, reason: str | None) -> Callable[[bool], ApiResponse]:
+def upload_sender(app: App, file: BinaryIO, size: int, reason: str | None) -> Callable[[bool], ApiResponse]:
     """`send(dry_run)`: with True, upload the CSV and answer its plan once it is PLANNED; with False, apply it
     (uploading and waiting for the plan first when no dry run came before: `--yes`)."""
     state: dict[str, Any] = {}
@@ -92,7 +97,7 @@ def upload_sender(app: Any, file: BinaryIO, size: int, reason: str | None) -> Ca
     return send
 
 
-def _upload(app: Any, file: BinaryIO, size: int, reason: str | None) -> str:
+def _upload(app: App, file: BinaryIO, size: int, reason: str | None) -> str:
     body = {k: v for k, v in (("reason", reason), ("contentLength", size)) if v is not None}
     created = app.call("POST", "/batches/uploads", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}).body
     target = created.get("upload") or {}
@@ -123,7 +128,7 @@ def _upload(app: Any, file: BinaryIO, size: int, reason: str | None) -> str:
     return batch_id
 
 
-def _plan_when_ready(app: Any, batch_id: str) -> dict[str, Any]:
+def _plan_when_ready(app: App, batch_id: str) -> dict[str, Any]:
     """Poll the plan until the batch is PLANNED (its refused and skipped items fetched) or INVALID (raised)."""
     path, interval = f"/batches/{quote_segment(batch_id)}/plan", POLL_SECONDS
     try:

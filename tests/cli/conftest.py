@@ -18,7 +18,9 @@ from click.testing import CliRunner
 
 from local.stack import DEMO_PRINCIPAL
 from mturk_decisions_cli import main as cli_main
+from mturk_decisions_cli.app import App
 from mturk_decisions_cli.client import ApiResponse
+from mturk_decisions_cli.commands import watching
 from tests.integration.conftest import api, seed, sim  # noqa: F401  (fixtures re-used)
 
 #: A fake key pair for unit tests (not an AWS key format).
@@ -92,8 +94,8 @@ def fake_api() -> FakeApi:
 def cli_defaults(monkeypatch):
     """Watching a batch polls every few hundredths of a second, and output is 200 columns wide whatever
     the terminal running the tests (rich honours COLUMNS when stdout is not a terminal)."""
-    monkeypatch.setattr(cli_main, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(cli_main, "POLL_MAX_SECONDS", 0.2)
+    monkeypatch.setattr(watching, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(watching, "POLL_MAX_SECONDS", 0.2)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
@@ -120,8 +122,8 @@ def run(fake_api) -> Callable[..., Result]:
 
     def _run(*args: str, input: str | bytes | None = None, client: Any = None) -> Result:
         runner = CliRunner()
-        outcome = runner.invoke(cli_main.cli, list(args), obj=client or fake_api, input=input,
-                                prog_name="mturk-decisions")
+        seam = App(client_factory=lambda _app: client or fake_api)  # the CLI's public seam for a fake API
+        outcome = runner.invoke(cli_main.cli, list(args), obj=seam, input=input, prog_name="mturk-decisions")
         return Result(outcome.exit_code, outcome.stdout, outcome.stderr, outcome.exception)
 
     return _run
