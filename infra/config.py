@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypedDict, TypeVar
 
 from aws_cdk import aws_logs as logs
 
@@ -328,7 +328,13 @@ def _check_production_access(endpoint: str, allowed: tuple[str, ...], allow_any:
         )
 
 
-def _existing_tables(value: Callable[[str], Any]) -> dict[str, str | None]:
+class _ExistingTables(TypedDict):
+    existing_audit_table_name: str | None
+    existing_schedule_table_name: str | None
+    existing_data_key_arn: str | None
+
+
+def _existing_tables(value: Callable[[str], Any]) -> _ExistingTables:
     """Retained tables of an earlier deployment, adopted by name; they are encrypted with its retained key."""
     names = {"existing_audit_table_name": value("existingAuditTableName"),
              "existing_schedule_table_name": value("existingScheduleTableName")}
@@ -341,7 +347,9 @@ def _existing_tables(value: Callable[[str], Any]) -> dict[str, str | None]:
         raise ConfigError("context 'existingAuditTableName'/'existingScheduleTableName' need 'existingDataKeyArn': "
                           "the retained tables are encrypted with the retained key of that deployment "
                           "(see the stack's DataKeyArn output, or the key's alias)")
-    return {**names, "existing_data_key_arn": key}
+    return _ExistingTables(existing_audit_table_name=names["existing_audit_table_name"],
+                           existing_schedule_table_name=names["existing_schedule_table_name"],
+                           existing_data_key_arn=key)
 
 
 def _number(raw: Any, key: str, low: _N, high: _N, parse: Callable[[str], _N], kind: str) -> _N:

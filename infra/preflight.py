@@ -288,7 +288,7 @@ def resolve(value: Any, facts: AccountFacts) -> str | None:
     if isinstance(value, Mapping) and "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         resolved = [resolve(part, facts) for part in parts]
-        return None if any(part is None for part in resolved) else separator.join(resolved)  # type: ignore[arg-type]
+        return None if any(part is None for part in resolved) else separator.join(resolved)
     return None
 
 

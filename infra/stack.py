@@ -1,6 +1,8 @@
 """MTurkDecisionsStack: wiring only; each concern lives in `infra.constructs`.
 
-Constructs get what they need from the stack's attributes:
+Constructs get what they need from the stack's attributes, and use one another only through
+the seams listed here (a construct exposes the environment and the grants of what it owns;
+no other construct spells out its variable names, actions or resources):
 
     stack.audit_store      AuditStore   (tables, key, grant_audit_write/read, grant_idempotency, grant_table_key)
     stack.secret           MTurkSecret  (secret_arn, grant_read)
@@ -12,12 +14,14 @@ Constructs get what they need from the stack's attributes:
     stack.alarm_topic      sns.Topic
     stack.api              DecisionApi   (function, add_route, add_json_model)
     stack.bulk             BulkDecisions (table, work_queues = QueueWithDeadLetters(queue, dead_letter_queue),
-                           queue, dead_letter_queue, worker)
+                           queue, dead_letter_queue, worker; seams: environment_for_producers,
+                           grant_submit, wire_requeue)
     stack.uploads          BatchUploads  (bucket, bucket_name, queues, queue, dead_letter_queue, parser)
-    stack.reversals        AutomaticReversals (table, sweeper, reconciler, grant_schedule_write)
+    stack.reversals        AutomaticReversals (table, sweeper, reconciler; seams: schedule_environment,
+                           grant_schedule_write)
     stack.events           EventIntegration (bus, archive, reversal_requests / notifications:
                            QueueWithDeadLetters(queue, dead_letter_queue), events_consumer,
-                           notifications_consumer, add_publisher)
+                           notifications_consumer; seams: environment_for_publishers, add_publisher)
 """
 
 from __future__ import annotations
@@ -52,7 +56,19 @@ class MTurkDecisionsStack(Stack):
             **kwargs,
         )
         self.config = config
+        self._add_shared_resources(config)
+        self._add_features()
+        self._wire_features()
+        self.operations = Operations(self, "Operations", alarm_email=config.alarm_email, name_prefix=config.stack_name)
+        self.alarm_topic = self.operations.alarm_topic
+        self._monitor_decisions()
+        self._monitor_bulk_decisions(config)
+        self.operations.monitor_service_metrics()
+        self._monitor_automatic_reversals(config)
+        self._outputs()
 
+    def _add_shared_resources(self, config: ServiceConfig) -> None:
+        """What every feature is built from: the audit store, the MTurk secret, the layers, the function factory."""
         self.audit_store = AuditStore(self, "AuditStore", existing_key_arn=config.existing_data_key_arn,
                                       existing_audit_table_name=config.existing_audit_table_name)
         self.secret = MTurkSecret(self, "MTurkSecret")
@@ -61,6 +77,9 @@ class MTurkDecisionsStack(Stack):
         self.services = ServiceContext(
             config=config, factory=self.functions, audit_store=self.audit_store, secret=self.secret
         )
+
+    def _add_features(self) -> None:
+        """One construct per feature; each wires the API function and its own routes."""
         self.api = DecisionApi(self, "DecisionApi", self.services)
         self.bulk = BulkDecisions(self, "BulkDecisions", self.services, api=self.api)
         self.uploads = BatchUploads(self, "BatchUploads", self.services, api=self.api, bulk=self.bulk)
@@ -68,6 +87,9 @@ class MTurkDecisionsStack(Stack):
         self.events = EventIntegration(
             self, "EventIntegration", self.services, api=self.api, bulk=self.bulk, reversals=self.reversals
         )
+
+    def _wire_features(self) -> None:
+        """Functions of one feature that use another's resources, through that feature's seams."""
         # The functions that decide put the service's events on the bus (the API function and the
         # events consumer are wired by EventIntegration itself); the batch worker also announces
         # "Batch Completed".
@@ -75,30 +97,29 @@ class MTurkDecisionsStack(Stack):
             self.events.add_publisher(publisher)
         self.bulk.wire_requeue(self.reversals.reconciler)
 
-        self.operations = Operations(self, "Operations", alarm_email=config.alarm_email, name_prefix=config.stack_name)
-        self.alarm_topic = self.operations.alarm_topic
+    def _monitor_decisions(self) -> None:
         self.operations.monitor_api(self.api.api, stage_name=self.api.stage_name)
         self.operations.monitor_function(self.api.function, friendly_name="ApiHandler", human_name="API handler")
         self.operations.monitor_table(self.audit_store.audit_table, friendly_name="AuditTable", human_name="Audit table")
+
+    def _monitor_bulk_decisions(self, config: ServiceConfig) -> None:
+        """The batch worker and its queues; the upload parser and its DLQ."""
+        operations = self.operations
         # The event source never invokes more workers than may run (bulk_decisions): a throttle is a fault.
-        self.operations.monitor_function(self.bulk.worker, friendly_name="BatchWorker", human_name="Batch worker")
-        self.operations.alarm_on_queue_age(
+        operations.monitor_function(self.bulk.worker, friendly_name="BatchWorker", human_name="Batch worker")
+        operations.alarm_on_queue_age(
             self.bulk.queue,
             friendly_name="WorkQueue",
             human_name="Bulk work queue",
             max_age=Duration.minutes(config.work_queue_max_age_minutes),
         )
-        self.operations.alarm_on_queue_depth(
+        operations.alarm_on_queue_depth(
             self.bulk.dead_letter_queue, friendly_name="WorkDeadLetterQueue", human_name="Bulk work DLQ"
         )
-        self.operations.monitor_function(self.uploads.parser, friendly_name="UploadParser", human_name="Upload parser")
-        self.operations.alarm_on_queue_depth(
+        operations.monitor_function(self.uploads.parser, friendly_name="UploadParser", human_name="Upload parser")
+        operations.alarm_on_queue_depth(
             self.uploads.dead_letter_queue, friendly_name="UploadsDeadLetterQueue", human_name="Uploads DLQ"
         )
-        self.operations.monitor_service_metrics()
-        self._monitor_automatic_reversals(config)
-
-        self._outputs()
 
     def _monitor_automatic_reversals(self, config: ServiceConfig) -> None:
         operations, reversals, events = self.operations, self.reversals, self.events

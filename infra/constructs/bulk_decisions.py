@@ -57,10 +57,15 @@ BATCH_INDEXES: dict[str, tuple[str, str]] = {
 #           update (UpdateItem); after each chunk, status -> get + query (Query) to tell whether
 #           the batch is complete
 #   reconciler: unqueued -> by-unqueued (Query); all_items -> query (Query); mark_queued (UpdateItem)
+#   producers (the reversal-requests consumer, when a HIT event becomes a batch): `submit` ->
+#           batch_write (BatchWriteItem) + META save(condition) (PutItem) + mark_queued (UpdateItem); the
+#           shared MTurk pacer, whose state is an item of this table (adapters/shared_pacer.py: GetItem +
+#           UpdateItem), paces `hit_reversals`' pages
 API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query",
                      "dynamodb:UpdateItem")
 WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
 REQUEUE_BATCH_ACTIONS = ("dynamodb:Query", "dynamodb:UpdateItem")
+SUBMIT_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 
 # A chunk is up to 500 items, each about one paced MTurk call (plus the audit writes).
 WORKER_TIMEOUT = Duration.minutes(15)
@@ -82,7 +87,11 @@ def event_source_max_concurrency(reserved_concurrency: int | None) -> int:
 
 
 class BulkDecisions(Construct):
-    """Batch table + work queue/DLQ + batch worker; wires the API function and its routes."""
+    """Batch table + work queue/DLQ + batch worker; wires the API function and its routes.
+
+    Seams for other constructs: `environment_for_producers()` + `grant_submit(function)` (a function that
+    submits batches: the reversal-requests consumer) and `wire_requeue(function)` (the reconciler).
+    """
 
     def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
         super().__init__(scope, construct_id)
@@ -122,7 +131,7 @@ class BulkDecisions(Construct):
                 reserved_concurrency=config.worker_reserved_concurrency,
                 environment={
                     **services.service_environment(),
-                    **self._bulk_environment(),
+                    **self.environment_for_producers(),
                     "MTURK_INITIAL_RATE": f"{config.mturk_initial_rate:g}",
                     "MTURK_MAX_RATE": f"{config.mturk_max_rate:g}",
                     # On this delivery a failing chunk goes to the DLQ: its items are marked DEAD_LETTERED.
@@ -145,7 +154,7 @@ class BulkDecisions(Construct):
 
     # ---- the API function and its routes ------------------------------------------------------
     def _wire_api(self, api: DecisionApi) -> None:
-        for name, value in self._bulk_environment().items():
+        for name, value in self.environment_for_producers().items():
             api.function.add_environment(name, value)
         self._grant_table(api.function, API_BATCH_ACTIONS)
         # One message per chunk of an accepted batch (SendMessage[Batch]); nothing on the DLQ.
@@ -182,13 +191,19 @@ class BulkDecisions(Construct):
         )
         api.add_route("POST", "/hits/{hitId}/reversals", body_model=reversal_model)
 
-    def _bulk_environment(self) -> dict[str, str]:
+    # ---- seams for the functions of other constructs ------------------------------------------------
+    def environment_for_producers(self) -> dict[str, str]:
+        """What a function that stores batches and queues their chunks reads (`mturk_decisions.config`)."""
         return {"BATCH_TABLE_NAME": self.table.table_name, "WORK_QUEUE_URL": self.queue.queue_url}
 
-    # ---- seam for the reconciler ------------------------------------------------------------
+    def grant_submit(self, function: lambda_.IFunction) -> None:
+        """Submit batches: store one (batch table) and send its chunks to the work queue; nothing on the DLQ."""
+        self._grant_table(function, SUBMIT_BATCH_ACTIONS)
+        self.work_queues.grant_send(function)
+
     def wire_requeue(self, function: lambda_.Function) -> None:
         """The reconciler re-queues batches whose send failed: read them, mark them queued, send chunks."""
-        for name, value in self._bulk_environment().items():
+        for name, value in self.environment_for_producers().items():
             function.add_environment(name, value)
         self.audit_store.grant_table_actions(
             function, REQUEUE_BATCH_ACTIONS,

@@ -60,11 +60,6 @@ REVERSAL_REQUESTED = "Reversal Requested"
 MTURK_SERVICE_PRINCIPAL = "mturk-requester.amazonaws.com"
 
 PUT_EVENTS_ACTIONS = ("events:PutEvents",)
-# What the reversal-requests consumer calls on the bulk resources when a HIT event becomes a batch:
-# `submit` -> batch_write (BatchWriteItem) + META save(condition) (PutItem) + send to the work queue
-# (SendMessage[Batch]) + mark_queued (UpdateItem); `hit_reversals` reads the HIT's pages through the shared
-# MTurk pacer, whose state is an item of the batch table (adapters/shared_pacer.py: GetItem + UpdateItem).
-CONSUMER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 
 # Ten messages per invocation, each about one reversal (a few MTurk calls with retries).
 CONSUMER_TIMEOUT = Duration.minutes(3)
@@ -95,8 +90,10 @@ class EventIntegration(Construct):
         super().__init__(scope, construct_id)
         self.config = services.config
         self._add_bus()
-        self._add_reversal_requests(services, bulk, reversals)
-        self._add_notifications(services, reversals)
+        self._add_reversal_requests()
+        self._add_events_consumer(services, bulk, reversals)
+        self._add_notifications()
+        self._add_notifications_consumer(services, reversals)
         self._wire_api(api)
 
     # ---- the bus, its archive and who may put Reversal Requested events ------------------------
@@ -144,8 +141,7 @@ class EventIntegration(Construct):
         )
 
     # ---- Reversal Requested events -> queue -> consumer -------------------------------------------
-    def _add_reversal_requests(self, services: ServiceContext, bulk: BulkDecisions,
-                               reversals: AutomaticReversals) -> None:
+    def _add_reversal_requests(self) -> None:
         self.reversal_requests = consumed_queues(self, "ReversalRequests")
         self.reversal_requested_rule = events.Rule(
             self,
@@ -164,32 +160,6 @@ class EventIntegration(Construct):
             ],
         )
         self._only_the_rule_sends_requests()
-        self.events_consumer = services.factory.create(
-            self,
-            "EventsConsumer",
-            FunctionSpec(
-                handler=EVENTS_HANDLER,
-                description="mturk-decisions: reverses on Reversal Requested events (a HIT becomes a batch)",
-                timeout=CONSUMER_TIMEOUT,
-                memory_size=CONSUMER_MEMORY_MB,
-                snap_start=True,  # rare events: nearly every one meets a cold environment
-                environment={
-                    **services.service_environment(),
-                    **self.bus_environment(),
-                    "EVENTS_DLQ_URL": self.reversal_requests.dead_letter_queue.queue_url,
-                    **reversals.schedule_environment(),
-                    "BATCH_TABLE_NAME": bulk.table.table_name,
-                    "WORK_QUEUE_URL": bulk.queue.queue_url,
-                },
-            ),
-        )
-        self._consume(self.events_consumer, self.reversal_requests)
-        services.audit_store.grant_audit_write(self.events_consumer)
-        services.secret.grant_read(self.events_consumer)
-        reversals.grant_schedule_write(self.events_consumer)
-        services.audit_store.grant_table_actions(self.events_consumer, CONSUMER_BATCH_ACTIONS, [bulk.table.table_arn])
-        bulk.work_queues.grant_send(self.events_consumer)
-        self._grant_put_events(self.events_consumer)
 
     def _only_the_rule_sends_requests(self) -> None:
         """Nobody may bypass the bus's policy by sending to the queue directly: every sender but the rule
@@ -205,8 +175,38 @@ class EventIntegration(Construct):
             )
         )
 
+    def _add_events_consumer(self, services: ServiceContext, bulk: BulkDecisions,
+                             reversals: AutomaticReversals) -> None:
+        """Reverses through the decision service (audit, secret, schedules when MTurk refuses for funds), turns a
+        HIT into a batch of `bulk`, and announces its decisions on the bus."""
+        self.events_consumer = services.factory.create(
+            self,
+            "EventsConsumer",
+            FunctionSpec(
+                handler=EVENTS_HANDLER,
+                description="mturk-decisions: reverses on Reversal Requested events (a HIT becomes a batch)",
+                timeout=CONSUMER_TIMEOUT,
+                memory_size=CONSUMER_MEMORY_MB,
+                snap_start=True,  # rare events: nearly every one meets a cold environment
+                environment={
+                    **services.service_environment(),
+                    **self.environment_for_publishers(),
+                    "EVENTS_DLQ_URL": self.reversal_requests.dead_letter_queue.queue_url,
+                    **reversals.schedule_environment(),
+                    # A HIT event becomes a batch of the bulk decisions.
+                    **bulk.environment_for_producers(),
+                },
+            ),
+        )
+        self._consume(self.events_consumer, self.reversal_requests)
+        services.audit_store.grant_audit_write(self.events_consumer)
+        services.secret.grant_read(self.events_consumer)
+        reversals.grant_schedule_write(self.events_consumer)
+        bulk.grant_submit(self.events_consumer)
+        self._grant_put_events(self.events_consumer)
+
     # ---- MTurk notifications -> queue -> consumer ----------------------------------------------------
-    def _add_notifications(self, services: ServiceContext, reversals: AutomaticReversals) -> None:
+    def _add_notifications(self) -> None:
         self.notifications = consumed_queues(self, "Notifications")
         requester_account = self.config.mturk_requester_account_id or Aws.ACCOUNT_ID
         self.notifications.queue.add_to_resource_policy(
@@ -220,6 +220,10 @@ class EventIntegration(Construct):
                             "StringEquals": {"aws:SourceAccount": requester_account}},
             )
         )
+
+    def _add_notifications_consumer(self, services: ServiceContext, reversals: AutomaticReversals) -> None:
+        """Audits the website's decisions; with `websiteRejectionGrace`, schedules the provisional rejections'
+        reversals."""
         environment = {
             **services.service_environment(),
             "NOTIFICATIONS_DLQ_URL": self.notifications.dead_letter_queue.queue_url,
@@ -246,13 +250,14 @@ class EventIntegration(Construct):
         if grace:
             reversals.grant_schedule_write(self.notifications_consumer)
 
-    # ---- seams ----------------------------------------------------------------------------------
-    def bus_environment(self) -> dict[str, str]:
+    # ---- seams for the functions of other constructs -------------------------------------------------
+    def environment_for_publishers(self) -> dict[str, str]:
+        """What a function putting the service's events reads (`adapters/event_bus.py`)."""
         return {"EVENT_BUS_NAME": self.bus.event_bus_name}
 
     def add_publisher(self, function: lambda_.Function) -> None:
         """Let `function` put the service's events on the bus (EVENT_BUS_NAME + events:PutEvents on it)."""
-        for name, value in self.bus_environment().items():
+        for name, value in self.environment_for_publishers().items():
             function.add_environment(name, value)
         self._grant_put_events(function)
 

@@ -73,8 +73,9 @@ class FunctionSpec:
 def invoke_target(function: lambda_.Function) -> lambda_.IFunction:
     """What a trigger or an integration must invoke: the `live` alias of a SnapStart function (its snapshot
     exists only for published versions), else the function itself."""
-    alias = function.node.scope.node.try_find_child(_LIVE_ALIAS_ID)
-    return alias if alias is not None else function
+    scope = function.node.scope
+    alias = scope.node.try_find_child(_LIVE_ALIAS_ID) if scope is not None else None
+    return alias if isinstance(alias, lambda_.Alias) else function
 
 
 class LambdaFactory:

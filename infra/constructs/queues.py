@@ -78,7 +78,7 @@ class QueueWithDeadLetters:
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
         )
 
-    def add_consumer(self, function: lambda_.Function, *, batch_size: int, max_concurrency: int) -> None:
+    def add_consumer(self, function: lambda_.IFunction, *, batch_size: int, max_concurrency: int) -> None:
         """`function` consumes `queue`, reporting failed records only.
 
         Also grants what polling needs on this queue only (receive, delete, change visibility,
