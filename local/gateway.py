@@ -92,7 +92,7 @@ class LocalApiGateway:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]  # the bound address (`server_address`), as str
         return f"http://{host}:{port}/{self.stage}"
 
     def start(self) -> "LocalApiGateway":

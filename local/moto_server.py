@@ -29,7 +29,7 @@ import time
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 #: A long poll re-checks the queue at least this often (visibility timeouts expire without a request).
 LONG_POLL_RECHECK_SECONDS = 0.2
@@ -186,8 +186,9 @@ def install_item_level_transaction_backups() -> None:
             _serving.item_backups = False
 
     transact_write_items.item_level_backups = True  # type: ignore[attr-defined]
-    models.copy = TablesByReference()
-    backend.transact_write_items = transact_write_items
+    # Patched on purpose: moto's module-level `copy` and its backend's method (mypy sees a module and a method).
+    models.copy = TablesByReference()  # type: ignore[assignment]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def install_single_size_check_on_put() -> None:
@@ -211,7 +212,7 @@ def install_single_size_check_on_put() -> None:
         dict.update(self.attrs, converted)
 
     __init__.single_size_check = True  # type: ignore[attr-defined]
-    item.__init__ = __init__
+    item.__init__ = __init__  # type: ignore[method-assign]  # patched on purpose: moto's Item constructor
 
 
 #: moto's own limit of an item's size (DynamoDB's 400 KB, as moto measures it: `LimitedSizeDict`).
@@ -257,7 +258,7 @@ class SerializedMotoServer:
     def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
         self._address = (ip_address, port)
         self._verbose = verbose
-        self._server: BaseWSGIServer | None = None
+        self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app: OneRequestAtATime | None = None
 
@@ -269,7 +270,8 @@ class SerializedMotoServer:
         install_item_level_transaction_backups()
         install_single_size_check_on_put()
         self.app = OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(*self._address, self.app, threaded=True)
+        # What werkzeug's make_server(..., threaded=True) builds, typed as such.
+        self._server = ThreadedWSGIServer(*self._address, self.app)
         self._server.daemon_threads = True  # a kept-alive connection must not hold up stop()
         self._server.block_on_close = False
         if self._verbose:

@@ -167,13 +167,16 @@ class _Environment:
     """One child process serving one invocation at a time."""
 
     def __init__(self, process: subprocess.Popen) -> None:
+        if process.stdin is None or process.stdout is None:
+            raise ValueError("an environment's process talks through its stdin and stdout: start it with pipes")
         self.process = process
+        self._requests, self._replies = process.stdin, process.stdout
         self.pid = process.pid
         self.healthy = True
 
     def wait_ready(self, timeout: float) -> None:
         try:
-            message = _read_frame(self.process.stdout.fileno(), time.monotonic() + timeout)
+            message = _read_frame(self._replies.fileno(), time.monotonic() + timeout)
         except TimeoutError:
             self.stop()
             raise EnvironmentCrashed(f"environment {self.pid} did not initialize within {timeout:.0f} s") from None
@@ -187,8 +190,8 @@ class _Environment:
     def invoke(self, event: dict, timeout: float) -> Any:
         request = {"requestId": str(uuid.uuid4()), "timeoutSeconds": timeout, "event": event}
         try:
-            _write_all(self.process.stdin.fileno(), _frame(request))
-            reply = _read_frame(self.process.stdout.fileno(), time.monotonic() + timeout)
+            _write_all(self._requests.fileno(), _frame(request))
+            reply = _read_frame(self._replies.fileno(), time.monotonic() + timeout)
         except TimeoutError:
             self.stop()
             raise InvocationError("Sandbox.Timedout", f"Task timed out after {timeout:.2f} seconds") from None

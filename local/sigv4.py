@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import datetime, timedelta, timezone
 
 from botocore.auth import SigV4Auth
@@ -77,7 +78,13 @@ class _SignedHeadersOnly(SigV4Auth):
         return selected
 
 
-def _header_lists(headers: Mapping[str, str]) -> dict[str, list[str]]:
+class Headers(Protocol):
+    """A request's headers: a mapping, or http.server's ``email.message.Message`` (which may repeat a name)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def _header_lists(headers: Headers) -> dict[str, list[str]]:
     """Lower-cased names to values; ``email.message.Message`` headers may repeat a name."""
     lists: dict[str, list[str]] = {}
     for name, value in headers.items():
@@ -149,7 +156,7 @@ def verify_sigv4(
     method: str,
     path: str,
     query: str,
-    headers: Mapping[str, str],
+    headers: Headers,
     body: bytes,
     secret_for: Callable[[str], str | None],
     now: datetime | None = None,
@@ -160,7 +167,11 @@ def verify_sigv4(
     ``now`` (wall-clock, for the 15-minute skew check) defaults to the current UTC time.
     """
     values = _header_lists(headers)
-    first = lambda name: (values.get(name) or [None])[0]  # noqa: E731
+
+    def first(name: str) -> str | None:
+        found = values.get(name)
+        return found[0] if found else None
+
     authorization = first("authorization")
     if not authorization:
         raise SigV4Error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")

@@ -432,8 +432,8 @@ class OfflineStack:
         self.trigger = start_worker_trigger(self.env, self.worker_environments, self.concurrency or 1,
                                             batch_size=10 if self.concurrency is None else 1)
         self.event_environments = [self.environments(EVENTS_FUNCTION), self.environments(NOTIFICATIONS_FUNCTION)]
-        self.event_triggers = start_event_triggers(self.env, *self.event_environments,
-                                                   concurrency=self.concurrency or 1)
+        events, notifications = self.event_environments
+        self.event_triggers = start_event_triggers(self.env, events, notifications, concurrency=self.concurrency or 1)
         self.upload_environments = self.environments(UPLOAD_PARSER_FUNCTION)
         self.upload_trigger = start_upload_trigger(self.env, self.upload_environments, self.concurrency or 1)
         return self
@@ -453,6 +453,7 @@ class OfflineStack:
         in this process when neither this call nor the stack gives a concurrency, else processes; closed
         when the stack stops."""
         concurrency = concurrency or self.concurrency
+        runtime: InProcessEnvironment | ProcessEnvironments
         if concurrency is None:
             function = local_function(function)
             runtime = InProcessEnvironment(function.import_handler(), function.name, function.timeout_seconds)
@@ -543,7 +544,8 @@ class LocalSchedule:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._runs: set[threading.Thread] = set()
         self._runs_lock = threading.Lock()
-        self.last_result = None
+        #: What the last run returned, or the exception it raised.
+        self.last_result: Any = None
         self.skipped = 0
 
     def start(self) -> "LocalSchedule":

@@ -95,7 +95,7 @@ def demo_snapshot(admin: SimulatorAdmin, ids: dict[str, Any]) -> dict[str, Any]:
 
 # ---- the checks -------------------------------------------------------------------------------------------
 def single_steps(base_url: str, own: dict[str, str], hit_type: str) -> int:
-    steps = [
+    steps: list[tuple[str, str, str, dict[str, Any] | None, bool, int]] = [
         ("switch MTurk notifications on for the HIT type", "PUT", f"/hit-types/{hit_type}/notifications",
          {"active": True}, True, 200),
         ("reject a Submitted assignment", "POST", f"/assignments/{own['submitted']}/reject",
