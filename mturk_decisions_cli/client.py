@@ -52,7 +52,7 @@ class ApiResponse:
     def error(self, hint: str | None = None) -> ApiError:
         return ApiError(self.status, self.body, dict(self.headers), hint=hint)
 
-    def raise_for_error(self) -> "ApiResponse":
+    def raise_for_error(self) -> ApiResponse:
         if not self.ok:
             raise self.error()
         return self
@@ -208,7 +208,8 @@ _REASONS: tuple[tuple[type[BaseException], str], ...] = (
 def connection_reason(error: BaseException) -> str:
     """Why a request got no answer, in a few words, from the innermost cause (urllib3 wraps it in its own
     errors, whose text repeats the pool and is cut short by requests)."""
-    causes, seen = [], error
+    causes: list[BaseException] = []
+    seen: BaseException | None = error
     while isinstance(seen, BaseException) and seen not in causes:
         causes.append(seen)
         inner = getattr(seen, "reason", None)
@@ -236,7 +237,7 @@ def _frozen(credentials: Any) -> Credentials:
 
 
 def _backoff(attempt: int) -> float:
-    return min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+    return min(8.0, 0.5 * 2.0 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
 def _parse(answer: requests.Response) -> Any:

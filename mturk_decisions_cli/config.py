@@ -18,10 +18,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mturk_decisions_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from boto3.session import Session
+    from botocore.credentials import Credentials
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TIMEOUT = 30.0
@@ -129,7 +133,7 @@ def resolve_profile(flag: str | None, file_config: Mapping[str, Any]) -> str | N
     return value if isinstance(value, str) and value else None
 
 
-def aws_session(profile: str | None):
+def aws_session(profile: str | None) -> Session:
     import boto3
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
@@ -142,7 +146,7 @@ def aws_session(profile: str | None):
         raise ConfigError(f"Could not load the AWS configuration: {error}") from None
 
 
-def load_credentials(session, profile: str | None = None):
+def load_credentials(session: Session, profile: str | None = None) -> Credentials:
     """The caller's AWS credentials from the standard chain, or a ConfigError saying how to provide them."""
     from botocore.exceptions import BotoCoreError
 

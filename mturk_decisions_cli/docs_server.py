@@ -25,7 +25,7 @@ import click
 import requests
 
 from mturk_decisions_cli.errors import ConfigError
-from mturk_decisions_cli.local_proxy import API_PREFIX, LocalSigningProxy, Page, Upstream
+from mturk_decisions_cli.local_proxy import API_PREFIX, LocalSigningProxy, Page, PageResolver, Upstream
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SPEC_FILE = "openapi.json"
@@ -138,7 +138,7 @@ def swagger_ui_assets(folder: Path | None = None) -> dict[str, Page]:
     return {path: Page((folder / name).read_bytes(), content_type) for path, (name, content_type) in ASSETS.items()}
 
 
-def page_resolver(document: dict[str, Any], api_url: str, region: str, assets: dict[str, Page]):
+def page_resolver(document: dict[str, Any], api_url: str, region: str, assets: dict[str, Page]) -> PageResolver:
     """What the proxy serves besides /api/: the page, its script, Swagger UI's files and the document."""
     index = Page(INDEX_HTML.format(api_url=html.escape(api_url), region=html.escape(region)).encode(),
                  "text/html; charset=utf-8")

@@ -113,7 +113,8 @@ class ApiError(CliError):
 
     @property
     def retry_after(self) -> int | None:
-        for value in (self.body.get("retryAfterSeconds"), self.headers.get("retry-after")):
+        candidates: tuple[Any, ...] = (self.body.get("retryAfterSeconds"), self.headers.get("retry-after"))
+        for value in candidates:
             try:
                 return max(0, int(float(value)))
             except (TypeError, ValueError):
@@ -121,7 +122,7 @@ class ApiError(CliError):
         return None
 
 
-def error_code(status: int, body: dict, headers: dict[str, str]) -> str:
+def error_code(status: int, body: dict[str, Any], headers: dict[str, str]) -> str:
     """The API's `code`; for errors API Gateway itself answers (no `code`), its error type or HTTP_<status>."""
     code = body.get("code") if isinstance(body, dict) else None
     if code:

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -79,7 +79,7 @@ def money(value: Any) -> str:
     return f"-${-amount:.2f}" if amount < 0 else f"${amount:.2f}"
 
 
-def principal(arn: Any) -> str | None:
+def principal(arn: str | None) -> str | None:
     """arn:aws:iam::123:user/alice -> user/alice (the full ARN is in --json)."""
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         return arn
@@ -89,7 +89,7 @@ def principal(arn: Any) -> str | None:
 _ARN = re.compile(r"arn:aws[a-z-]*:[^\s()]+")
 
 
-def actor_name(actor: Any) -> str | None:
+def actor_name(actor: str | None) -> str | None:
     """Every ARN in an actor as its last segment, for tables: arn:aws:iam::123:user/alice -> alice,
     ...:assumed-role/Role/bob -> bob, "schedule:provisional (requested by arn:...:user/alice)" -> "schedule:
     provisional (requested by alice)". Other actors as they are; the full value is in --json."""
@@ -111,8 +111,8 @@ def when(value: Any) -> str:
 def shorten(value: Any, limit: int = 60) -> str | None:
     if value is None:
         return None
-    value = " ".join(str(value).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    words = " ".join(str(value).split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
 def notification_text(notification: Notification) -> Text:
@@ -557,7 +557,7 @@ def _records(rows: list[dict[str, Text]], columns: tuple[str, ...], title: str |
     return table
 
 
-def _add_column(table: Table, name: str, justify: str = "left", header: str | None = None) -> None:
+def _add_column(table: Table, name: str, justify: JustifyMethod = "left", header: str | None = None) -> None:
     """Identifiers, times, states and codes on one line each, never split: free text (wrapped by words) gives
     up its width first; on a terminal too narrow even then, they are cut with a visible "…" (--json has all)."""
     if name in _TEXT_COLUMNS:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from mturk_decisions_cli.client import ApiResponse, quote_segment
 from mturk_decisions_cli.errors import Aborted, ApiError, CliError, ExitCode, TransportError
-from mturk_decisions_cli.models import mapping, objects
+from mturk_decisions_cli.models import Json, mapping, objects
 
 if TYPE_CHECKING:
     from mturk_decisions_cli.app import App
@@ -65,7 +65,8 @@ def whole_file(file: BinaryIO, head: bytes) -> tuple[BinaryIO, int]:
     except (AttributeError, OSError, ValueError):
         size = None
     if size is None:
-        copy = tempfile.TemporaryFile()
+        # Not a `with`: the copy is what the caller PUTs (an unnamed file, gone once closed or collected).
+        copy = tempfile.TemporaryFile()  # noqa: SIM115
         copy.write(head)
         shutil.copyfileobj(file, copy, CHUNK_BYTES)
         file, size = copy, copy.tell()
@@ -79,19 +80,20 @@ def whole_file(file: BinaryIO, head: bytes) -> tuple[BinaryIO, int]:
 def upload_sender(app: App, file: BinaryIO, size: int, reason: str | None) -> Callable[[bool], ApiResponse]:
     """`send(dry_run)`: with True, upload the CSV and answer its plan once it is PLANNED; with False, apply it
     (uploading and waiting for the plan first when no dry run came before: `--yes`)."""
-    state: dict[str, Any] = {}
+    batch_id, plan = "", None
 
     def planned() -> dict[str, Any]:
-        if "plan" not in state:
+        nonlocal batch_id, plan
+        if plan is None:
             batch_id = _upload(app, file, size, reason)
-            state["batch_id"], state["plan"] = batch_id, _plan_when_ready(app, batch_id)
-        return state["plan"]
+            plan = _plan_when_ready(app, batch_id)
+        return plan
 
     def send(dry_run: bool) -> ApiResponse:
-        plan = planned()
+        answer = planned()
         if dry_run:
-            return ApiResponse(200, plan)
-        path = f"/batches/{quote_segment(state['batch_id'])}/apply"
+            return ApiResponse(200, answer)
+        path = f"/batches/{quote_segment(batch_id)}/apply"
         return app.client.request("POST", path, headers={"Idempotency-Key": str(uuid.uuid4())})
 
     return send
@@ -134,7 +136,7 @@ def _plan_when_ready(app: App, batch_id: str) -> dict[str, Any]:
     try:
         with app.renderer.err.status("The service is parsing and planning the CSV ..."):
             while True:
-                body = app.call("GET", path, query={"limit": SHOWN_ITEMS}).body
+                body: dict[str, Any] = app.call("GET", path, query={"limit": SHOWN_ITEMS}).body
                 if str(body.get("status")) not in _WAITING:
                     break
                 app.sleep(interval)
@@ -147,10 +149,10 @@ def _plan_when_ready(app: App, batch_id: str) -> dict[str, Any]:
                        hint="Nothing was stored or queued. Fix the rows listed and run the command again.")
     if app.json_mode:
         return body
-    shown = []
+    shown: list[Json] = []
     for outcome in ("refused", "skip"):
         page = app.call("GET", path, query={"limit": SHOWN_ITEMS, "outcome": outcome}).body
-        shown += (page.get("plan") or {}).get("items") or []
+        shown += objects(mapping(page.get("plan")).get("items"))
     return {**body, "plan": {**(body.get("plan") or {}), "items": sorted(shown, key=lambda i: i.get("line", 0))}}
 
 

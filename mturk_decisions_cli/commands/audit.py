@@ -9,7 +9,7 @@ from mturk_decisions_cli.app import App, pass_app
 from mturk_decisions_cli.client import quote_segment
 from mturk_decisions_cli.commands.options import iso_option, paging_options
 from mturk_decisions_cli.errors import EXIT_CODES_HELP
-from mturk_decisions_cli.models import AssignmentDetails, Decision, Json, mapping, objects
+from mturk_decisions_cli.models import AssignmentDetails, Decision, Json, objects
 from mturk_decisions_cli.render import Output, Renderer
 
 

@@ -8,7 +8,13 @@ import click
 
 from mturk_decisions_cli.app import App, pass_app
 from mturk_decisions_cli.client import quote_segment
-from mturk_decisions_cli.commands.options import decision_options, duration_option, notify_options, notify_worker, time_option
+from mturk_decisions_cli.commands.options import (
+    decision_options,
+    duration_option,
+    notify_options,
+    notify_worker,
+    time_option,
+)
 from mturk_decisions_cli.errors import EXIT_CODES_HELP
 from mturk_decisions_cli.models import DecisionAnswer, Schedule, SinglePlan, mapping
 from mturk_decisions_cli.render import Output
