@@ -25,13 +25,16 @@ Choices:
   through the URL it returns, and the parser logs every object it reads.
 - Exact grants: the API `s3:PutObject` on `uploads/*` (it presigns: S3 authorizes the PUT as the API's
   role) and `kms:GenerateDataKey` through S3; the parser `s3:GetObject` on `uploads/*`, `kms:Decrypt`
-  through S3, the batch table actions below, the MTurk secret (it reads assignments to plan), its queue.
+  through S3, the batch table through `BulkDecisions.grant_plan`, the MTurk secret (it reads assignments to
+  plan), its queue.
   It never queues: applying is the API's (the work queue's SendMessage it already has).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from typing import cast
+
+from aws_cdk import Aws, CfnElement, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -53,10 +56,6 @@ UPLOAD_EVENT = "s3:ObjectCreated:*"
 # The longest AWS region name (ap-southeast-3) and an account id: what the name keeps of the stack's name.
 _NAME_BUDGET = 63 - len("-uploads-") - 12 - 1 - 14
 
-# What the parser calls on the batch table (PynamoDB; see adapters/batch_store.py): begin_parse, finish_plan,
-# mark_invalid -> UpdateItem (conditional); upload -> GetItem (META); writing_plan -> BatchWriteItem (25 a
-# request); the shared MTurk pacer (its item in the same table) -> GetItem + UpdateItem.
-PARSER_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 # 100,000 rows: two streamed reads of the CSV, 1,000 MTurk pages, 4,000 BatchWriteItem calls.
 PARSER_TIMEOUT = Duration.minutes(15)
 # The parser's peak memory is 135 MB for a 100,000-row, 121 MB CSV (bench/upload.py: VmHWM, the interpreter
@@ -134,7 +133,7 @@ class BatchUploads(Construct):
             conditions={"ArnEquals": {"aws:SourceArn": self.bucket_arn},
                         "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
         ))
-        cfn_bucket: s3.CfnBucket = self.bucket.node.default_child
+        cfn_bucket = cast(s3.CfnBucket, self.bucket.node.default_child)
         cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
             queue_configurations=[s3.CfnBucket.QueueConfigurationProperty(
                 event=UPLOAD_EVENT,
@@ -157,7 +156,7 @@ class BatchUploads(Construct):
                 memory_size=PARSER_MEMORY_MB,
                 environment={
                     **services.service_environment(),
-                    "BATCH_TABLE_NAME": bulk.table.table_name,
+                    **bulk.environment_for_planners(),
                     "UPLOAD_BUCKET_NAME": self.bucket_name,
                     "MTURK_INITIAL_RATE": f"{config.mturk_initial_rate:g}",
                     "MTURK_MAX_RATE": f"{config.mturk_max_rate:g}",
@@ -170,7 +169,7 @@ class BatchUploads(Construct):
         self.queues.add_consumer(invoke_target(self.parser), batch_size=EVENT_SOURCE_BATCH_SIZE,
                                  max_concurrency=EVENT_SOURCE_MAX_CONCURRENCY)
         self._grant_objects(self.parser, "s3:GetObject", "kms:Decrypt")
-        self.audit_store.grant_table_actions(self.parser, PARSER_BATCH_ACTIONS, [bulk.table.table_arn])
+        bulk.grant_plan(self.parser)
         services.secret.grant_read(self.parser)
 
     # ---- the API function and its routes ------------------------------------------------------
@@ -198,7 +197,9 @@ class BatchUploads(Construct):
             resources=[self.audit_store.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
         ))
-        bucket_id = Stack.of(self).get_logical_id(self.bucket.node.default_child)
+        bucket_id = Stack.of(self).get_logical_id(cast(CfnElement, self.bucket.node.default_child))
+        if function.role is None:  # never: the factory gives every function a role of its own
+            raise ValueError(f"{function.node.path} has no role to grant upload access to")
         acknowledge(
             function.role.node.find_child("DefaultPolicy"),
             "IAM5",

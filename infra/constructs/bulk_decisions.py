@@ -57,6 +57,9 @@ BATCH_INDEXES: dict[str, tuple[str, str]] = {
 #           update (UpdateItem); after each chunk, status -> get + query (Query) to tell whether
 #           the batch is complete
 #   reconciler: unqueued -> by-unqueued (Query); all_items -> query (Query); mark_queued (UpdateItem)
+#   planners (the upload parser; `service/uploads.py`): begin_parse, finish_plan, mark_invalid -> update
+#           (UpdateItem, conditional); upload -> get (GetItem, META); writing_plan -> batch_write
+#           (BatchWriteItem, 25 a request); the shared MTurk pacer (its item in this table) -> GetItem + UpdateItem
 #   producers (the reversal-requests consumer, when a HIT event becomes a batch): `submit` ->
 #           batch_write (BatchWriteItem) + META save(condition) (PutItem) + mark_queued (UpdateItem); the
 #           shared MTurk pacer, whose state is an item of this table (adapters/shared_pacer.py: GetItem +
@@ -65,6 +68,7 @@ API_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Ge
                      "dynamodb:UpdateItem")
 WORKER_BATCH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
 REQUEUE_BATCH_ACTIONS = ("dynamodb:Query", "dynamodb:UpdateItem")
+PLAN_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 SUBMIT_BATCH_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem")
 
 # A chunk is up to 500 items, each about one paced MTurk call (plus the audit writes).
@@ -90,7 +94,9 @@ class BulkDecisions(Construct):
     """Batch table + work queue/DLQ + batch worker; wires the API function and its routes.
 
     Seams for other constructs: `environment_for_producers()` + `grant_submit(function)` (a function that
-    submits batches: the reversal-requests consumer) and `wire_requeue(function)` (the reconciler).
+    submits batches: the reversal-requests consumer), `environment_for_planners()` + `grant_plan(function)`
+    (a function that writes an uploaded batch's plan: the upload parser) and `wire_requeue(function)`
+    (the reconciler).
     """
 
     def __init__(self, scope: Construct, construct_id: str, services: ServiceContext, *, api: DecisionApi) -> None:
@@ -195,6 +201,14 @@ class BulkDecisions(Construct):
     def environment_for_producers(self) -> dict[str, str]:
         """What a function that stores batches and queues their chunks reads (`mturk_decisions.config`)."""
         return {"BATCH_TABLE_NAME": self.table.table_name, "WORK_QUEUE_URL": self.queue.queue_url}
+
+    def environment_for_planners(self) -> dict[str, str]:
+        """What a function that plans uploaded batches into the batch table reads; it never queues."""
+        return {"BATCH_TABLE_NAME": self.table.table_name}
+
+    def grant_plan(self, function: lambda_.IFunction) -> None:
+        """Plan uploaded batches: mark them, write their rows (batch table); nothing on the work queue."""
+        self._grant_table(function, PLAN_BATCH_ACTIONS)
 
     def grant_submit(self, function: lambda_.IFunction) -> None:
         """Submit batches: store one (batch table) and send its chunks to the work queue; nothing on the DLQ."""
