@@ -19,8 +19,12 @@ from . import errors
 from .errors import ApiError
 from .simulator import MTurkSimulator
 
-Handler = Callable[[MTurkSimulator, dict[str, Any], re.Match, dict[str, str]], tuple[int, Any]]
-_ROUTES: list[tuple[str, re.Pattern, Handler]] = []
+#: A route's handler: (the simulator, the JSON body, the path's match, the query) -> (HTTP status, payload).
+Body = dict[str, Any]
+Query = dict[str, str]
+Answer = tuple[int, Any]
+Handler = Callable[[MTurkSimulator, Body, "re.Match[str]", Query], Answer]
+_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -35,8 +39,10 @@ class _BadRequest(Exception):
 
 
 def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
+    return None if value is None else _parse_time(value)
+
+
+def _parse_time(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -50,19 +56,19 @@ def _required(body: dict[str, Any], name: str) -> Any:
 
 
 @route("GET", "/state")
-def _state(sim, body, match, query):
+def _state(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.snapshot()
 
 
 @route("POST", "/reset")
-def _reset(sim, body, match, query):
+def _reset(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.reset()
     _SCENARIOS.pop(sim, None)
     return 200, {}
 
 
 @route("POST", "/requesters")
-def _add_requester(sim, body, match, query):
+def _add_requester(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     key = sim.add_requester(_required(body, "accessKeyId"), _required(body, "secretAccessKey"),
                             balance=body.get("balance", "100.00"), name=body.get("name"),
                             account_id=body.get("accountId"), customer_id=body.get("customerId"))
@@ -70,28 +76,28 @@ def _add_requester(sim, body, match, query):
 
 
 @route("GET", "/requesters/(?P<key>[^/]+)")
-def _get_requester(sim, body, match, query):
+def _get_requester(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.requester_info(match["key"])
 
 
 @route("POST", "/hit-types")
-def _add_hit_type(sim, body, match, query):
+def _add_hit_type(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 201, {"hitTypeId": sim.add_hit_type(_required(body, "accessKeyId"), body.get("hitTypeId"))}
 
 
 @route("GET", "/requesters/(?P<key>[^/]+)/balance")
-def _get_balance(sim, body, match, query):
+def _get_balance(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, {"balance": f"{sim.balance(match['key']):.2f}"}
 
 
 @route("POST", "/requesters/(?P<key>[^/]+)/balance")
-def _set_balance(sim, body, match, query):
+def _set_balance(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.set_balance(match["key"], _required(body, "balance"))
     return 200, {"balance": f"{sim.balance(match['key']):.2f}"}
 
 
 @route("POST", "/hits")
-def _add_hit(sim, body, match, query):
+def _add_hit(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     hit_id = sim.add_hit(
         _required(body, "accessKeyId"), reward=body.get("reward", "0.50"), max_assignments=int(body.get("maxAssignments", 3)),
         status=body.get("status", "Assignable"), title=body.get("title"), created_at=_time(body.get("createdAt")),
@@ -100,19 +106,19 @@ def _add_hit(sim, body, match, query):
 
 
 @route("GET", "/hits/(?P<hit>[^/]+)")
-def _get_hit(sim, body, match, query):
+def _get_hit(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     hit = sim.get_hit_state(match["hit"])
     return 200, dict(hit.to_api(), Assignments=[a.to_api() for a in hit.assignments])
 
 
 @route("POST", "/hits/(?P<hit>[^/]+)/status")
-def _set_hit_status(sim, body, match, query):
+def _set_hit_status(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.set_hit_status(match["hit"], _required(body, "status"))
     return 200, {"hitId": match["hit"], "status": body["status"]}
 
 
 @route("POST", "/assignments")
-def _add_assignment(sim, body, match, query):
+def _add_assignment(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     assignment_id = sim.add_assignment(
         _required(body, "hitId"), worker_id=body.get("workerId"), status=body.get("status", "Submitted"),
         submitted_at=_time(body.get("submittedAt")), feedback=body.get("feedback"),
@@ -121,21 +127,21 @@ def _add_assignment(sim, body, match, query):
 
 
 @route("GET", "/assignments/(?P<assignment>[^/]+)")
-def _get_assignment(sim, body, match, query):
+def _get_assignment(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.get_assignment_state(match["assignment"]).to_api()
 
 
 @route("GET", "/clock")
-def _get_clock(sim, body, match, query):
+def _get_clock(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.clock_info()
 
 
 @route("POST", "/clock")
-def _set_clock(sim, body, match, query):
+def _set_clock(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """One of: {"set": iso}, {"advanceSeconds": n}, {"advanceDays": n}, {"freeze": true},
     {"resume": true}, {"reset": true}."""
     if body.get("set") is not None:
-        sim.clock.set(_time(body["set"]))
+        sim.clock.set(_parse_time(body["set"]))
     elif body.get("advanceSeconds") is not None or body.get("advanceDays") is not None:
         sim.clock.advance(seconds=float(body.get("advanceSeconds") or 0), days=float(body.get("advanceDays") or 0))
     elif body.get("freeze"):
@@ -150,63 +156,63 @@ def _set_clock(sim, body, match, query):
 
 
 @route("GET", "/throttle")
-def _get_throttle(sim, body, match, query):
+def _get_throttle(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.throttle.settings
 
 
 @route("POST", "/throttle")
-def _set_throttle(sim, body, match, query):
+def _set_throttle(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.set_throttle(body.get("ratePerSecond"), body.get("burst"))
     return 200, sim.throttle.settings
 
 
 @route("GET", "/faults")
-def _get_faults(sim, body, match, query):
+def _get_faults(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, sim.faults.settings
 
 
 @route("POST", "/faults")
-def _set_faults(sim, body, match, query):
+def _set_faults(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.set_fault_rate(body.get("rate"), when=body.get("when", "before"), seed=body.get("seed"), ops=body.get("ops", "writes"))
     return 200, sim.faults.settings
 
 
 @route("GET", "/latency")
-def _get_latency(sim, body, match, query):
+def _get_latency(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, {"seconds": sim.latency}
 
 
 @route("POST", "/latency")
-def _set_latency(sim, body, match, query):
+def _set_latency(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.set_latency(float(body.get("seconds") or 0))
     return 200, {"seconds": sim.latency}
 
 
 @route("GET", "/worker-messages")
-def _worker_messages(sim, body, match, query):
+def _worker_messages(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """What NotifyWorkers sent (``?workerId=`` for one worker's), oldest first."""
     return 200, {"messages": [m.to_json() for m in sim.worker_messages(query.get("workerId"))]}
 
 
 @route("GET", "/notifications")
-def _get_notifications(sim, body, match, query):
+def _get_notifications(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     records = sim.notification_log
     return 200, dict(sim.notifier.settings, count=len(records), notifications=[r.to_json() for r in records])
 
 
 @route("DELETE", "/notifications")
-def _reset_notifications(sim, body, match, query):
+def _reset_notifications(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.reset_notification_log()
     return 200, {}
 
 
 @route("GET", "/notifications/sqs-endpoint")
-def _get_sqs_endpoint(sim, body, match, query):
+def _get_sqs_endpoint(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, {"endpointUrl": sim.sqs_endpoint_url}
 
 
 @route("POST", "/notifications/sqs-endpoint")
-def _set_sqs_endpoint(sim, body, match, query):
+def _set_sqs_endpoint(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """``{"endpointUrl": "http://127.0.0.1:5000"}``; null sends to each queue URL's own host."""
     if "endpointUrl" not in body:
         raise _BadRequest("missing endpointUrl (null to send to each queue URL's host)")
@@ -215,12 +221,12 @@ def _set_sqs_endpoint(sim, body, match, query):
 
 
 @route("GET", "/notifications/duplicates")
-def _get_duplicates(sim, body, match, query):
+def _get_duplicates(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     return 200, {"enabled": sim.notifier.duplicates}
 
 
 @route("POST", "/notifications/duplicates")
-def _set_duplicates(sim, body, match, query):
+def _set_duplicates(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     enabled = _required(body, "enabled")
     if not isinstance(enabled, bool):
         raise _BadRequest("enabled must be true or false")
@@ -229,7 +235,7 @@ def _set_duplicates(sim, body, match, query):
 
 
 @route("POST", "/website/reject")
-def _website_reject(sim, body, match, query):
+def _website_reject(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     feedback = _required(body, "feedback")
     if not isinstance(feedback, str):
         raise _BadRequest("feedback must be a string")
@@ -237,20 +243,20 @@ def _website_reject(sim, body, match, query):
 
 
 @route("POST", "/website/approve")
-def _website_approve(sim, body, match, query):
+def _website_approve(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     assignment = sim.website_approve(_required(body, "assignmentId"), feedback=body.get("feedback"),
                                      override_rejection=bool(body.get("overrideRejection", False)))
     return 200, assignment.to_api()
 
 
 @route("GET", "/calls")
-def _get_calls(sim, body, match, query):
+def _get_calls(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     calls = sim.calls(operation=query.get("operation"), outcome=query.get("outcome"), access_key_id=query.get("accessKeyId"))
     return 200, {"count": len(calls), "calls": [c.to_json() for c in calls]}
 
 
 @route("DELETE", "/calls")
-def _reset_calls(sim, body, match, query):
+def _reset_calls(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     sim.reset_call_log()
     return 200, {}
 
@@ -316,7 +322,7 @@ def _answer(name: str, stored: dict[str, Any], summary: bool) -> dict[str, Any]:
 
 
 @route("POST", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})")
-def _put_scenario(sim, body, match, query):
+def _put_scenario(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """Store the scenario under its name and seed it: ``{"accessKeyId", "balance"?, "hits": [{"key", "title"?,
     "reward"?, "maxAssignments"?, "hitTypeId"?, "status"?}], "assignments": [{"hit", "key"?, "status"?,
     "submittedDaysAgo"?, "workerId"?, "feedback"?}]}``. Answers the new ids by key and every assignment."""
@@ -330,7 +336,7 @@ def _put_scenario(sim, body, match, query):
 
 
 @route("POST", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})/reseed")
-def _reseed_scenario(sim, body, match, query):
+def _reseed_scenario(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """Seed the stored scenario again: fresh HITs and assignments (new ids, times from the clock's now);
     what the earlier seeds created stays as it is. Answers like the first seed, with the next generation."""
     with _SCENARIOS_LOCK:
@@ -345,7 +351,7 @@ def _reseed_scenario(sim, body, match, query):
 
 
 @route("GET", "/scenarios/(?P<name>[A-Za-z0-9_.-]{1,64})")
-def _get_scenario(sim, body, match, query):
+def _get_scenario(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Query) -> Answer:
     """The last seed of a scenario; ``?summary=true``: its generation only."""
     with _SCENARIOS_LOCK:
         stored = _SCENARIOS.get(sim, {}).get(match["name"])

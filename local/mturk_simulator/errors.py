@@ -22,7 +22,7 @@ class ApiError(Exception):
         self.turk_code = turk_code
         self.applied = False
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, str]:
         body = {"__type": self.code, "Message": self.message}
         if self.turk_code:
             body["TurkErrorCode"] = self.turk_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 #: Operations that change state: the default targets of injected faults, and ``applied`` in the call log.
 WRITE_OPERATIONS = frozenset({"ApproveAssignment", "RejectAssignment", "UpdateNotificationSettings"})
@@ -40,7 +41,7 @@ class FaultInjector:
             self._random = random.Random(seed)
 
     @property
-    def settings(self) -> dict:
+    def settings(self) -> dict[str, Any]:
         ops = self.ops if isinstance(self.ops, str) else sorted(self.ops)
         return {"rate": self.rate, "when": self.when, "seed": self.seed, "ops": ops}
 

@@ -8,6 +8,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 HIT_STATUSES = ("Assignable", "Unassignable", "Reviewable", "Reviewing", "Disposed")
 ASSIGNMENT_STATUSES = ("Submitted", "Approved", "Rejected")
@@ -89,7 +90,7 @@ class Assignment:
     approval_time: datetime | None = None
     rejection_time: datetime | None = None
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         item = {
             "AssignmentId": self.assignment_id,
             "WorkerId": self.worker_id,
@@ -127,7 +128,7 @@ class HIT:
     def count(self, *statuses: str) -> int:
         return sum(1 for a in self.assignments if a.status in statuses)
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         completed = self.count("Approved", "Rejected")
         return {
             "HITId": self.hit_id,

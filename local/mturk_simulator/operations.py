@@ -82,7 +82,7 @@ class Call:
     def assignment(self, assignment_id: str) -> tuple[Assignment, HIT]:
         assignment = self.state.assignments.get(assignment_id)
         hit = self.state.hits.get(assignment.hit_id) if assignment else None
-        if hit is None or hit.owner != self.requester.access_key_id:
+        if assignment is None or hit is None or hit.owner != self.requester.access_key_id:
             raise rules.assignment_not_found(assignment_id, self.now)
         return assignment, hit
 
@@ -96,14 +96,13 @@ def _decode_token(token: str, now: datetime) -> list[Any]:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError):
         key = None
-    valid = isinstance(key, list) and len(key) == 2 and isinstance(key[0], (int, float)) and isinstance(key[1], str)
-    if not valid:
+    if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], (int, float)) and isinstance(key[1], str)):
         raise errors.request_error(rules.stamp(f"The pagination token {token} is not valid.", now), errors.INVALID_PARAMETER_VALUE)
     return key
 
 
-def paginate(call: Call, items: list, sort_key: Callable[[Any], tuple], result_name: str,
-             to_api: Callable[[Any], dict]) -> dict:
+def paginate(call: Call, items: list[Any], sort_key: Callable[[Any], tuple[float, str]], result_name: str,
+             to_api: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """Keyset pagination: the token holds the last key returned, so items that change
     status between pages are neither skipped nor repeated."""
     ordered = sorted(items, key=sort_key)
@@ -119,47 +118,47 @@ def paginate(call: Call, items: list, sort_key: Callable[[Any], tuple], result_n
     return response
 
 
-def _hit_key(hit: HIT) -> tuple:
+def _hit_key(hit: HIT) -> tuple[float, str]:
     return (hit.creation_time.timestamp(), hit.hit_id)
 
 
-def _assignment_key(assignment: Assignment) -> tuple:
+def _assignment_key(assignment: Assignment) -> tuple[float, str]:
     return (assignment.submit_time.timestamp(), assignment.assignment_id)
 
 
-def get_account_balance(call: Call) -> dict:
+def get_account_balance(call: Call) -> dict[str, Any]:
     return {"AvailableBalance": f"{call.requester.balance:.2f}"}
 
 
-def get_hit(call: Call) -> dict:
+def get_hit(call: Call) -> dict[str, Any]:
     return {"HIT": call.hit(call.params["HITId"]).to_api()}
 
 
-def list_hits(call: Call) -> dict:
+def list_hits(call: Call) -> dict[str, Any]:
     live = [h for h in call.own_hits() if h.status != "Disposed"]
     return paginate(call, live, _hit_key, "HITs", HIT.to_api)
 
 
-def list_reviewable_hits(call: Call) -> dict:
+def list_reviewable_hits(call: Call) -> dict[str, Any]:
     status = call.params.get("Status", "Reviewable")
     hit_type = call.params.get("HITTypeId")
     hits = [h for h in call.own_hits() if h.status == status and hit_type in (None, h.hit_type_id)]
     return paginate(call, hits, _hit_key, "HITs", HIT.to_api)
 
 
-def get_assignment(call: Call) -> dict:
+def get_assignment(call: Call) -> dict[str, Any]:
     assignment, hit = call.assignment(call.params["AssignmentId"])
     return {"Assignment": assignment.to_api(), "HIT": hit.to_api()}
 
 
-def list_assignments_for_hit(call: Call) -> dict:
+def list_assignments_for_hit(call: Call) -> dict[str, Any]:
     hit = call.hit(call.params["HITId"])
     statuses = call.params.get("AssignmentStatuses")
     items = [a for a in hit.assignments if not statuses or a.status in statuses]
     return paginate(call, items, _assignment_key, "Assignments", Assignment.to_api)
 
 
-def approve_assignment(call: Call) -> dict:
+def approve_assignment(call: Call) -> dict[str, Any]:
     feedback = call.params.get("RequesterFeedback")
     rules.check_feedback(feedback, call.now)
     assignment, hit = call.assignment(call.params["AssignmentId"])
@@ -173,7 +172,7 @@ def approve_assignment(call: Call) -> dict:
     return {}
 
 
-def reject_assignment(call: Call) -> dict:
+def reject_assignment(call: Call) -> dict[str, Any]:
     feedback = call.params["RequesterFeedback"]
     rules.check_feedback(feedback, call.now)
     assignment, hit = call.assignment(call.params["AssignmentId"])
@@ -185,7 +184,7 @@ def reject_assignment(call: Call) -> dict:
     return {}
 
 
-def update_notification_settings(call: Call) -> dict:
+def update_notification_settings(call: Call) -> dict[str, Any]:
     """Create, replace, disable or re-enable a HIT type's notifications.
 
     A new specification starts active unless ``Active`` says otherwise; a replacement without
@@ -195,13 +194,13 @@ def update_notification_settings(call: Call) -> dict:
     if hit_type_id not in call.state.hit_types_of(call.requester.access_key_id):
         raise rules.hit_type_not_found(hit_type_id, call.now)
     notification, active = call.params.get("Notification"), call.params.get("Active")
-    if notification is None and active is None:
-        raise errors.request_error(
-            rules.stamp("You must specify either the Notification parameter or the Active parameter.", call.now),
-            errors.INVALID_PARAMETER_VALUE)
     key = (call.requester.access_key_id, hit_type_id)
     current = call.state.notification_settings.get(key)
     if notification is None:
+        if active is None:
+            raise errors.request_error(
+                rules.stamp("You must specify either the Notification parameter or the Active parameter.", call.now),
+                errors.INVALID_PARAMETER_VALUE)
         if current is None:
             raise errors.request_error(
                 rules.stamp(f"HIT type {hit_type_id} has no notification specification; "
@@ -216,7 +215,7 @@ def update_notification_settings(call: Call) -> dict:
     return {}
 
 
-def send_test_event_notification(call: Call) -> dict:
+def send_test_event_notification(call: Call) -> dict[str, Any]:
     """Send one test event to the given specification (which need not list it), now."""
     spec = notifications.check_spec(call.params["Notification"], call.now, for_test=True)
     requester = call.requester
@@ -225,7 +224,7 @@ def send_test_event_notification(call: Call) -> dict:
     return {}
 
 
-def notify_workers(call: Call) -> dict:
+def notify_workers(call: Call) -> dict[str, Any]:
     """E-mail workers (MTurk's limits: Subject 1-200 characters, MessageText 1-4096, WorkerIds 1-100). A worker
     the requester never approved or rejected work from is a ``HardFailure`` in the answer, not an error."""
     subject, text, worker_ids = call.params["Subject"], call.params["MessageText"], call.params["WorkerIds"]
@@ -244,7 +243,7 @@ def notify_workers(call: Call) -> dict:
     return {"NotifyWorkersFailureStatuses": failures}
 
 
-HANDLERS: dict[str, Callable[[Call], dict]] = {
+HANDLERS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "GetAccountBalance": get_account_balance,
     "GetHIT": get_hit,
     "ListHITs": list_hits,

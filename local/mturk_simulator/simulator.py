@@ -6,7 +6,7 @@ import copy
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -314,7 +314,7 @@ class MTurkSimulator:
             params["OverrideRejection"] = True
         return self._website("ApproveAssignment", approve_assignment, params)
 
-    def _website(self, action: str, handler, params: dict[str, Any]) -> Assignment:
+    def _website(self, action: str, handler: Callable[[Call], object], params: dict[str, Any]) -> Assignment:
         operation = WEBSITE_PREFIX + action
         now = self.clock.now()
         owner: str | None = None
@@ -322,7 +322,7 @@ class MTurkSimulator:
             with self._lock:
                 assignment = self._state.assignments.get(params["AssignmentId"])
                 hit = self._state.hits.get(assignment.hit_id) if assignment else None
-                if hit is None:
+                if assignment is None or hit is None:
                     raise rules.assignment_not_found(params["AssignmentId"], now)
                 owner = hit.owner
                 call = Call(self._state, self._state.requesters[owner], params, now)

@@ -39,7 +39,7 @@ class Throttle:
             self._buckets.clear()
 
     @property
-    def settings(self) -> dict:
+    def settings(self) -> dict[str, float | int | None]:
         return {"ratePerSecond": self._rate, "burst": self._burst if self._rate is not None else None}
 
     def allow(self, key: str) -> bool:

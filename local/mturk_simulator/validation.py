@@ -29,7 +29,7 @@ def service_model() -> ServiceModel:
 
 
 @functools.lru_cache(maxsize=None)
-def _regex(pattern: str) -> re.Pattern | None:
+def _regex(pattern: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
     except re.error:
@@ -130,7 +130,7 @@ def _validate(shape: Shape, value: Any, path: str, out: list[str]) -> None:
             _validate(shape.value, item, f"{path}.{key}.member", out)
 
 
-def _validate_list_members(member: Shape, items: list, path: str, out: list[str]) -> None:
+def _validate_list_members(member: Shape, items: list[Any], path: str, out: list[str]) -> None:
     if member.type_name in ("structure", "list", "map"):
         for index, item in enumerate(items, start=1):
             _validate(member, item, f"{path}.{index}.member", out)
@@ -145,7 +145,7 @@ def _validate_list_members(member: Shape, items: list, path: str, out: list[str]
         out.append(_violation(items, path, f"Member must satisfy constraint: [{constraint}]"))
 
 
-def validate_input(operation: OperationModel, params: dict) -> None:
+def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
     """Raise a ``ValidationException`` ApiError listing every violated constraint."""
     violations: list[str] = []
     if operation.input_shape is not None:
