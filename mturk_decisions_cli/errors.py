@@ -228,6 +228,12 @@ HintFunction = Callable[[Situation], str]
 _SHOW = "See `mturk-decisions show ID`."
 
 
+def _part(s: Situation, key: str, template: str) -> str:
+    """`template` filled with the error's `key` field, or "" when the error has none."""
+    value = s.details.get(key)
+    return template.format(value) if value else ""
+
+
 def _feedback_hint(s: Situation) -> str:
     d = s.details
     rule = d.get("rule")
@@ -261,8 +267,7 @@ def _schedule_not_pending_hint(s: Situation) -> str:
 
 
 def _in_progress_hint(s: Situation) -> str:
-    holder = f" ({s.details['holderDecisionId']})" if s.details.get("holderDecisionId") else ""
-    return (f"Another decision for this assignment{holder} is running; nothing was sent to MTurk. "
+    return (f"Another decision for this assignment{_part(s, 'holderDecisionId', ' ({})')} is running; nothing was sent to MTurk. "
             "Check `mturk-decisions show ID`, then retry if still needed.")
 
 
@@ -273,8 +278,7 @@ def _queue_unavailable_hint(s: Situation) -> str:
 
 
 def _window_closing_hint(s: Situation) -> str:
-    deadline = f" ({s.details['deadline']})" if s.details.get("deadline") else ""
-    return (f"An automatic reversal must run well before the 30-day deadline{deadline}: choose an earlier "
+    return (f"An automatic reversal must run well before the 30-day deadline{_part(s, 'deadline', ' ({})')}: choose an earlier "
             "time, or reverse now with `mturk-decisions reverse ID`.")
 
 
@@ -301,9 +305,8 @@ def _assignment_state_hint(s: Situation) -> str:
 
 
 def _window_closed_hint(s: Situation) -> str:
-    deadline = f" (the deadline was {s.details['deadline']})" if s.details.get("deadline") else ""
     return (f"{FINAL} MTurk no longer allows reversing this rejection: the 30-day window after submission has "
-            f"closed{deadline}. Nothing was changed. {PAY_INSTEAD}")
+            f"closed{_part(s, 'deadline', ' (the deadline was {})')}. Nothing was changed. {PAY_INSTEAD}")
 
 
 def _request_in_progress_hint(s: Situation) -> str:

@@ -1,15 +1,14 @@
 """Reads of the audit: one assignment (`show`), a worker's or a HIT's decisions (`history`)."""
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from mturk_decisions_cli.app import App, pass_app
 from mturk_decisions_cli.client import quote_segment
-from mturk_decisions_cli.commands.options import iso_option, paging_options
+from mturk_decisions_cli.commands.options import iso_option
+from mturk_decisions_cli.commands.paging import pages, paging_options
 from mturk_decisions_cli.errors import EXIT_CODES_HELP
-from mturk_decisions_cli.models import AssignmentDetails, Decision, Json, objects
+from mturk_decisions_cli.models import AssignmentDetails, Decision
 from mturk_decisions_cli.render import Output, Renderer
 
 
@@ -20,24 +19,6 @@ def show(app: App, assignment_id: str) -> None:
     """MTurk's current view of an assignment and its decision history (GET /assignments/ID)."""
     answer = app.call("GET", f"/assignments/{quote_segment(assignment_id)}").body
     app.emit(Output(answer, lambda r: r.assignment(AssignmentDetails.parse(answer))))
-
-
-def pages(app: App, path: str, key: str, query: dict[str, Any], cursor: str | None,
-          all_pages: bool) -> tuple[dict[str, Any], list[Json], str | None]:
-    """A list's first page (or every page with `all_pages`) merged: (the JSON document, its items, the next
-    cursor). The document is the first page's answer with every item and the last page's cursor."""
-    items: list[Json] = []
-    first: dict[str, Any] = {}
-    next_cursor = cursor
-    while True:
-        body = app.call("GET", path, query={**query, "cursor": next_cursor}).body
-        body = dict(body) if isinstance(body, dict) else {}
-        first = first or body
-        items += objects(body.get(key))
-        next_cursor = body.get("nextCursor")
-        if not all_pages or not next_cursor:
-            break
-    return {**first, key: items, "nextCursor": next_cursor}, items, next_cursor
 
 
 @click.command(epilog=EXIT_CODES_HELP, short_help="The audit of a worker or a HIT.")

@@ -40,7 +40,7 @@ def duration_option(_ctx: click.Context, _param: click.Parameter, value: str | N
     return value.strip().upper()
 
 
-def _apply(options: list[Callable[[F], F]], function: F) -> F:
+def apply_options(options: list[Callable[[F], F]], function: F) -> F:
     for option in reversed(options):
         function = option(function)
     return function
@@ -49,7 +49,7 @@ def _apply(options: list[Callable[[F], F]], function: F) -> F:
 def decision_options(feedback_required: bool) -> Callable[[F], F]:
     """ASSIGNMENT_ID, --feedback, --reason, --dry-run, --idempotency-key: a single decision's."""
     def decorate(function: F) -> F:
-        return _apply([
+        return apply_options([
             click.argument("assignment_id", metavar="ASSIGNMENT_ID"),
             click.option("--feedback", required=feedback_required, metavar="TEXT",
                          help="What the worker sees (at most 1024 characters)."
@@ -66,7 +66,7 @@ def decision_options(feedback_required: bool) -> Callable[[F], F]:
 
 def notify_options(function: F) -> F:
     """--notify-subject / --notify-message: a message to the worker once the decision succeeded (both or none)."""
-    return _apply([
+    return apply_options([
         click.option("--notify-subject", metavar="TEXT",
                      help="E-mail the worker once the decision succeeded (MTurk NotifyWorkers): its subject, "
                           "at most 200 characters, e.g. \"Your rejected work was approved\". Needs --notify-message."),
@@ -86,22 +86,9 @@ def notify_worker(subject: str | None, message: str | None) -> dict[str, str] | 
 
 def bulk_options(function: F) -> F:
     """--dry-run, --yes, --watch/--no-watch: a batch's."""
-    return _apply([
+    return apply_options([
         click.option("--dry-run", is_flag=True, help="Show the plan (every pre-check, costs) and change nothing."),
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (and skip the dry run)."),
         click.option("--watch/--no-watch", default=True, show_default=True,
                      help="Follow the batch with a progress bar until it completes."),
     ], function)
-
-
-def paging_options(noun: str) -> Callable[[F], F]:
-    """--limit, --all, --cursor: a list's pages."""
-    def decorate(function: F) -> F:
-        return _apply([
-            click.option("--limit", type=click.IntRange(1, 100), default=25, show_default=True,
-                         help=f"{noun} per page."),
-            click.option("--all", "all_pages", is_flag=True, help="Follow nextCursor to the last page."),
-            click.option("--cursor", metavar="CURSOR", help="Start at this nextCursor of a previous page."),
-        ], function)
-
-    return decorate

@@ -4,8 +4,8 @@ from __future__ import annotations
 import click
 
 from mturk_decisions_cli.app import App, pass_app
-from mturk_decisions_cli.commands.audit import pages
-from mturk_decisions_cli.commands.options import iso_option, paging_options
+from mturk_decisions_cli.commands.options import iso_option
+from mturk_decisions_cli.commands.paging import pages, paging_options
 from mturk_decisions_cli.errors import EXIT_CODES_HELP
 from mturk_decisions_cli.models import Schedule
 from mturk_decisions_cli.render import Output, Renderer
