@@ -22,10 +22,11 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
+from mturk_decisions.adapters.dynamo import ModelStore, bound
 from mturk_decisions.domain.errors import AuditUnavailable, DecisionInProgress, InvalidCursor, RecordAlreadyFinal
 from mturk_decisions.domain.model import Action, DecisionLease, DecisionRecord, DecisionState, Source
 from mturk_decisions.domain.rules import iso
@@ -41,64 +42,110 @@ _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its ow
 LEASE_KEY = "~lease"  # after every record key (they start with a year), so history reads stop before it
 
 
-def audit_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    """The audit Model bound to one table (see adapters.dynamo)."""
-    attributes: dict[str, Any] = {
-        "assignment_id": UnicodeAttribute(hash_key=True),
-        "decision_key": UnicodeAttribute(range_key=True),
-        "decision_id": UnicodeAttribute(),
-        "hit_id": UnicodeAttribute(),
-        "worker_id": UnicodeAttribute(),
-        "action": UnicodeAttribute(),
-        "source": UnicodeAttribute(),
-        "actor": UnicodeAttribute(),
-        "state": UnicodeAttribute(),
-        "previous_status": UnicodeAttribute(),
-        "created_at": UTCDateTimeAttribute(),
-        "finalized_at": UTCDateTimeAttribute(null=True),
-        "feedback": UnicodeAttribute(null=True),
-        "reason": UnicodeAttribute(null=True),
-        "request_id": UnicodeAttribute(null=True),
-        "batch_id": UnicodeAttribute(null=True),
-        "reward": UnicodeAttribute(null=True),
-        "fee": UnicodeAttribute(null=True),
-        "error_code": UnicodeAttribute(null=True),
-        "error_message": UnicodeAttribute(null=True),
-        "pending": UnicodeAttribute(null=True),
-        "idempotency_key": UnicodeAttribute(null=True),
-        "notification": UnicodeAttribute(null=True),  # JSON: the message sent to the worker, MTurk's answer
-        "day": UnicodeAttribute(null=True),  # the decision's UTC day (YYYY-MM-DD): the by-day index
-        "by_day": string_index(INDEX_BY_DAY, "day", "decision_key"),
-        "by_worker": string_index(INDEX_BY_WORKER, "worker_id", "decision_key"),
-        "by_hit": string_index(INDEX_BY_HIT, "hit_id", "decision_key"),
-        "by_pending": string_index(INDEX_BY_PENDING, "pending", "decision_key"),
-    }
-    return bound_model("AuditRecordModel", table_name, region, host, attributes)
+class _AuditIndex(GlobalSecondaryIndex["AuditRecord"]):
+    """An audit index: its partition (declared by the subclass) and `decision_key`, newest first."""
+
+    decision_key = UnicodeAttribute(range_key=True)
 
 
-def lease_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
+class ByWorkerIndex(_AuditIndex):
+    class Meta:
+        index_name = INDEX_BY_WORKER
+        projection = AllProjection()
+
+    worker_id = UnicodeAttribute(hash_key=True)
+
+
+class ByHitIndex(_AuditIndex):
+    class Meta:
+        index_name = INDEX_BY_HIT
+        projection = AllProjection()
+
+    hit_id = UnicodeAttribute(hash_key=True)
+
+
+class ByPendingIndex(_AuditIndex):
+    class Meta:
+        index_name = INDEX_BY_PENDING
+        projection = AllProjection()
+
+    pending = UnicodeAttribute(hash_key=True)
+
+
+class ByDayIndex(_AuditIndex):
+    class Meta:
+        index_name = INDEX_BY_DAY
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+
+
+class AuditRecord(Model):
+    """A decision's record in the audit table (bound to a table by `audit_model`)."""
+
+    assignment_id = UnicodeAttribute(hash_key=True)
+    decision_key = UnicodeAttribute(range_key=True)
+    decision_id = UnicodeAttribute()
+    hit_id = UnicodeAttribute()
+    worker_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    source = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    state = UnicodeAttribute()
+    previous_status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    finalized_at = UTCDateTimeAttribute(null=True)
+    feedback = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    batch_id = UnicodeAttribute(null=True)
+    reward = UnicodeAttribute(null=True)
+    fee = UnicodeAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    pending = UnicodeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)
+    notification = UnicodeAttribute(null=True)  # JSON: the message sent to the worker, MTurk's answer
+    day = UnicodeAttribute(null=True)  # the decision's UTC day (YYYY-MM-DD): the by-day index
+    by_day = ByDayIndex()
+    by_worker = ByWorkerIndex()
+    by_hit = ByHitIndex()
+    by_pending = ByPendingIndex()
+
+
+class DecisionLeaseItem(Model):
     """The decision lease, a second shape of item in the audit table (see the module docstring)."""
-    attributes: dict[str, Any] = {
-        "assignment_id": UnicodeAttribute(hash_key=True),
-        "decision_key": UnicodeAttribute(range_key=True),
-        "holder_decision_id": UnicodeAttribute(null=True),  # absent: the lease is free
-        "holder_decision_key": UnicodeAttribute(null=True),
-        "lease_expires_at": NumberAttribute(null=True),  # epoch seconds
-    }
-    return bound_model("DecisionLeaseModel", table_name, region, host, attributes)
+
+    assignment_id = UnicodeAttribute(hash_key=True)
+    decision_key = UnicodeAttribute(range_key=True)
+    holder_decision_id = UnicodeAttribute(null=True)  # absent: the lease is free
+    holder_decision_key = UnicodeAttribute(null=True)
+    lease_expires_at = NumberAttribute(null=True)  # epoch seconds
+
+
+def audit_model(table_name: str, region: str | None = None, host: str | None = None) -> type[AuditRecord]:
+    """The audit Model bound to one table (see adapters.dynamo)."""
+    return bound(AuditRecord, table_name, region, host)
+
+
+def lease_model(table_name: str, region: str | None = None, host: str | None = None) -> type[DecisionLeaseItem]:
+    """The decision lease bound to the audit table."""
+    return bound(DecisionLeaseItem, table_name, region, host)
 
 
 def decision_key(created_at: datetime, decision_id: str) -> str:
     return f"{iso(created_at)}{_KEY_SEPARATOR}{decision_id}"
 
 
-class DynamoAuditStore(ModelStore):
-    model_factory = staticmethod(audit_model)
-
-    def __init__(self, model: type[Model], lease: type[Model] | None = None) -> None:
+class DynamoAuditStore(ModelStore[AuditRecord]):
+    def __init__(self, model: type[AuditRecord], lease: type[DecisionLeaseItem] | None = None) -> None:
         super().__init__(model)
         meta = model.Meta
         self._lease = lease or lease_model(meta.table_name, meta.region, meta.host)
+
+    @classmethod
+    def bind(cls, table_name: str, region: str | None, host: str | None) -> type[AuditRecord]:
+        return audit_model(table_name, region, host)
 
     def write_ahead(self, record: DecisionRecord, lease_expires_at: datetime) -> None:
         """The PENDING record and the assignment's lease, in one transaction: both or neither."""
@@ -249,7 +296,7 @@ class DynamoAuditStore(ModelStore):
             if start["day"]["S"] not in days:
                 raise InvalidCursor("The cursor is not valid for this query; start again without it.", field="cursor")
             days = days[days.index(start["day"]["S"]):]
-        records: list[Model] = []
+        records: list[AuditRecord] = []
         for day in days:
             results = self._model.by_day.query(day, range_key_condition=condition, scan_index_forward=False,
                                                last_evaluated_key=start, page_size=limit + 1)
@@ -280,7 +327,7 @@ class DynamoAuditStore(ModelStore):
         last_key = results.last_evaluated_key if len(records) >= limit else None
         return Page(records=records, cursor=encode_cursor(last_key) if last_key else None)
 
-    def _to_item(self, record: DecisionRecord) -> Model:
+    def _to_item(self, record: DecisionRecord) -> AuditRecord:
         return self._model(
             record.assignment_id,
             decision_key(record.created_at, record.decision_id),
@@ -307,7 +354,7 @@ class DynamoAuditStore(ModelStore):
         )
 
     @staticmethod
-    def _to_record(item: Model) -> DecisionRecord:
+    def _to_record(item: AuditRecord) -> DecisionRecord:
         return DecisionRecord(
             decision_id=item.decision_id,
             assignment_id=item.assignment_id,

@@ -25,10 +25,11 @@ from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
+from mturk_decisions.adapters.dynamo import ModelStore, bound
 from mturk_decisions.adapters.work_queue import Chunk
 from mturk_decisions.domain.batch import WORKABLE_STATUSES, BatchItem, BatchNotFound, ItemStatus, SkippedRow
 from mturk_decisions.domain.errors import AuditUnavailable
@@ -60,56 +61,81 @@ class UploadPhase(str, Enum):
     PLANNED = "PLANNED"
 
 
-def batch_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    """One Model class per table binding (see adapters.dynamo)."""
-    attributes = {
-        "batch_id": UnicodeAttribute(hash_key=True),
-        "item_key": UnicodeAttribute(range_key=True),
-        # META
-        "created_at": UTCDateTimeAttribute(null=True),
-        "actor": UnicodeAttribute(null=True),
-        "origin": UnicodeAttribute(null=True),
-        "total": NumberAttribute(null=True),
-        # items
-        "line": NumberAttribute(null=True),
-        "assignment_id": UnicodeAttribute(null=True),
-        "action": UnicodeAttribute(null=True),
-        "approve_or_reverse": BooleanAttribute(null=True),
-        "feedback": UnicodeAttribute(null=True),
-        "reason": UnicodeAttribute(null=True),
-        "hit_id": UnicodeAttribute(null=True),
-        "status": UnicodeAttribute(null=True),
-        "code": UnicodeAttribute(null=True),
-        "message": UnicodeAttribute(null=True),
-        "decision_id": UnicodeAttribute(null=True),
-        "updated_at": UTCDateTimeAttribute(null=True),
-        "expires_at": NumberAttribute(null=True),
-        "completed_at": UTCDateTimeAttribute(null=True),
-        "unqueued": UnicodeAttribute(null=True),
-        "unqueued_at": UTCDateTimeAttribute(null=True),
-        # META of an uploaded batch (service/uploads.py)
-        "phase": UnicodeAttribute(null=True),
-        "upload_key": UnicodeAttribute(null=True),
-        "upload_expires_at": UTCDateTimeAttribute(null=True),
-        "upload_max_bytes": NumberAttribute(null=True),
-        "upload_size": NumberAttribute(null=True),
-        "reason": UnicodeAttribute(null=True),
-        "parse_started_at": UTCDateTimeAttribute(null=True),
-        "planned_at": UTCDateTimeAttribute(null=True),
-        "applied_at": UTCDateTimeAttribute(null=True),
-        "problems": UnicodeAttribute(null=True),  # JSON: {message, errors (the first 200), errorCount}
-        "plan_totals": UnicodeAttribute(null=True),  # JSON: counts by outcome, reward and fee
-        # items of an uploaded batch: the planned outcome (its own attribute: GET .../plan filters on it) and the
-        # rest of the plan (JSON: worker, code, message, reward, fee); CHUNK# items: the lines of a chunk (JSON)
-        "plan_outcome": UnicodeAttribute(null=True),
-        "plan": UnicodeAttribute(null=True),
-        "lines": UnicodeAttribute(null=True),
-        # META of a batch whose workers are told once their decision succeeds (JSON: {subject, message})
-        "notify_worker": UnicodeAttribute(null=True),
-        **{counter_name(status): NumberAttribute(null=True) for status in ItemStatus},
-        "by_unqueued": string_index(INDEX_BY_UNQUEUED, "unqueued", "batch_id"),
-    }
-    return bound_model("BatchEntryModel", table_name, region, host, attributes)
+class ByUnqueuedIndex(GlobalSecondaryIndex["BatchEntry"]):
+    """The batches stored but not (fully) queued: a sparse index on META's `unqueued`."""
+
+    class Meta:
+        index_name = INDEX_BY_UNQUEUED
+        projection = AllProjection()
+
+    unqueued = UnicodeAttribute(hash_key=True)
+    batch_id = UnicodeAttribute(range_key=True)
+
+
+class BatchEntry(Model):
+    """One item of the batch table: META, a row (`ITEM#<line>`) or a chunk (`CHUNK#<n>`) (bound by `batch_model`)."""
+
+    batch_id = UnicodeAttribute(hash_key=True)
+    item_key = UnicodeAttribute(range_key=True)
+    # META
+    created_at = UTCDateTimeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)
+    origin = UnicodeAttribute(null=True)
+    total = NumberAttribute(null=True)
+    # items
+    line = NumberAttribute(null=True)
+    assignment_id = UnicodeAttribute(null=True)
+    action = UnicodeAttribute(null=True)
+    approve_or_reverse = BooleanAttribute(null=True)
+    feedback = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)  # an item's reason; on an uploaded batch's META, the upload's
+    hit_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    code = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    decision_id = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    unqueued = UnicodeAttribute(null=True)
+    unqueued_at = UTCDateTimeAttribute(null=True)
+    # META of an uploaded batch (service/uploads.py)
+    phase = UnicodeAttribute(null=True)
+    upload_key = UnicodeAttribute(null=True)
+    upload_expires_at = UTCDateTimeAttribute(null=True)
+    upload_max_bytes = NumberAttribute(null=True)
+    upload_size = NumberAttribute(null=True)
+    parse_started_at = UTCDateTimeAttribute(null=True)
+    planned_at = UTCDateTimeAttribute(null=True)
+    applied_at = UTCDateTimeAttribute(null=True)
+    problems = UnicodeAttribute(null=True)  # JSON: {message, errors (the first 200), errorCount}
+    plan_totals = UnicodeAttribute(null=True)  # JSON: counts by outcome, reward and fee
+    # items of an uploaded batch: the planned outcome (its own attribute: GET .../plan filters on it) and the
+    # rest of the plan (JSON: worker, code, message, reward, fee); CHUNK# items: the lines of a chunk (JSON)
+    plan_outcome = UnicodeAttribute(null=True)
+    plan = UnicodeAttribute(null=True)
+    lines = UnicodeAttribute(null=True)
+    # META of a batch whose workers are told once their decision succeeds (JSON: {subject, message})
+    notify_worker = UnicodeAttribute(null=True)
+    # META's counters of the items in each ItemStatus (`counter_name`), kept by the writes
+    count_QUEUED = NumberAttribute(null=True)
+    count_SUCCEEDED = NumberAttribute(null=True)
+    count_FAILED = NumberAttribute(null=True)
+    count_REFUSED = NumberAttribute(null=True)
+    count_SKIPPED = NumberAttribute(null=True)
+    count_DEAD_LETTERED = NumberAttribute(null=True)
+    by_unqueued = ByUnqueuedIndex()
+
+
+def batch_model(table_name: str, region: str | None = None, host: str | None = None) -> type[BatchEntry]:
+    """The batch table's Model bound to one table (see adapters.dynamo)."""
+    return bound(BatchEntry, table_name, region, host)
+
+
+def counter(model: type[BatchEntry], status: ItemStatus) -> NumberAttribute:
+    """META's counter attribute for `status` (for update actions)."""
+    attribute: NumberAttribute = getattr(model, counter_name(status))
+    return attribute
 
 
 @dataclass(frozen=True)
@@ -170,8 +196,10 @@ class StoredItem:
     decision_id: str | None = None
 
 
-class DynamoBatchStore(ModelStore):
-    model_factory = staticmethod(batch_model)
+class DynamoBatchStore(ModelStore[BatchEntry]):
+    @classmethod
+    def bind(cls, table_name: str, region: str | None, host: str | None) -> type[BatchEntry]:
+        return batch_model(table_name, region, host)
 
     def create(self, info: BatchInfo, items: list[BatchItem], skipped: list[tuple[int, str | None, str]]) -> bool:
         """Write every row, then META (conditionally), before anything is queued; skipped rows are stored
@@ -214,7 +242,7 @@ class DynamoBatchStore(ModelStore):
         return self._info(self._meta(batch_id))
 
     @staticmethod
-    def _info(meta: Model) -> BatchInfo:
+    def _info(meta: BatchEntry) -> BatchInfo:
         counts = None
         if getattr(meta, counter_name(ItemStatus.QUEUED)) is not None:
             counts = {status: int(getattr(meta, counter_name(status)) or 0) for status in ItemStatus}
@@ -251,7 +279,7 @@ class DynamoBatchStore(ModelStore):
         actions = [m.status.set(status.value), m.updated_at.set(at or datetime.now(timezone.utc))]
         actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
                                                         (m.decision_id, decision_id)) if value]
-        moved = [getattr(m, counter_name(was)).add(-1), getattr(m, counter_name(status)).add(1)]
+        moved = [counter(m, was).add(-1), counter(m, status).add(1)]
         try:
             with TransactWrite(connection=m._get_connection().connection) as transaction:
                 transaction.update(m(batch_id, item_key(line)), actions=actions, condition=m.status == was.value)
@@ -271,9 +299,9 @@ class DynamoBatchStore(ModelStore):
         entries, after = self._page(batch_id, after_line, limit, (m.status == status.value) if status else None)
         return [self._stored(entry) for entry in entries], after
 
-    def _page(self, batch_id: str, after_line: int, limit: int, condition) -> tuple[list[Model], int | None]:
+    def _page(self, batch_id: str, after_line: int, limit: int, condition) -> tuple[list[BatchEntry], int | None]:
         m = self._model
-        found: list[Model] = []
+        found: list[BatchEntry] = []
         start = item_key(after_line)
         while len(found) < limit:
             page = m.query(batch_id, m.item_key.between(f"{start}~", f"{ITEM_PREFIX}~"),
@@ -357,8 +385,8 @@ class DynamoBatchStore(ModelStore):
         """PARSING → PLANNED, with the counts and the plan's totals; False if it was not PARSING."""
         m = self._model
         actions = [m.phase.set(UploadPhase.PLANNED.value), m.total.set(queued + skipped), m.planned_at.set(at),
-                   getattr(m, counter_name(ItemStatus.QUEUED)).set(queued),
-                   getattr(m, counter_name(ItemStatus.SKIPPED)).set(skipped),
+                   counter(m, ItemStatus.QUEUED).set(queued),
+                   counter(m, ItemStatus.SKIPPED).set(skipped),
                    m.plan_totals.set(json.dumps(totals, default=str))]
         return self._transition(batch_id, actions, m.phase == UploadPhase.PARSING.value)
 
@@ -382,7 +410,7 @@ class DynamoBatchStore(ModelStore):
         entries, after = self._page(batch_id, after_line, limit, (m.plan_outcome == outcome) if outcome else None)
         return [_planned(entry) for entry in entries], after
 
-    def _meta(self, batch_id: str) -> Model:
+    def _meta(self, batch_id: str) -> BatchEntry:
         try:
             return self._model.get(batch_id, META)
         except self._model.DoesNotExist:
@@ -399,7 +427,7 @@ class DynamoBatchStore(ModelStore):
         return True
 
     @staticmethod
-    def _stored(entry: Model) -> StoredItem:
+    def _stored(entry: BatchEntry) -> StoredItem:
         action = Action(entry.action) if entry.action else None  # skipped rows have none
         item = BatchItem(int(entry.line), entry.assignment_id or "", action, entry.feedback, entry.reason,
                          entry.hit_id, bool(entry.approve_or_reverse))
@@ -408,7 +436,7 @@ class DynamoBatchStore(ModelStore):
 
 
 
-def _writing_client(model: type[Model]) -> Any:
+def _writing_client(model: type[BatchEntry]) -> Any:
     """A DynamoDB client for PlanWriter's threads, as PynamoDB's (its session, region, endpoint) but without
     botocore's parameter validation: the writer builds every request itself, and validating a 25-item
     BatchWriteItem costs more of the parser's CPU than building it."""
@@ -420,7 +448,7 @@ def _writing_client(model: type[Model]) -> Any:
     return connection.session.create_client("dynamodb", connection.region, endpoint_url=connection.host, config=config)
 
 
-def _planned(entry: Model) -> PlannedEntry:
+def _planned(entry: BatchEntry) -> PlannedEntry:
     plan = json.loads(entry.plan or "{}")
     return PlannedEntry(int(entry.line), entry.assignment_id or "", entry.plan_outcome or "skip", entry.action,
                         entry.hit_id, plan.get("worker"), plan.get("code"), plan.get("message") or entry.message,

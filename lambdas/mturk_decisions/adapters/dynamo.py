@@ -1,45 +1,44 @@
-"""PynamoDB models bound to a table at run time, and the stores built on them.
+"""PynamoDB models: a static base class per table, bound to a table at run time by a subclass.
 
-A fresh Model class per table binding keeps PynamoDB's per-model connection cache from leaking between
-tables, regions or endpoints (tests, the local stack, AWS).
+The base class (`AuditRecord`, `BatchEntry`, ...) declares every attribute and index, so editors and mypy
+see them; `bound(Base, table, region, host)` makes a subclass that only sets `Meta`. A fresh class per table
+binding keeps PynamoDB's per-model connection cache (`Model._connection`, set on the class) from leaking
+between tables, regions or endpoints: tests and the local stack bind the same model to several at once.
+
+Indexes are declared as instances on the base: PynamoDB 6.1's `MetaModel._initialize_indexes` gives every
+class a deep copy of each index bound to that class (`index._model = cls`), so each bound subclass queries
+through its own table (tests/unit/test_dynamo_models.py checks it).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Generic, Self, TypeVar
 
-from pynamodb.attributes import UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-StoreT = TypeVar("StoreT", bound="ModelStore")
+ModelT = TypeVar("ModelT", bound=Model)
 
 
-def bound_model(class_name: str, table_name: str, region: str | None, host: str | None,
-                attributes: dict[str, Any]) -> type[Model]:
+def bound(base: type[ModelT], table_name: str, region: str | None, host: str | None) -> type[ModelT]:
+    """A subclass of `base` bound to one table (its `Meta`), with its own connection and index copies."""
     meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
-    return type(class_name, (Model,), {"Meta": meta, **attributes})
+    model: type[ModelT] = type(base.__name__, (base,), {"Meta": meta, "__module__": base.__module__})
+    return model
 
 
-def string_index(name: str, hash_attr: str, range_attr: str) -> GlobalSecondaryIndex:
-    """A global secondary index on two string attributes, projecting everything."""
-    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
-    attributes = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True),
-                  range_attr: UnicodeAttribute(range_key=True)}
-    return type(f"Index_{name.replace('-', '_')}", (GlobalSecondaryIndex,), attributes)()
+class ModelStore(Generic[ModelT]):
+    """A store over one bound model; a subclass names how to bind it (`bind`)."""
 
-
-class ModelStore:
-    """A store over one bound model; a subclass names the factory that binds it (`staticmethod`)."""
-
-    model_factory: Callable[[str, str | None, str | None], type[Model]]
-
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[ModelT]) -> None:
         self._model = model
 
     @classmethod
-    def for_table(cls: type[StoreT], table_name: str, region: str | None = None, host: str | None = None) -> StoreT:
-        return cls(cls.model_factory(table_name, region, host))
+    def bind(cls, table_name: str, region: str | None, host: str | None) -> type[ModelT]:
+        raise NotImplementedError
+
+    @classmethod
+    def for_table(cls, table_name: str, region: str | None = None, host: str | None = None) -> Self:
+        return cls(cls.bind(table_name, region, host))
 
     @property
-    def model(self) -> type[Model]:
+    def model(self) -> type[ModelT]:
         return self._model

@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound_model, string_index
+from mturk_decisions.adapters.dynamo import ModelStore, bound
 from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor, ReversalAlreadyScheduled
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.domain.schedule import (
@@ -35,35 +36,75 @@ from mturk_decisions.domain.schedule import (
 PENDING_MARKER = "PENDING"
 
 
-def schedule_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    attributes = {
-        "assignment_id": UnicodeAttribute(hash_key=True),
-        "kind": UnicodeAttribute(),
-        "state": UnicodeAttribute(),
-        "due_key": UnicodeAttribute(),
-        "deadline_key": UnicodeAttribute(),
-        "created_at": UTCDateTimeAttribute(null=True),
-        "actor": UnicodeAttribute(null=True),
-        "reason": UnicodeAttribute(null=True),
-        "feedback": UnicodeAttribute(null=True),
-        "attempts": NumberAttribute(default=0),
-        "last_error": UnicodeAttribute(null=True),
-        "decision_id": UnicodeAttribute(null=True),
-        "rejection_decision_id": UnicodeAttribute(null=True),
-        "claimed_by": UnicodeAttribute(null=True),
-        "claimed_until": UTCDateTimeAttribute(null=True),
-        "pending": UnicodeAttribute(null=True),
-        "hit_id": UnicodeAttribute(null=True),
-        "worker_id": UnicodeAttribute(null=True),
-        "by_due": string_index("by-due", "pending", "due_key"),
-        "by_deadline": string_index("by-deadline", "pending", "deadline_key"),
-        "by_state": string_index("by-state", "state", "due_key"),
-    }
-    return bound_model("ScheduledReversalModel", table_name, region, host, attributes)
+class ByDueIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+    """Waiting and running reversals by due time (sparse: `pending`)."""
+
+    class Meta:
+        index_name = "by-due"
+        projection = AllProjection()
+
+    pending = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
 
 
-class DynamoScheduleStore(ModelStore):
-    model_factory = staticmethod(schedule_model)
+class ByDeadlineIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+    """Waiting and running reversals by MTurk's deadline (sparse: `pending`)."""
+
+    class Meta:
+        index_name = "by-deadline"
+        projection = AllProjection()
+
+    pending = UnicodeAttribute(hash_key=True)
+    deadline_key = UnicodeAttribute(range_key=True)
+
+
+class ByStateIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+    """Every reversal by state, then due time."""
+
+    class Meta:
+        index_name = "by-state"
+        projection = AllProjection()
+
+    state = UnicodeAttribute(hash_key=True)
+    due_key = UnicodeAttribute(range_key=True)
+
+
+class ScheduledReversalItem(Model):
+    """An assignment's automatic reversal (bound to a table by `schedule_model`)."""
+
+    assignment_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()
+    due_key = UnicodeAttribute()
+    deadline_key = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    feedback = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    decision_id = UnicodeAttribute(null=True)
+    rejection_decision_id = UnicodeAttribute(null=True)
+    claimed_by = UnicodeAttribute(null=True)
+    claimed_until = UTCDateTimeAttribute(null=True)
+    pending = UnicodeAttribute(null=True)
+    hit_id = UnicodeAttribute(null=True)
+    worker_id = UnicodeAttribute(null=True)
+    by_due = ByDueIndex()
+    by_deadline = ByDeadlineIndex()
+    by_state = ByStateIndex()
+
+
+def schedule_model(table_name: str, region: str | None = None,
+                   host: str | None = None) -> type[ScheduledReversalItem]:
+    """The schedule table's Model bound to one table (see adapters.dynamo)."""
+    return bound(ScheduledReversalItem, table_name, region, host)
+
+
+class DynamoScheduleStore(ModelStore[ScheduledReversalItem]):
+    @classmethod
+    def bind(cls, table_name: str, region: str | None, host: str | None) -> type[ScheduledReversalItem]:
+        return schedule_model(table_name, region, host)
 
     def create(self, schedule: ScheduledReversal) -> bool:
         """Store a new automatic reversal unless one is active. False when this very rejection's schedule
@@ -126,7 +167,7 @@ class DynamoScheduleStore(ModelStore):
         results = index.query(hash_value, range_key_condition=m.due_key < iso(query.due_before) if query.due_before
                               else None, filter_condition=self._filters(query), last_evaluated_key=start,
                               page_size=max(query.limit + 1, 25))
-        items: list[Model] = []
+        items: list[ScheduledReversalItem] = []
         for item in results:
             items.append(item)
             if len(items) > query.limit:
@@ -159,7 +200,7 @@ class DynamoScheduleStore(ModelStore):
             raise _unavailable(error) from None
         return True
 
-    def _to_item(self, s: ScheduledReversal) -> Model:
+    def _to_item(self, s: ScheduledReversal) -> ScheduledReversalItem:
         return self._model(
             s.assignment_id, kind=s.kind, state=s.state, due_key=iso(s.due_at), deadline_key=iso(s.deadline),
             created_at=s.created_at, actor=s.actor, reason=s.reason, feedback=s.feedback, attempts=s.attempts,
@@ -170,7 +211,7 @@ class DynamoScheduleStore(ModelStore):
         )
 
     @staticmethod
-    def _to_schedule(item: Model) -> ScheduledReversal:
+    def _to_schedule(item: ScheduledReversalItem) -> ScheduledReversal:
         return ScheduledReversal(
             assignment_id=item.assignment_id, kind=item.kind, due_at=_parse(item.due_key),
             deadline=_parse(item.deadline_key), state=item.state, created_at=item.created_at, actor=item.actor or "unknown",
@@ -193,7 +234,7 @@ def _parse(key: str) -> datetime:
     return datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-def _encode_cursor(item: Model, hash_name: str) -> str:
+def _encode_cursor(item: ScheduledReversalItem, hash_name: str) -> str:
     """The index key of the last item listed: where the next page starts."""
     key = {"assignment_id": item.assignment_id, "due_key": item.due_key, hash_name: getattr(item, hash_name)}
     raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()

@@ -18,7 +18,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from mturk_decisions.adapters.dynamo import bound_model
+from mturk_decisions.adapters.dynamo import bound
 from mturk_decisions.adapters.pacing import LatencyAverage
 
 BLOCK_SECONDS = 0.25
@@ -48,22 +48,26 @@ class Aimd:
         return rate, ceiling, slow_start
 
 
-def pacer_model(table_name: str, region: str | None = None, host: str | None = None) -> type[Model]:
-    return bound_model("SharedPacerModel", table_name, region, host, {
-        "batch_id": UnicodeAttribute(hash_key=True),
-        "item_key": UnicodeAttribute(range_key=True),
-        "rate": NumberAttribute(null=True),
-        "ceiling": NumberAttribute(null=True),
-        "slow_start": BooleanAttribute(null=True),
-        "next_free": NumberAttribute(null=True),
-        "version": NumberAttribute(null=True),
-    })
+class SharedPacerItem(Model):
+    """The shared pacer's one item of the batch table (`PACER_KEY`) (bound by `pacer_model`)."""
+
+    batch_id = UnicodeAttribute(hash_key=True)
+    item_key = UnicodeAttribute(range_key=True)
+    rate = NumberAttribute(null=True)
+    ceiling = NumberAttribute(null=True)
+    slow_start = BooleanAttribute(null=True)
+    next_free = NumberAttribute(null=True)
+    version = NumberAttribute(null=True)
+
+
+def pacer_model(table_name: str, region: str | None = None, host: str | None = None) -> type[SharedPacerItem]:
+    return bound(SharedPacerItem, table_name, region, host)
 
 
 class DynamoRateBucket:
     """The shared state, read and advanced with optimistic concurrency (a version number)."""
 
-    def __init__(self, model: type[Model], policy: Aimd) -> None:
+    def __init__(self, model: type[SharedPacerItem], policy: Aimd) -> None:
         self._model, self._policy = model, policy
 
     def take(self, seconds: float, successes: int, throttles: int, now: float) -> tuple[float, float, int]:
