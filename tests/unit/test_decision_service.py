@@ -3,8 +3,15 @@ from decimal import Decimal
 
 import pytest
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain.errors import (
-    AssignmentNotFound, AuditUnavailable, DecisionInProgress, InsufficientFunds, MTurkFault, MTurkThrottled, ReversalWindowClosed,
+    AssignmentNotFound,
+    AuditUnavailable,
+    DecisionInProgress,
+    InsufficientFunds,
+    MTurkFault,
+    MTurkThrottled,
+    ReversalWindowClosed,
     WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, DecisionState, Source
@@ -212,7 +219,7 @@ def test_given_a_decision_in_flight_when_a_second_decides_then_409_and_nothing_s
     with pytest.raises(DecisionInProgress) as raised:
         service.decide(reject(feedback="second"))
     # Then it is refused before MTurk, with the holder's id, and leaves no record
-    assert raised.value.status == 409 and raised.value.details["retryAfterSeconds"] == 1
+    assert http_status(raised.value) == 409 and raised.value.details["retryAfterSeconds"] == 1
     assert raised.value.details["holderDecisionId"] == audit.lease("ASSIGN1").decision_id
     assert not mturk.writes and len(audit.records) == 1
 

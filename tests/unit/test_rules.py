@@ -3,9 +3,15 @@ from decimal import Decimal
 
 import pytest
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import (
-    HitDisposed, InsufficientFunds, InvalidFeedback, InvalidRequest, ReversalWindowClosed, WrongAssignmentState,
+    HitDisposed,
+    InsufficientFunds,
+    InvalidFeedback,
+    InvalidRequest,
+    ReversalWindowClosed,
+    WrongAssignmentState,
 )
 from mturk_decisions.domain.model import Action, Cost
 from tests.fakes import NOW, assignment
@@ -71,7 +77,7 @@ class TestCost:
         # When / Then
         with pytest.raises(InsufficientFunds) as raised:
             rules.check_funds(Cost(Decimal("0.50"), Decimal("0.10")), Decimal("0.59"))
-        assert raised.value.status == 402
+        assert http_status(raised.value) == 402
         assert raised.value.details["balance"] == "0.59"
         assert raised.value.details["amountNeeded"] == "0.60"
 
@@ -90,7 +96,7 @@ class TestStateAndWindow:
         # When / Then
         with pytest.raises(WrongAssignmentState) as raised:
             rules.check_state(action, assignment(status=status))
-        assert raised.value.status == 409
+        assert http_status(raised.value) == 409
         assert raised.value.details["currentStatus"] == status
 
     def test_given_rejection_29_days_old_then_reversible_with_deadline(self):

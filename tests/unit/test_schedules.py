@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain.errors import InvalidRequest
 from mturk_decisions.domain.model import Action, DecisionRequest
 from mturk_decisions.domain.schedule import parse_duration
@@ -130,7 +131,7 @@ def test_given_the_sweep_is_reversing_when_the_requester_confirms_then_409_runni
     # When
     report = scheduler.sweep()
     # Then the requester was told RUNNING (409), the reversal ran once, and now the answer is DONE
-    assert answers[0].status == 409 and answers[0].details["state"] == "RUNNING"
+    assert http_status(answers[0]) == 409 and answers[0].details["state"] == "RUNNING"
     assert report.reversed == ["ASSIGN1"] and store.items["ASSIGN1"].state == "DONE"
     with pytest.raises(ScheduleNotPending) as after:
         scheduler.confirm("ASSIGN1")
@@ -227,7 +228,7 @@ def test_given_a_time_inside_the_safety_margin_then_a_scheduled_reversal_is_refu
     with pytest.raises(ReversalWindowClosing) as raised:
         scheduler.schedule_reversal(request, deadline - timedelta(seconds=1))
     # Then it is refused with the latest acceptable time, and nothing is stored
-    assert raised.value.status == 409 and "latestAt" in raised.value.details and store.items == {}
+    assert http_status(raised.value) == 409 and "latestAt" in raised.value.details and store.items == {}
     assert scheduler.schedule_reversal(request, deadline - timedelta(hours=7)).state == "PENDING"
 
 

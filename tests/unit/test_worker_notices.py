@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain.errors import InvalidNotification, MTurkFault
 from mturk_decisions.domain.model import Action, DecisionRequest, DecisionState
 from mturk_decisions.domain.notice import WorkerNotice, batches_of, validate_notice
@@ -42,7 +43,7 @@ class TestTheRules:
         with pytest.raises(InvalidNotification) as refused:
             validate_notice(subject, message)
         # Then
-        assert refused.value.status == 400 and refused.value.code == "INVALID_NOTIFICATION"
+        assert http_status(refused.value) == 400 and refused.value.code == "INVALID_NOTIFICATION"
         assert (refused.value.details["field"], refused.value.details["rule"]) == (field, rule)
 
     def test_given_the_longest_texts_and_line_breaks_then_accepted(self):

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from itertools import accumulate
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import DecisionError, InvalidRequest, MalformedJson, UnsupportedMediaType
 
@@ -238,7 +239,7 @@ def refusal(error: DecisionError, request_id: str | None) -> dict:
     """The proxy response of a refused request, shaped as the routes' `error_response`."""
     body = error.to_body()
     body.setdefault("requestId", request_id)
-    return {"statusCode": error.status, "headers": {"Content-Type": "application/json"},
+    return {"statusCode": http_status(error), "headers": {"Content-Type": "application/json"},
             "body": json.dumps(body), "isBase64Encoded": False}
 
 

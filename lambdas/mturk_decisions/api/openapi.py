@@ -25,6 +25,7 @@ from typing import Any, Optional
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from pydantic import BaseModel, ConfigDict, Field
 
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.api.models import BatchRequest, ProblemItem
 from mturk_decisions.domain import batch as _batch_errors  # noqa: F401  (InvalidBatch, BatchNotFound)
 from mturk_decisions.domain.errors import (
@@ -58,6 +59,9 @@ class GatewayError:
     code: str
     status: int
 
+
+#: An error an operation documents: a domain error (its class) or one of the gateway's.
+Documented = type[DecisionError] | GatewayError
 
 #: API Gateway: IAM auth, the stage's throttling, body models, payload and time limits; offline, the same
 #: answers from local/gateway.py (whose own names for two of them are PAYLOAD_TOO_LARGE and BAD_GATEWAY).
@@ -155,11 +159,12 @@ def operation(summary: str, operation_id: str, *, ok: dict[int, tuple[Any, str]]
             "openapi_extensions": {_MARK: {k: v for k, v in marks.items() if v}}}
 
 
-def _by_status(errors: Iterable) -> dict[int, list]:
-    grouped: dict[int, list] = {}
+def _by_status(errors: Iterable[Documented]) -> dict[int, list[Documented]]:
+    grouped: dict[int, list[Documented]] = {}
     for error in errors:
-        if error not in grouped.setdefault(error.status, []):
-            grouped[error.status].append(error)
+        status = error.status if isinstance(error, GatewayError) else http_status(error)
+        if error not in grouped.setdefault(status, []):
+            grouped[status].append(error)
     return grouped
 
 

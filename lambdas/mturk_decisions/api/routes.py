@@ -1,5 +1,5 @@
 """The API's routes (Powertools APIGatewayRestResolver with validation and OpenAPI): parse the request,
-call the service, map the result. Domain errors become HTTP answers in `error_response`, in one place."""
+call the service, map the result. Domain errors become HTTP answers in `error_response` (their statuses: api/http_errors.py)."""
 from __future__ import annotations
 
 import base64
@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mturk_decisions import wiring
 from mturk_decisions.api import body_guard, idempotency
+from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.api.models import (
     AssignmentDetails,
     BatchPlanAnswer,
@@ -491,7 +492,7 @@ def error_response(error: DecisionError) -> Response[dict]:
     headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
     body = error.to_body()
     body.setdefault("requestId", _request_id())
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON,
+    return Response(status_code=http_status(error), content_type=content_types.APPLICATION_JSON,
                     body=json.dumps(body), headers=headers)
 
 
@@ -504,8 +505,9 @@ def _request_id() -> str | None:
 
 @app.exception_handler(DecisionError)
 def on_decision_error(error: DecisionError) -> Response[dict]:
-    log = logger.warning if error.status < 500 else logger.error
-    log("request refused", extra={"code": error.code, "status": error.status})
+    status = http_status(error)
+    log = logger.warning if status < 500 else logger.error
+    log("request refused", extra={"code": error.code, "status": status})
     return error_response(error)
 
 

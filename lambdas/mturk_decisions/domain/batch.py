@@ -45,12 +45,10 @@ WORKABLE_STATUSES = frozenset({ItemStatus.QUEUED, ItemStatus.DEAD_LETTERED})
 
 class InvalidBatch(DecisionError):
     code = "INVALID_BATCH"
-    status = 400
 
 
 class BatchNotFound(DecisionError):
     code = "BATCH_NOT_FOUND"
-    status = 404
 
 
 @dataclass(frozen=True)
@@ -297,7 +295,6 @@ class BatchNotReady(DecisionError):
     """An uploaded batch that has no plan yet (its CSV is awaited or being parsed)."""
 
     code = "BATCH_NOT_READY"
-    status = 409
 
 
 def not_text(head: bytes) -> str | None:

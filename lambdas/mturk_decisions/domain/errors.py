@@ -1,6 +1,7 @@
-"""Domain errors. Each carries a machine-readable code, an HTTP status and details for the caller.
+"""Domain errors. Each carries a machine-readable code, a message, details for the caller, and whether it is
+worth retrying unchanged (`retryable`).
 
-The mapping to HTTP lives here (one place); the API layer only serializes `to_body()`.
+They know nothing of HTTP: the API maps each code to its status in one place (api/http_errors.py).
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 class DecisionError(Exception):
     code = "DECISION_ERROR"
-    status = 400
     #: Set by the MTurk gateway on a write's final error: an earlier attempt ended in a fault or without an
     #: answer, so MTurk may have applied it. Only evidence (the assignment's record) can tell.
     possibly_applied = False
@@ -30,69 +30,56 @@ class DecisionError(Exception):
 
 class InvalidRequest(DecisionError):
     code = "INVALID_REQUEST"
-    status = 400
 
 
 class MalformedJson(DecisionError):
     code = "MALFORMED_JSON"
-    status = 400
 
 
 class InvalidFeedback(DecisionError):
     code = "INVALID_FEEDBACK"
-    status = 400
 
 
 class UnsupportedMediaType(DecisionError):
     code = "UNSUPPORTED_MEDIA_TYPE"
-    status = 415
 
 
 class InvalidCursor(DecisionError):
     code = "INVALID_CURSOR"
-    status = 400
 
 
 class AssignmentNotFound(DecisionError):
     code = "ASSIGNMENT_NOT_FOUND"
-    status = 404
 
 
 class HitNotFound(DecisionError):
     """MTurk has no such HIT (or HIT type) for this requester."""
 
     code = "HIT_NOT_FOUND"
-    status = 404
 
 
 class RouteNotFound(DecisionError):
     code = "NOT_FOUND"
-    status = 404
 
 
 class WrongAssignmentState(DecisionError):
     code = "INVALID_ASSIGNMENT_STATE"
-    status = 409
 
 
 class ReversalWindowClosed(DecisionError):
     code = "REVERSAL_WINDOW_CLOSED"
-    status = 409
 
 
 class HitDisposed(DecisionError):
     code = "HIT_DISPOSED"
-    status = 409
 
 
 class InsufficientFunds(DecisionError):
     code = "INSUFFICIENT_FUNDS"
-    status = 402
 
 
 class RequestInProgress(DecisionError):
     code = "REQUEST_IN_PROGRESS"
-    status = 409
 
 
 class DecisionInProgress(DecisionError):
@@ -100,8 +87,6 @@ class DecisionInProgress(DecisionError):
     is waiting for the reconciler). Nothing was sent to MTurk."""
 
     code = "DECISION_IN_PROGRESS"
-    status = 409
-    retryable = True
     retryable = True
     #: The lease that refused this decision (a `DecisionLease`), when the store could read it.
     lease = None
@@ -113,34 +98,28 @@ class DecisionInProgress(DecisionError):
 
 class ScheduleNotFound(DecisionError):
     code = "SCHEDULE_NOT_FOUND"
-    status = 404
 
 
 class ScheduleNotPending(DecisionError):
     """Confirm and cancel act only on a PENDING automatic reversal; the answer says what it is instead."""
 
     code = "SCHEDULE_NOT_PENDING"
-    status = 409
 
 
 class ReversalAlreadyScheduled(DecisionError):
     code = "REVERSAL_ALREADY_SCHEDULED"
-    status = 409
 
 
 class ReversalWindowClosing(DecisionError):
     code = "REVERSAL_WINDOW_CLOSING"
-    status = 409
 
 
 class IdempotencyKeyReused(DecisionError):
     code = "IDEMPOTENCY_KEY_REUSED"
-    status = 422
 
 
 class MTurkThrottled(DecisionError):
     code = "MTURK_THROTTLED"
-    status = 429
     retryable = True
 
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
@@ -150,7 +129,6 @@ class MTurkThrottled(DecisionError):
 
 class MTurkFault(DecisionError):
     code = "MTURK_FAULT"
-    status = 502
     retryable = True
 
 
@@ -158,24 +136,20 @@ class MTurkRequestRejected(DecisionError):
     """MTurk refused the request for a reason the pre-checks do not know about."""
 
     code = "MTURK_REQUEST_REJECTED"
-    status = 422
 
 
 class MTurkCredentialsInvalid(DecisionError):
     code = "MTURK_CREDENTIALS_INVALID"
-    status = 502
     retryable = True  # an operator puts valid keys; queued work waits for them
 
 
 class AuditUnavailable(DecisionError):
     code = "AUDIT_UNAVAILABLE"
-    status = 503
     retryable = True
 
 
 class QueueUnavailable(DecisionError):
     code = "QUEUE_UNAVAILABLE"
-    status = 503
     retryable = True
 
 
@@ -185,7 +159,6 @@ class RecordAlreadyFinal(Exception):
 
 class NotConfigured(DecisionError):
     code = "NOT_CONFIGURED"
-    status = 503
 
 
 class InvalidNotification(DecisionError):
@@ -193,4 +166,3 @@ class InvalidNotification(DecisionError):
     Nothing was decided and nothing was sent."""
 
     code = "INVALID_NOTIFICATION"
-    status = 400

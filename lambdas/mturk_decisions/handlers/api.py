@@ -30,7 +30,9 @@ def handler(event: dict, context: Any) -> dict:
         logger.exception("the request guard failed; the routes answer the request")
         refused = None
     if refused is not None:
-        logger.warning("request refused", extra={"code": refused.code, "status": refused.status})
+        from mturk_decisions.api.http_errors import http_status
+
+        logger.warning("request refused", extra={"code": refused.code, "status": http_status(refused)})
         return body_guard.refusal(refused, (event.get("requestContext") or {}).get("requestId"))
 
     from mturk_decisions.api import idempotency
