@@ -41,7 +41,7 @@ _PLACEHOLDER_KEY = "SNAPSTARTPRIMING0000"  # not a key: the priming clients neve
 _registered = False
 #: One call per AWS service, made by a priming client that answers it itself (endpoint rules, serializing,
 #: signing with the placeholder key, parsing), and what it answers; S3's is a presigned URL (nothing sent).
-PRIMING_CALLS: dict[str, tuple[str, dict, dict | None]] = {
+PRIMING_CALLS: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
     "dynamodb": ("get_item", {"TableName": "priming", "Key": {"pk": {"S": "priming"}}}, {}),
     "secretsmanager": ("get_secret_value", {"SecretId": "priming"}, {"Name": "priming"}),
     "mturk": ("get_account_balance", {}, {"AvailableBalance": "0.00"}),
@@ -121,7 +121,7 @@ def _priming_client(service: str, settings: Any) -> Any:
     return client
 
 
-def _answers(body: dict):
+def _answers(body: dict[str, Any]):
     """A before-send handler: the request gets `body` (HTTP 200) instead of being sent."""
     from botocore.awsrequest import AWSResponse
 

@@ -22,11 +22,13 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action as UpdateAction
+from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound
+from mturk_decisions.adapters.dynamo import ModelStore, TableIndex, bound
 from mturk_decisions.domain.errors import AuditUnavailable, DecisionInProgress, InvalidCursor, RecordAlreadyFinal
 from mturk_decisions.domain.model import Action, DecisionLease, DecisionRecord, DecisionState, Source
 from mturk_decisions.domain.rules import iso
@@ -42,7 +44,7 @@ _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its ow
 LEASE_KEY = "~lease"  # after every record key (they start with a year), so history reads stop before it
 
 
-class _AuditIndex(GlobalSecondaryIndex["AuditRecord"]):
+class _AuditIndex(TableIndex["AuditRecord"]):
     """An audit index: its partition (declared by the subclass) and `decision_key`, newest first."""
 
     decision_key = UnicodeAttribute(range_key=True)
@@ -242,14 +244,14 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         """PENDING → final, and the lease this record holds released, in one transaction.
         Raises RecordAlreadyFinal when another writer settled the record first."""
         m = self._model
-        actions = [m.state.set(state.value), m.finalized_at.set(finalized_at), m.pending.remove()]
+        actions: list[UpdateAction] = [m.state.set(state.value), m.finalized_at.set(finalized_at), m.pending.remove()]
         if error_code:
             actions.append(m.error_code.set(error_code))
         if error_message:
             actions.append(m.error_message.set(error_message[:2000]))
         item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
         lease, leases = self._lease(record.assignment_id, LEASE_KEY), self._lease
-        release = [leases.holder_decision_id.remove(), leases.holder_decision_key.remove(),
+        release: list[UpdateAction] = [leases.holder_decision_id.remove(), leases.holder_decision_key.remove(),
                    leases.lease_expires_at.remove()]
         mine = leases.holder_decision_id.does_not_exist() | (leases.holder_decision_id == record.decision_id)
         try:
@@ -266,7 +268,7 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
                                     limit=limit, consistent_read=True)
         return [self._to_record(item) for item in results]
 
-    def record_notification(self, record: DecisionRecord, notification: dict) -> None:
+    def record_notification(self, record: DecisionRecord, notification: dict[str, Any]) -> None:
         """The message sent to the worker after the decision, and MTurk's answer, on the decision's record."""
         m = self._model
         item = m(record.assignment_id, decision_key(record.created_at, record.decision_id))
@@ -280,10 +282,12 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         results = self._model.by_pending.query(PENDING_MARKER, limit=limit)
         return [self._to_record(item) for item in results]
 
-    def by_worker(self, worker_id, since, until, limit, cursor) -> Page:
+    def by_worker(self, worker_id: str, since: datetime | None, until: datetime | None, limit: int,
+                  cursor: str | None) -> Page:
         return self._page(self._model.by_worker, "worker_id", worker_id, since, until, limit, cursor)
 
-    def by_hit(self, hit_id, since, until, limit, cursor) -> Page:
+    def by_hit(self, hit_id: str, since: datetime | None, until: datetime | None, limit: int,
+               cursor: str | None) -> Page:
         return self._page(self._model.by_hit, "hit_id", hit_id, since, until, limit, cursor)
 
     def in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
@@ -313,7 +317,8 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
                "day": {"S": last.day}} if last else None
         return Page([self._to_record(item) for item in records], encode_cursor(key) if key else None)
 
-    def _page(self, index, hash_name: str, hash_value: str, since, until, limit: int, cursor: str | None) -> Page:
+    def _page(self, index: TableIndex[AuditRecord], hash_name: str, hash_value: str, since: datetime | None,
+              until: datetime | None, limit: int, cursor: str | None) -> Page:
         start_key = decode_cursor(cursor, hash_name, hash_value) if cursor else None
         condition = _range_condition(self._model.decision_key, since, until)
         results = index.query(
@@ -390,7 +395,8 @@ def _lease_in(error: TransactWriteError, index: int) -> DecisionLease | None:
     """The lease that blocked the transaction, from its cancellation reason (ReturnValuesOnConditionCheckFailure)."""
     if not _condition_failed(error, index):
         return None
-    item = error.cancellation_reasons[index].raw_item or {}
+    reason = error.cancellation_reasons[index]
+    item = (reason.raw_item if reason else None) or {}
     try:
         return DecisionLease(item["assignment_id"]["S"], item["holder_decision_id"]["S"],
                              item["holder_decision_key"]["S"],
@@ -406,7 +412,7 @@ def _audit_unavailable(error: Exception) -> AuditUnavailable:
     )
 
 
-def _range_condition(attribute, since: datetime | None, until: datetime | None):
+def _range_condition(attribute: UnicodeAttribute, since: datetime | None, until: datetime | None) -> Condition | None:
     low = iso(since) if since else None
     high = f"{iso(until)}{_AFTER_ANY_ID}" if until else None
     if low and high:
@@ -418,7 +424,7 @@ def _range_condition(attribute, since: datetime | None, until: datetime | None):
     return None
 
 
-def encode_cursor(last_key: dict) -> str:
+def encode_cursor(last_key: dict[str, Any]) -> str:
     raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -433,11 +439,11 @@ def _days_back(since: datetime, until: datetime) -> list[str]:
     return [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def decode_cursor(cursor: str, hash_name: str, hash_value: str | None) -> dict:
+def decode_cursor(cursor: str, hash_name: str, hash_value: str | None) -> dict[str, Any]:
     """A cursor only continues the query it came from: same index and same worker or HIT (any day for `by-day`)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(padded.encode()))
         valid = (
             isinstance(key, dict)
             and isinstance(key.get(hash_name, {}).get("S"), str)

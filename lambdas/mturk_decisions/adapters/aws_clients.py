@@ -103,7 +103,7 @@ def client(service: str, **kwargs: Any) -> Any:
         return session().client(service, **kwargs)
 
 
-def lazy_client(service: str, **kwargs: Any) -> Lazy:
+def lazy_client(service: str, **kwargs: Any) -> Lazy[Any]:
     """A boto3 client of the shared session, made on its first use."""
     return Lazy(lambda: client(service, **kwargs))
 
@@ -116,7 +116,7 @@ class LazyClients:
     def __init__(self, region: str | None = None) -> None:
         self.region = region
 
-    def client(self, service: str, **kwargs: Any) -> Lazy:
+    def client(self, service: str, **kwargs: Any) -> Lazy[Any]:
         if self.region:
             kwargs.setdefault("region_name", self.region)
         return lazy_client(service, **kwargs)

@@ -21,19 +21,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action as UpdateAction
+from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound
+from mturk_decisions.adapters.dynamo import ModelStore, TableIndex, bound
 from mturk_decisions.adapters.work_queue import Chunk
-from mturk_decisions.domain.batch import WORKABLE_STATUSES, BatchItem, BatchNotFound, ItemStatus, SkippedRow
+from mturk_decisions.domain.batch import BatchItem, BatchNotFound, ItemStatus, SkippedRow
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.model import Action
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 META = "META"
 ITEM_PREFIX = "ITEM#"
@@ -61,7 +66,7 @@ class UploadPhase(str, Enum):
     PLANNED = "PLANNED"
 
 
-class ByUnqueuedIndex(GlobalSecondaryIndex["BatchEntry"]):
+class ByUnqueuedIndex(TableIndex["BatchEntry"]):
     """The batches stored but not (fully) queued: a sparse index on META's `unqueued`."""
 
     class Meta:
@@ -152,7 +157,7 @@ class BatchInfo:
     #: An uploaded batch not applied yet: its UploadPhase (value); None once applied, and for other batches.
     phase: str | None = None
     #: The message each worker is sent once their decision succeeds ({subject, message}), if any.
-    notice: dict | None = None
+    notice: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,8 +172,8 @@ class UploadInfo:
     parse_started_at: datetime | None = None
     planned_at: datetime | None = None
     applied_at: datetime | None = None
-    problems: dict = field(default_factory=dict)
-    totals: dict = field(default_factory=dict)
+    problems: dict[str, Any] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -210,14 +215,14 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
             with m.batch_write() as writer:
                 for item in items:
                     writer.save(m(info.batch_id, item_key(item.line), line=item.line,
-                                  assignment_id=item.assignment_id, action=item.action.value,
+                                  assignment_id=item.assignment_id, action=item.action and item.action.value,
                                   approve_or_reverse=item.approve_or_reverse or None, feedback=item.feedback,
                                   reason=item.reason, hit_id=item.hit_id, status=ItemStatus.QUEUED.value,
                                   expires_at=expires))
                 for line, assignment_id, why in skipped:
                     writer.save(m(info.batch_id, item_key(line), line=line, assignment_id=assignment_id,
                                   status=ItemStatus.SKIPPED.value, message=why, expires_at=expires))
-            counters = {counter_name(status): 0 for status in ItemStatus}
+            counters: dict[str, Any] = {counter_name(status): 0 for status in ItemStatus}
             counters.update({counter_name(ItemStatus.QUEUED): len(items), counter_name(ItemStatus.SKIPPED): len(skipped)})
             m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin, total=info.total,
               hit_id=info.hit_id, expires_at=expires, unqueued=UNQUEUED_MARKER,
@@ -276,10 +281,10 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         """Record an item's outcome once (only from the status `was` it was read in: a redelivered message
         cannot overwrite a final outcome), and move META's counters with it, in one transaction."""
         m = self._model
-        actions = [m.status.set(status.value), m.updated_at.set(at or datetime.now(timezone.utc))]
+        actions: list[UpdateAction] = [m.status.set(status.value), m.updated_at.set(at or datetime.now(timezone.utc))]
         actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
                                                         (m.decision_id, decision_id)) if value]
-        moved = [counter(m, was).add(-1), counter(m, status).add(1)]
+        moved: list[UpdateAction] = [counter(m, was).add(-1), counter(m, status).add(1)]
         try:
             with TransactWrite(connection=m._get_connection().connection) as transaction:
                 transaction.update(m(batch_id, item_key(line)), actions=actions, condition=m.status == was.value)
@@ -299,7 +304,8 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         entries, after = self._page(batch_id, after_line, limit, (m.status == status.value) if status else None)
         return [self._stored(entry) for entry in entries], after
 
-    def _page(self, batch_id: str, after_line: int, limit: int, condition) -> tuple[list[BatchEntry], int | None]:
+    def _page(self, batch_id: str, after_line: int, limit: int,
+              condition: Condition | None) -> tuple[list[BatchEntry], int | None]:
         m = self._model
         found: list[BatchEntry] = []
         start = item_key(after_line)
@@ -329,7 +335,7 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
     def create_upload(self, info: BatchInfo, upload: UploadInfo) -> bool:
         """META of a batch whose CSV is awaited (AWAITING_UPLOAD, no item yet); False if the id exists."""
         m = self._model
-        counters = {counter_name(status): 0 for status in ItemStatus}
+        counters: dict[str, Any] = {counter_name(status): 0 for status in ItemStatus}
         try:
             m(info.batch_id, META, created_at=info.created_at, actor=info.actor, origin=info.origin, total=0,
               expires_at=int((info.created_at + RETENTION).timestamp()), phase=UploadPhase.AWAITING_UPLOAD.value,
@@ -361,7 +367,7 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         return self._transition(batch_id, [m.phase.set(UploadPhase.PARSING.value), m.parse_started_at.set(at),
                                            m.upload_size.set(size)], fresh | stale)
 
-    def mark_invalid(self, batch_id: str, problems: dict, at: datetime) -> bool:
+    def mark_invalid(self, batch_id: str, problems: dict[str, Any], at: datetime) -> bool:
         """A refused upload: INVALID with its problems (the first 200 errors and their count); nothing queued."""
         m = self._model
         return self._transition(batch_id, [m.phase.set(UploadPhase.INVALID.value), m.planned_at.set(at),
@@ -381,10 +387,10 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
             raise
         writer.close()
 
-    def finish_plan(self, batch_id: str, queued: int, skipped: int, totals: dict, at: datetime) -> bool:
+    def finish_plan(self, batch_id: str, queued: int, skipped: int, totals: dict[str, Any], at: datetime) -> bool:
         """PARSING → PLANNED, with the counts and the plan's totals; False if it was not PARSING."""
         m = self._model
-        actions = [m.phase.set(UploadPhase.PLANNED.value), m.total.set(queued + skipped), m.planned_at.set(at),
+        actions: list[UpdateAction] = [m.phase.set(UploadPhase.PLANNED.value), m.total.set(queued + skipped), m.planned_at.set(at),
                    counter(m, ItemStatus.QUEUED).set(queued),
                    counter(m, ItemStatus.SKIPPED).set(skipped),
                    m.plan_totals.set(json.dumps(totals, default=str))]
@@ -416,7 +422,7 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         except self._model.DoesNotExist:
             raise BatchNotFound(f"No batch {batch_id}.", batchId=batch_id) from None
 
-    def _transition(self, batch_id: str, actions: list, condition) -> bool:
+    def _transition(self, batch_id: str, actions: list[UpdateAction], condition: Condition) -> bool:
         m = self._model
         try:
             m(batch_id, META).update(actions=actions, condition=condition & m.batch_id.exists())
@@ -468,15 +474,15 @@ class PlanWriter:
 
         self._client, self._table, self._batch_id = client, table_name, batch_id
         self._expires = {"N": str(expires_at)}
-        self._pending: list[dict] = []
-        self._in_flight: list = []
+        self._pending: list[dict[str, Any]] = []
+        self._in_flight: list[Future[None]] = []
         self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="plan-writer")
 
     def item(self, item: BatchItem, entry: PlannedEntry) -> None:
         """A decision, QUEUED (applied by the worker once the batch is applied), with its planned outcome."""
         plan = {"worker": entry.worker_id, "code": entry.code, "message": entry.message and entry.message[:1000],
                 "reward": entry.reward, "fee": entry.fee}
-        self._put(item_key(item.line), line=item.line, assignment_id=item.assignment_id, action=item.action.value,
+        self._put(item_key(item.line), line=item.line, assignment_id=item.assignment_id, action=item.action and item.action.value,
                   approve_or_reverse=item.approve_or_reverse or None, feedback=item.feedback, reason=item.reason,
                   hit_id=item.hit_id, status=ItemStatus.QUEUED.value, plan_outcome=entry.outcome,
                   plan=json.dumps({k: v for k, v in plan.items() if v is not None}, separators=(",", ":")))
@@ -500,7 +506,8 @@ class PlanWriter:
             self._pool.shutdown(wait=True, cancel_futures=failed)
 
     def _put(self, key: str, **attributes: Any) -> None:
-        item = {"batch_id": {"S": self._batch_id}, "item_key": {"S": key}, "expires_at": self._expires}
+        item: dict[str, dict[str, Any]] = {"batch_id": {"S": self._batch_id}, "item_key": {"S": key},
+                                           "expires_at": self._expires}
         for name, value in attributes.items():
             if value is not None:
                 item[name] = ({"BOOL": value} if isinstance(value, bool) else
@@ -515,7 +522,7 @@ class PlanWriter:
         self._in_flight.append(self._pool.submit(self._write, self._pending))
         self._pending = []
 
-    def _write(self, requests: list[dict]) -> None:
+    def _write(self, requests: list[dict[str, Any]]) -> None:
         """One BatchWriteItem, and its unprocessed items again with backoff (DynamoDB's throughput per key)."""
         import random
         import time

@@ -11,8 +11,9 @@ through its own table (tests/unit/test_dynamo_models.py checks it).
 """
 from __future__ import annotations
 
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
+from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
 ModelT = TypeVar("ModelT", bound=Model)
@@ -21,8 +22,14 @@ ModelT = TypeVar("ModelT", bound=Model)
 def bound(base: type[ModelT], table_name: str, region: str | None, host: str | None) -> type[ModelT]:
     """A subclass of `base` bound to one table (its `Meta`), with its own connection and index copies."""
     meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
-    model: type[ModelT] = type(base.__name__, (base,), {"Meta": meta, "__module__": base.__module__})
-    return model
+    return cast(type[ModelT], type(base.__name__, (base,), {"Meta": meta, "__module__": base.__module__}))
+
+
+class TableIndex(GlobalSecondaryIndex[ModelT]):  # type: ignore[no-untyped-call]  # PynamoDB's __init_subclass__ is unannotated
+    """A global secondary index of one of the models (a subclass declares its `Meta` and key attributes)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)  # type: ignore[no-untyped-call]  # (the same, unannotated upstream)
 
 
 class ModelStore(Generic[ModelT]):

@@ -19,7 +19,7 @@ class EventBusPublisher:
     def __init__(self, bus_name: str, client: Any, on_error: Callable[[str, Exception], None] = lambda t, e: None):
         self._bus, self._client, self._on_error = bus_name, client, on_error
 
-    def publish(self, detail_type: str, detail: dict) -> None:
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         try:
             answer = self._client.put_events(Entries=[{
                 "EventBusName": self._bus, "Source": SOURCE, "DetailType": detail_type,

@@ -141,8 +141,9 @@ class Boto3MTurkGateway:
                               _MTURK_SUFFIX.sub("", status.get("NotifyWorkersFailureMessage", "") or ""))
                 for status in answer.get("NotifyWorkersFailureStatuses") or []]
 
-    def get_hit(self, hit_id: str) -> dict:
-        return self._call("GetHIT", HITId=hit_id)["HIT"]
+    def get_hit(self, hit_id: str) -> dict[str, Any]:
+        hit: dict[str, Any] = self._call("GetHIT", HITId=hit_id)["HIT"]
+        return hit
 
     def list_assignments_for_hit(self, hit_id: str, statuses: list[str] | None = None) -> Iterator[AssignmentView]:
         """Page through a HIT's assignments 100 at a time; one GetHIT for the HIT facts."""
@@ -159,7 +160,7 @@ class Boto3MTurkGateway:
                 return
             params["NextToken"] = token
 
-    def _call(self, operation: str, **params: Any) -> dict:
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         """Call with retries. A write's final error says whether an earlier attempt may have landed
         (`possibly_applied`): after a fault or a lost answer MTurk may have applied it, and a retry then
         reads as "wrong state". Only the service, with evidence, can tell which."""
@@ -178,14 +179,14 @@ class Boto3MTurkGateway:
             except DecisionError as refused:
                 raise _marked(refused, operation, maybe_landed, answered=True) from None
 
-    def _invoke(self, operation: str, params: dict) -> dict:
+    def _invoke(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         client = self._client_provider()
         method = getattr(client, xform_name(operation))
         if self._pacer:
             self._pacer.acquire()
         began = time.monotonic()
         try:
-            answer = method(**params)
+            answer: dict[str, Any] = method(**params)
             if self._pacer:
                 self._pacer.latency.observe(time.monotonic() - began)
                 self._pacer.on_success()
@@ -232,11 +233,11 @@ def _exhausted(operation: str, retryable: _Retryable, attempts: int) -> Decision
 
 def _error_code(error: Exception) -> str:
     if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code", "error")
+        return str(error.response.get("Error", {}).get("Code", "error"))
     return type(error).__name__
 
 
-def translate_request_error(operation: str, code: str, message: str, params: dict) -> DecisionError:
+def translate_request_error(operation: str, code: str, message: str, params: dict[str, Any]) -> DecisionError:
     """Turn MTurk's RequestError texts into the domain's errors. Never echo credentials: MTurk's texts hold none."""
     text = _MTURK_SUFFIX.sub("", message)
     lowered = text.lower()
@@ -264,7 +265,7 @@ def translate_request_error(operation: str, code: str, message: str, params: dic
     return MTurkRequestRejected(f"MTurk refused {operation}: {text}", mturkErrorCode=code)
 
 
-def _not_found(params: dict, text: str, code: str) -> DecisionError:
+def _not_found(params: dict[str, Any], text: str, code: str) -> DecisionError:
     """MTurk's "... does not exist", as the missing thing: an assignment, a HIT or a HIT type."""
     where = "Check the id, and that the service points at the right MTurk (sandbox or production)."
     if params.get("AssignmentId"):
@@ -279,7 +280,7 @@ def _not_found(params: dict, text: str, code: str) -> DecisionError:
     return MTurkRequestRejected(f"MTurk: {text}", mturkErrorCode=code)
 
 
-def assignment_view(assignment: dict, hit: dict) -> AssignmentView:
+def assignment_view(assignment: dict[str, Any], hit: dict[str, Any]) -> AssignmentView:
     return AssignmentView(
         assignment_id=assignment["AssignmentId"],
         hit_id=assignment.get("HITId") or hit.get("HITId", ""),

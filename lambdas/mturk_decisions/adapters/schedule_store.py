@@ -14,14 +14,15 @@ import binascii
 import json
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 
-from mturk_decisions.adapters.dynamo import ModelStore, bound
+from mturk_decisions.adapters.dynamo import ModelStore, TableIndex, bound
 from mturk_decisions.domain.errors import AuditUnavailable, InvalidCursor, ReversalAlreadyScheduled
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.domain.schedule import (
@@ -36,7 +37,7 @@ from mturk_decisions.domain.schedule import (
 PENDING_MARKER = "PENDING"
 
 
-class ByDueIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+class ByDueIndex(TableIndex["ScheduledReversalItem"]):
     """Waiting and running reversals by due time (sparse: `pending`)."""
 
     class Meta:
@@ -47,7 +48,7 @@ class ByDueIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
     due_key = UnicodeAttribute(range_key=True)
 
 
-class ByDeadlineIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+class ByDeadlineIndex(TableIndex["ScheduledReversalItem"]):
     """Waiting and running reversals by MTurk's deadline (sparse: `pending`)."""
 
     class Meta:
@@ -58,7 +59,7 @@ class ByDeadlineIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
     deadline_key = UnicodeAttribute(range_key=True)
 
 
-class ByStateIndex(GlobalSecondaryIndex["ScheduledReversalItem"]):
+class ByStateIndex(TableIndex["ScheduledReversalItem"]):
     """Every reversal by state, then due time."""
 
     class Meta:
@@ -189,7 +190,8 @@ class DynamoScheduleStore(ModelStore[ScheduledReversalItem]):
         m = self._model
         if schedule.rejection_decision_id is None:
             return m.assignment_id.exists()
-        return m.rejection_decision_id.does_not_exist() | (m.rejection_decision_id != schedule.rejection_decision_id)
+        other: Condition = m.rejection_decision_id.does_not_exist() | (m.rejection_decision_id != schedule.rejection_decision_id)
+        return other
 
     def _save_if(self, new: ScheduledReversal, condition: Condition) -> bool:
         try:
@@ -241,7 +243,7 @@ def _encode_cursor(item: ScheduledReversalItem, hash_name: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, hash_name: str, hash_value: str) -> dict:
+def _decode_cursor(cursor: str, hash_name: str, hash_value: str) -> dict[str, Any]:
     """A cursor continues only the listing it came from (the same index and partition)."""
     try:
         key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))

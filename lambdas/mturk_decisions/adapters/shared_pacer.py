@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action as UpdateAction
 from pynamodb.models import Model
 
 from mturk_decisions.adapters.dynamo import bound
@@ -74,6 +75,7 @@ class DynamoRateBucket:
         """(start of the block, rate, slots): the caller may make `slots` calls, 1/rate apart, from `start`."""
         m = self._model
         for _ in range(20):
+            state: tuple[float, float | None, bool, float, int | None]
             try:
                 item = m.get(*PACER_KEY, consistent_read=True)
                 state = (float(item.rate), None if item.ceiling is None else float(item.ceiling),
@@ -91,7 +93,7 @@ class DynamoRateBucket:
                  next_free: float) -> bool:
         m = self._model
         expected = m.version.does_not_exist() if version is None else (m.version == version)
-        actions = [m.rate.set(rate), m.slow_start.set(slow_start), m.next_free.set(next_free),
+        actions: list[UpdateAction] = [m.rate.set(rate), m.slow_start.set(slow_start), m.next_free.set(next_free),
                    m.version.set((version or 0) + 1)]
         actions.append(m.ceiling.set(ceiling) if ceiling is not None else m.ceiling.remove())
         try:

@@ -48,9 +48,10 @@ class S3Uploads:
 
     def presign_put(self, key: str, content_type: str, expires_in: int) -> str:
         """A URL that PUTs `key` with exactly this Content-Type (it is signed), valid `expires_in` seconds."""
-        return self.client.generate_presigned_url(
+        url: str = self.client.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
             ExpiresIn=expires_in, HttpMethod="PUT")
+        return url
 
     def open(self, key: str, if_match: str | None = None) -> UploadObject:
         from botocore.exceptions import ClientError

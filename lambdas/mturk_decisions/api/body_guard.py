@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from itertools import accumulate
+from typing import Any
 
 from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.domain import rules
@@ -235,7 +236,7 @@ def check_path(path: str) -> None:
                                  "(e.g. a trailing %0A); MTurk ids are 1-64 of A-Z and 0-9.", field=field)
 
 
-def refusal(error: DecisionError, request_id: str | None) -> dict:
+def refusal(error: DecisionError, request_id: str | None) -> dict[str, Any]:
     """The proxy response of a refused request, shaped as the routes' `error_response`."""
     body = error.to_body()
     body.setdefault("requestId", request_id)

@@ -44,7 +44,7 @@ class Scope:
 
 @dataclass(frozen=True)
 class Answer:
-    body: dict
+    body: dict[str, Any]
     warning: str | None = None
 
 
@@ -88,7 +88,7 @@ def checked_key(key: str) -> str:
     return key
 
 
-def run_once(key: str, scope: Scope, body: dict, act: Callable[[], dict]) -> Answer:
+def run_once(key: str, scope: Scope, body: dict[str, Any], act: Callable[[], dict[str, Any]]) -> Answer:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
@@ -99,7 +99,7 @@ def run_once(key: str, scope: Scope, body: dict, act: Callable[[], dict]) -> Ans
                "idempotencyKey": checked_key(key), "body": body}
     ran: dict[str, Any] = {}
 
-    def act_once() -> dict:
+    def act_once() -> dict[str, Any]:
         try:
             ran["result"] = act()
         except Exception as error:
@@ -130,14 +130,14 @@ def _after_store_failure(ran: dict[str, Any]) -> Answer:
     raise AuditUnavailable("The idempotency store could not be reached; nothing was changed. Retry shortly.")
 
 
-def _idempotent(act: Callable[[], dict]) -> Callable[..., dict]:
+def _idempotent(act: Callable[[], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
     persistence = wiring.current().idempotency_persistence
 
     @idempotent_function(data_keyword_argument="payload", persistence_store=persistence,
                          config=_idempotency_config())
-    def act_once(payload: dict) -> dict:
+    def act_once(payload: dict[str, Any]) -> dict[str, Any]:
         return act()
 
     return act_once

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mturk_decisions.domain.batch import ItemStatus
 from mturk_decisions.domain.model import Action, DecisionState, Source
 
+
 class _Documented(BaseModel):
     """An answer's shape: built when the OpenAPI document is (`defer_build`), not at import, so a cold request
     does not pay for the models of every route (these models document answers; they validate none)."""

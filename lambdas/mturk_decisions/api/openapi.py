@@ -136,15 +136,15 @@ IDEMPOTENCY_KEY = {
 
 
 def operation(summary: str, operation_id: str, *, ok: dict[int, tuple[Any, str]], errors: Iterable = (),
-              body: bool = False, idempotent: bool = False, request_body: dict | None = None,
-              links: dict[int, dict] | None = None, description: str | None = None) -> dict[str, Any]:
+              body: bool = False, idempotent: bool = False, request_body: dict[str, Any] | None = None,
+              links: dict[int, dict[str, Any]] | None = None, description: str | None = None) -> dict[str, Any]:
     """The keyword arguments of a route decorator that document it.
 
     `ok`: {status: (model, description)}; `errors`: the domain errors (classes) or `GatewayError`s the route
     adds to what every operation can answer; `body`: it reads a body (415, 413, MALFORMED_JSON);
     `request_body`: a body the route reads itself ({media type: model or schema}); `links`: {status: links}."""
     everything = [*EVERY_OPERATION, *(WITH_A_BODY if body or request_body else ()), *errors]
-    responses: dict[int, dict] = {}
+    responses: dict[int, dict[str, Any]] = {}
     for status, (model, what) in ok.items():
         responses[status] = {"description": what, "content": {JSON: {"model": model}}}
         if idempotent:
@@ -168,7 +168,7 @@ def _by_status(errors: Iterable[Documented]) -> dict[int, list[Documented]]:
     return grouped
 
 
-def _error_response(status: int, errors: list) -> dict:
+def _error_response(status: int, errors: list) -> dict[str, Any]:
     codes = ", ".join(sorted({error.code for error in errors}))
     response = {"description": f"{HTTPStatus(status).phrase}: {codes}.", "content": {JSON: {"model": ErrorBody}}}
     if any(error in RETRY_AFTER for error in errors):
@@ -176,7 +176,7 @@ def _error_response(status: int, errors: list) -> dict:
     return response
 
 
-def _request_body(media_types: dict) -> dict:
+def _request_body(media_types: dict[str, Any]) -> dict[str, Any]:
     """{media type: a model, or a media type object (`schema`, `example`)} as a request body."""
     content = {}
     for media_type, body in media_types.items():
@@ -203,7 +203,7 @@ class DocumentedResolver(APIGatewayRestResolver):
         return OpenAPI.model_validate(finish(document))
 
 
-def finish(document: dict) -> dict:
+def finish(document: dict[str, Any]) -> dict[str, Any]:
     """Drop Powertools' validation-error answers, expand `operation`'s marks, add the extra models."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
@@ -219,7 +219,7 @@ def finish(document: dict) -> dict:
     return document
 
 
-def _finish_operation(op: dict) -> None:
+def _finish_operation(op: dict[str, Any]) -> None:
     validation = op["responses"].get("422", {}).get("content", {}).get(JSON, {}).get("schema", {})
     if validation.get("$ref", "").endswith("/HTTPValidationError"):
         del op["responses"]["422"]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from mturk_decisions.domain.model import RESULTING_STATUS, AssignmentView, DecisionRecord, Plan
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.decisions import AssignmentDetails, DecisionOutcome
 
 
-def decision_json(record: DecisionRecord) -> dict:
+def decision_json(record: DecisionRecord) -> dict[str, Any]:
     body = {
         "decisionId": record.decision_id,
         "assignmentId": record.assignment_id,
@@ -34,7 +35,7 @@ def decision_json(record: DecisionRecord) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def outcome_json(outcome: DecisionOutcome) -> dict:
+def outcome_json(outcome: DecisionOutcome) -> dict[str, Any]:
     body = {
         "decision": decision_json(outcome.record),
         "assignment": {
@@ -53,7 +54,7 @@ def outcome_json(outcome: DecisionOutcome) -> dict:
     return body
 
 
-def record_outcome_json(record: DecisionRecord) -> dict:
+def record_outcome_json(record: DecisionRecord) -> dict[str, Any]:
     """The answer of a decision rebuilt from its audit record (a retry whose first answer was lost)."""
     body = {
         "decision": decision_json(record),
@@ -65,7 +66,7 @@ def record_outcome_json(record: DecisionRecord) -> dict:
     return body
 
 
-def plan_json(plan: Plan) -> dict:
+def plan_json(plan: Plan) -> dict[str, Any]:
     request, view = plan.request, plan.assignment
     body = {
         "dryRun": True,
@@ -91,7 +92,7 @@ def plan_json(plan: Plan) -> dict:
     return body
 
 
-def assignment_json(view: AssignmentView, deadline: datetime | None, now: datetime) -> dict:
+def assignment_json(view: AssignmentView, deadline: datetime | None, now: datetime) -> dict[str, Any]:
     body = {
         "assignmentId": view.assignment_id,
         "hitId": view.hit_id,
@@ -112,14 +113,14 @@ def assignment_json(view: AssignmentView, deadline: datetime | None, now: dateti
     return {k: v for k, v in body.items() if v is not None}
 
 
-def details_json(details: AssignmentDetails, now: datetime) -> dict:
+def details_json(details: AssignmentDetails, now: datetime) -> dict[str, Any]:
     return {
         "assignment": assignment_json(details.assignment, details.reversal_deadline, now),
         "history": [decision_json(record) for record in details.history],
     }
 
 
-def batch_plan_json(plan) -> dict:
+def batch_plan_json(plan) -> dict[str, Any]:
     items = []
     for planned in plan.items:
         entry = {
@@ -143,7 +144,7 @@ def batch_plan_json(plan) -> dict:
     }
 
 
-def submission_json(submission) -> dict:
+def submission_json(submission) -> dict[str, Any]:
     return {
         "batchId": submission.batch_id,
         "status": "QUEUED",
@@ -154,7 +155,7 @@ def submission_json(submission) -> dict:
     }
 
 
-def batch_status_json(status, items, cursor: str | None) -> dict:
+def batch_status_json(status, items, cursor: str | None) -> dict[str, Any]:
     """`status`: the batch's summary (its counters); `items`: one page of them."""
     info = status.info
     total = status.total

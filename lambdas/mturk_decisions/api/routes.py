@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -92,10 +92,9 @@ from mturk_decisions.domain.errors import (
 )
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from mturk_decisions.domain.notice import WorkerNotice, validate_notice
-from mturk_decisions.observability import logger, metrics
-from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 from mturk_decisions.domain.schedule import parse_duration
-
+from mturk_decisions.observability import logger
+from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 
 
 class _LazilyDocumentedResolver(DocumentedResolver):
@@ -111,7 +110,7 @@ app = _LazilyDocumentedResolver(enable_validation=True)
 _swagger_ui: Callable[[], Response] | None = None
 
 
-def _configure_document() -> dict:
+def _configure_document() -> dict[str, Any]:
     if not hasattr(_configure_document, "settings"):
         _configure_document.settings = document_settings()
         app.configure_openapi(**_configure_document.settings)
@@ -132,8 +131,10 @@ def swagger():  # no return annotation, like Powertools' own handler (none is va
         _swagger_ui = made[0]
     return _swagger_ui()
 from mturk_decisions.api.upload_routes import router as upload_router  # noqa: E402
+
 app.include_router(upload_router)  # uploaded batches: POST /batches/uploads, GET .../plan, POST .../apply
 from mturk_decisions.api.schedule_routes import router as schedule_router  # noqa: E402
+
 app.include_router(schedule_router)  # GET /scheduled-reversals
 
 #: What the routes can refuse, beyond what every operation can (api.openapi.EVERY_OPERATION).
@@ -169,7 +170,7 @@ DryRun = Annotated[bool, Query(description="Run every pre-check and return the p
     "Reject an assignment with feedback the worker sees", "rejectAssignment",
     ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, *SCHEDULING, *NOTIFYING),
     body=True, idempotent=True, links={200: _AFTER_A_DECISION}))
-def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> Response[dict]:
+def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False) -> Response[dict[str, Any]]:
     return _decide(Action.REJECT, assignmentId, body.feedback, body.reason, dryRun, provisional_for=body.provisionalFor,
                    notify=body.notifyWorker)
 
@@ -180,7 +181,7 @@ def reject(assignmentId: AssignmentId, body: RejectBody, dryRun: DryRun = False)
         202: (ScheduledReversalAccepted, "With `at`: the reversal is scheduled (cancellable).")},
     errors=(*DECIDING, *REVERSING, *SCHEDULING, *NOTIFYING), body=True, idempotent=True,
     links={200: _AFTER_A_DECISION, 202: _AFTER_A_SCHEDULE}))
-def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict]:
+def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryRun: DryRun = False) -> Response[dict[str, Any]]:
     body = body or ReverseBody()
     if body.at is not None and body.notifyWorker is not None:
         raise InvalidRequest("notifyWorker is sent after a reversal made now; it cannot be combined with at.",
@@ -190,11 +191,11 @@ def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryR
     return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun, notify=body.notifyWorker)
 
 
-def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict]:
+def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict[str, Any]]:
     at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
     request = _request(Action.REVERSE, assignment_id, body.feedback, body.reason)
 
-    def schedule() -> dict:
+    def schedule() -> dict[str, Any]:
         scheduled = wiring.current().reversal_scheduler().schedule_reversal(request, at)
         return {"scheduledReversal": scheduled.to_json(),
                 "message": "The reversal will run at dueAt; cancel it with DELETE "
@@ -207,14 +208,14 @@ def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict]:
 @app.post("/assignments/<assignmentId>/confirm", **operation(
     "Confirm a provisional rejection: it will not be reversed", "confirmProvisionalRejection",
     ok={200: (ScheduledReversalAnswer, "The automatic reversal, now CONFIRMED.")}, errors=SCHEDULES))
-def confirm(assignmentId: AssignmentId) -> dict:
+def confirm(assignmentId: AssignmentId) -> dict[str, Any]:
     return {"scheduledReversal": wiring.current().reversal_scheduler().confirm(assignmentId).to_json()}
 
 
 @app.delete("/assignments/<assignmentId>/scheduled-reversal", **operation(
     "Cancel a pending automatic reversal", "cancelScheduledReversal",
     ok={200: (ScheduledReversalAnswer, "The automatic reversal, now CANCELLED.")}, errors=SCHEDULES))
-def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict:
+def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict[str, Any]:
     return {"scheduledReversal": wiring.current().reversal_scheduler().cancel(assignmentId).to_json()}
 
 
@@ -222,7 +223,7 @@ def cancel_scheduled_reversal(assignmentId: AssignmentId) -> dict:
     "Have MTurk notify this service of rejections and approvals made anywhere (e.g. the website)",
     "setHitTypeNotifications", ok={200: (NotificationSettingsAnswer, "MTurk's notification settings, as set.")},
     errors=(*MTURK, HitNotFound, NotConfigured), body=True))
-def notifications(hitTypeId: HitTypeId, body: Optional[NotificationsBody] = None) -> dict:
+def notifications(hitTypeId: HitTypeId, body: Optional[NotificationsBody] = None) -> dict[str, Any]:
     body = body or NotificationsBody()
     deps = wiring.current()
     queue = deps.settings.notifications_queue_url
@@ -236,7 +237,7 @@ def notifications(hitTypeId: HitTypeId, body: Optional[NotificationsBody] = None
     "Approve a submitted assignment", "approveAssignment",
     ok={200: (DecisionAnswer | DecisionPlanAnswer, _DECIDED)}, errors=(*DECIDING, InsufficientFunds, HitDisposed),
     body=True, idempotent=True, links={200: _AFTER_A_DECISION}))
-def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> Response[dict]:
+def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dryRun: DryRun = False) -> Response[dict[str, Any]]:
     body = body or DecisionBody()
     return _decide(Action.APPROVE, assignmentId, body.feedback, body.reason, dryRun)
 
@@ -245,7 +246,7 @@ def approve(assignmentId: AssignmentId, body: Optional[DecisionBody] = None, dry
     "MTurk's current view of an assignment and its decision history", "getAssignment",
     ok={200: (AssignmentDetails, "The assignment, its decisions (newest first) and any automatic reversal.")},
     errors=(*MTURK, AssignmentNotFound)))
-def get_assignment(assignmentId: AssignmentId) -> dict:
+def get_assignment(assignmentId: AssignmentId) -> dict[str, Any]:
     deps = wiring.current()
     body = details_json(deps.service.describe(assignmentId), deps.service.now())
     if deps.scheduler is not None:
@@ -268,7 +269,7 @@ def list_decisions(
     until: Annotated[Optional[str], Query(description="ISO 8601 date or time (UTC if no offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[Optional[str], Query(max_length=2048)] = None,
-) -> dict:
+) -> dict[str, Any]:
     in_range = not workerId and not hitId and bool(since) and bool(until)
     if bool(workerId) == bool(hitId) and not in_range:
         raise InvalidRequest("Give exactly one of the query parameters workerId or hitId, or neither and both since "
@@ -307,7 +308,7 @@ _CSV_BODY = {
 def submit_batch(
     dryRun: DryRun = False,
     reason: Annotated[Optional[str], Query(max_length=1000, description="Audit reason for every CSV row")] = None,
-) -> Response[dict]:
+) -> Response[dict[str, Any]]:
     event = app.current_event
     content_type = (event.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     raw = _raw_body()
@@ -346,7 +347,7 @@ def _raw_body() -> str | bytes:
     ok={200: (BatchPlanAnswer, "With `dryRun=true`: the plan (nothing queued)."),
         202: (BatchSubmission, "The reversals are queued as a batch.")},
     errors=(*BATCHING, HitNotFound, *NOTIFYING), body=True, idempotent=True, links={202: _TO_THE_BATCH}))
-def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict]:
+def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: DryRun = False) -> Response[dict[str, Any]]:
     body = body or HitReversalBody()
     notice = _notice(body.notifyWorker)
     batches = wiring.current().batch_service()
@@ -364,7 +365,7 @@ def get_batch(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[Optional[str], Query(max_length=64)] = None,
     status: Annotated[Optional[ItemStatus], Query()] = None,
-) -> dict:
+) -> dict[str, Any]:
     # A fixed number of reads whatever the batch's size: its counters, then one page of items.
     batches = wiring.current().batch_service()
     summary = batches.summary(batchId)
@@ -372,8 +373,8 @@ def get_batch(
     return batch_status_json(summary, page, None if next_line is None else str(next_line))
 
 
-def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict,
-               hit_id: str | None = None, notice: WorkerNotice | None = None) -> Response[dict]:
+def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict[str, Any],
+               hit_id: str | None = None, notice: WorkerNotice | None = None) -> Response[dict[str, Any]]:
     batches = wiring.current().batch_service()
     if dry_run:
         return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
@@ -385,7 +386,7 @@ def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fie
 
 
 
-def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response[dict]:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
@@ -398,7 +399,7 @@ def _scope(route: str, resource: str) -> idempotency.Scope:
     return idempotency.Scope(principal=_actor(), route=route, resource=resource)
 
 
-def _answer(status: int, scope: idempotency.Scope, fields: dict, act: Callable[[], dict]) -> Response[dict]:
+def _answer(status: int, scope: idempotency.Scope, fields: dict[str, Any], act: Callable[[], dict[str, Any]]) -> Response[dict[str, Any]]:
     """Run `act` once per Idempotency-Key (when one is sent) and answer with its result."""
     key = _idempotency_key()
     if key is None:
@@ -422,7 +423,7 @@ def _request(action: Action, assignment_id: str, feedback: str | None, reason: s
 
 
 def _decide(action: Action, assignment_id: str, feedback: str | None, reason: str | None, dry_run: bool,
-            provisional_for: str | None = None, notify: NotifyWorkerBody | None = None) -> Response[dict]:
+            provisional_for: str | None = None, notify: NotifyWorkerBody | None = None) -> Response[dict[str, Any]]:
     grace = parse_duration(provisional_for) if provisional_for else None
     notice = _notice(notify)  # checked before anything is decided
     scope, key = _scope(action.value, assignment_id), _idempotency_key()
@@ -431,7 +432,7 @@ def _decide(action: Action, assignment_id: str, feedback: str | None, reason: st
     if dry_run:
         return _json(200, plan_json(deps.service.plan(request)))  # a dry run sends nothing
 
-    def decide() -> dict:
+    def decide() -> dict[str, Any]:
         try:
             if grace is None:
                 outcome = deps.service.decide(request)
@@ -459,7 +460,7 @@ def _notice(notify: NotifyWorkerBody | None) -> WorkerNotice | None:
     return None if notify is None else validate_notice(notify.subject, notify.message)
 
 
-def _recovered_json(record, deps) -> dict:
+def _recovered_json(record, deps) -> dict[str, Any]:
     body = record_outcome_json(record)
     if record.notification:
         body["notification"] = {k: record.notification[k] for k in ("status", "failures") if k in record.notification}
@@ -488,7 +489,7 @@ def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime 
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def error_response(error: DecisionError) -> Response[dict]:
+def error_response(error: DecisionError) -> Response[dict[str, Any]]:
     headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
     body = error.to_body()
     body.setdefault("requestId", _request_id())
@@ -504,7 +505,7 @@ def _request_id() -> str | None:
 
 
 @app.exception_handler(DecisionError)
-def on_decision_error(error: DecisionError) -> Response[dict]:
+def on_decision_error(error: DecisionError) -> Response[dict[str, Any]]:
     status = http_status(error)
     log = logger.warning if status < 500 else logger.error
     log("request refused", extra={"code": error.code, "status": status})
@@ -512,11 +513,11 @@ def on_decision_error(error: DecisionError) -> Response[dict]:
 
 
 @app.exception_handler(RequestValidationError)
-def on_validation_error(error: RequestValidationError) -> Response[dict]:
+def on_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
     return error_response(refusal_of(error.errors()))
 
 
-def refusal_of(problems: list[dict]) -> DecisionError:
+def refusal_of(problems: list[dict[str, Any]]) -> DecisionError:
     """Powertools' validation problems as the API's documented errors, in words (no regular expressions)."""
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return MalformedJson("The request body is not valid JSON.")
@@ -535,14 +536,14 @@ def refusal_of(problems: list[dict]) -> DecisionError:
 _LOCATIONS = ("body", "path", "query", "header")
 
 
-def _field_of(problem: dict) -> str:
+def _field_of(problem: dict[str, Any]) -> str:
     parts = [str(part) for part in problem.get("loc", ())]
     if parts and parts[0] in _LOCATIONS:
         parts = parts[1:]
     return ".".join(parts) or "body"
 
 
-def _message_of(problem: dict) -> str:
+def _message_of(problem: dict[str, Any]) -> str:
     pattern = (problem.get("ctx") or {}).get("pattern")
     if problem.get("type") == "string_pattern_mismatch" and pattern:
         return f"must be {pattern_in_words(pattern)}"
@@ -554,7 +555,7 @@ def _is_reject() -> bool:
     return event.http_method == "POST" and event.path.rstrip("/").endswith("/reject")
 
 
-def _is_missing_feedback(problem: dict) -> bool:
+def _is_missing_feedback(problem: dict[str, Any]) -> bool:
     """No body, `{}`, or `"feedback": null` on a reject: the feedback rule REQUIRED, not a schema error."""
     location = tuple(problem.get("loc", ()))
     if location == ("body",):
@@ -563,12 +564,12 @@ def _is_missing_feedback(problem: dict) -> bool:
 
 
 @app.exception_handler(RequestUnsupportedContentType)
-def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[dict]:
+def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
     return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
 
 
 @app.exception_handler(ValueError)
-def on_unparsable_body(error: ValueError) -> Response[dict]:
+def on_unparsable_body(error: ValueError) -> Response[dict[str, Any]]:
     """Powertools' multipart parser raises a bare ValueError ("Missing boundary in multipart/form-data")."""
     if "multipart" in str(error).lower() or "boundary" in str(error).lower():
         return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
@@ -576,13 +577,13 @@ def on_unparsable_body(error: ValueError) -> Response[dict]:
 
 
 @app.not_found
-def on_not_found(_error: Exception) -> Response[dict]:
+def on_not_found(_error: Exception) -> Response[dict[str, Any]]:
     event = app.current_event
     return error_response(RouteNotFound(f"No route {event.http_method} {event.path}. See GET /swagger for the API."))
 
 
 @app.exception_handler(Exception)
-def on_unexpected(error: Exception) -> Response[dict]:
+def on_unexpected(error: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
     body = {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred; it has been logged with this requestId.",
             "requestId": _request_id()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -41,7 +41,7 @@ def list_scheduled_reversals(
                                                           "offset).")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[Optional[str], Query(max_length=2048)] = None,
-) -> dict:
+) -> dict[str, Any]:
     query = ScheduleQuery(states=(state.value,) if state else ACTIVE_STATES, hit_id=hitId,
                           kind=kind.value if kind else None, due_before=_moment("dueBefore", dueBefore), limit=limit,
                           cursor=cursor)

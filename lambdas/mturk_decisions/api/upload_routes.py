@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -120,7 +120,7 @@ class UploadApplied(BaseModel):
     ok={201: (UploadCreated, "The batch, AWAITING_UPLOAD, and the URL its CSV is PUT to.")},
     errors=(IdempotencyKeyReused, RequestInProgress, NotConfigured), body=True, idempotent=True,
     links={201: _TO_THE_PLAN}))
-def create_upload(body: Optional[UploadRequest] = None) -> Response[dict]:
+def create_upload(body: Optional[UploadRequest] = None) -> Response[dict[str, Any]]:
     body = body or UploadRequest()
     uploads = wiring.current().upload_service()
     key = _idempotency_key()
@@ -139,7 +139,7 @@ def get_upload_plan(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[Optional[str], Query(max_length=64)] = None,
     outcome: Annotated[Optional[PlannedOutcome], Query(description="Only the items with this outcome.")] = None,
-) -> dict:
+) -> dict[str, Any]:
     plan = wiring.current().upload_service().plan(batchId, line_cursor(cursor), limit,
                                                   outcome.value if outcome else None)
     return _plan_json(plan)
@@ -150,13 +150,13 @@ def get_upload_plan(
     ok={202: (UploadApplied, "The batch is queued (or was already).")},
     errors=(BatchNotFound, BatchNotReady, InvalidBatch, QueueUnavailable, IdempotencyKeyReused, RequestInProgress,
             NotConfigured), idempotent=True, links={202: _TO_THE_BATCH}))
-def apply_upload(batchId: BatchId) -> Response[dict]:
+def apply_upload(batchId: BatchId) -> Response[dict[str, Any]]:
     uploads = wiring.current().upload_service()
     return _answer(202, _scope("batch-apply", batchId), {}, lambda: _applied_json(uploads.apply(batchId)))
 
 
 # ---- answers ------------------------------------------------------------------------------------------------
-def _created_json(ticket: UploadTicket) -> dict:
+def _created_json(ticket: UploadTicket) -> dict[str, Any]:
     return {
         "batchId": ticket.batch_id,
         "status": "AWAITING_UPLOAD",
@@ -176,7 +176,7 @@ _MESSAGES = {
 }
 
 
-def _plan_json(plan: UploadPlan) -> dict:
+def _plan_json(plan: UploadPlan) -> dict[str, Any]:
     info, upload = plan.info, plan.upload
     state = plan.state
     body = {"batchId": info.batch_id, "status": state, "createdAt": iso(info.created_at), "actor": info.actor,
@@ -194,7 +194,7 @@ def _plan_json(plan: UploadPlan) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _entry_json(entry) -> dict:
+def _entry_json(entry) -> dict[str, Any]:
     cost = None
     if entry.reward is not None and entry.fee is not None:
         from decimal import Decimal
@@ -206,7 +206,7 @@ def _entry_json(entry) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _applied_json(applied: Applied) -> dict:
+def _applied_json(applied: Applied) -> dict[str, Any]:
     info = applied.info
     return {"batchId": info.batch_id, "status": applied.state, "total": info.total, "queued": applied.queued,
             "skipped": applied.skipped,
@@ -214,7 +214,7 @@ def _applied_json(applied: Applied) -> dict:
 
 
 # ---- as api/routes.py does it -------------------------------------------------------------------------------
-def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response[dict]:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
@@ -232,7 +232,7 @@ def _scope(route: str, resource: str) -> idempotency.Scope:
     return idempotency.Scope(principal=_actor(), route=route, resource=resource)
 
 
-def _answer(status: int, scope: idempotency.Scope, fields: dict, act: Callable[[], dict]) -> Response[dict]:
+def _answer(status: int, scope: idempotency.Scope, fields: dict[str, Any], act: Callable[[], dict[str, Any]]) -> Response[dict[str, Any]]:
     """`act` once per Idempotency-Key (when one is sent), answered with its result."""
     key = _idempotency_key()
     if key is None:

@@ -13,10 +13,11 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from mturk_decisions.domain import rules
-from mturk_decisions.domain.ids import is_mturk_id
 from mturk_decisions.domain.errors import DecisionError
+from mturk_decisions.domain.ids import is_mturk_id
 from mturk_decisions.domain.model import Action
 
 MAX_BATCH_ITEMS = 10_000
@@ -57,7 +58,7 @@ class BatchItem:
 
     line: int
     assignment_id: str
-    action: Action
+    action: Action | None  # None only for a skipped row, as stored (it has no decision)
     feedback: str | None = None
     reason: str | None = None
     hit_id: str | None = None
@@ -79,7 +80,7 @@ class ParsedBatch:
 
 @dataclass
 class _Problems:
-    errors: list[dict] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
     #: Where the first bytes that are not UTF-8 are, in the body as received.
     byte_offset: int | None = None
 

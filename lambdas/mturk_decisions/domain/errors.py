@@ -5,7 +5,10 @@ They know nothing of HTTP: the API maps each code to its status in one place (ap
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mturk_decisions.domain.model import DecisionLease
 
 
 class DecisionError(Exception):
@@ -89,7 +92,7 @@ class DecisionInProgress(DecisionError):
     code = "DECISION_IN_PROGRESS"
     retryable = True
     #: The lease that refused this decision (a `DecisionLease`), when the store could read it.
-    lease = None
+    lease: DecisionLease | None = None
 
     def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, retryAfterSeconds=retry_after, **details)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 
 class Action(str, Enum):
@@ -74,7 +75,7 @@ class Cost:
     def total(self) -> Decimal:
         return self.reward + self.fee
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"reward": str(self.reward), "fee": str(self.fee), "total": str(self.total)}
 
 
@@ -133,8 +134,8 @@ class DecisionRecord:
     idempotency_key: str | None = None
     #: The message sent to the worker after the decision (`notifyWorker`) and MTurk's answer for them:
     #: {subject, message, status, failures, sentAt}; None when none was asked for.
-    notification: dict | None = None
-    extra: dict = field(default_factory=dict)
+    notification: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from mturk_decisions.domain.errors import InvalidNotification
 
@@ -29,7 +30,7 @@ class WorkerNotice:
     subject: str
     message: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"subject": self.subject, "message": self.message}
 
 
@@ -41,7 +42,7 @@ class NotifyFailure:
     code: str
     message: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"workerId": self.worker_id, "code": self.code, "message": self.message}
 
 
@@ -54,11 +55,11 @@ class NotificationResult:
     sent_at: datetime
     failures: list[NotifyFailure] = field(default_factory=list)
 
-    def answer_json(self) -> dict:
+    def answer_json(self) -> dict[str, Any]:
         """The `notification` of a decision's answer."""
         return {"status": self.status, "failures": [failure.to_json() for failure in self.failures]}
 
-    def audit_json(self) -> dict:
+    def audit_json(self) -> dict[str, Any]:
         from mturk_decisions.domain.rules import iso
 
         return {**self.notice.to_json(), **self.answer_json(), "sentAt": iso(self.sent_at)}

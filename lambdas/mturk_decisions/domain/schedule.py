@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from mturk_decisions.domain.errors import InvalidRequest
 from mturk_decisions.domain.rules import iso
@@ -43,7 +44,7 @@ class ScheduledReversal:
     hit_id: str | None = None
     worker_id: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         body = {
             "assignmentId": self.assignment_id, "kind": self.kind, "state": self.state, "dueAt": iso(self.due_at),
             "deadline": iso(self.deadline), "createdAt": iso(self.created_at), "actor": self.actor,
@@ -53,7 +54,7 @@ class ScheduledReversal:
         }
         return {k: v for k, v in body.items() if v is not None}
 
-    def listing_json(self) -> dict:
+    def listing_json(self) -> dict[str, Any]:
         """One item of GET /scheduled-reversals: every listed field present, null when unknown."""
         listed = ("assignmentId", "hitId", "workerId", "kind", "state", "dueAt", "deadline", "createdAt", "actor",
                   "reason", "attempts", "lastError")

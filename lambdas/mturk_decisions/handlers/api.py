@@ -21,7 +21,7 @@ snapstart.register(snapstart.API)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> dict:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from mturk_decisions.api import body_guard
 
     try:

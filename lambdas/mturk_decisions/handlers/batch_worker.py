@@ -2,6 +2,8 @@
 partial batch failures; SQS redelivers failed chunks and moves them to the DLQ after its retries)."""
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,5 +38,5 @@ def _seconds_left(context: LambdaContext | None):
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=process_chunk, processor=processor, context=context)

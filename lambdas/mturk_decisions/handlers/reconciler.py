@@ -5,6 +5,7 @@ first takes the reconciler's run lock in the audit table, held until its timeout
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +20,7 @@ RUN_LOCK_MARGIN = timedelta(seconds=30)
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps = wiring.current()
     audit, now = deps.service.audit, deps.service.now()
     lock_until = now + timedelta(milliseconds=context.get_remaining_time_in_millis()) + RUN_LOCK_MARGIN
@@ -32,7 +33,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         audit.release_run_lock(RUN_LOCK, context.aws_request_id)
 
 
-def _run(deps: wiring.Dependencies) -> dict:
+def _run(deps: wiring.Dependencies) -> dict[str, Any]:
     report = deps.reconciler().run()
     metrics.add_metric(name="ReconcilerFindings", unit=MetricUnit.Count, value=report.findings)
     requeued = _requeue_stranded_batches(deps)

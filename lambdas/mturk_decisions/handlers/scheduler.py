@@ -2,6 +2,8 @@
 30-day window closes within 48 hours for the deadline-guard alarm."""
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -11,7 +13,7 @@ from mturk_decisions.observability import logger, metrics
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = wiring.current().reversal_scheduler().sweep()
     metrics.add_metric(name="ReversalsNearDeadline", unit=MetricUnit.Count, value=report.near_deadline)
     metrics.add_metric(name="ScheduledReversalsFailed", unit=MetricUnit.Count, value=len(report.failed))

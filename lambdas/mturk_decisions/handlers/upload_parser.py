@@ -6,6 +6,7 @@ message goes to the DLQ."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -41,6 +42,6 @@ def process_notification(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=process_notification, processor=processor,
                                     context=context)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
 from mturk_decisions.adapters.work_queue import Chunk
@@ -46,9 +47,9 @@ from mturk_decisions.domain.model import (
     Source,
 )
 from mturk_decisions.domain.notice import WorkerNotice
+from mturk_decisions.service.chunk_runner import SEQUENTIAL, Budget, Window, run_in_window
 from mturk_decisions.service.decisions import DecisionService, utc_now
 from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
-from mturk_decisions.service.chunk_runner import SEQUENTIAL, Budget, Window, run_in_window
 from mturk_decisions.service.settlement import Settlement
 
 HIT_CHUNK_SIZE = 500
@@ -75,7 +76,7 @@ class BatchPlan:
     items: list[PlannedItem]
     skipped: list[tuple[int, str | None, str]]
     balance: Decimal
-    totals: dict = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         counts = defaultdict(int)

@@ -17,14 +17,6 @@ from decimal import Decimal
 
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import DecisionError, DecisionInProgress, InvalidRequest, RecordAlreadyFinal
-from mturk_decisions.domain.notice import (
-    FAILED,
-    SENT,
-    NotificationResult,
-    NotifyFailure,
-    WorkerNotice,
-    batches_of,
-)
 from mturk_decisions.domain.model import (
     RESULTING_STATUS,
     Action,
@@ -33,6 +25,14 @@ from mturk_decisions.domain.model import (
     DecisionRequest,
     DecisionState,
     Plan,
+)
+from mturk_decisions.domain.notice import (
+    FAILED,
+    SENT,
+    NotificationResult,
+    NotifyFailure,
+    WorkerNotice,
+    batches_of,
 )
 from mturk_decisions.service import evidence
 from mturk_decisions.service.evidence import Verdict

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mturk_decisions.domain.errors import (
     AssignmentNotFound,
@@ -57,7 +58,7 @@ class NotificationIngest:
         self._mturk, self._audit, self._scheduler = mturk, audit, scheduler
         self._grace, self._clock = website_rejection_grace, clock
 
-    def ingest(self, document: dict) -> IngestReport:
+    def ingest(self, document: dict[str, Any]) -> IngestReport:
         doc_id, events = _validated(document)
         report = IngestReport()
         for index, event in enumerate(events):
@@ -68,7 +69,7 @@ class NotificationIngest:
             self._ingest_one(doc_id, index, event, status, report)
         return report
 
-    def _ingest_one(self, doc_id: str, index: int, event: dict, status: AssignmentStatus,
+    def _ingest_one(self, doc_id: str, index: int, event: dict[str, Any], status: AssignmentStatus,
                     report: IngestReport) -> None:
         assignment_id = event["AssignmentId"]
         history = self._audit.history(assignment_id)
@@ -102,7 +103,7 @@ class NotificationIngest:
                 "retried once it is settled.", retry_after=60, holderDecisionId=pending[0].decision_id)
         return False
 
-    def _record_of(self, decision_id: str, event: dict, status: AssignmentStatus, view: AssignmentView,
+    def _record_of(self, decision_id: str, event: dict[str, Any], status: AssignmentStatus, view: AssignmentView,
                    history: list[DecisionRecord], at: datetime, doc_id: str) -> DecisionRecord:
         reversal = status is AssignmentStatus.APPROVED and (
             view.rejected_at is not None or any(r.action is Action.REJECT and r.state is DecisionState.SUCCEEDED
@@ -134,7 +135,7 @@ def _feedback_at(view: AssignmentView, status: AssignmentStatus, at: datetime) -
     return None, FEEDBACK_REPLACED
 
 
-def _validated(document: dict) -> tuple[str, list[dict]]:
+def _validated(document: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(document, dict) or not isinstance(document.get("EventDocId"), str):
         raise InvalidRequest("Not an MTurk notification: EventDocId is missing.")
     events = document.get("Events")

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
 from mturk_decisions.domain.batch import BatchItem, ItemStatus
+from mturk_decisions.domain.model import AssignmentView, DecisionLease, DecisionRecord, DecisionState
 from mturk_decisions.domain.notice import NotifyFailure
 from mturk_decisions.domain.schedule import ScheduledReversal, SchedulePage, ScheduleQuery
 
@@ -83,7 +83,7 @@ class AuditStore(Protocol):
     def in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
         """Every decision from `since` to `until`, newest first (the `by-day` index, a day at a time)."""
 
-    def record_notification(self, record: DecisionRecord, notification: dict) -> None:
+    def record_notification(self, record: DecisionRecord, notification: dict[str, Any]) -> None:
         """Keep the message sent to the worker after a decision, and MTurk's answer, on its audit record."""
 
 

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from mturk_decisions.domain.errors import DecisionError
 from mturk_decisions.domain.model import RESULTING_STATUS, AssignmentStatus, DecisionRecord, DecisionState
-from mturk_decisions.service.evidence import Verdict
 from mturk_decisions.service.decisions import utc_now
+from mturk_decisions.service.evidence import Verdict
 from mturk_decisions.service.ports import AuditStore, MTurkGateway
 from mturk_decisions.service.settlement import NOT_APPLIED, Settlement
 

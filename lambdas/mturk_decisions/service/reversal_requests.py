@@ -5,6 +5,7 @@ A malformed event is not an error to retry: it is handed back with the reason, f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mturk_decisions.domain.errors import DecisionError, InsufficientFunds, ReversalAlreadyScheduled
 from mturk_decisions.domain.ids import is_mturk_id, is_worker_id
@@ -29,7 +30,7 @@ class RequestOutcome:
     code: str | None = None
 
 
-def parse(event: object) -> tuple[dict, str]:
+def parse(event: object) -> tuple[dict[str, Any], str]:
     """Check the EventBridge envelope and the detail; return (detail, actor) or raise MalformedEvent."""
     if not isinstance(event, dict):
         raise MalformedEvent("the event is not a JSON object")
@@ -86,7 +87,7 @@ class ReversalRequests:
             return RequestOutcome("refused", request.assignment_id, code=error.code)
         return RequestOutcome("reversed", request.assignment_id)
 
-    def _reverse_hit(self, detail: dict, actor: str) -> RequestOutcome:
+    def _reverse_hit(self, detail: dict[str, Any], actor: str) -> RequestOutcome:
         if self._batches is None:
             raise MalformedEvent("HIT reversals need the bulk queue, which is not configured")
         try:

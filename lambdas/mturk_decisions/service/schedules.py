@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import (
@@ -248,7 +249,7 @@ _NOT_PENDING_HINTS = {
 }
 
 
-def _whose(view: AssignmentView) -> dict:
+def _whose(view: AssignmentView) -> dict[str, Any]:
     """The HIT and worker a schedule is listed with."""
     return {"hit_id": view.hit_id or None, "worker_id": view.worker_id or None}
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from urllib.parse import unquote_plus
 
 from mturk_decisions.adapters.batch_store import BatchInfo, PlannedEntry, UploadInfo, UploadPhase
@@ -179,12 +180,12 @@ class _Totals:
         self.reward += reward or 0
         self.fee += fee or 0
 
-    def to_json(self, balance: Decimal) -> dict:
+    def to_json(self, balance: Decimal) -> dict[str, Any]:
         return {**{name: self.counts.get(name, 0) for name in (*_OUTCOMES, "skipped")},
                 "reward": str(self.reward), "fee": str(self.fee), "balanceWhenPlanned": str(balance)}
 
 
-def totals_json(stored: dict, balance: Decimal) -> dict:
+def totals_json(stored: dict[str, Any], balance: Decimal) -> dict[str, Any]:
     """The stored totals against `balance`, in the dry run's shape (BatchPlan.totals)."""
     reward, fee = Decimal(stored.get("reward", "0")), Decimal(stored.get("fee", "0"))
     total = reward + fee
@@ -403,12 +404,12 @@ class UploadService:
 
 def _entry(planned: PlannedItem) -> PlannedEntry:
     item, view, cost = planned.item, planned.view, planned.cost
-    return PlannedEntry(item.line, item.assignment_id, planned.outcome, item.action.value, item.hit_id,
+    return PlannedEntry(item.line, item.assignment_id, planned.outcome, item.action and item.action.value, item.hit_id,
                         view.worker_id if view else None, planned.code, planned.message,
                         str(cost.reward) if cost else None, str(cost.fee) if cost else None)
 
 
-def _problems(refused: InvalidBatch) -> dict:
+def _problems(refused: InvalidBatch) -> dict[str, Any]:
     details = refused.details
     errors = details.get("errors") or []
     return {"message": refused.message, "errors": errors[:200], "errorCount": details.get("errorCount", len(errors))}
