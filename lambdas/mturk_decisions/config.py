@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Settings:
     upload_queue_max_receives: int = 5
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         missing = [name for name in ("AUDIT_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "MTURK_SECRET_ID") if not env.get(name)]
         if missing:

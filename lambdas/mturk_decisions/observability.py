@@ -94,14 +94,14 @@ class SecretRedactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record is left to logging's own error path
+        except Exception:
             return True
         redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
 
-    def install(self) -> "SecretRedactor":
+    def install(self) -> SecretRedactor:
         names = set(self.LOGGERS) | {
             name for name in logging.Logger.manager.loggerDict if name.startswith(("botocore", "urllib3", "boto3"))
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -177,7 +177,7 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         if item.holder_decision_id is None:
             return None
         return DecisionLease(item.assignment_id, item.holder_decision_id, item.holder_decision_key,
-                             datetime.fromtimestamp(int(item.lease_expires_at), timezone.utc))
+                             datetime.fromtimestamp(int(item.lease_expires_at), UTC))
 
     def acquire_run_lock(self, name: str, owner: str, expires_at: datetime, now: datetime) -> bool:
         """One run of a periodic job at a time (the reconciler), across every environment: a lease item
@@ -368,7 +368,7 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
             action=Action(item.action),
             source=Source(item.source),
             actor=item.actor,
-            created_at=item.created_at.astimezone(timezone.utc),
+            created_at=item.created_at.astimezone(UTC),
             previous_status=item.previous_status,
             state=DecisionState(item.state),
             feedback=item.feedback,
@@ -400,7 +400,7 @@ def _lease_in(error: TransactWriteError, index: int) -> DecisionLease | None:
     try:
         return DecisionLease(item["assignment_id"]["S"], item["holder_decision_id"]["S"],
                              item["holder_decision_key"]["S"],
-                             datetime.fromtimestamp(int(item["lease_expires_at"]["N"]), timezone.utc))
+                             datetime.fromtimestamp(int(item["lease_expires_at"]["N"]), UTC))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -430,12 +430,12 @@ def encode_cursor(last_key: dict[str, Any]) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).date().isoformat()
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def _days_back(since: datetime, until: datetime) -> list[str]:
     """The UTC days from `until`'s back to `since`'s (the caller bounds the range)."""
-    first, last = since.astimezone(timezone.utc).date(), until.astimezone(timezone.utc).date()
+    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
     return [(last - timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 

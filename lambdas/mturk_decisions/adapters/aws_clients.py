@@ -15,7 +15,8 @@ once, under a lock, whichever thread asks first. Client creation on the shared s
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 _lock = threading.RLock()
 _loader: Any = None
@@ -37,7 +38,7 @@ class Lazy(Generic[T]):
         self._made, self._guard = False, threading.Lock()
 
     @classmethod
-    def of(cls, value: T) -> "Lazy[T]":
+    def of(cls, value: T) -> Lazy[T]:
         """A part made already (tests installing their own)."""
         made: Lazy[T] = cls(lambda: value)
         made.resolve()

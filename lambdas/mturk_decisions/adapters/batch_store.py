@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,7 @@ def item_key(line: int) -> str:
     return f"{ITEM_PREFIX}{line:07d}"
 
 
-class UploadPhase(str, Enum):
+class UploadPhase(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     """An uploaded batch before it is applied (then it is QUEUED, RUNNING, COMPLETED like any batch)."""
 
     AWAITING_UPLOAD = "AWAITING_UPLOAD"
@@ -281,7 +281,7 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         """Record an item's outcome once (only from the status `was` it was read in: a redelivered message
         cannot overwrite a final outcome), and move META's counters with it, in one transaction."""
         m = self._model
-        actions: list[UpdateAction] = [m.status.set(status.value), m.updated_at.set(at or datetime.now(timezone.utc))]
+        actions: list[UpdateAction] = [m.status.set(status.value), m.updated_at.set(at or datetime.now(UTC))]
         actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
                                                         (m.decision_id, decision_id)) if value]
         moved: list[UpdateAction] = [counter(m, was).add(-1), counter(m, status).add(1)]
@@ -375,7 +375,7 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
                                 m.phase.is_in(UploadPhase.AWAITING_UPLOAD.value, UploadPhase.PARSING.value))
 
     @contextmanager
-    def writing_plan(self, batch_id: str, created_at: datetime) -> Iterator["PlanWriter"]:
+    def writing_plan(self, batch_id: str, created_at: datetime) -> Iterator[PlanWriter]:
         """Items, skipped rows and chunks, written 25 to a BatchWriteItem as they come (puts: a parser that
         takes over from a dead one writes the same items again)."""
         writer = PlanWriter(_writing_client(self._model), self._model.Meta.table_name, batch_id,

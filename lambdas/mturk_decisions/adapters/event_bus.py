@@ -5,7 +5,8 @@ Publishing never fails a decision: a lost event is logged and counted, the audit
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SOURCE = "mturk-decisions"
 ASSIGNMENT_REJECTED = "Assignment Rejected"
@@ -27,5 +28,5 @@ class EventBusPublisher:
             }])
             if answer.get("FailedEntryCount"):
                 raise RuntimeError(answer["Entries"][0].get("ErrorCode", "PutEvents failed"))
-        except Exception as error:  # noqa: BLE001 - see module docstring
+        except Exception as error:
             self._on_error(detail_type, error)

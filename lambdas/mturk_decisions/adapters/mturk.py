@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,7 @@ class Boto3MTurkGateway:
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[str, str, int], None] | None = None,
         rng: random.Random | None = None,
-        pacer: "Pacer | None" = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._pacer = pacer
         self._client_provider = client_provider
@@ -301,4 +301,4 @@ def assignment_view(assignment: dict[str, Any], hit: dict[str, Any]) -> Assignme
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

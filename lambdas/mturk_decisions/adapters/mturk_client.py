@@ -11,7 +11,9 @@ snapshot starts with a key or a client another one had.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
 
 from botocore.config import Config
 
@@ -91,7 +93,7 @@ class MTurkClientProvider:
     def _credentials(self) -> tuple[str, str]:
         try:
             value = self._secrets.get(self._secret_id, transform="json", max_age=self._max_age)
-        except Exception as error:  # noqa: BLE001 - the provider's own message may quote the value
+        except Exception as error:
             raise MTurkCredentialsInvalid(
                 f"Could not read the MTurk keys from secret {self._secret_id} ({type(error).__name__}). "
                 "Put them with: aws secretsmanager put-secret-value --secret-id <secret> "
@@ -107,12 +109,12 @@ class MTurkClientProvider:
 
 
 def _epoch_as_utc(value: Any) -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from botocore.utils import parse_timestamp
 
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     return parse_timestamp(value)
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 class Pacer(Protocol):
     """What the MTurk gateway asks of a pacer (AdaptivePacer here, SharedPacer across environments)."""
 
-    latency: "LatencyAverage"
+    latency: LatencyAverage
 
     def acquire(self) -> None: ...
 

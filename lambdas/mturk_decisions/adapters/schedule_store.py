@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -233,7 +233,7 @@ def _unavailable(error: PynamoDBException) -> AuditUnavailable:
 
 
 def _parse(key: str) -> datetime:
-    return datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(key.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _encode_cursor(item: ScheduledReversalItem, hash_name: str) -> str:

@@ -16,7 +16,7 @@ class Chunk:
         return json.dumps({"batchId": self.batch_id, "hitId": self.hit_id, "lines": self.lines})
 
     @classmethod
-    def from_json(cls, body: str) -> "Chunk":
+    def from_json(cls, body: str) -> Chunk:
         data = json.loads(body)
         lines = data["lines"]
         if not isinstance(data["batchId"], str) or not all(isinstance(line, int) for line in lines):

@@ -204,7 +204,7 @@ class DecisionPage(_Documented):
     nextCursor: Optional[str] = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-class PlannedOutcome(str, Enum):
+class PlannedOutcome(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     REJECT = "reject"
     REVERSE = "reverse"
     APPROVE = "approve"

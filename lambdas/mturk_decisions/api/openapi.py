@@ -67,7 +67,8 @@ Documented = type[DecisionError] | GatewayError
 #: answers from local/gateway.py (whose own names for two of them are PAYLOAD_TOO_LARGE and BAD_GATEWAY).
 SIGNATURE = tuple(GatewayError(code, 403) for code in (
     "MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "ACCESS_DENIED", "EXPIRED_TOKEN"))
-GATEWAY = SIGNATURE + (
+GATEWAY = (
+    *SIGNATURE,
     GatewayError("REQUEST_URI_TOO_LONG", 414), GatewayError("REQUEST_HEADER_FIELDS_TOO_LARGE", 431),
     GatewayError("THROTTLED", 429),
     GatewayError("BAD_GATEWAY", 502), GatewayError("INTEGRATION_FAILURE", 502),

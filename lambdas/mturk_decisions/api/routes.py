@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -192,7 +192,7 @@ def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryR
 
 
 def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict[str, Any]]:
-    at = body.at if body.at.tzinfo else body.at.replace(tzinfo=timezone.utc)
+    at = body.at if body.at.tzinfo else body.at.replace(tzinfo=UTC)
     request = _request(Action.REVERSE, assignment_id, body.feedback, body.reason)
 
     def schedule() -> dict[str, Any]:
@@ -486,7 +486,7 @@ def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime 
                              field=name) from None
     if end_of_day and len(value) == 10:
         moment = moment.replace(hour=23, minute=59, second=59, microsecond=999000)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def error_response(error: DecisionError) -> Response[dict[str, Any]]:
@@ -500,7 +500,7 @@ def error_response(error: DecisionError) -> Response[dict[str, Any]]:
 def _request_id() -> str | None:
     try:
         return app.current_event.request_context.request_id
-    except Exception:  # noqa: BLE001 - no event while failing early
+    except Exception:
         return None
 
 

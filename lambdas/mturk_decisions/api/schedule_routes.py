@@ -6,7 +6,7 @@ are answered by the resolver's handlers.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Optional
 
@@ -57,4 +57,4 @@ def _moment(name: str, value: str | None) -> datetime | None:
     except ValueError:
         raise InvalidRequest(f"{name} must be an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T12:00:00Z.",
                              field=name) from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

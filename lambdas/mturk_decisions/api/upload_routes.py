@@ -71,7 +71,7 @@ class UploadCreated(BaseModel):
     message: str
 
 
-class UploadState(str, Enum):
+class UploadState(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     AWAITING_UPLOAD = "AWAITING_UPLOAD"
     PARSING = "PARSING"
     INVALID = "INVALID"

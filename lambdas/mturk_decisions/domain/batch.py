@@ -23,7 +23,7 @@ from mturk_decisions.domain.model import Action
 MAX_BATCH_ITEMS = 10_000
 
 
-class ItemStatus(str, Enum):
+class ItemStatus(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     QUEUED = "QUEUED"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -318,7 +318,7 @@ class _FirstProblems(_Problems):
         if len(self.errors) < self.keep:
             super().add(line, message, assignment_id, field_name)
 
-    def then(self, other: "_FirstProblems") -> "_FirstProblems":
+    def then(self, other: _FirstProblems) -> _FirstProblems:
         """These problems, then `other`'s (the duplicates come after the rows' own problems, as in the CSV)."""
         return _FirstProblems((self.errors + other.errors)[:self.keep], self.byte_offset, self.keep,
                               self.count + other.count)
@@ -357,7 +357,7 @@ class _TextLines:
         self.offset, self.number = 0, 0
         self.record: list[tuple[int, str]] = []
 
-    def __iter__(self) -> "_TextLines":
+    def __iter__(self) -> _TextLines:
         return self
 
     def __next__(self) -> str:
@@ -406,7 +406,7 @@ class ResultsCsvStream:
         """The first bytes (before iterating): what `not_text` judges."""
         return self.stream.peek(size)[:size]
 
-    def __iter__(self) -> Iterator["BatchItem | SkippedRow"]:
+    def __iter__(self) -> Iterator[BatchItem | SkippedRow]:
         lines = _TextLines(self.stream)
         reader = csv.reader(lines)
         columns = _header_columns(reader)
@@ -424,7 +424,7 @@ class ResultsCsvStream:
                 _csv_row(self.problems, scratch, row, columns, line, self.reason, lines.not_utf8(row, columns))
                 yield from self._taken(scratch)
 
-    def _taken(self, scratch: ParsedBatch) -> Iterator["BatchItem | SkippedRow"]:
+    def _taken(self, scratch: ParsedBatch) -> Iterator[BatchItem | SkippedRow]:
         for skipped in scratch.skipped:
             self.skipped += 1
             yield skipped

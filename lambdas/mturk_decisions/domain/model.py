@@ -8,13 +8,13 @@ from enum import Enum
 from typing import Any
 
 
-class Action(str, Enum):
+class Action(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     REJECT = "reject"
     REVERSE = "reverse"
     APPROVE = "approve"
 
 
-class Source(str, Enum):
+class Source(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     API = "api"
     BATCH = "batch"
     EVENT = "event"
@@ -22,13 +22,13 @@ class Source(str, Enum):
     MTURK_NOTIFICATION = "mturk-notification"
 
 
-class DecisionState(str, Enum):
+class DecisionState(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
 
 
-class AssignmentStatus(str, Enum):
+class AssignmentStatus(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     SUBMITTED = "Submitted"
     APPROVED = "Approved"
     REJECTED = "Rejected"

@@ -19,7 +19,7 @@ MESSAGE_MAX_CHARS = 4096
 WORKERS_PER_CALL = 100
 SENT, FAILED = "SENT", "FAILED"
 #: ASCII controls other than tab, line feed and carriage return (as for feedback), and DEL.
-_FORBIDDEN = frozenset([*range(0, 9), 11, 12, *range(14, 32), 127])
+_FORBIDDEN = frozenset([*range(9), 11, 12, *range(14, 32), 127])
 _LIMITS = {"subject": SUBJECT_MAX_CHARS, "message": MESSAGE_MAX_CHARS}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from mturk_decisions.domain.errors import (
@@ -25,7 +25,7 @@ FEEDBACK_MAX_CHARS = 1024
 REASON_MAX_CHARS = 1000
 REVERSAL_WINDOW = timedelta(days=30)
 #: ASCII 0-8, 11, 12 and 14-31: tab, line feed and carriage return are the only controls MTurk accepts.
-FORBIDDEN_FEEDBACK_CODEPOINTS = frozenset([*range(0, 9), 11, 12, *range(14, 32)])
+FORBIDDEN_FEEDBACK_CODEPOINTS = frozenset([*range(9), 11, 12, *range(14, 32)])
 _CENT = Decimal("0.01")
 #: A UTF-16 surrogate code point. In a Python str every one is unpaired (a JSON `\ud83d\ude00` pair decodes
 #: to one astral character), and no store or wire format that speaks UTF-8 can encode it.
@@ -171,4 +171,4 @@ def iso(moment: datetime | None) -> str | None:
     """UTC ISO 8601 with milliseconds and a Z, the one timestamp format of the API and the audit."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -175,7 +175,7 @@ class BatchService:
         queue: WorkQueue,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-        on_completed: Callable[["BatchSummary"], None] = lambda summary: None,
+        on_completed: Callable[[BatchSummary], None] = lambda summary: None,
         window: Window = SEQUENTIAL,
     ) -> None:
         """`window`: how many items of a chunk are applied at once (chunk_runner); one at a time by default."""
@@ -236,7 +236,7 @@ class BatchService:
         try:
             self._queue.send(chunks)
             self._store.mark_queued(batch_id)
-        except Exception:  # noqa: BLE001 - any failure after the batch was stored: it is kept and re-queued
+        except Exception:
             raise QueueUnavailable(
                 f"Batch {batch_id} is stored but could not be queued yet; it will be queued automatically within "
                 f"about {int(STRANDED_AFTER.total_seconds() // 60) + 5} minutes. Follow it with GET /batches/{batch_id}; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from mturk_decisions.domain import rules
@@ -50,7 +50,7 @@ MAX_RANGE = timedelta(days=31)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class DecisionObserver:
@@ -237,7 +237,7 @@ class DecisionService:
         record.notification = result.audit_json()
         try:
             self._audit.record_notification(record, record.notification)
-        except Exception as error:  # noqa: BLE001 - the message went out: say so in the answer, count the gap
+        except Exception as error:
             self._observer.notification_not_recorded(record, error)
 
     def decided_with_key(self, request: DecisionRequest) -> DecisionRecord | None:
@@ -328,7 +328,7 @@ class DecisionService:
             self._audit.finalize(record, state, finalized_at, code, message)
         except RecordAlreadyFinal:
             return self._settled_elsewhere(record, state)
-        except Exception as error:  # noqa: BLE001 - any storage failure must leave PENDING, never lose the call
+        except Exception as error:
             self._observer.finalize_failed(record, error)
             return False
         record.state, record.finalized_at = state, finalized_at

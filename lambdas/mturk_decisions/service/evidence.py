@@ -17,7 +17,7 @@ from mturk_decisions.domain.model import REQUIRED_STATUS, RESULTING_STATUS, Acti
 CLOCK_TOLERANCE = timedelta(seconds=1)
 
 
-class Verdict(str, Enum):
+class Verdict(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
     APPLIED = "APPLIED"
     NOT_APPLIED = "NOT_APPLIED"
     #: The assignment is unchanged but the write may still be in flight: leave the record PENDING.

@@ -59,7 +59,7 @@ class Reconciler:
         for assignment_id, records in self._pending_by_assignment().items():
             try:
                 self._settle_assignment(assignment_id, records, report)
-            except Exception as error:  # noqa: BLE001 - one assignment's trouble must not stop the run
+            except Exception as error:
                 report.errors += [record.decision_id for record in records]
                 self._on_error(records[0], error)
         return report
@@ -93,7 +93,7 @@ class Reconciler:
     def _settle_one(self, record: DecisionRecord, verdict: Verdict, view, report: ReconcileReport) -> None:
         try:
             state = self._settlement.finalize(record, verdict, view)
-        except Exception as error:  # noqa: BLE001 - settle each record independently
+        except Exception as error:
             report.errors.append(record.decision_id)
             self._on_error(record, error)
             return

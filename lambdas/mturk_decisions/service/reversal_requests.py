@@ -49,9 +49,9 @@ def parse(event: object) -> tuple[dict[str, Any], str]:
         if value is not None and not is_mturk_id(value):
             raise MalformedEvent(f"detail.{name} is not an MTurk id")
     workers = detail.get("workerIds")
-    if workers is not None:
-        if assignment_id or not isinstance(workers, list) or not all(is_worker_id(w) for w in workers):
-            raise MalformedEvent("detail.workerIds must be a list of worker ids, with a hitId")
+    if workers is not None and (
+            assignment_id or not isinstance(workers, list) or not all(is_worker_id(w) for w in workers)):
+        raise MalformedEvent("detail.workerIds must be a list of worker ids, with a hitId")
     for name in ("feedback", "reason", "requester"):
         if detail.get(name) is not None and not isinstance(detail[name], str):
             raise MalformedEvent(f"detail.{name} must be a string")

@@ -355,7 +355,7 @@ class UploadService:
                     if assignment_id not in facts:
                         self._look_up(facts, assignment_id)
                 facts.ready(hit_id)
-        except BaseException as error:  # noqa: BLE001 - handed to the thread that plans (it raises it)
+        except BaseException as error:
             facts.fail(error)
 
     def _read_hit(self, hit_id: str, wanted: set[str], facts: _Facts) -> None:
