@@ -19,7 +19,6 @@ for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AW
 
 import moto  # noqa: E402,F401  (must precede any code that builds boto3 clients)
 
-
 # The MTurk secret must never appear in a log line or a response: any test whose captured output holds
 # it fails the whole run, whichever suite it belongs to.
 from local.stack import DEMO_MTURK_KEY  # noqa: E402

@@ -147,9 +147,7 @@ def resource_policies(template: dict, resolver: Resolver, target_logical_id: str
     found = []
     for resource in template["Resources"].values():
         props, kind = resource.get("Properties", {}), resource["Type"]
-        if kind == "AWS::SNS::TopicPolicy" and {"Ref": target_logical_id} in props.get("Topics", []):
-            found.append(props["PolicyDocument"])
-        elif kind == "AWS::SQS::QueuePolicy" and {"Ref": target_logical_id} in props.get("Queues", []):
+        if (kind == "AWS::SNS::TopicPolicy" and {"Ref": target_logical_id} in props.get("Topics", [])) or (kind == "AWS::SQS::QueuePolicy" and {"Ref": target_logical_id} in props.get("Queues", [])):
             found.append(props["PolicyDocument"])
         elif kind == "AWS::Events::EventBusPolicy" and props.get("EventBusName") == {"Ref": target_logical_id}:
             found.append({"Statement": [props["Statement"]]} if "Statement" in props else props.get("Policy", {}))

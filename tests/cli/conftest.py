@@ -10,8 +10,9 @@ and restores the previous ones after: the two suites can share a process in any 
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -54,7 +55,7 @@ class FakeApi:
         self.calls: list[Call] = []
         self._routes: list[tuple[str, str, Callable[[Call], bool] | None, list[Any]]] = []
 
-    def on(self, method: str, path: str, *responses: Any, when: Callable[[Call], bool] | None = None) -> "FakeApi":
+    def on(self, method: str, path: str, *responses: Any, when: Callable[[Call], bool] | None = None) -> FakeApi:
         self._routes.append((method.upper(), path, when, list(responses)))
         return self
 

@@ -26,8 +26,8 @@ class StubApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self): stub.serve(self)  # noqa: E704
-            def do_POST(self): stub.serve(self)  # noqa: E704
+            def do_GET(self): stub.serve(self)
+            def do_POST(self): stub.serve(self)
 
             def log_message(self, *args):
                 return
@@ -37,7 +37,7 @@ class StubApi:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/prod"
 
-    def answer(self, status: int, body: object, headers: dict | None = None) -> "StubApi":
+    def answer(self, status: int, body: object, headers: dict | None = None) -> StubApi:
         self.answers.append((status, body, headers or {}))
         return self
 

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from mturk_decisions_cli.errors import ExitCode, exit_code_for_status
-from mturk_decisions_cli.errors import TransportError
+from mturk_decisions_cli.errors import ExitCode, TransportError, exit_code_for_status
 
 AID = "3YM12KYBHYJ0H7SAKGI4N4GYSZ6P2B"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
-from tests.stacks import serving as serving_stack, suite_stack
+from tests.stacks import serving as serving_stack
+from tests.stacks import suite_stack
 
 
 @pytest.fixture(scope="session")

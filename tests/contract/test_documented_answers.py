@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-
 UNKNOWN = "3NOSUCHTHING00000000000000000001"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("schemathesis")
 
-from tests.contract.test_documented_successes import call  # noqa: E402,F401  (the fixture)
+from tests.contract.test_documented_successes import call  # noqa: F401  (the fixture)
 
 NOTICE = {"subject": "Your rejected work was approved", "message": "We reversed the rejection."}
 

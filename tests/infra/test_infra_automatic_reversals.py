@@ -42,7 +42,7 @@ def test_schedule_table_keys_and_indexes_match_the_pynamodb_model(synth):
     assert indexes["by-state"]["KeySchema"] == [{"AttributeName": "state", "KeyType": "HASH"},
                                                 {"AttributeName": "due_key", "KeyType": "RANGE"}]
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert attributes == {k: "S" for k in ("assignment_id", "pending", "due_key", "deadline_key", "state")}
+    assert attributes == dict.fromkeys(("assignment_id", "pending", "due_key", "deadline_key", "state"), "S")
     # And no TTL: a pending reversal never expires by itself
     assert "TimeToLiveSpecification" not in props
 

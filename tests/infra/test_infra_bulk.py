@@ -8,7 +8,6 @@ from aws_cdk.assertions import Match
 
 from infra.constructs.bulk_decisions import event_source_max_concurrency
 
-
 # ---- batch table --------------------------------------------------------------------------------
 
 

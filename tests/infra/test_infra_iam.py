@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # Actions that have no resource-level permissions and therefore may use Resource "*".
 RESOURCE_STAR_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -171,7 +172,6 @@ def test_batch_worker_grants_are_exactly_what_it_calls(synth):
 def test_batch_worker_can_neither_use_the_idempotency_table_nor_send_to_another_queue(synth):
     # Given the batch worker's policy statements
     statements = synth.statements(synth.stack.bulk.worker)
-    actions = {action for s in statements for action in _as_list(s["Action"])}
     resources = json.dumps([s["Resource"] for s in statements])
     # Then the idempotency cache (an API concern) is out of its reach ...
     assert synth.logical_id(synth.stack.audit_store.idempotency_table) not in resources

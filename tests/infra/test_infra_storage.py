@@ -44,7 +44,7 @@ def test_audit_table_keys_and_indexes_match_the_pynamodb_model(synth):
         ]
         assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     attributes = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert attributes == {k: "S" for k in ("assignment_id", "decision_key", "worker_id", "hit_id", "pending", "day")}
+    assert attributes == dict.fromkeys(("assignment_id", "decision_key", "worker_id", "hit_id", "pending", "day"), "S")
 
 
 def test_idempotency_table_matches_powertools_defaults(synth):

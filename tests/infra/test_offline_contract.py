@@ -39,8 +39,9 @@ import copy
 import json
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -255,7 +256,7 @@ def identify(raw: Raw, naming: set[str] | None = None) -> Side:
                 "dead_letter_queue": queues.get(redrive["dead_letter_queue"], f"<{redrive['dead_letter_queue']}>"),
             },
         }
-    for rid, rule in raw.rules.items():
+    for rule in raw.rules.values():
         targets = {named(t["ref"]): named(t["dead_letter_queue"]) for t in rule["targets"]}
         name = f"on {bus_identity(rule['bus'])} to {', '.join(sorted(f'{k} {i}' for k, i in targets)) or 'nothing'}"
         side.rules[name] = {"pattern": rule["pattern"], "targets": targets}

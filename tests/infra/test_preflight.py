@@ -555,7 +555,7 @@ def test_given_the_region_when_resolving_layers_then_only_the_public_layer_is_ex
 def test_given_a_missing_external_layer_when_checked_then_it_stops():
     # Given
     stack = stack_of(public_layer_template())
-    missing = {arn: "ResourceNotFoundException" for arn in external_layers(stack, healthy_account())}
+    missing = dict.fromkeys(external_layers(stack, healthy_account()), "ResourceNotFoundException")
 
     # When
     findings = check_layers(stack, healthy_account(missing_layers=missing), Options())

@@ -300,8 +300,8 @@ class TestAuth:
 
     def test_wrongly_signed_request_is_403(self, stack, seed):
         # Given
-        from tests.integration.conftest import SignedApi
         from local.stack import DEMO_PRINCIPAL
+        from tests.integration.conftest import SignedApi
 
         impostor = SignedApi(stack.gateway.url, DEMO_PRINCIPAL.access_key_id, "not-the-secret")
         # When

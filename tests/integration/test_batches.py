@@ -357,10 +357,10 @@ def test_given_an_idempotency_key_when_a_submit_is_retried_then_the_same_batch(a
     hit, ids = hit_with("Rejected", "Rejected")
     key = {"Idempotency-Key": f"submit-{uuid.uuid4()}"}
     if route == "batches":
-        send = lambda: api.post("/batches", {"items": [{"assignmentId": i, "action": "reverse"} for i in ids]},  # noqa: E731
+        send = lambda: api.post("/batches", {"items": [{"assignmentId": i, "action": "reverse"} for i in ids]},
                                 headers=key)
     else:
-        send = lambda: api.post(f"/hits/{hit}/reversals", {"reason": "bad rule"}, headers=key)  # noqa: E731
+        send = lambda: api.post(f"/hits/{hit}/reversals", {"reason": "bad rule"}, headers=key)
     first = send()
     # When the same submit is retried
     second = send()

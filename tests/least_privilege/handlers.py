@@ -10,11 +10,11 @@ PRIVATE = ("worker-feedback-PRIVATE", "message-body-PRIVATE", "secret-value-PRIV
 
 def aws_calls(event: dict, context) -> dict:
     import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from botocore.config import Config
     from pynamodb.attributes import UnicodeAttribute
     from pynamodb.models import Model
     from pynamodb.transactions import TransactWrite
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     endpoint, region = os.environ["RECORDER_ENDPOINT"], "us-east-1"
     table, queue, secret, bus = event["table"], event["queue"], event["secret"], event["bus"]
@@ -41,6 +41,6 @@ def aws_calls(event: dict, context) -> dict:
         aws_secret_access_key="S", config=Config(retries={"total_max_attempts": 1}, connect_timeout=0.5))
     try:
         mturk.get_account_balance()
-    except Exception:  # noqa: BLE001 - nothing listens there: the call is attempted, never recorded
+    except Exception:
         pass
     return {"ok": True}

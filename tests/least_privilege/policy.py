@@ -456,7 +456,7 @@ class TemplateModel:
     def _statements(self, source: str, document: Mapping[str, Any]) -> list[Statement]:
         statements = []
         for position, raw in enumerate(as_list(document.get("Statement", []))):
-            def strings(key: str) -> tuple[str, ...]:
+            def strings(key: str, raw: Mapping[str, Any] = raw) -> tuple[str, ...]:
                 if key not in raw:
                     return ()
                 try:

@@ -228,7 +228,7 @@ class Scenarios:
         by_hit = self.call("POST", f"/hits/{reversals_hit}/reversals", {"reason": "bad gold question"},
                            expect=202).json()["batchId"]
         for batch_id in (batch, from_csv, by_hit):  # the worker, through the work queue
-            wait_until(lambda: self.batch_done(batch_id), f"batch {batch_id} processed by the worker")
+            wait_until(lambda batch_id=batch_id: self.batch_done(batch_id), f"batch {batch_id} processed by the worker")
         self.log.step("batch worker: 3 batches processed from the work queue")
         self.call("GET", f"/batches/{batch}")
 
@@ -249,7 +249,8 @@ class Scenarios:
             assert put.status_code == 200, put.text
             self.record_presigned_put(created["upload"]["url"])
             batch_id = created["batchId"]
-            wait_until(lambda: self.call("GET", f"/batches/{batch_id}/plan").json()["status"] == expected,
+            wait_until(lambda batch_id=batch_id, expected=expected:
+                       self.call("GET", f"/batches/{batch_id}/plan").json()["status"] == expected,
                        f"the upload {expected}")
         self.call("GET", f"/batches/{batch_id}/plan?outcome=reject")
         self.call("POST", f"/batches/{batch_id}/apply", expect=400)  # the INVALID one

@@ -26,7 +26,7 @@ def deny(actions, resources, conditions=None, principal=None) -> Statement:
 def template(role_statements: list[dict], extra: dict | None = None) -> dict:
     """A template with one function (handler a.b.handler), its role, one KMS-encrypted table with an index,
     a secret under its own key, a queue and a bus; the function's environment names them all."""
-    arn = lambda logical_id: {"Fn::GetAtt": [logical_id, "Arn"]}  # noqa: E731
+    arn = lambda logical_id: {"Fn::GetAtt": [logical_id, "Arn"]}
     root = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]]}
     key_policy = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"}]}
     resources = {
@@ -143,7 +143,7 @@ def test_a_table_under_a_customer_managed_key_needs_the_key_grant_through_dynamo
     # When
     [kms] = analyse([get], [call]).kms_decisions
     # Then
-    assert not kms.allowed and "kms:Decrypt" == kms.request.action
+    assert not kms.allowed and kms.request.action == "kms:Decrypt"
     # And only a grant through DynamoDB is enough
     via_secrets = {**DECRYPT_VIA_DYNAMODB, "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.x"}}}
     assert not analyse([get, via_secrets], [call]).kms_decisions[0].allowed

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from local.runtime import ProcessEnvironments
-
 from tests.waiting import wait_until  # noqa: F401  (the local tests import it from here)
 
 HANDLERS = "tests.local.handlers"

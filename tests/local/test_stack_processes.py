@@ -3,7 +3,6 @@ the functions build their own dependencies with the simulator's clock, a failed 
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta

@@ -62,7 +62,7 @@ def at_once(*actions: Callable[[], Any]) -> list[Any]:
         barrier.wait()
         try:
             results[index] = actions[index]()
-        except Exception as error:  # noqa: BLE001 - an invocation's failure is a result to check
+        except Exception as error:
             results[index] = error
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
 
 import pytest
 
-from mturk_decisions.adapters.work_queue import Chunk
 from tests.parallel.conftest import PARALLEL, at_once
 from tests.reliability.harness import WRITES, make_reconciler
 

@@ -19,7 +19,8 @@ import pytest
 from local.stack import DEMO_MTURK_KEY, REGION, provision
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 from tests.reliability.harness import CrashingAudit, CrashPlan, InProcessMTurkClient
-from tests.stacks import serving as serving_stack, suite_stack
+from tests.stacks import serving as serving_stack
+from tests.stacks import suite_stack
 
 
 @pytest.fixture(scope="session")
@@ -67,19 +68,19 @@ def crash_world(stack) -> CrashWorld:
 
     suffix = f"-crash-{uuid.uuid4().hex[:8]}"
     names = provision(stack.moto_url, DEMO_MTURK_KEY, suffix)
-    sim = MTurkSimulator()
+    crash_sim = MTurkSimulator()
     key = "CRASHREQUESTERKEY001"
-    sim.add_requester(key, "crash-requester-secret-not-real", balance="100000.00")
+    crash_sim.add_requester(key, "crash-requester-secret-not-real", balance="100000.00")
     crash = CrashPlan()
-    client = InProcessMTurkClient(sim, key, crash)
+    client = InProcessMTurkClient(crash_sim, key, crash)
     retry = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0)
     gateway = Boto3MTurkGateway(lambda: client, retry=retry, sleep=lambda seconds: None)
     paced = Boto3MTurkGateway(lambda: client, retry=retry, sleep=lambda seconds: None,
                               pacer=AdaptivePacer(initial_rate=1000.0, max_rate=1e6, sleep=lambda seconds: None))
     audit = DynamoAuditStore.for_table(names["AUDIT_TABLE_NAME"], REGION, stack.moto_url)
     crashing = CrashingAudit(audit, crash)
-    service = DecisionService(gateway, crashing, clock=sim.clock.now)
-    return CrashWorld(sim, key, names, stack.moto_url, crash, client, audit, crashing, gateway, paced, service)
+    service = DecisionService(gateway, crashing, clock=crash_sim.clock.now)
+    return CrashWorld(crash_sim, key, names, stack.moto_url, crash, client, audit, crashing, gateway, paced, service)
 
 
 @pytest.fixture()

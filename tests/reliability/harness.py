@@ -12,7 +12,7 @@ import os
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -95,7 +95,7 @@ def _boto_shaped(value: Any, key: str | None = None) -> Any:
     if isinstance(value, list):
         return [_boto_shaped(v) for v in value]
     if key in _TIMESTAMPS and isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     return value
 
 
@@ -241,7 +241,7 @@ def make_reconciler(mturk, audit, clock: Callable[[], datetime]):
     import inspect
 
     cls = reconciler_class()
-    later = lambda: clock() + timedelta(hours=1)  # noqa: E731
+    later = lambda: clock() + timedelta(hours=1)
     default = inspect.signature(cls).parameters.get("older_than")
     if default is not None and isinstance(default.default, (int, float)):
         return cls(mturk, audit, later, older_than=0)
@@ -296,7 +296,7 @@ def _sign_at(signer, request, when: datetime) -> None:
     import botocore.auth
 
     original = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda *args, **kwargs: when.astimezone(timezone.utc).replace(tzinfo=None)
+    botocore.auth.get_current_datetime = lambda *args, **kwargs: when.astimezone(UTC).replace(tzinfo=None)
     try:
         signer.add_auth(request)
     finally:

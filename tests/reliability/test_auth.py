@@ -3,7 +3,7 @@ Lambda handler never runs for it (no MTurk call, no audit record)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -38,7 +38,7 @@ SIGNERS = {
     # A deploy mistake the gateway must not hide: a client configured for another region than the API's.
     "other-region": SigV4RequestsAuth(_key(), DEMO_PRINCIPAL.secret_access_key, region="eu-west-1"),
     "stale-date": SigV4RequestsAuth(_key(), DEMO_PRINCIPAL.secret_access_key,
-                                    when=datetime.now(timezone.utc) - timedelta(minutes=20)),
+                                    when=datetime.now(UTC) - timedelta(minutes=20)),
 }
 
 

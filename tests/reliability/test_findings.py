@@ -15,6 +15,7 @@ from mturk_decisions.domain.errors import DecisionError, DecisionInProgress
 from mturk_decisions.domain.model import Action, DecisionRequest, Source
 from tests.reliability.harness import Crash, check_intent, finding, make_reconciler
 
+
 def _assignment(world, status: str) -> str:
     hit = world.sim.add_hit(world.key, reward="0.50", max_assignments=1)
     return world.sim.add_assignment(hit, status=status, submitted_at=world.sim.clock.now() - timedelta(days=2))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -26,7 +26,7 @@ from mturk_decisions.domain.rules import validate_feedback
 from tests.reliability.harness import finding, scaled
 
 EXAMPLES = scaled(300, 3000)
-NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text that reaches the interesting places: control characters, the 1024 boundary, non-ASCII, astral.

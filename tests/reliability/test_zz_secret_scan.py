@@ -38,7 +38,7 @@ class _Everything(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a malformed record: keep its raw parts
+        except Exception:
             text = f"{record.msg!r} {record.args!r}"
         parts = [text, repr(record.args), repr(getattr(record, "__dict__", {}))]
         if record.exc_info:
@@ -90,8 +90,8 @@ def _csv(rows) -> bytes:
 
 def _broad_scenario(stack, api, sim, seed) -> list:
     answers = []
-    post = lambda path, body=None, **kw: answers.append(api.post(path, body, **kw)) or answers[-1]  # noqa: E731
-    get = lambda path, **kw: answers.append(api.get(path, **kw)) or answers[-1]  # noqa: E731
+    post = lambda path, body=None, **kw: answers.append(api.post(path, body, **kw)) or answers[-1]
+    get = lambda path, **kw: answers.append(api.get(path, **kw)) or answers[-1]
     # decisions, dry runs, refusals, idempotent replays, reads
     submitted, rejected, old = seed("Submitted"), seed("Rejected", days_ago=2), seed("Rejected", days_ago=45)
     post(f"/assignments/{seed('Submitted')}/reject?dryRun=true", {"feedback": "dry"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import requests
@@ -16,7 +16,7 @@ KEY = "SIMKEYREQUESTERA"
 SECRET = "sim-secret-a"
 OTHER_KEY = "SIMKEYREQUESTERB"
 OTHER_SECRET = "sim-secret-b"
-T0 = datetime(2026, 1, 15, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
 TARGET_PREFIX = "MTurkRequesterServiceV20170117"
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})

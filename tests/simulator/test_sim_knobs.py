@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,7 +23,7 @@ def test_clock_follows_wall_time_until_set():
     # Given
     clock = Clock()
     # When / Then
-    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(seconds=1)
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
     assert not clock.frozen
 
 
@@ -31,19 +31,19 @@ def test_clock_set_advance_freeze_resume():
     # Given
     clock = Clock()
     # When / Then setting and advancing it freezes it
-    assert clock.set(datetime(2026, 3, 1, 9, 30)) == datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)  # naive is UTC
-    assert clock.advance(days=30, seconds=1) == datetime(2026, 3, 31, 9, 30, 1, tzinfo=timezone.utc)
+    assert clock.set(datetime(2026, 3, 1, 9, 30)) == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)  # naive is UTC
+    assert clock.advance(days=30, seconds=1) == datetime(2026, 3, 31, 9, 30, 1, tzinfo=UTC)
     assert clock.now() == clock.now() and clock.frozen
     # When it resumes
     clock.resume()
     time.sleep(0.01)
     # Then it moves again, and advancing adds to it
-    assert not clock.frozen and clock.now() > datetime(2026, 3, 31, 9, 30, 1, tzinfo=timezone.utc)
+    assert not clock.frozen and clock.now() > datetime(2026, 3, 31, 9, 30, 1, tzinfo=UTC)
     before = clock.now()
     assert clock.advance(hours=2) - before >= timedelta(hours=2)
     # And after a reset it follows wall time
     clock.reset()
-    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(seconds=1)
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
 
 
 def test_responses_and_error_texts_use_the_simulated_clock(sim, mturk):

@@ -52,7 +52,7 @@ def test_in_process_server_start_stop_and_context_manager():
     server.stop()
     server.stop()
     with pytest.raises(RuntimeError):
-        server.url
+        _ = server.url
     # And as a context manager it serves while open
     with SimulatorServer(port=0) as again:
         assert again.url.startswith("http://127.0.0.1:")

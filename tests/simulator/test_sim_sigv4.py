@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import botocore.auth
@@ -149,7 +149,7 @@ def test_missing_x_amz_date_is_an_incomplete_signature():
 def test_clock_skew_limit_is_15_minutes(offset, outcome):
     # Given a request signed now, verified at a wall-clock time `offset` later
     received = _sign()
-    signed_at = datetime.strptime(received[3]["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    signed_at = datetime.strptime(received[3]["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     # When / Then
     if outcome is None:
         assert _verify(received, now=signed_at + offset)
@@ -232,7 +232,7 @@ def test_unsigned_request_is_refused_with_403(server):
 def test_boto3_with_a_clock_20_minutes_behind_is_refused(server, monkeypatch):
     # Given a client whose clock is 20 minutes slow
     monkeypatch.setattr(botocore.auth, "get_current_datetime",
-                        lambda: datetime.now(timezone.utc) - timedelta(minutes=20))
+                        lambda: datetime.now(UTC) - timedelta(minutes=20))
     client = make_client(server)
     # When it calls
     with pytest.raises(client.exceptions.ClientError) as exc:

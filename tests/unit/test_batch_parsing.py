@@ -2,7 +2,8 @@ import csv
 import io
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mturk_decisions.domain.batch import InvalidBatch, parse_item_list, parse_results_csv
 from mturk_decisions.domain.model import Action

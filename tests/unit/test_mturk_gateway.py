@@ -4,7 +4,12 @@ from botocore.stub import Stubber
 
 from mturk_decisions.adapters.mturk import Boto3MTurkGateway, RetryPolicy, resolve_endpoint
 from mturk_decisions.domain.errors import (
-    AssignmentNotFound, InsufficientFunds, MTurkCredentialsInvalid, MTurkFault, MTurkThrottled, WrongAssignmentState,
+    AssignmentNotFound,
+    InsufficientFunds,
+    MTurkCredentialsInvalid,
+    MTurkFault,
+    MTurkThrottled,
+    WrongAssignmentState,
 )
 
 
@@ -97,7 +102,7 @@ def test_assignments_of_a_hit_are_read_100_per_page(stubbed):
     gateway, stubber, _, _ = stubbed
     hit = {"HITId": "H1", "Reward": "0.50", "MaxAssignments": 150, "HITStatus": "Reviewable"}
     stubber.add_response("get_hit", {"HIT": hit}, {"HITId": "H1"})
-    page = lambda n, start: [{"AssignmentId": f"A{start + i}", "WorkerId": "AW", "HITId": "H1",  # noqa: E731
+    page = lambda n, start: [{"AssignmentId": f"A{start + i}", "WorkerId": "AW", "HITId": "H1",
                               "AssignmentStatus": "Rejected"} for i in range(n)]
     stubber.add_response("list_assignments_for_hit", {"Assignments": page(100, 0), "NextToken": "t1", "NumResults": 100},
                          {"HITId": "H1", "MaxResults": 100, "AssignmentStatuses": ["Rejected"]})

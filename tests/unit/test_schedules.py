@@ -104,7 +104,6 @@ def test_a_well_formed_reversal_request_names_its_actor():
 # ----- claims before acts, and what confirm/cancel answer (issue #9) -----
 
 from mturk_decisions.domain.errors import MTurkFault, ScheduleNotPending  # noqa: E402
-from mturk_decisions.domain.schedule import ScheduledReversal  # noqa: E402
 
 
 def provisional_due_now(scheduler, mturk, store, clock):
