@@ -10,7 +10,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup test browser demo walkthrough bench bench-quick reliability-long clean
+.PHONY: setup test lint browser demo walkthrough bench bench-quick reliability-long clean
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml infra/a
 	$(PIP) install -q --no-deps -e .
 	touch $@
 
-test: setup node_modules/.installed browser
+test: setup node_modules/.installed browser lint
 	$(PY) -m pytest
+
+# Static checks (configuration in pyproject.toml): ruff everywhere; mypy strict on the Lambda code, the MTurk
+# simulator and the CLI, pragmatic on the CDK app and the offline stack; the test fakes against the ports.
+MYPY_TARGETS := lambdas/mturk_decisions mturk_decisions_cli local infra app.py tests/fakes.py tests/static/test_ports.py
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_TARGETS)
 
 # Debian's Chromium for the browser tests (tests/docs_ui, driven by Playwright from requirements-dev.txt):
 # installed with apt-get once, when /usr/bin/chromium is missing; no test tool ever downloads a browser.
