@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mturk_decisions.domain.batch import BatchItem, ItemStatus
 from mturk_decisions.domain.model import Action
@@ -41,7 +41,7 @@ def seed_batch(store, items: int) -> tuple[str, float]:
     rows = [BatchItem(line, f"3BENCHSTATUS{line:018d}", Action.APPROVE, hit_id=f"3BENCHHIT{line // 500:021d}",
                       approve_or_reverse=True) for line in range(1, items + 1)]
     started = time.monotonic()
-    info = BatchInfo(batch_id, datetime.now(timezone.utc), ACTOR, "json", items)
+    info = BatchInfo(batch_id, datetime.now(UTC), ACTOR, "json", items)
     if not store.create(info, rows, []):
         raise RuntimeError(f"batch {batch_id} existed already")
     store.mark_queued(batch_id)

@@ -14,6 +14,8 @@ as a fraction of R.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,7 +61,7 @@ def write_gaps(calls, top: int = 5) -> dict:
     """Where the writes paused: the longest gaps between consecutive successful writes, and the time lost in
     gaps over 0.25 s (ramp-up, chunk changes, backoff after throttles)."""
     ok = sorted(call.sim_time for call in calls if call.operation == "ApproveAssignment" and call.outcome == "ok")
-    gaps = sorted(((b - a).total_seconds() for a, b in zip(ok, ok[1:])), reverse=True)
+    gaps = sorted(((b - a).total_seconds() for a, b in itertools.pairwise(ok)), reverse=True)
     return {"longest_seconds": [round(gap, 3) for gap in gaps[:top]],
             "seconds_in_gaps_over_250ms": round(sum(gap for gap in gaps if gap > 0.25), 3)}
 
@@ -75,15 +77,12 @@ def _outcomes(calls) -> dict[str, int]:
 def reset_shared_pacer(stack) -> None:
     """Each workload starts from the pacer's defaults (a requester's real limit does not change between
     batches; the bench's does, and the pacer would otherwise start from the previous workload's ceiling)."""
+    from local.stack import REGION
     from mturk_decisions.adapters.shared_pacer import PACER_KEY, pacer_model
 
-    from local.stack import REGION
-
     model = pacer_model(stack.env["BATCH_TABLE_NAME"], REGION, stack.moto_url)
-    try:
+    with contextlib.suppress(model.DoesNotExist):
         model.get(*PACER_KEY).delete()
-    except model.DoesNotExist:
-        pass
 
 
 def run_bulk(stack, api, counter, workload: Workload, timeout: float = 900.0) -> dict:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 from bench.env import LAMBDAS, ROOT
@@ -251,7 +252,7 @@ class OfflineServices:
     def __init__(self, suffix: str = "-coldstart") -> None:
         self.suffix = suffix
 
-    def __enter__(self) -> "OfflineServices":
+    def __enter__(self) -> OfflineServices:
         import logging
 
         from local.moto_server import SerializedMotoServer
@@ -398,9 +399,9 @@ class _BenchContext:
 
 
 def _now() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def first_events(runs: int = 15, latency: float = 0.150) -> dict:

@@ -37,7 +37,7 @@ class DynamoDBWriteCounter:
         self.calls: Counter[str] = Counter()
         self._original = None
 
-    def install(self) -> "DynamoDBWriteCounter":
+    def install(self) -> DynamoDBWriteCounter:
         original = botocore.client.BaseClient._make_api_call
         counter = self
 
@@ -55,7 +55,7 @@ class DynamoDBWriteCounter:
             botocore.client.BaseClient._make_api_call = self._original
             self._original = None
 
-    def observe_moto(self, server: Any) -> "DynamoDBWriteCounter":
+    def observe_moto(self, server: Any) -> DynamoDBWriteCounter:
         """Count every DynamoDB request the serialized moto server receives (instead of this process's)."""
         import json
 
@@ -86,7 +86,7 @@ class DynamoDBWriteCounter:
         with self._lock:
             return {"writeItems": dict(self.items), "calls": dict(self.calls)}
 
-    def __enter__(self) -> "DynamoDBWriteCounter":
+    def __enter__(self) -> DynamoDBWriteCounter:
         return self.install()
 
     def __exit__(self, *exc: object) -> None:

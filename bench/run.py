@@ -11,7 +11,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.env import ROOT, prepare
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "parts": sorted(parts),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - began, 1),
     }
     results["details"] = details
@@ -278,7 +278,7 @@ def table(results: dict) -> str:
         rows.append((name, shown, "" if not goal else f"{'<=' if goal[1] == 'max' else '>='} {goal[0]:g}", verdict))
     parameters = results["parameters"]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("")
     lines.append(f"R={parameters['rate_per_second']:g}/s burst {parameters['burst']:g}, latency "

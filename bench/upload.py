@@ -29,7 +29,8 @@ HEADER = ["HITId", "HITTypeId", "Title", "Description", "Keywords", "Reward", "C
           "AssignmentId", "WorkerId", "AssignmentStatus", "AcceptTime", "SubmitTime", "AutoApprovalTime",
           "WorkTimeInSeconds", "Input.text_id", "Answer.summary", "Answer.critique", "Answer.comments",
           "Approve", "Reject"]
-_WORDS = ("the participant wrote a detailed answer, with commas, \"quoted words\" and a second line\n"
+# One sentence reads better than its list of words.
+_WORDS = ("the participant wrote a detailed answer, with commas, \"quoted words\" and a second line\n"  # noqa: SIM905
           "explaining the reasoning behind each label in the image; ").split(" ")
 
 

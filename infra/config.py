@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from aws_cdk import aws_logs as logs
 
@@ -145,7 +146,7 @@ class ServiceConfig:
         return tuple(p for p in self.allowed_principals if not _ACCOUNT_ID.match(p))
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> "ServiceConfig":
+    def from_context(cls, get: Callable[[str], Any]) -> ServiceConfig:
         """Build from a context getter such as `app.node.try_get_context`."""
 
         def value(key: str) -> Any:
@@ -190,39 +191,40 @@ def _rates(value: Callable[[str], Any]) -> tuple[float, float]:
 
 
 def _api_settings(value: Callable[[str], Any]) -> dict[str, Any]:
-    return dict(
-        api_throttle_rate_limit=_float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
-        api_throttle_burst_limit=_int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
-        api_reserved_concurrency=_optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),
-        stage_name=_match(str(value("stageName")), _STAGE_NAME, "stageName"),
-        log_retention_days=_retention_days(value("logRetentionDays")),
-        api_gateway_cloudwatch_role=_bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
-    )
+    return {
+        "api_throttle_rate_limit": _float(value("apiThrottleRateLimit"), "apiThrottleRateLimit", 0.1, 10_000),
+        "api_throttle_burst_limit": _int(value("apiThrottleBurstLimit"), "apiThrottleBurstLimit", 1, 5_000),
+        "api_reserved_concurrency": _optional_int(value("apiReservedConcurrency"), "apiReservedConcurrency", 1, 1_000),
+        "stage_name": _match(str(value("stageName")), _STAGE_NAME, "stageName"),
+        "log_retention_days": _retention_days(value("logRetentionDays")),
+        "api_gateway_cloudwatch_role": _bool(value("apiGatewayCloudWatchRole"), "apiGatewayCloudWatchRole"),
+    }
 
 
 def _function_settings(value: Callable[[str], Any]) -> dict[str, Any]:
-    return dict(
+    return {
         # SQS event sources run at least 2 workers at once: a reservation of 1 would throttle receives.
-        worker_reserved_concurrency=_optional_int(
+        "worker_reserved_concurrency": _optional_int(
             value("workerReservedConcurrency"), "workerReservedConcurrency", 2, 1_000
         ),
         # The work queue keeps a message 4 days: an age alarm beyond that could never fire.
-        work_queue_max_age_minutes=_int(
+        "work_queue_max_age_minutes": _int(
             value("workQueueMaxAgeMinutes"), "workQueueMaxAgeMinutes", 1, 4 * 24 * 60 - 1
         ),
-        sweeper_reserved_concurrency=_optional_int(
+        "sweeper_reserved_concurrency": _optional_int(
             value("sweeperReservedConcurrency"), "sweeperReservedConcurrency", 1, 1_000
         ),
         # Never below the longest function timeout: the reconciler would settle decisions still
         # in flight. At most 7 days: a PENDING record left longer than that is an incident already.
-        reconcile_after_seconds=_int(
+        "reconcile_after_seconds": _int(
             value("reconcileAfterSeconds"), "reconcileAfterSeconds", LONGEST_FUNCTION_TIMEOUT_SECONDS, 7 * 24 * 3600
         ),
-        website_rejection_grace=_grace(value("websiteRejectionGrace")),
-        event_archive_retention_days=_int(
+        "website_rejection_grace": _grace(value("websiteRejectionGrace")),
+        "event_archive_retention_days": _int(
             value("eventArchiveRetentionDays"), "eventArchiveRetentionDays", 1, 3_650
         ),
-    )
+    }
+
 
 def _match(raw: Any, pattern: re.Pattern[str], key: str) -> str:
     text = str(raw).strip()

@@ -47,9 +47,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from infra.check_lines import CheckLine
 
@@ -162,7 +163,7 @@ def context_key_for(logical_id: str, resource: Mapping[str, Any]) -> str | None:
     handler = str(props.get("Handler") or "")
     module = handler.rsplit(".", 1)[0]
     path = str((resource.get("Metadata") or {}).get("aws:cdk:path") or "")
-    for handler_module, fragment, key in RESERVATION_KEYS:
+    for handler_module, _fragment, key in RESERVATION_KEYS:
         if module == handler_module:
             return key
     for _handler_module, fragment, key in RESERVATION_KEYS:
@@ -729,7 +730,7 @@ def parse_cdk_opts(argv: Sequence[str]) -> CdkOptions:
         if word in ("-c", "--context", "--profile") and i + 1 < len(words):
             value = words[i + 1]
             i += 1
-        elif word.startswith("--context=") or word.startswith("--profile="):
+        elif word.startswith(("--context=", "--profile=")):
             word, value = word.split("=", 1)
         elif word.startswith("-c") and len(word) > 2:
             word, value = "-c", word[2:]
@@ -800,7 +801,7 @@ def _read_identity(client: Callable[[str], Any], values: dict[str, Any], errors:
         identity = client("sts").get_caller_identity()
         values["account_id"], values["caller_arn"] = identity["Account"], identity["Arn"]
         values["partition"] = identity["Arn"].split(":")[1]
-    except Exception as error:  # noqa: BLE001 - NoCredentialsError, expired tokens, no network...
+    except Exception as error:  # NoCredentialsError, expired tokens, no network...
         errors["credentials"] = _error_text(error)
         return False
     return True
@@ -811,7 +812,7 @@ def _read_lambda_limits(client: Callable[[str], Any], values: dict[str, Any], er
         limit = client("lambda").get_account_settings()["AccountLimit"]
         values["concurrency_limit"] = limit["ConcurrentExecutions"]
         values["unreserved_concurrency"] = limit.get("UnreservedConcurrentExecutions")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         errors["lambda"] = _error_text(error)
 
 
@@ -825,7 +826,7 @@ def _read_stack(client: Callable[[str], Any], name: str, values: dict[str, Any],
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []}
         values["stack_reserved_concurrency"] = _reserved_concurrency(client("lambda"), cfn, name)
         return outputs
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         if "does not exist" not in str(error):
             errors["stack"] = _error_text(error)
         return {}
@@ -839,7 +840,7 @@ def _reserved_concurrency(lambda_client: Any, cfn: Any, name: str) -> int:
                 try:
                     concurrency = lambda_client.get_function_concurrency(FunctionName=resource["PhysicalResourceId"])
                     reserved += concurrency.get("ReservedConcurrentExecutions") or 0
-                except Exception:  # noqa: BLE001, S110 - a function being deleted, no permission: count 0
+                except Exception:  # a function being deleted, no permission: count 0
                     pass
     return reserved
 
@@ -848,7 +849,7 @@ def _read_bootstrap(client: Callable[[str], Any], parameter: str, values: dict[s
                     errors: dict[str, str]) -> None:
     try:
         values["bootstrap_version"] = int(client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         if _code(error) != "ParameterNotFound":
             errors["bootstrap"] = _error_text(error)
 
@@ -856,7 +857,7 @@ def _read_bootstrap(client: Callable[[str], Any], parameter: str, values: dict[s
 def _read_apigateway_role(client: Callable[[str], Any], values: dict[str, Any], errors: dict[str, str]) -> None:
     try:
         values["apigateway_role_arn"] = client("apigateway").get_account().get("cloudwatchRoleArn") or None
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         errors["apigateway"] = _error_text(error)
 
 
@@ -872,7 +873,7 @@ def _read_alarm_subscriptions(client: Callable[[str], Any], topic: str | None, v
                 if str(sub.get("SubscriptionArn", "")).startswith("arn:"):
                     protocols.append(f"{sub['Protocol']}")
         values["alarm_topic_subscriptions"] = tuple(protocols)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         errors["subscriptions"] = _error_text(error)
 
 
@@ -885,12 +886,12 @@ def _read_missing_layers(client: Callable[[str], Any], stack: StackTemplate, par
         for arn in sorted(external_layers(stack, partial)):
             try:
                 lambda_client.get_layer_version_by_arn(Arn=arn)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 if _code(error) in ("ResourceNotFoundException", "AccessDeniedException"):
                     missing[arn] = _code(error)
                 else:
                     raise
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         errors["layers"] = _error_text(error)
     return missing
 
@@ -936,7 +937,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     try:
         session = session_factory(cdk.profile)
-    except Exception as error:  # noqa: BLE001 - ProfileNotFound...
+    except Exception as error:  # ProfileNotFound...
         say(Finding(STOP, "credentials", f"could not load the AWS configuration: {_error_text(error)}",
                     "check --profile in CDK_OPTS / AWS_PROFILE").line())
         return 1

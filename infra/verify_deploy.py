@@ -31,10 +31,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from infra.check_lines import CheckLine
 from infra.preflight import operator_context, parse_cdk_opts, truthy
@@ -199,7 +200,7 @@ def check_secret(secretsmanager: Any, secret_arn: str | None) -> Result:
         return Result(WARN, check, "no MTurkSecretArn output", "not checked")
     try:
         described = secretsmanager.describe_secret(SecretId=secret_arn)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return Result(WARN, check, f"could not describe the secret: {_error_text(error)}", "not checked")
     stages = described.get("VersionIdsToStages") or {}
     if any("AWSCURRENT" in labels for labels in stages.values()):
@@ -251,7 +252,7 @@ class Subscriptions:
     pending: tuple[str, ...]
 
     @classmethod
-    def read(cls, sns: Any, topic_arn: str) -> "Subscriptions":
+    def read(cls, sns: Any, topic_arn: str) -> Subscriptions:
         confirmed, pending = [], []
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
             for sub in page.get("Subscriptions", []):
@@ -291,7 +292,7 @@ def action_history(cloudwatch: Any, alarm_name: str, since: datetime) -> list[st
         items = cloudwatch.describe_alarm_history(
             AlarmName=alarm_name, HistoryItemType="Action", StartDate=since - timedelta(seconds=5), MaxRecords=20
         ).get("AlarmHistoryItems", [])
-    except Exception:  # noqa: BLE001 - not allowed, not implemented (moto): the metrics still tell
+    except Exception:  # not allowed, not implemented (moto): the metrics still tell
         return None
     return [str(item.get("HistorySummary", "")) for item in items]
 
@@ -306,34 +307,34 @@ def alarm_drill(
     poll_seconds: float = 10,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
-    utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    utcnow: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[Result]:
     topic_name = topic_arn.split(":")[-1]
     try:
         alarms = stack_alarms(cloudwatch, stack_name, topic_arn)
         subscriptions = Subscriptions.read(sns, topic_arn)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return [Result(FAIL, "alarm-drill", f"could not read the alarms or the topic: {_error_text(error)}",
                        "the drill needs cloudwatch:DescribeAlarms and sns:ListSubscriptionsByTopic")]
     results = [_subscription_result(subscriptions, topic_arn)]
     if not alarms:
         return [Result(FAIL, "alarm-drill", f"no alarm notifies {topic_arn}",
-                       "redeploy (make deploy): every alarm of the stack notifies the alarm topic")] + results
+                       "redeploy (make deploy): every alarm of the stack notifies the alarm topic"), *results]
     alarm = pick_drill_alarm(alarms)
     if alarm is None:
         return [Result(WARN, "alarm-drill", f"every one of the {len(alarms)} alarms is in ALARM right now: no drill",
-                       "look at the dashboard and the alarms first")] + results
+                       "look at the dashboard and the alarms first"), *results]
     name = alarm["AlarmName"]
     if alarm.get("ActionsEnabled") is False:
         return [Result(FAIL, "alarm-drill", f"{name} has its actions disabled: it notifies nobody",
-                       f"aws cloudwatch enable-alarm-actions --alarm-names {name}")] + results
+                       f"aws cloudwatch enable-alarm-actions --alarm-names {name}"), *results]
 
     started = utcnow()
     try:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=DRILL_REASON)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return [Result(FAIL, "alarm-drill", f"could not set {name} to ALARM: {_error_text(error)}",
-                       "the drill needs cloudwatch:SetAlarmState (or run with NO_DRILL=1)")] + results
+                       "the drill needs cloudwatch:SetAlarmState (or run with NO_DRILL=1)"), *results]
     history: list[str] | None = None
     sums: dict[str, float] = {}
     reset_error = None
@@ -343,13 +344,13 @@ def alarm_drill(
     finally:
         try:
             cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=DRILL_OVER)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             reset_error = _error_text(error)
     drill = Result(OK, "alarm-drill", f"{name} set to ALARM for the drill and back to OK")
     if reset_error:
         drill = Result(WARN, "alarm-drill", f"{name} set to ALARM but not back to OK: {reset_error}",
                        "it returns to OK by itself at its next evaluation (missing data is not breaching)")
-    results = [drill, _publish_result(history, sums, topic_arn)] + results
+    results = [drill, _publish_result(history, sums, topic_arn), *results]
     if subscriptions.confirmed:
         results.append(_delivery_result(sums, subscriptions, name, wait_seconds))
     return results
@@ -466,7 +467,7 @@ def run(
                        "deploy this version of the stack (make deploy)")]
     region = region_of_url(api_url) or outputs.region or session.region_name
     if outputs.account and caller.get("Account") and outputs.account != caller["Account"]:
-        return results + [Result(FAIL, "credentials", f"the credentials are for account {caller['Account']} "
+        return [*results, Result(FAIL, "credentials", f"the credentials are for account {caller['Account']} "
                                  f"({caller.get('Arn')}) but the stack is in {outputs.account}",
                                  "use credentials of the stack's account (AWS_PROFILE or --profile in CDK_OPTS)")]
     results.append(Result(OK, "credentials", f"{caller.get('Arn')} in account {caller.get('Account')}, region {region}"))
@@ -539,7 +540,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if credentials is None:
             raise LookupError("no AWS credentials found")
         caller = session.client("sts").get_caller_identity()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         say(Result(FAIL, "credentials", f"no usable AWS credentials: {_error_text(error)}",
                    "configure them (aws configure / aws sso login / AWS_PROFILE) for the stack's account").line())
         return 1
@@ -550,7 +551,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     outputs_file = Path(args.outputs) if args.outputs else Path(args.outdir) / "outputs.json"
     try:
         outputs = load_outputs(outputs_file, stack_name, describe)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         say(Result(FAIL, "outputs", f"stack {stack_name or DEFAULT_STACK_NAME} not found ({outputs_file} or "
                    f"describe-stacks in {session.region_name}): {_error_text(error)}",
                    "make deploy first, or set AWS_REGION / --profile / -c stackName to the stack's").line())

@@ -29,10 +29,11 @@ import sys
 import threading
 import time
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from local.mturk_simulator.model import new_id
 from local.stack import (
@@ -57,6 +58,7 @@ from local.stack import (
 )
 from local.walkthrough import call
 
+_LOG = logging.getLogger("local.demo")  # demo.log: how the stop went
 STATE_ROOT = ROOT / ".demo"
 DEFAULT_API_PORT = 8787
 SCENARIO = "demo"
@@ -134,7 +136,7 @@ def write_batch_results(path: Path, seeded: dict[str, Any], hit_key: str, title:
             rejected = row["status"] == "Rejected"
             approve = "x" if rejected and index % 10 else ""
             reject = "The category does not match the photo." if not rejected and index % 2 else ""
-            submitted = datetime.fromisoformat(row["submittedAt"]).astimezone(timezone.utc)
+            submitted = datetime.fromisoformat(row["submittedAt"]).astimezone(UTC)
             writer.writerow([hit_id, "", title, f"${reward}", row["assignmentId"], row["workerId"], row["status"],
                              submitted.strftime("%a %b %d %H:%M:%S UTC %Y"),
                              f"https://example.com/photos/{index}.jpg", "shoes", approve, reject])
@@ -153,7 +155,7 @@ def exports(api_url: str, sim_url: str, ids: dict[str, Any]) -> list[str]:
 
 def write_seed_files(folder: Path, api_url: str, sim_url: str, seeded: dict[str, Any], generation: int) -> dict:
     """ids.json, batch-results.csv and env.sh of one seed of the scenario; answers the ids."""
-    ids: dict[str, Any] = {key: value for key, value in seeded["ids"].items()}
+    ids: dict[str, Any] = dict(seeded["ids"])
     ids["batch_results_csv"] = write_batch_results(folder / "batch-results.csv", seeded, "hit_bulk",
                                                    "Classify product photos (bulk)", "0.10")
     ids.update(generation=generation, simulator_url=sim_url, api_url=api_url)
@@ -339,12 +341,12 @@ def stop_all(service: RunningService, processes: list, budget: float = STOP_BUDG
         if process.poll() is None:
             process.terminate()  # the functions are stopping: nothing needs the backends any more
     service.join(deadline)
-    logging.info("stop: the functions and the gateway stopped %.2f s before the deadline", deadline - time.monotonic())
+    _LOG.info("stop: the functions and the gateway stopped %.2f s before the deadline", deadline - time.monotonic())
     for process in processes:
         try:
             process.wait(timeout=max(0.05, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            logging.info("stop: %s killed after the grace period", " ".join(process.args[1:3]))
+            _LOG.info("stop: %s killed after the grace period", " ".join(process.args[1:3]))
             process.kill()
             process.wait()
 

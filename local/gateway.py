@@ -11,15 +11,17 @@ before a request is read (a request line or headers too long, bad syntax) is nam
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.runtime import LambdaContext, as_runtime
@@ -69,14 +71,14 @@ class LocalApiGateway:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait 40 ms between them
 
-            def do_GET(self): gateway._serve(self)  # noqa: E704
-            def do_HEAD(self): gateway._serve(self)  # noqa: E704
-            def do_OPTIONS(self): gateway._serve(self)  # noqa: E704
-            def do_TRACE(self): gateway._serve(self)  # noqa: E704
-            def do_POST(self): gateway._serve(self)  # noqa: E704
-            def do_PUT(self): gateway._serve(self)  # noqa: E704
-            def do_DELETE(self): gateway._serve(self)  # noqa: E704
-            def do_PATCH(self): gateway._serve(self)  # noqa: E704
+            def do_GET(self): gateway._serve(self)
+            def do_HEAD(self): gateway._serve(self)
+            def do_OPTIONS(self): gateway._serve(self)
+            def do_TRACE(self): gateway._serve(self)
+            def do_POST(self): gateway._serve(self)
+            def do_PUT(self): gateway._serve(self)
+            def do_DELETE(self): gateway._serve(self)
+            def do_PATCH(self): gateway._serve(self)
 
             def log_message(self, *args):  # quiet: the handler logs structured JSON itself
                 return
@@ -95,7 +97,7 @@ class LocalApiGateway:
         host, port = self._server.socket.getsockname()[:2]  # the bound address (`server_address`), as str
         return f"http://{host}:{port}/{self.stage}"
 
-    def start(self) -> "LocalApiGateway":
+    def start(self) -> LocalApiGateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api-gateway", daemon=True)
         self._thread.start()
         return self
@@ -104,7 +106,7 @@ class LocalApiGateway:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "LocalApiGateway":
+    def __enter__(self) -> LocalApiGateway:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -114,7 +116,7 @@ class LocalApiGateway:
         started = time.monotonic()
         try:
             status, headers, body = self._respond(request)
-        except Exception:  # noqa: BLE001 - InvocationError, EnvironmentCrashed, a malformed proxy result
+        except Exception:  # InvocationError, EnvironmentCrashed, a malformed proxy result
             # API Gateway's answer when the Lambda integration fails.
             status, headers, body = _error(502, "BAD_GATEWAY", "Internal server error")
         headers.setdefault("Content-Type", "application/json")
@@ -125,17 +127,15 @@ class LocalApiGateway:
         request.end_headers()
         request.wfile.write(body)
         if self.request_log is not None:
-            try:
+            with contextlib.suppress(Exception):  # a log line never breaks an answer
                 self.request_log(request.command, request.path, status, (time.monotonic() - started) * 1000)
-            except Exception:  # noqa: BLE001 - a log line never breaks an answer
-                pass
 
     def _refuse(self, request: BaseHTTPRequestHandler, status: int) -> None:
         if status == HTTPStatus.NOT_IMPLEMENTED:  # a method API Gateway has no route for
-            status, headers, body = _error(403, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+            status, _headers, body = _error(403, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         else:
             phrase = HTTPStatus(status)
-            status, headers, body = _error(status, phrase.name, f"{phrase.phrase}: {phrase.description}.")
+            status, _headers, body = _error(status, phrase.name, f"{phrase.phrase}: {phrase.description}.")
         request.close_connection = True
         request.send_response(status)
         request.send_header("Content-Type", "application/json")
@@ -154,7 +154,7 @@ class LocalApiGateway:
         prefix = f"/{self.stage}"
         if split.path != prefix and not split.path.startswith(prefix + "/"):
             return _error(403, "MISSING_AUTHENTICATION_TOKEN", f"Missing Authentication Token (the API is under {prefix}/).")
-        headers = {name: value for name, value in request.headers.items()}
+        headers = dict(request.headers.items())
         try:
             caller = verify_sigv4(request.command, split.path, split.query, request.headers, body, self._secret_for)
         except SigV4Error as denied:
@@ -183,7 +183,7 @@ class LocalApiGateway:
         multi_query: dict[str, list[str]] = {}
         for name, value in pairs:
             multi_query.setdefault(name, []).append(value)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         request_id = str(uuid.uuid4())
         path = unquote(path)
         return {

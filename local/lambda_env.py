@@ -28,9 +28,10 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from local.runtime import LambdaContext
@@ -56,7 +57,7 @@ class SimulatorClock:
                 self._connection = None
                 info = self._get()
         moment = datetime.fromisoformat(info["now"].replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def _get(self) -> dict:
         if self._connection is None:
@@ -197,7 +198,7 @@ def invoke(handler: Callable[[dict, Any], Any], request: dict, log_stream_name: 
     try:
         result = handler(request["event"], context)
         json.dumps(result, default=_json_default)
-    except Exception as error:  # noqa: BLE001 - reported to the caller like Lambda's FunctionError
+    except Exception as error:  # reported to the caller like Lambda's FunctionError
         print(f"[ERROR] {type(error).__name__}: {error}\n{''.join(traceback.format_tb(error.__traceback__))}",
               file=sys.stderr, flush=True)
         return {"error": error_body(error)}
@@ -215,7 +216,7 @@ def main(argv: list[str]) -> int:
         handler = load_handler(argv[0])
         if os.environ.get("LOCAL_CLOCK_URL"):
             install_simulator_clock(os.environ["LOCAL_CLOCK_URL"])
-    except Exception as error:  # noqa: BLE001 - Lambda's Runtime.ImportModuleError / init error
+    except Exception as error:  # Lambda's Runtime.ImportModuleError / init error
         traceback.print_exc()
         send(protocol, {"initError": error_body(error)})
         return 1

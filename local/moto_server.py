@@ -26,7 +26,8 @@ import socketserver
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from werkzeug.serving import ThreadedWSGIServer
@@ -237,7 +238,7 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
             hash_key = DynamoType(key[table.hash_key_attr])
             range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
             saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-    except Exception:  # noqa: BLE001 - malformed: let moto validate it
+    except Exception:  # malformed: let moto validate it
         return None
     return saved
 

@@ -111,7 +111,7 @@ class InProcessEnvironment:
             self._invocations += 1
             try:
                 return self.handler(event, LambdaContext(self.function_name, self.timeout_seconds))
-            except Exception as error:  # noqa: BLE001 - reported like Lambda's FunctionError
+            except Exception as error:  # reported like Lambda's FunctionError
                 raise InvocationError(type(error).__name__, str(error)) from error
 
     def warm(self, count: int = 1) -> int:
@@ -336,7 +336,7 @@ class ProcessEnvironments:
         self._finalizer.detach()
         _stop_processes(processes)
 
-    def __enter__(self) -> "ProcessEnvironments":
+    def __enter__(self) -> ProcessEnvironments:
         return self
 
     def __exit__(self, *exc: Any) -> None:

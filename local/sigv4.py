@@ -17,8 +17,8 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from datetime import datetime, timedelta, timezone
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -110,7 +110,10 @@ def _parse_authorization(value: str) -> dict[str, str]:
 
 def _check_skew(amz_date: str, request_time: datetime, now: datetime) -> None:
     earliest, latest = now - MAX_CLOCK_SKEW, now + MAX_CLOCK_SKEW
-    fmt = lambda d: d.strftime(AMZ_DATE_FORMAT)  # noqa: E731
+
+    def fmt(moment: datetime) -> str:
+        return moment.strftime(AMZ_DATE_FORMAT)
+
     if request_time < earliest:
         raise _invalid(f"Signature expired: {amz_date} is now earlier than {fmt(earliest)} ({fmt(now)} - 15 min.)")
     if request_time > latest:
@@ -137,7 +140,7 @@ def _checked_date(amz_date: str | None, scope_date: str, now: datetime | None) -
     if not amz_date:
         raise _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     try:
-        request_time = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=timezone.utc)
+        request_time = datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'.") from None
     if scope_date != amz_date[:8]:
@@ -145,9 +148,9 @@ def _checked_date(amz_date: str | None, scope_date: str, now: datetime | None) -
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope_date}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     _check_skew(amz_date, request_time, now)
     return amz_date
 

@@ -31,7 +31,7 @@ class LocalSqsTrigger:
         self._count_lock = threading.Lock()
         self.invocations = 0
 
-    def start(self) -> "LocalSqsTrigger":
+    def start(self) -> LocalSqsTrigger:
         for index in range(self._concurrency):
             thread = threading.Thread(target=self._run, args=(index,), name=f"local-sqs-trigger-{index}", daemon=True)
             thread.start()
@@ -51,7 +51,7 @@ class LocalSqsTrigger:
                 continue
             try:
                 received = self.poll_once(wait_seconds=1)
-            except Exception:  # noqa: BLE001 - keep polling like the managed trigger does
+            except Exception:  # keep polling like the managed trigger does
                 self._stop.wait(0.5)
                 continue
             if self._stop.is_set():
@@ -74,7 +74,7 @@ class LocalSqsTrigger:
         try:
             result = self.runtime.invoke(event) or {}
             failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
-        except Exception:  # noqa: BLE001 - a failed or crashed invocation fails the whole batch, as in Lambda
+        except Exception:  # a failed or crashed invocation fails the whole batch, as in Lambda
             failed = {message["MessageId"] for message in messages}
         for message in messages:
             if message["MessageId"] in failed:

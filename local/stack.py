@@ -20,16 +20,17 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from local.gateway import LocalApiGateway, LocalPrincipal  # noqa: E402
+from local.gateway import LocalApiGateway, LocalPrincipal  # noqa: E402 - after the sys.path line above
 from local.runtime import (  # noqa: E402
     InProcessEnvironment,
     ProcessEnvironments,
@@ -405,7 +406,7 @@ class OfflineStack:
     #: "" leaves an optional resource unconfigured), called when its environments are made.
     function_env: Callable[[LocalFunction], dict[str, str]] | None = field(default=None, repr=False)
 
-    def start(self) -> "OfflineStack":
+    def start(self) -> OfflineStack:
         from local.moto_server import SerializedMotoServer
         from local.mturk_simulator import MTurkSimulator, SimulatorServer
         from mturk_decisions import wiring
@@ -479,7 +480,7 @@ class OfflineStack:
         self.simulator_server.stop()
         self.moto.stop()
 
-    def __enter__(self) -> "OfflineStack":
+    def __enter__(self) -> OfflineStack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -548,7 +549,7 @@ class LocalSchedule:
         self.last_result: Any = None
         self.skipped = 0
 
-    def start(self) -> "LocalSchedule":
+    def start(self) -> LocalSchedule:
         self._thread.start()
         return self
 
@@ -565,7 +566,7 @@ class LocalSchedule:
     def _invoke(self) -> None:
         try:
             self.last_result = self.runtime.invoke({"source": "aws.events", "detail-type": "Scheduled Event"})
-        except Exception as error:  # noqa: BLE001 - a failed run is retried at the next tick, as in AWS
+        except Exception as error:  # a failed run is retried at the next tick, as in AWS
             self.last_result = error
         finally:
             with self._runs_lock:
@@ -600,7 +601,7 @@ class SimulatorAdmin:
     def now(self) -> datetime:
         info = self.call("GET", "/clock")
         moment = datetime.fromisoformat(info["now"].replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def start_process(args: list[str], ready_url: str, log_path: Path) -> subprocess.Popen:

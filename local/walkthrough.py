@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ def demo_snapshot(admin: SimulatorAdmin, ids: dict[str, Any]) -> dict[str, Any]:
     statuses = {key: admin.call("GET", f"/assignments/{ids[key]}")["AssignmentStatus"]
                 for key in DEMO_ASSIGNMENTS if key in ids}
     balance = admin.call("GET", f"/requesters/{DEMO_MTURK_KEY[0]}/balance")["balance"]
-    offset = (admin.now() - datetime.now(timezone.utc)).total_seconds()
+    offset = (admin.now() - datetime.now(UTC)).total_seconds()
     return {"statuses": statuses, "balance": balance, "offset": offset}
 
 

@@ -30,8 +30,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jsii
 from aws_cdk import (
@@ -222,7 +223,7 @@ class PinnedWheelsLocalBundling:
         self.placeholder_reason: str | None = None
         self.source: str | None = None
 
-    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:  # noqa: ARG002
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         pins = read_lock(self.lock_file)
@@ -272,7 +273,7 @@ class PipTargetLocalBundling:
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
 
-    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:  # noqa: ARG002
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         if self._pip_install(target):

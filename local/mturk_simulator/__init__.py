@@ -23,5 +23,14 @@ from .rules import mturk_fee
 from .server import SimulatorServer
 from .simulator import MTurkSimulator
 
-__all__ = ["ApiError", "Assignment", "CallRecord", "Clock", "HIT", "MTurkSimulator", "NotificationRecord",
-           "SimulatorServer", "mturk_fee"]
+__all__ = [
+    "HIT",
+    "ApiError",
+    "Assignment",
+    "CallRecord",
+    "Clock",
+    "MTurkSimulator",
+    "NotificationRecord",
+    "SimulatorServer",
+    "mturk_fee",
+]

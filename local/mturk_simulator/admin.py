@@ -263,7 +263,7 @@ def _reset_calls(sim: MTurkSimulator, body: Body, match: re.Match[str], query: Q
 
 # ----- named scenarios: a requester's HITs and assignments in one call, re-seeded on request -----
 #: The scenarios stored per simulator: name -> {"spec": ..., "generation": n, "seeded": last answer}.
-_SCENARIOS: "weakref.WeakKeyDictionary[MTurkSimulator, dict[str, dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_SCENARIOS: weakref.WeakKeyDictionary[MTurkSimulator, dict[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 _SCENARIOS_LOCK = threading.Lock()
 
 

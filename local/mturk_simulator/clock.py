@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class Clock:
@@ -26,7 +26,7 @@ class Clock:
         with self._lock:
             if self._frozen_at is not None:
                 return self._frozen_at
-            return datetime.now(timezone.utc) + self._offset
+            return datetime.now(UTC) + self._offset
 
     def epoch_ms(self) -> int:
         return int(self.now().timestamp() * 1000)
@@ -48,7 +48,7 @@ class Clock:
         """Let a stopped clock tick again from the time it shows."""
         with self._lock:
             if self._frozen_at is not None:
-                self._offset = self._frozen_at - datetime.now(timezone.utc)
+                self._offset = self._frozen_at - datetime.now(UTC)
                 self._frozen_at = None
 
     def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0) -> datetime:

@@ -18,7 +18,7 @@ import secrets
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +52,7 @@ def _invalid(message: str, now: datetime) -> ApiError:
 
 def timestamp(when: datetime) -> str:
     """MTurk's EventTimestamp: ISO 8601 in UTC to the second, e.g. ``2026-11-23T16:00:00Z``."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class Notifier:
         try:
             response = _sqs_client(endpoint).send_message(QueueUrl=notification.destination, MessageBody=body)
             message_id = response.get("MessageId")
-        except Exception as exc:  # noqa: BLE001 - a delivery failure must never fail the MTurk call
+        except Exception as exc:  # a delivery failure must never fail the MTurk call
             error = f"{type(exc).__name__}: {exc}"
             print(f"mturk-simulator: notification {event_doc_id} to {notification.destination} via {endpoint} "
                   f"failed: {error}", file=sys.stderr, flush=True)

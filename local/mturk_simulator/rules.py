@@ -20,7 +20,7 @@ FEE_RATE = Decimal("0.20")
 LARGE_HIT_FEE_RATE = Decimal("0.40")
 LARGE_HIT_ASSIGNMENTS = 10
 # ASCII 0-8, 11, 12 and 14-31: every control character except tab, line feed and carriage return.
-FORBIDDEN_FEEDBACK_CHARS = frozenset(chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32)))
+FORBIDDEN_FEEDBACK_CHARS = frozenset(chr(c) for c in (*range(9), 11, 12, *range(14, 32)))
 
 
 MAX_SUBJECT_CHARS = 200

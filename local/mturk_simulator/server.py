@@ -5,6 +5,7 @@ Admin routes under ``/_admin/`` are handled by ``admin.py`` without authenticati
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -183,10 +184,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class SimulatorServer:

@@ -16,8 +16,18 @@ from .calllog import CallLog, CallRecord
 from .clock import Clock
 from .errors import ApiError
 from .faults import FaultInjector
-from .model import (ASSIGNMENT_STATUSES, DEFAULT_ANSWER, HIT, HIT_STATUSES, Assignment, Requester,
-                    make_assignment, money, new_id, new_worker_id)
+from .model import (
+    ASSIGNMENT_STATUSES,
+    DEFAULT_ANSWER,
+    HIT,
+    HIT_STATUSES,
+    Assignment,
+    Requester,
+    make_assignment,
+    money,
+    new_id,
+    new_worker_id,
+)
 from .notifications import NotificationRecord, Notifier, Outgoing
 from .operations import HANDLERS, Call, State, WorkerMessage, approve_assignment, reject_assignment
 from .throttle import Throttle

@@ -28,7 +28,7 @@ def service_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("mturk")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _regex(pattern: str) -> re.Pattern[str] | None:
     try:
         return re.compile(pattern)
