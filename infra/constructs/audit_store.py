@@ -14,7 +14,7 @@ calls made through DynamoDB) rather than `grant_read_write_data`, which would ad
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -269,7 +269,7 @@ class DecisionApi(Construct):
             request_parameters={f"method.request.path.{name}": True for name in path_parameters} or None,
             # With `$default`, a body that is not JSON is validated against the same schema and
             # rejected (400 BAD_REQUEST_BODY) instead of skipping validation.
-            request_models={content_type: body_model for content_type in body_model_content_types}
+            request_models=dict.fromkeys(body_model_content_types, body_model)
             if body_model
             else None,
         )
