@@ -9,6 +9,8 @@ a decision -> GET /assignments/{assignmentId}, ...). Zero failures. The example 
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
@@ -27,10 +29,10 @@ from tests.reliability.harness import SigV4RequestsAuth, openapi_document, scale
 
 EXAMPLES = scaled(25, 200)
 STATEFUL_EXAMPLES = scaled(15, 100)
-OPENAPI = openapi_document()
+OPENAPI = openapi_document()  # schemathesis works on its own copy: the committed document stays as read
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
-schema = schemathesis.openapi.from_dict(OPENAPI)
+schema = schemathesis.openapi.from_dict(copy.deepcopy(OPENAPI))
 schema.config.generation.update(modes=list(schemathesis.GenerationMode), max_examples=EXAMPLES)
 SIGNED = SigV4RequestsAuth(DEMO_PRINCIPAL.access_key_id, DEMO_PRINCIPAL.secret_access_key)
 
