@@ -26,10 +26,16 @@ from __future__ import annotations
 import json
 import os
 import random
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mturk_decisions import wiring
 from mturk_decisions.adapters import aws_clients
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSResponse
 
 try:  # the Python managed runtime's own library (SnapStart runtime hooks)
     from snapshot_restore_py import register_after_restore, register_before_snapshot
@@ -121,17 +127,17 @@ def _priming_client(service: str, settings: Any) -> Any:
     return client
 
 
-def _answers(body: dict[str, Any]):
+def _answers(body: dict[str, Any]) -> Callable[..., AWSResponse]:
     """A before-send handler: the request gets `body` (HTTP 200) instead of being sent."""
     from botocore.awsrequest import AWSResponse
 
     content = json.dumps(body).encode()
 
     class Raw:
-        def stream(self, *_args: Any, **_kwargs: Any):
+        def stream(self, *_args: Any, **_kwargs: Any) -> Iterator[bytes]:
             yield content
 
-    def answer(request: Any, **_: Any) -> Any:
+    def answer(request: Any, **_: Any) -> AWSResponse:
         return AWSResponse(request.url, 200, {"x-amzn-requestid": "snapstart-priming"}, Raw())
 
     return answer
@@ -151,10 +157,10 @@ def prime_api() -> None:
         raise RuntimeError(f"the priming request was not refused by validation: {answer.get('statusCode')}")
 
 
-class _PrimingContext:
-    function_name, function_version, memory_limit_in_mb = "snapstart-priming", "$LATEST", 512
-    aws_request_id, log_group_name, log_stream_name = "snapstart-priming", "priming", "priming"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:snapstart-priming"
+class _PrimingContext(LambdaContext):
+    _function_name, _function_version, _memory_limit_in_mb = "snapstart-priming", "$LATEST", 512
+    _aws_request_id, _log_group_name, _log_stream_name = "snapstart-priming", "priming", "priming"
+    _invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:snapstart-priming"
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:

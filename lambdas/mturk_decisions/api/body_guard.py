@@ -103,14 +103,14 @@ def parse_json(raw: str | bytes, field_rules: Mapping[str, Callable[[str], objec
     text = _as_text(raw)
     check_depth(text)
     numbers = _Numbers()
-    hooks = {"parse_float": numbers.parse_float, "parse_constant": numbers.parse_constant}
     try:
         try:
-            document = json.loads(text, **hooks)
+            document = json.loads(text, parse_float=numbers.parse_float, parse_constant=numbers.parse_constant)
         except json.JSONDecodeError:
             raise
         except ValueError:  # an integer beyond Python's digit limit: parse again, marking where it is
-            document = json.loads(text, parse_int=numbers.parse_int, **hooks)
+            document = json.loads(text, parse_int=numbers.parse_int, parse_float=numbers.parse_float,
+                                  parse_constant=numbers.parse_constant)
     except json.JSONDecodeError as error:
         raise MalformedJson(f"The request body is not valid JSON: {error.msg} "
                             f"(line {error.lineno}, column {error.colno}).") from None
@@ -142,17 +142,31 @@ def check_values(document: object, field_rules: Mapping[str, Callable[[str], obj
     steps.reverse()
     leaf, path = document, ""
     for step in steps:
-        leaf = step if isinstance(step, _Key) else leaf[step]
+        leaf = _step_into(leaf, step)
         path = f"{_name(path)}[{step}]" if isinstance(step, int) else f"{path}.{_shown(step)}" if path else _shown(step)
     path = _name(path)
     if isinstance(leaf, _Refused):
         raise InvalidRequest(f"{path} is {leaf.what}.", field=path)
-    if len(steps) == 1 and not isinstance(steps[0], _Key) and steps[0] in (field_rules or {}):
-        field_rules[steps[0]](leaf)
+    if not isinstance(leaf, str):  # _first_problem leads only to a refused number, or to text
+        return
+    rule = (field_rules or {}).get(steps[0]) if len(steps) == 1 and isinstance(steps[0], str) else None
+    if rule is not None and not isinstance(steps[0], _Key):
+        rule(leaf)
     _check_text(leaf, path, what="key" if steps and isinstance(steps[-1], _Key) else "value")
 
 
-def _first_problem(value: object) -> list | None:
+def _step_into(container: object, step: str | int) -> object:
+    """The value `step` leads to: the key itself (a `_Key`), a member of an object, or an item of a list."""
+    if isinstance(step, _Key):
+        return step
+    if isinstance(container, dict):
+        return container[step]
+    if isinstance(container, list) and isinstance(step, int):
+        return container[step]
+    raise TypeError(f"no step {step!r} into {type(container).__name__}")
+
+
+def _first_problem(value: object) -> list[str | int] | None:
     """The steps (innermost first) to the first refused number or text that is not valid Unicode, or None."""
     if isinstance(value, str):
         return [] if _SURROGATE.search(value) else None
@@ -175,7 +189,7 @@ def _first_problem(value: object) -> list | None:
     return None
 
 
-def problem(event: Mapping) -> DecisionError | None:
+def problem(event: Mapping[str, Any]) -> DecisionError | None:
     """Why the request must be refused before any route reads it, or None.
 
     Bodies are screened when they will be read as JSON: no Content-Type or application/json, and anything
@@ -197,7 +211,7 @@ def problem(event: Mapping) -> DecisionError | None:
     return None
 
 
-def _unsupported_media_type(event: Mapping) -> UnsupportedMediaType | None:
+def _unsupported_media_type(event: Mapping[str, Any]) -> UnsupportedMediaType | None:
     """A POST or PUT body that is neither JSON nor (POST /batches) CSV, e.g. curl's default form encoding."""
     if str(event.get("httpMethod") or "").upper() not in ("POST", "PUT", "PATCH") or not event.get("body"):
         return None
@@ -244,16 +258,16 @@ def refusal(error: DecisionError, request_id: str | None) -> dict[str, Any]:
             "body": json.dumps(body), "isBase64Encoded": False}
 
 
-def _media_type(event: Mapping) -> str:
+def _media_type(event: Mapping[str, Any]) -> str:
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
     return str(headers.get("content-type") or "").split(";")[0].strip().lower()
 
 
-def _is_batch_upload(event: Mapping) -> bool:
+def _is_batch_upload(event: Mapping[str, Any]) -> bool:
     return str(event.get("path") or "").rstrip("/").endswith("/batches")
 
 
-def _json_body_text(event: Mapping) -> str | None:
+def _json_body_text(event: Mapping[str, Any]) -> str | None:
     body = event.get("body")
     if not body:
         return None

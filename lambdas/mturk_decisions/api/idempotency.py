@@ -12,7 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mturk_decisions import wiring
 from mturk_decisions.domain.errors import AuditUnavailable, IdempotencyKeyReused, InvalidRequest, RequestInProgress
@@ -24,8 +28,8 @@ MAX_KEY_LENGTH = 256
 UNSAVED_WARNING = ('199 mturk-decisions "The decision was made, but its answer could not be saved for this '
                    'Idempotency-Key: a retry with the key answers 409 REQUEST_IN_PROGRESS for a few minutes, then '
                    'this decision again."')
-_config: Any = None
-_context: Any = None
+_config: IdempotencyConfig | None = None
+_context: LambdaContext | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Answer:
     warning: str | None = None
 
 
-def _idempotency_config():
+def _idempotency_config() -> IdempotencyConfig:
     global _config
     if _config is None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -65,7 +69,7 @@ def _idempotency_config():
     return _config
 
 
-def register(context: Any) -> None:
+def register(context: LambdaContext) -> None:
     """Remember this invocation's Lambda context: Powertools gets it (remaining time) before an idempotent
     call (`run_once`); a request without a key never loads the idempotency layer."""
     global _context
@@ -101,11 +105,12 @@ def run_once(key: str, scope: Scope, body: dict[str, Any], act: Callable[[], dic
 
     def act_once() -> dict[str, Any]:
         try:
-            ran["result"] = act()
+            result = act()
         except Exception as error:
             ran["error"] = error
             raise
-        return ran["result"]
+        ran["result"] = result
+        return result
 
     try:
         return Answer(_idempotent(act_once)(payload=payload))
@@ -135,9 +140,11 @@ def _idempotent(act: Callable[[], dict[str, Any]]) -> Callable[..., dict[str, An
 
     persistence = wiring.current().idempotency_persistence
 
-    @idempotent_function(data_keyword_argument="payload", persistence_store=persistence,
-                         config=_idempotency_config())
     def act_once(payload: dict[str, Any]) -> dict[str, Any]:
         return act()
 
-    return act_once
+    # Powertools' decorator is typed `-> Any`; it returns the function, made idempotent.
+    once: Callable[..., dict[str, Any]] = idempotent_function(act_once, data_keyword_argument="payload",
+                                                             persistence_store=persistence,
+                                                             config=_idempotency_config())
+    return once

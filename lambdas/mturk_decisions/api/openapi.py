@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from mturk_decisions.api.http_errors import http_status
@@ -44,7 +47,7 @@ from mturk_decisions.domain.errors import (
 )
 
 SIGV4 = "sigv4"
-SECURITY = [{SIGV4: []}]
+SECURITY: list[dict[str, list[str]]] = [{SIGV4: []}]
 JSON = "application/json"
 _MARK = "x-mturk-decisions"
 _COMPONENT = "#/components/schemas/{model}"
@@ -104,7 +107,11 @@ def error_codes() -> list[str]:
     return sorted({error.code for error in _error_classes()} | gateway)
 
 
-ErrorCode = Enum("ErrorCode", {code: code for code in error_codes()}, type=str)
+if TYPE_CHECKING:  # mypy reads an Enum's members from literals only; these are computed from the errors
+    class ErrorCode(str, Enum):  # noqa: UP042 - as the run-time one (a str Enum)
+        """Every code an error answer can carry."""
+else:
+    ErrorCode = Enum("ErrorCode", {code: code for code in error_codes()}, type=str)
 
 
 class ErrorBody(BaseModel):
@@ -136,7 +143,7 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def operation(summary: str, operation_id: str, *, ok: dict[int, tuple[Any, str]], errors: Iterable = (),
+def operation(summary: str, operation_id: str, *, ok: dict[int, tuple[Any, str]], errors: Iterable[Documented] = (),
               body: bool = False, idempotent: bool = False, request_body: dict[str, Any] | None = None,
               links: dict[int, dict[str, Any]] | None = None, description: str | None = None) -> dict[str, Any]:
     """The keyword arguments of a route decorator that document it.
@@ -169,9 +176,10 @@ def _by_status(errors: Iterable[Documented]) -> dict[int, list[Documented]]:
     return grouped
 
 
-def _error_response(status: int, errors: list) -> dict[str, Any]:
+def _error_response(status: int, errors: list[Documented]) -> dict[str, Any]:
     codes = ", ".join(sorted({error.code for error in errors}))
-    response = {"description": f"{HTTPStatus(status).phrase}: {codes}.", "content": {JSON: {"model": ErrorBody}}}
+    response: dict[str, Any] = {"description": f"{HTTPStatus(status).phrase}: {codes}.",
+                                "content": {JSON: {"model": ErrorBody}}}
     if any(error in RETRY_AFTER for error in errors):
         response["headers"] = {"Retry-After": _RETRY_AFTER_HEADER}
     return response
@@ -196,7 +204,7 @@ _EXTRA_MODELS = (BatchRequest,)
 class DocumentedResolver(APIGatewayRestResolver):
     """Powertools' resolver, whose OpenAPI document says what the API really answers."""
 
-    def get_openapi_schema(self, **kwargs):
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
         from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
         schema = super().get_openapi_schema(**kwargs)
@@ -236,10 +244,11 @@ def document_settings() -> dict[str, Any]:
     """Title, servers and security of the document, for `configure_openapi` and `enable_swagger` alike."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server, ServerVariable
 
-    sigv4 = APIKey(**{"in": APIKeyIn.header, "name": "Authorization",
-                      "description": "AWS Signature Version 4 for the service `execute-api` (IAM auth): awscurl, "
-                                     "curl --aws-sigv4, or any AWS SDK signer.",
-                      "openapi_extensions": {"x-amazon-apigateway-authtype": "awsSigv4"}})
+    sigv4 = APIKey.model_validate({  # `in` by its alias: a Python keyword
+        "in": APIKeyIn.header, "name": "Authorization",
+        "description": "AWS Signature Version 4 for the service `execute-api` (IAM auth): awscurl, curl --aws-sigv4, "
+                       "or any AWS SDK signer.",
+        "openapi_extensions": {"x-amazon-apigateway-authtype": "awsSigv4"}})
     server = Server(url="https://{restApiId}.execute-api.{region}.amazonaws.com/{stage}",
                     description="The deployed API (`make demo` serves the same API at http://127.0.0.1:PORT/v1).",
                     variables={"restApiId": ServerVariable(default="example"),

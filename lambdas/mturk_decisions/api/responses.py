@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturk_decisions.domain.model import RESULTING_STATUS, AssignmentView, DecisionRecord, Plan
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.decisions import AssignmentDetails, DecisionOutcome
+
+if TYPE_CHECKING:
+    from mturk_decisions.adapters.batch_store import StoredItem
+    from mturk_decisions.service.batches import BatchPlan, BatchSummary, Submission
 
 
 def decision_json(record: DecisionRecord) -> dict[str, Any]:
@@ -36,7 +40,7 @@ def decision_json(record: DecisionRecord) -> dict[str, Any]:
 
 
 def outcome_json(outcome: DecisionOutcome) -> dict[str, Any]:
-    body = {
+    body: dict[str, Any] = {
         "decision": decision_json(outcome.record),
         "assignment": {
             "assignmentId": outcome.plan.assignment.assignment_id,
@@ -68,28 +72,28 @@ def record_outcome_json(record: DecisionRecord) -> dict[str, Any]:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     request, view = plan.request, plan.assignment
-    body = {
+    planned: dict[str, Any] = {
+        "action": request.action.value,
+        "assignmentId": view.assignment_id,
+        "hitId": view.hit_id,
+        "workerId": view.worker_id,
+        "currentStatus": view.status,
+        "resultingStatus": plan.resulting_status.value,
+        "feedback": request.feedback,
+        "reason": request.reason,
+        "checksPassed": list(plan.checks),
+    }
+    if plan.cost and plan.balance is not None:  # a plan that costs something read the balance to check it
+        planned["cost"] = plan.cost.to_dict()
+        planned["balance"] = str(plan.balance)
+        planned["balanceAfter"] = str(plan.balance - plan.cost.total)
+    if plan.reversal_deadline:
+        planned["reversalDeadline"] = iso(plan.reversal_deadline)
+    return {
         "dryRun": True,
-        "plan": {
-            "action": request.action.value,
-            "assignmentId": view.assignment_id,
-            "hitId": view.hit_id,
-            "workerId": view.worker_id,
-            "currentStatus": view.status,
-            "resultingStatus": plan.resulting_status.value,
-            "feedback": request.feedback,
-            "reason": request.reason,
-            "checksPassed": list(plan.checks),
-        },
+        "plan": planned,
         "message": "Dry run: every pre-check passed. Nothing was sent to MTurk and nothing was written.",
     }
-    if plan.cost:
-        body["plan"]["cost"] = plan.cost.to_dict()
-        body["plan"]["balance"] = str(plan.balance)
-        body["plan"]["balanceAfter"] = str(plan.balance - plan.cost.total)
-    if plan.reversal_deadline:
-        body["plan"]["reversalDeadline"] = iso(plan.reversal_deadline)
-    return body
 
 
 def assignment_json(view: AssignmentView, deadline: datetime | None, now: datetime) -> dict[str, Any]:
@@ -120,15 +124,15 @@ def details_json(details: AssignmentDetails, now: datetime) -> dict[str, Any]:
     }
 
 
-def batch_plan_json(plan) -> dict[str, Any]:
-    items = []
+def batch_plan_json(plan: BatchPlan) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
     for planned in plan.items:
         entry = {
             "line": planned.item.line,
             "assignmentId": planned.item.assignment_id,
             "hitId": planned.view.hit_id if planned.view else planned.item.hit_id,
             "workerId": planned.view.worker_id if planned.view else None,
-            "action": planned.item.action.value,
+            "action": planned.item.action.value if planned.item.action else None,
             "outcome": planned.outcome,
             "code": planned.code,
             "message": planned.message,
@@ -144,7 +148,7 @@ def batch_plan_json(plan) -> dict[str, Any]:
     }
 
 
-def submission_json(submission) -> dict[str, Any]:
+def submission_json(submission: Submission) -> dict[str, Any]:
     return {
         "batchId": submission.batch_id,
         "status": "QUEUED",
@@ -155,7 +159,7 @@ def submission_json(submission) -> dict[str, Any]:
     }
 
 
-def batch_status_json(status, items, cursor: str | None) -> dict[str, Any]:
+def batch_status_json(status: BatchSummary, items: list[StoredItem], cursor: str | None) -> dict[str, Any]:
     """`status`: the batch's summary (its counters); `items`: one page of them."""
     info = status.info
     total = status.total

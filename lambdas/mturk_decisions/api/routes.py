@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from mturk_decisions import wiring
 from mturk_decisions.api import body_guard, idempotency
+from mturk_decisions.api.calls import CurrentCall, json_answer
 from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.api.models import (
     AssignmentDetails,
@@ -96,40 +97,72 @@ from mturk_decisions.domain.schedule import parse_duration
 from mturk_decisions.observability import logger
 from mturk_decisions.service.notifications import EVENT_ACTIONS as NOTIFIED_EVENTS
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
+    from mturk_decisions.domain.batch import ParsedBatch
+    from mturk_decisions.domain.model import DecisionRecord
+    from mturk_decisions.wiring import Dependencies
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class _LazilyDocumentedResolver(DocumentedResolver):
     """The document's settings (Powertools' OpenAPI models, whose import costs more than the rest of a cold
-    request) are made when a document is first asked for, not for every cold start."""
+    request) are made when a document is first asked for, not for every cold start; so is the Swagger UI."""
 
-    def get_openapi_schema(self, **kwargs):
-        _configure_document()
+    def __init__(self) -> None:
+        super().__init__(enable_validation=True)
+        self._settings: dict[str, Any] | None = None
+        self._swagger_ui: Callable[[], Response[str]] | None = None
+        self._made: list[Callable[[], Response[str]]] | None = None
+
+    def document_settings(self) -> dict[str, Any]:
+        if self._settings is None:
+            self._settings = document_settings()
+            self.configure_openapi(**self._settings)
+        return self._settings
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        self.document_settings()
         return super().get_openapi_schema(**kwargs)
 
+    def swagger_ui(self) -> Callable[[], Response[str]]:
+        """Powertools' Swagger UI handler, made by its `enable_swagger` and kept (the route is `swagger`)."""
+        if self._swagger_ui is None:
+            self._made = []
+            try:
+                self.enable_swagger(path="/swagger", **self.document_settings())
+                self._swagger_ui = self._made[0]
+            finally:
+                self._made = None
+        return self._swagger_ui
 
-app = _LazilyDocumentedResolver(enable_validation=True)
-_swagger_ui: Callable[[], Response] | None = None
+    def get(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        made = self._made
+        if made is None:
+            return super().get(*args, **kwargs)
+
+        def keep(handler: F) -> F:  # `enable_swagger` registering its handler: keep it instead
+            made.append(handler)
+            return handler
+
+        return keep
 
 
-def _configure_document() -> dict[str, Any]:
-    if not hasattr(_configure_document, "settings"):
-        _configure_document.settings = document_settings()
-        app.configure_openapi(**_configure_document.settings)
-    return _configure_document.settings
+app = _LazilyDocumentedResolver()
+call = CurrentCall(app)
 
 
 @app.get("/swagger", include_in_schema=False)  # as `enable_swagger` registers it
-def swagger():  # no return annotation, like Powertools' own handler (none is validated)
+def swagger() -> Response[str]:
     """Powertools' Swagger UI (`?format=json`: the document), made by its `enable_swagger` on the first call."""
-    global _swagger_ui
-    if _swagger_ui is None:
-        made: list[Callable[[], Response]] = []
-        app.get = lambda *_args, **_kwargs: made.append  # keep the handler it makes; the route is this one
-        try:
-            app.enable_swagger(path="/swagger", **_configure_document())
-        finally:
-            del app.get
-        _swagger_ui = made[0]
-    return _swagger_ui()
+    return app.swagger_ui()()
+
+
 from mturk_decisions.api.upload_routes import router as upload_router  # noqa: E402
 
 app.include_router(upload_router)  # uploaded batches: POST /batches/uploads, GET .../plan, POST .../apply
@@ -187,12 +220,12 @@ def reverse(assignmentId: AssignmentId, body: Optional[ReverseBody] = None, dryR
         raise InvalidRequest("notifyWorker is sent after a reversal made now; it cannot be combined with at.",
                              field="notifyWorker")
     if body.at is not None and not dryRun:
-        return _schedule_reversal(assignmentId, body)
+        return _schedule_reversal(assignmentId, body, body.at)
     return _decide(Action.REVERSE, assignmentId, body.feedback, body.reason, dryRun, notify=body.notifyWorker)
 
 
-def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict[str, Any]]:
-    at = body.at if body.at.tzinfo else body.at.replace(tzinfo=UTC)
+def _schedule_reversal(assignment_id: str, body: ReverseBody, at: datetime) -> Response[dict[str, Any]]:
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     request = _request(Action.REVERSE, assignment_id, body.feedback, body.reason)
 
     def schedule() -> dict[str, Any]:
@@ -202,7 +235,7 @@ def _schedule_reversal(assignment_id: str, body: ReverseBody) -> Response[dict[s
                            f"/assignments/{assignment_id}/scheduled-reversal."}
 
     fields = {"feedback": body.feedback, "reason": body.reason, "at": at.isoformat()}
-    return _answer(202, _scope("reverse-at", assignment_id), fields, schedule)
+    return call.answer(202, call.scope("reverse-at", assignment_id), fields, schedule)
 
 
 @app.post("/assignments/<assignmentId>/confirm", **operation(
@@ -278,12 +311,14 @@ def list_decisions(
     if low and high and low > high:
         raise InvalidRequest("since must not be later than until.", field="since")
     service = wiring.current().service
-    if in_range:
-        page = service.decisions_in_range(low, high, limit, cursor)
-    elif workerId:
+    if workerId:
         page = service.decisions_for_worker(workerId, low, high, limit, cursor)
-    else:
+    elif hitId:
         page = service.decisions_for_hit(hitId, low, high, limit, cursor)
+    elif low is not None and high is not None:  # in range: neither id, both times
+        page = service.decisions_in_range(low, high, limit, cursor)
+    else:
+        raise AssertionError("refused above: neither an id nor a range")
     return {"decisions": [decision_json(r) for r in page.records], "nextCursor": page.cursor}
 
 
@@ -326,7 +361,7 @@ def submit_batch(
         parsed = parse_item_list(document.get("items"))
         origin = "json"
     fingerprint = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).hexdigest()
-    return _run_batch(parsed, origin, dryRun, _scope("batches", "-"),
+    return _run_batch(parsed, origin, dryRun, call.scope("batches", "-"),
                       {"contentType": content_type, "sha256": fingerprint, "reason": reason})
 
 
@@ -352,8 +387,8 @@ def reverse_hit(hitId: HitId, body: Optional[HitReversalBody] = None, dryRun: Dr
     notice = _notice(body.notifyWorker)
     batches = wiring.current().batch_service()
     parsed = batches.hit_reversals(hitId, body.feedback, body.reason, body.workerIds)
-    return _run_batch(parsed, "hit-reversal", dryRun, _scope("hit-reversals", hitId), body.model_dump(), hit_id=hitId,
-                      notice=notice)
+    return _run_batch(parsed, "hit-reversal", dryRun, call.scope("hit-reversals", hitId), body.model_dump(),
+                      hit_id=hitId, notice=notice)
 
 
 @app.get("/batches/<batchId>", **operation(
@@ -373,39 +408,16 @@ def get_batch(
     return batch_status_json(summary, page, None if next_line is None else str(next_line))
 
 
-def _run_batch(parsed, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict[str, Any],
+def _run_batch(parsed: ParsedBatch, origin: str, dry_run: bool, scope: idempotency.Scope, fields: dict[str, Any],
                hit_id: str | None = None, notice: WorkerNotice | None = None) -> Response[dict[str, Any]]:
     batches = wiring.current().batch_service()
     if dry_run:
-        return _json(200, batch_plan_json(batches.plan(parsed, _actor())))
-    key = _idempotency_key()
+        return json_answer(200, batch_plan_json(batches.plan(parsed, call.actor())))
+    key = call.idempotency_key()
     # A keyed submit names its batch after the key: a retry after any failure finds the same batch.
     batch_id = scope.fingerprint(key) if key else None
-    return _answer(202, scope, fields, lambda: submission_json(
-        batches.submit(parsed, _actor(), origin, hit_id, batch_id=batch_id, notice=notice)))
-
-
-
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
-
-
-def _idempotency_key() -> str | None:
-    key = app.current_event.headers.get(idempotency.HEADER)
-    return idempotency.checked_key(key) if key is not None else None
-
-
-def _scope(route: str, resource: str) -> idempotency.Scope:
-    return idempotency.Scope(principal=_actor(), route=route, resource=resource)
-
-
-def _answer(status: int, scope: idempotency.Scope, fields: dict[str, Any], act: Callable[[], dict[str, Any]]) -> Response[dict[str, Any]]:
-    """Run `act` once per Idempotency-Key (when one is sent) and answer with its result."""
-    key = _idempotency_key()
-    if key is None:
-        return _json(status, act())
-    answer = idempotency.run_once(key, scope, fields, act)
-    return _json(status, answer.body, {"Warning": answer.warning} if answer.warning else None)
+    return call.answer(202, scope, fields, lambda: submission_json(
+        batches.submit(parsed, call.actor(), origin, hit_id, batch_id=batch_id, notice=notice)))
 
 
 def _request(action: Action, assignment_id: str, feedback: str | None, reason: str | None,
@@ -415,9 +427,9 @@ def _request(action: Action, assignment_id: str, feedback: str | None, reason: s
         action=action,
         feedback=feedback,
         reason=reason,
-        actor=_actor(),
+        actor=call.actor(),
         source=Source.API,
-        request_id=app.current_event.request_context.request_id,
+        request_id=call.event.request_context.request_id,
         idempotency_key=idempotency_key,
     )
 
@@ -426,11 +438,11 @@ def _decide(action: Action, assignment_id: str, feedback: str | None, reason: st
             provisional_for: str | None = None, notify: NotifyWorkerBody | None = None) -> Response[dict[str, Any]]:
     grace = parse_duration(provisional_for) if provisional_for else None
     notice = _notice(notify)  # checked before anything is decided
-    scope, key = _scope(action.value, assignment_id), _idempotency_key()
+    scope, key = call.scope(action.value, assignment_id), call.idempotency_key()
     request = _request(action, assignment_id, feedback, reason, scope.fingerprint(key) if key else None)
     deps = wiring.current()
     if dry_run:
-        return _json(200, plan_json(deps.service.plan(request)))  # a dry run sends nothing
+        return json_answer(200, plan_json(deps.service.plan(request)))  # a dry run sends nothing
 
     def decide() -> dict[str, Any]:
         try:
@@ -453,14 +465,14 @@ def _decide(action: Action, assignment_id: str, feedback: str | None, reason: st
 
     fields = {"feedback": feedback, "reason": reason, "provisionalFor": provisional_for,
               "notifyWorker": notice.to_json() if notice else None}
-    return _answer(200, scope, fields, decide)
+    return call.answer(200, scope, fields, decide)
 
 
 def _notice(notify: NotifyWorkerBody | None) -> WorkerNotice | None:
     return None if notify is None else validate_notice(notify.subject, notify.message)
 
 
-def _recovered_json(record, deps) -> dict[str, Any]:
+def _recovered_json(record: DecisionRecord, deps: Dependencies) -> dict[str, Any]:
     body = record_outcome_json(record)
     if record.notification:
         body["notification"] = {k: record.notification[k] for k in ("status", "failures") if k in record.notification}
@@ -469,11 +481,6 @@ def _recovered_json(record, deps) -> dict[str, Any]:
         if schedule is not None and schedule.rejection_decision_id == record.decision_id:
             body["scheduledReversal"] = schedule.to_json()
     return body
-
-
-def _actor() -> str:
-    identity = app.current_event.request_context.identity
-    return identity.user_arn or identity.caller or identity.user or "unknown"
 
 
 def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime | None:
@@ -489,7 +496,7 @@ def _moment(name: str, value: str | None, end_of_day: bool = False) -> datetime 
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def error_response(error: DecisionError) -> Response[dict[str, Any]]:
+def error_response(error: DecisionError) -> Response[str]:
     headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
     body = error.to_body()
     body.setdefault("requestId", _request_id())
@@ -499,25 +506,23 @@ def error_response(error: DecisionError) -> Response[dict[str, Any]]:
 
 def _request_id() -> str | None:
     try:
-        return app.current_event.request_context.request_id
+        return call.event.request_context.request_id
     except Exception:
         return None
 
 
-@app.exception_handler(DecisionError)
-def on_decision_error(error: DecisionError) -> Response[dict[str, Any]]:
+def on_decision_error(error: DecisionError) -> Response[str]:
     status = http_status(error)
     log = logger.warning if status < 500 else logger.error
     log("request refused", extra={"code": error.code, "status": status})
     return error_response(error)
 
 
-@app.exception_handler(RequestValidationError)
-def on_validation_error(error: RequestValidationError) -> Response[dict[str, Any]]:
+def on_validation_error(error: RequestValidationError) -> Response[str]:
     return error_response(refusal_of(error.errors()))
 
 
-def refusal_of(problems: list[dict[str, Any]]) -> DecisionError:
+def refusal_of(problems: Sequence[dict[str, Any]]) -> DecisionError:
     """Powertools' validation problems as the API's documented errors, in words (no regular expressions)."""
     if any(problem.get("type") == "json_invalid" for problem in problems):
         return MalformedJson("The request body is not valid JSON.")
@@ -547,7 +552,7 @@ def _message_of(problem: dict[str, Any]) -> str:
     pattern = (problem.get("ctx") or {}).get("pattern")
     if problem.get("type") == "string_pattern_mismatch" and pattern:
         return f"must be {pattern_in_words(pattern)}"
-    return problem.get("msg", "invalid")
+    return str(problem.get("msg", "invalid"))
 
 
 def _is_reject() -> bool:
@@ -563,13 +568,11 @@ def _is_missing_feedback(problem: dict[str, Any]) -> bool:
     return location == ("body", "feedback") and (problem.get("type") == "missing" or problem.get("input") is None)
 
 
-@app.exception_handler(RequestUnsupportedContentType)
-def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+def on_unsupported_content_type(_error: RequestUnsupportedContentType) -> Response[str]:
     return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
 
 
-@app.exception_handler(ValueError)
-def on_unparsable_body(error: ValueError) -> Response[dict[str, Any]]:
+def on_unparsable_body(error: ValueError) -> Response[str]:
     """Powertools' multipart parser raises a bare ValueError ("Missing boundary in multipart/form-data")."""
     if "multipart" in str(error).lower() or "boundary" in str(error).lower():
         return error_response(UnsupportedMediaType(body_guard.SEND_JSON))
@@ -577,14 +580,22 @@ def on_unparsable_body(error: ValueError) -> Response[dict[str, Any]]:
 
 
 @app.not_found
-def on_not_found(_error: Exception) -> Response[dict[str, Any]]:
+def on_not_found(_error: Exception) -> Response[str]:
     event = app.current_event
     return error_response(RouteNotFound(f"No route {event.http_method} {event.path}. See GET /swagger for the API."))
 
 
-@app.exception_handler(Exception)
-def on_unexpected(error: Exception) -> Response[dict[str, Any]]:
+def on_unexpected(error: Exception) -> Response[str]:
     logger.exception("unexpected error")
     body = {"code": "INTERNAL_ERROR", "message": "An unexpected error occurred; it has been logged with this requestId.",
             "requestId": _request_id()}
     return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+#: Exceptions answered by the resolver, whatever route raised them (Powertools' `exception_handler`, called
+#: rather than used as a decorator: it is not annotated, and would leave the handlers untyped).
+app.exception_handler(DecisionError)(on_decision_error)
+app.exception_handler(RequestValidationError)(on_validation_error)
+app.exception_handler(RequestUnsupportedContentType)(on_unsupported_content_type)
+app.exception_handler(ValueError)(on_unparsable_body)
+app.exception_handler(Exception)(on_unexpected)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -20,10 +20,17 @@ from mturk_decisions.api.schemas import ASSIGNMENT_ID_PATTERN
 from mturk_decisions.domain.errors import InvalidCursor, InvalidRequest, NotConfigured
 from mturk_decisions.domain.schedule import ACTIVE_STATES, KINDS, STATES, ScheduleQuery
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ is not annotated
 
-ScheduleState = Enum("ScheduleState", {state: state for state in STATES}, type=str)
-ScheduleKind = Enum("ScheduleKind", {kind.replace("-", "_").upper(): kind for kind in KINDS}, type=str)
+if TYPE_CHECKING:  # mypy reads an Enum's members from literals only; these are the domain's states and kinds
+    class ScheduleState(str, Enum):  # noqa: UP042 - as the run-time ones (str Enums)
+        """A schedule's state."""
+
+    class ScheduleKind(str, Enum):  # noqa: UP042
+        """A schedule's kind."""
+else:
+    ScheduleState = Enum("ScheduleState", {state: state for state in STATES}, type=str)
+    ScheduleKind = Enum("ScheduleKind", {kind.replace("-", "_").upper(): kind for kind in KINDS}, type=str)
 _LISTED = ("The automatic reversals, by due time (earliest first). Without `state`: the pending ones (PENDING "
            "and RUNNING).")
 

@@ -10,18 +10,17 @@ resolver's handlers. Answers are documented with `api.openapi.operation`, as the
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from mturk_decisions import wiring
-from mturk_decisions.api import idempotency
+from mturk_decisions.api.calls import CurrentCall
 from mturk_decisions.api.models import BatchPlan, PlannedOutcome, ProblemItem
 from mturk_decisions.api.openapi import MTURK, operation
 from mturk_decisions.api.schemas import BATCH_ID_PATTERN, line_cursor
@@ -36,7 +35,11 @@ from mturk_decisions.domain.errors import (
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.uploads import CSV_CONTENT_TYPE, Applied, UploadPlan, UploadTicket, totals_json
 
-router = Router()
+if TYPE_CHECKING:
+    from mturk_decisions.adapters.batch_store import PlannedEntry
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ is not annotated
+call = CurrentCall(router)
 
 BatchId = Annotated[str, Path(pattern=BATCH_ID_PATTERN, description="The batchId of an uploaded batch.")]
 _TO_THE_PLAN = {"GetUploadPlan": {"operationId": "getUploadPlan", "parameters": {"batchId": "$response.body#/batchId"},
@@ -123,11 +126,11 @@ class UploadApplied(BaseModel):
 def create_upload(body: Optional[UploadRequest] = None) -> Response[dict[str, Any]]:
     body = body or UploadRequest()
     uploads = wiring.current().upload_service()
-    key = _idempotency_key()
-    scope = _scope("batch-uploads", "-")
+    key = call.idempotency_key()
+    scope = call.scope("batch-uploads", "-")
     batch_id = scope.fingerprint(key) if key else None
-    return _answer(201, scope, body.model_dump(),
-                   lambda: _created_json(uploads.create(_actor(), body.reason, body.contentLength, batch_id)))
+    return call.answer(201, scope, body.model_dump(),
+                       lambda: _created_json(uploads.create(call.actor(), body.reason, body.contentLength, batch_id)))
 
 
 @router.get("/batches/<batchId>/plan", **operation(
@@ -152,7 +155,7 @@ def get_upload_plan(
             NotConfigured), idempotent=True, links={202: _TO_THE_BATCH}))
 def apply_upload(batchId: BatchId) -> Response[dict[str, Any]]:
     uploads = wiring.current().upload_service()
-    return _answer(202, _scope("batch-apply", batchId), {}, lambda: _applied_json(uploads.apply(batchId)))
+    return call.answer(202, call.scope("batch-apply", batchId), {}, lambda: _applied_json(uploads.apply(batchId)))
 
 
 # ---- answers ------------------------------------------------------------------------------------------------
@@ -179,7 +182,7 @@ _MESSAGES = {
 def _plan_json(plan: UploadPlan) -> dict[str, Any]:
     info, upload = plan.info, plan.upload
     state = plan.state
-    body = {"batchId": info.batch_id, "status": state, "createdAt": iso(info.created_at), "actor": info.actor,
+    body: dict[str, Any] = {"batchId": info.batch_id, "status": state, "createdAt": iso(info.created_at), "actor": info.actor,
             "total": info.total, "size": upload.size, "maxBytes": upload.max_bytes,
             "uploadExpiresAt": iso(upload.expires_at), "plannedAt": iso(upload.planned_at),
             "message": _MESSAGES.get(state, "Applied: follow it with GET /batches/{id}.").replace("{id}", info.batch_id)}
@@ -194,7 +197,7 @@ def _plan_json(plan: UploadPlan) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _entry_json(entry) -> dict[str, Any]:
+def _entry_json(entry: PlannedEntry) -> dict[str, Any]:
     cost = None
     if entry.reward is not None and entry.fee is not None:
         from decimal import Decimal
@@ -211,32 +214,3 @@ def _applied_json(applied: Applied) -> dict[str, Any]:
     return {"batchId": info.batch_id, "status": applied.state, "total": info.total, "queued": applied.queued,
             "skipped": applied.skipped,
             "message": f"Queued: follow it with GET /batches/{info.batch_id} (the worker applies it in chunks)."}
-
-
-# ---- as api/routes.py does it -------------------------------------------------------------------------------
-def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
-
-
-def _actor() -> str:
-    identity = router.current_event.request_context.identity
-    return identity.user_arn or identity.caller or identity.user or "unknown"
-
-
-def _idempotency_key() -> str | None:
-    key = router.current_event.headers.get(idempotency.HEADER)
-    return idempotency.checked_key(key) if key is not None else None
-
-
-def _scope(route: str, resource: str) -> idempotency.Scope:
-    return idempotency.Scope(principal=_actor(), route=route, resource=resource)
-
-
-def _answer(status: int, scope: idempotency.Scope, fields: dict[str, Any], act: Callable[[], dict[str, Any]]) -> Response[dict[str, Any]]:
-    """`act` once per Idempotency-Key (when one is sent), answered with its result."""
-    key = _idempotency_key()
-    if key is None:
-        return _json(status, act())
-    answer = idempotency.run_once(key, scope, fields, act)
-    return _json(status, answer.body, {"Warning": answer.warning} if answer.warning else None)
-

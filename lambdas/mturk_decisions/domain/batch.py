@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.errors import DecisionError
@@ -84,7 +87,7 @@ class _Problems:
     #: Where the first bytes that are not UTF-8 are, in the body as received.
     byte_offset: int | None = None
 
-    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str):
+    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str) -> None:
         entry = {"line": line, "assignmentId": assignment_id, "field": field_name, "message": message}
         self.errors.append({k: v for k, v in entry.items() if v is not None})
 
@@ -313,7 +316,7 @@ class _FirstProblems(_Problems):
     keep: int = MAX_ERRORS_KEPT
     count: int = 0
 
-    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str):
+    def add(self, line: int | None, message: str, assignment_id: str | None, field_name: str) -> None:
         self.count += 1
         if len(self.errors) < self.keep:
             super().add(line, message, assignment_id, field_name)
@@ -334,16 +337,17 @@ class _FirstProblems(_Problems):
 class _RawStream(io.RawIOBase):
     """A `read(n)` (an S3 streaming body, a file) as a raw stream, for io.BufferedReader."""
 
-    def __init__(self, read) -> None:
+    def __init__(self, read: Callable[[int], bytes]) -> None:
         super().__init__()
         self._read = read
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        data = self._read(len(buffer))
-        buffer[:len(data)] = data
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer)
+        data = self._read(len(view))
+        view[:len(data)] = data
         return len(data)
 
 
@@ -352,7 +356,7 @@ class _TextLines:
     U+FFFD as in the API; `\r\n`, `\r` and `\n` end a line), one at a time, keeping the current record's lines
     with their byte offsets (a cell that is not UTF-8 is reported by offset, as the API reports it)."""
 
-    def __init__(self, stream: io.BufferedReader) -> None:
+    def __init__(self, stream: io.BufferedReader[_RawStream]) -> None:
         self._text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
         self.offset, self.number = 0, 0
         self.record: list[tuple[int, str]] = []
@@ -395,7 +399,7 @@ class ResultsCsvStream:
     does not grow with the file. Iterating yields the good rows (`BatchItem`, `SkippedRow`); `raise_if_any`
     then refuses the batch as `parse_results_csv` would (its first MAX_ERRORS_KEPT errors and their count)."""
 
-    def __init__(self, read, reason: str | None = None, max_items: int = MAX_UPLOAD_ITEMS) -> None:
+    def __init__(self, read: Callable[[int], bytes], reason: str | None = None, max_items: int = MAX_UPLOAD_ITEMS) -> None:
         self.stream = io.BufferedReader(_RawStream(read), buffer_size=1024 * 1024)
         self.reason, self.max_items = reason, max_items
         self.items = self.skipped = 0
@@ -451,7 +455,7 @@ class ResultsCsvStream:
             raise InvalidBatch("The batch has no rows.", errors=[])
 
 
-def _header_columns(reader) -> dict[str, int]:
+def _header_columns(reader: Iterator[list[str]]) -> dict[str, int]:
     """The header's columns by lower-case name; refused as `parse_results_csv` refuses them."""
     try:
         header = next(reader)

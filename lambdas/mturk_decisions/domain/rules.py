@@ -84,7 +84,7 @@ def validate_reason(reason: str | None) -> str | None:
             field="reason",
         )
     position = lone_surrogate_at(reason) if reason else None
-    if position is not None:
+    if reason and position is not None:
         raise InvalidRequest(
             f"reason contains the unpaired surrogate U+{ord(reason[position]):04X} at position {position}: it is not "
             "valid Unicode text (a JSON \\uD800-style escape without its other half) and cannot be kept in the audit.",

@@ -2,9 +2,11 @@
 partial batch failures; SQS redelivers failed chunks and moves them to the DLQ after its retries)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,7 +32,7 @@ def process_chunk(record: SQSRecord, lambda_context: LambdaContext | None = None
                                           "receives": receives})
 
 
-def _seconds_left(context: LambdaContext | None):
+def _seconds_left(context: LambdaContext | None) -> Callable[[], float]:
     if context is None:
         return lambda: float("inf")
     return lambda: context.get_remaining_time_in_millis() / 1000
@@ -38,5 +40,5 @@ def _seconds_left(context: LambdaContext | None):
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=process_chunk, processor=processor, context=context)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
 from mturk_decisions.adapters.work_queue import Chunk
@@ -44,6 +44,7 @@ from mturk_decisions.domain.model import (
     DecisionRecord,
     DecisionRequest,
     DecisionState,
+    Plan,
     Source,
 )
 from mturk_decisions.domain.notice import WorkerNotice
@@ -79,7 +80,7 @@ class BatchPlan:
     totals: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        counts = defaultdict(int)
+        counts: defaultdict[str, int] = defaultdict(int)
         reward = fee = Decimal("0")
         for planned in self.items:
             counts[planned.outcome] += 1
@@ -163,6 +164,13 @@ class BatchSummary:
         if self.queued == 0:
             return "COMPLETED"
         return "RUNNING" if self.done > self.by_status.get(ItemStatus.SKIPPED, 0) else "QUEUED"
+
+
+class _Mark(Protocol):
+    """Moves one item of a chunk to `status` (from the status it had when the chunk was read)."""
+
+    def __call__(self, status: ItemStatus, code: str | None = None, message: str | None = None,
+                 decision_id: str | None = None) -> None: ...
 
 
 class BatchService:
@@ -362,8 +370,12 @@ class BatchService:
                       succeeded: list[DecisionRecord] | None = None) -> ItemStatus:
         """Decide one item; a decision that succeeds (now, or in an earlier delivery) joins `succeeded`."""
         succeeded = [] if succeeded is None else succeeded
-        mark = lambda status, **kw: self._store.mark(info.batch_id, item.line, status, at=self._clock(),  # noqa: E731
-                                                     was=was, **kw)
+
+        def mark(status: ItemStatus, code: str | None = None, message: str | None = None,
+                 decision_id: str | None = None) -> None:
+            self._store.mark(info.batch_id, item.line, status, code=code, message=message, decision_id=decision_id,
+                             at=self._clock(), was=was)
+
         if view is None:
             mark(ItemStatus.REFUSED, code=AssignmentNotFound.code,
                  message=f"MTurk has no assignment {item.assignment_id} for this requester.")
@@ -387,7 +399,7 @@ class BatchService:
             return ItemStatus.REFUSED
         return self._apply(plan, mark, budget, succeeded)
 
-    def _apply(self, plan, mark, budget: Budget, succeeded: list[DecisionRecord]) -> ItemStatus:
+    def _apply(self, plan: Plan, mark: _Mark, budget: Budget, succeeded: list[DecisionRecord]) -> ItemStatus:
         """Reserve the cost from the chunk's budget (items in flight share it), then decide."""
         cost = plan.cost.total if plan.cost else Decimal("0")
         if not budget.reserve(cost):
@@ -407,7 +419,7 @@ class BatchService:
         succeeded.append(outcome.record)
         return ItemStatus.SUCCEEDED
 
-    def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark,
+    def _settled_earlier(self, info: BatchInfo, item: BatchItem, view: AssignmentView, mark: _Mark,
                          succeeded: list[DecisionRecord] | None = None) -> bool:
         """An earlier attempt of this batch's item may have been applied (a redelivery after a crash, or two
         deliveries at once): its audit record, settled by evidence, says so. An attempt that may still be

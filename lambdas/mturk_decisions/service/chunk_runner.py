@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from mturk_decisions.domain.errors import DecisionError, DecisionInProgress
+
+if TYPE_CHECKING:
+    from concurrent.futures._base import DoneAndNotDoneFutures
 
 #: More in flight than this buys nothing MTurk allows (50 calls/s at 250 ms is 13) and only holds memory.
 MAX_WINDOW = 32
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Window:
@@ -62,24 +66,26 @@ class Budget:
 
 
 @dataclass
-class RunResult:
-    statuses: list = field(default_factory=list)
+class RunResult(Generic[T, R]):
+    """What `act` returned for each piece that ran (`statuses`), and the pieces never started."""
+
+    statuses: list[R] = field(default_factory=list)
     #: Items never started (the invocation ran short of time): they go on in a new message.
-    not_started: list = field(default_factory=list)
+    not_started: list[T] = field(default_factory=list)
     busy: DecisionInProgress | None = None
     #: A retryable error (MTurk throttling or failing after its retries): nothing more was started.
     stopped_by: DecisionError | None = None
 
 
-def run_in_window(work: Iterable[T], act: Callable[[T], object], window: Window,
-                  may_start: Callable[[int], bool]) -> RunResult:
+def run_in_window(work: Iterable[T], act: Callable[[T], R], window: Window,
+                  may_start: Callable[[int], bool]) -> RunResult[T, R]:
     """Run `act` on each piece of `work` with at most `window.size()` at once. `may_start(n)` is asked before
     the n-th start (n from 0): False stops starting (the rest is `not_started`). A DecisionInProgress is
     remembered and the run goes on; a retryable DecisionError stops further starts."""
-    result = RunResult()
+    result: RunResult[T, R] = RunResult()
     pending = iter(work)
     with ThreadPoolExecutor(max_workers=MAX_WINDOW, thread_name_prefix="chunk") as pool:
-        running: set[Future] = set()
+        running: set[Future[R]] = set()
         for index, piece in enumerate(pending):
             while len(running) >= window.size():
                 running = _collect(wait(running, return_when=FIRST_COMPLETED), result)
@@ -93,7 +99,7 @@ def run_in_window(work: Iterable[T], act: Callable[[T], object], window: Window,
     return result
 
 
-def _collect(waited, result: RunResult) -> set[Future]:
+def _collect(waited: DoneAndNotDoneFutures[R], result: RunResult[T, R]) -> set[Future[R]]:
     done, still_running = waited
     for future in done:
         try:

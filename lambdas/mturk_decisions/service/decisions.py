@@ -172,11 +172,12 @@ class DecisionService:
                 self._audit.write_ahead(record, record.created_at + LEASE_DURATION)
                 return
             except DecisionInProgress as busy:
-                stale = busy.lease is not None and busy.lease.expired(self._clock())
+                lease = busy.lease
+                stale = lease is not None and lease.expired(self._clock())
                 if stale:
                     busy.retry_after = busy.details["retryAfterSeconds"] = RETRY_STALE_LEASE_SECONDS
-                if attempt == 2 or not stale or not self._settlement.settle_lease_holder(
-                        busy.lease.assignment_id, busy.lease.decision_key):
+                if attempt == 2 or lease is None or not stale or not self._settlement.settle_lease_holder(
+                        lease.assignment_id, lease.decision_key):
                     self._observer.decided(plan.request, f"refused:{busy.code}")
                     raise
 
@@ -269,10 +270,12 @@ class DecisionService:
             history=self._audit.history(assignment_id),
         )
 
-    def decisions_for_worker(self, worker_id: str, since, until, limit: int, cursor: str | None) -> Page:
+    def decisions_for_worker(self, worker_id: str, since: datetime | None, until: datetime | None, limit: int,
+                             cursor: str | None) -> Page:
         return self._audit.by_worker(worker_id, since, until, limit, cursor)
 
-    def decisions_for_hit(self, hit_id: str, since, until, limit: int, cursor: str | None) -> Page:
+    def decisions_for_hit(self, hit_id: str, since: datetime | None, until: datetime | None, limit: int,
+                          cursor: str | None) -> Page:
         return self._audit.by_hit(hit_id, since, until, limit, cursor)
 
     def decisions_in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:

@@ -5,10 +5,11 @@ from mturk_decisions.adapters.event_bus import ASSIGNMENT_REJECTED, REJECTION_RE
 from mturk_decisions.domain.model import Action, DecisionRecord, DecisionRequest
 from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.decisions import DecisionObserver
+from mturk_decisions.service.ports import EventPublisher
 
 
 class DecisionEvents(DecisionObserver):
-    def __init__(self, publisher) -> None:
+    def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
     def decided(self, request: DecisionRequest, outcome: str, record: DecisionRecord | None = None) -> None:

@@ -41,7 +41,8 @@ def _ours_or_theirs(record: DecisionRecord, view: AssignmentView) -> Verdict:
     """The change happened after our write-ahead. While MTurk still shows it, its feedback must be ours
     (when we sent one); once a later change replaced it, its time is all the evidence left."""
     still_shown = view.status == RESULTING_STATUS[record.action].value
-    if record.action is Action.REJECT and view.approved_at is not None and view.approved_at >= view.rejected_at:
+    reversed_at, rejected_at = view.approved_at, view.rejected_at
+    if record.action is Action.REJECT and reversed_at and rejected_at and reversed_at >= rejected_at:
         still_shown = False  # reversed since: the feedback shown may be the reversal's
     if still_shown and record.feedback is not None and view.requester_feedback != record.feedback:
         return Verdict.NOT_APPLIED

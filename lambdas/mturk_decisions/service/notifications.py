@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturk_decisions.domain.errors import (
     AssignmentNotFound,
@@ -35,6 +35,10 @@ from mturk_decisions.domain.model import (
 from mturk_decisions.service.decisions import utc_now
 from mturk_decisions.service.evidence import CLOCK_TOLERANCE
 
+if TYPE_CHECKING:
+    from mturk_decisions.service.ports import AuditStore, MTurkGateway
+    from mturk_decisions.service.schedules import ReversalScheduler
+
 #: The status each event reports the assignment entered.
 EVENT_STATUS = {"AssignmentRejected": AssignmentStatus.REJECTED, "AssignmentApproved": AssignmentStatus.APPROVED}
 EVENT_ACTIONS = {"AssignmentRejected": (Action.REJECT,), "AssignmentApproved": (Action.APPROVE, Action.REVERSE)}
@@ -53,8 +57,8 @@ class IngestReport:
 
 
 class NotificationIngest:
-    def __init__(self, mturk, audit, scheduler=None, website_rejection_grace: timedelta | None = None,
-                 clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, mturk: MTurkGateway, audit: AuditStore, scheduler: ReversalScheduler | None = None,
+                 website_rejection_grace: timedelta | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         self._mturk, self._audit, self._scheduler = mturk, audit, scheduler
         self._grace, self._clock = website_rejection_grace, clock
 
@@ -62,9 +66,10 @@ class NotificationIngest:
         doc_id, events = _validated(document)
         report = IngestReport()
         for index, event in enumerate(events):
-            status = EVENT_STATUS.get(event.get("EventType"))
-            if status is None:
-                report.ignored.append(event.get("EventType", "?"))
+            event_type = event.get("EventType")
+            status = EVENT_STATUS.get(event_type) if isinstance(event_type, str) else None
+            if status is None:  # a type this service does not record (one that is not text included)
+                report.ignored.append(event_type if isinstance(event_type, str) else "?")
                 continue
             self._ingest_one(doc_id, index, event, status, report)
         return report
@@ -120,8 +125,11 @@ class NotificationIngest:
 
     def _make_provisional(self, view: AssignmentView, at: datetime, rejection_id: str, report: IngestReport) -> None:
         """Idempotent per rejection, so a redelivered notification creates what a failed attempt did not."""
+        scheduler, grace = self._scheduler, self._grace
+        if scheduler is None or grace is None:
+            return
         try:
-            self._scheduler.provisional(view, self._grace, WEBSITE_ACTOR, since=at, rejection_decision_id=rejection_id)
+            scheduler.provisional(view, grace, WEBSITE_ACTOR, since=at, rejection_decision_id=rejection_id)
         except ReversalWindowClosing:
             return  # too close to the deadline to schedule safely: the audit still shows the rejection
         report.provisional.append(view.assignment_id)
@@ -142,12 +150,13 @@ def _validated(document: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise InvalidRequest("Not an MTurk notification: Events must be a list of objects.")
     for event in events:
-        if event.get("EventType") in EVENT_ACTIONS and not isinstance(event.get("AssignmentId"), str):
+        event_type = event.get("EventType")
+        if isinstance(event_type, str) and event_type in EVENT_ACTIONS and not isinstance(event.get("AssignmentId"), str):
             raise InvalidRequest("An assignment event has no AssignmentId.")
     return document["EventDocId"], events
 
 
-def _timestamp(value) -> datetime | None:
+def _timestamp(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:

@@ -14,6 +14,7 @@ from mturk_decisions.domain.schedule import ScheduledReversal, SchedulePage, Sch
 
 if TYPE_CHECKING:
     from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
+    from mturk_decisions.adapters.work_queue import Chunk
 
 
 class MTurkGateway(Protocol):
@@ -86,6 +87,9 @@ class AuditStore(Protocol):
     def record_notification(self, record: DecisionRecord, notification: dict[str, Any]) -> None:
         """Keep the message sent to the worker after a decision, and MTurk's answer, on its audit record."""
 
+    def record_external(self, record: DecisionRecord) -> bool:
+        """Record a decision made outside the service (already final); False if it was recorded before."""
+
 
 class BatchStore(Protocol):
     """Batches and their rows (adapters.batch_store.DynamoBatchStore); META keeps the counts."""
@@ -117,7 +121,13 @@ class BatchStore(Protocol):
 
 
 class WorkQueue(Protocol):
-    def send(self, chunks: list) -> None: ...
+    def send(self, chunks: list[Chunk]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """The service's event bus (adapters.event_bus.EventBusPublisher)."""
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
 
 
 class ScheduleStore(Protocol):

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mturk_decisions.domain.errors import DecisionError
-from mturk_decisions.domain.model import RESULTING_STATUS, AssignmentStatus, DecisionRecord, DecisionState
+from mturk_decisions.domain.model import (
+    RESULTING_STATUS,
+    AssignmentStatus,
+    AssignmentView,
+    DecisionLease,
+    DecisionRecord,
+    DecisionState,
+)
 from mturk_decisions.service.decisions import utc_now
 from mturk_decisions.service.evidence import Verdict
 from mturk_decisions.service.ports import AuditStore, MTurkGateway
@@ -90,7 +97,8 @@ class Reconciler:
             report.examined += 1
             self._settle_one(record, verdicts[record.decision_id], view, report)
 
-    def _settle_one(self, record: DecisionRecord, verdict: Verdict, view, report: ReconcileReport) -> None:
+    def _settle_one(self, record: DecisionRecord, verdict: Verdict, view: AssignmentView | None,
+                    report: ReconcileReport) -> None:
         try:
             state = self._settlement.finalize(record, verdict, view)
         except Exception as error:
@@ -104,7 +112,7 @@ class Reconciler:
         else:
             report.already_final.append(record.decision_id)
 
-    def _writer_gone(self, record: DecisionRecord, lease, now: datetime) -> bool:
+    def _writer_gone(self, record: DecisionRecord, lease: DecisionLease | None, now: datetime) -> bool:
         if lease is not None and lease.decision_id == record.decision_id:
             return lease.expired(now)
         return record.created_at <= now - self._older_than

@@ -5,12 +5,18 @@ A malformed event is not an error to retry: it is handed back with the reason, f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturk_decisions.domain.errors import DecisionError, InsufficientFunds, ReversalAlreadyScheduled
 from mturk_decisions.domain.ids import is_mturk_id, is_worker_id
-from mturk_decisions.domain.model import Action, DecisionRequest, Source
+from mturk_decisions.domain.model import Action, AssignmentView, DecisionRequest, Source
 from mturk_decisions.domain.rules import lone_surrogate_at
+
+if TYPE_CHECKING:
+    from mturk_decisions.service.batches import BatchService
+    from mturk_decisions.service.decisions import DecisionService
+    from mturk_decisions.service.ports import MTurkGateway
+    from mturk_decisions.service.schedules import ReversalScheduler
 
 DETAIL_TYPE = "Reversal Requested"
 _ALLOWED = {"assignmentId", "hitId", "workerIds", "feedback", "reason", "requester"}
@@ -65,7 +71,8 @@ def parse(event: object) -> tuple[dict[str, Any], str]:
 
 
 class ReversalRequests:
-    def __init__(self, decisions, mturk, batches=None, scheduler=None) -> None:
+    def __init__(self, decisions: DecisionService, mturk: MTurkGateway, batches: BatchService | None = None,
+                 scheduler: ReversalScheduler | None = None) -> None:
         self._decisions, self._mturk, self._batches, self._scheduler = decisions, mturk, batches, scheduler
 
     def handle(self, event: object) -> RequestOutcome:
@@ -109,7 +116,7 @@ class ReversalRequests:
         except ReversalAlreadyScheduled:
             return False  # an automatic reversal of this assignment is already waiting
 
-    def _decisions_view(self, assignment_id: str):
+    def _decisions_view(self, assignment_id: str) -> AssignmentView | None:
         try:
             return self._mturk.get_assignment(assignment_id)
         except DecisionError:

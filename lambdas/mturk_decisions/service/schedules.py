@@ -191,16 +191,18 @@ class ReversalScheduler:
         except DecisionError as error:
             self._fail(schedule, error, report)
         else:
-            self._finish(schedule, "DONE", decision_id=outcome.record.decision_id, attempts=schedule.attempts + 1)
+            self._store.transition(schedule, replace(schedule, state="DONE", decision_id=outcome.record.decision_id,
+                                                     attempts=schedule.attempts + 1))
             report.reversed.append(schedule.assignment_id)
 
     def _not_rejected(self, schedule: ScheduledReversal, error: WrongAssignmentState, report: SweepReport) -> None:
         status = error.details.get("currentStatus")
         if status == "Approved":
-            self._finish(schedule, "DONE", last_error="already approved by someone else")
+            self._store.transition(schedule, replace(schedule, state="DONE", last_error="already approved by someone else"))
             report.reversed.append(schedule.assignment_id)
         elif status == "Submitted":
-            self._finish(schedule, "CANCELLED", last_error="the rejection it would reverse was never applied")
+            self._store.transition(schedule, replace(schedule, state="CANCELLED",
+                                                     last_error="the rejection it would reverse was never applied"))
             report.failed.append(schedule.assignment_id)
         else:
             self._fail(schedule, error, report)
@@ -219,16 +221,15 @@ class ReversalScheduler:
                                                  last_error=error.code))
         report.rescheduled.append(schedule.assignment_id)
 
-    def _fail(self, schedule: ScheduledReversal, error: DecisionError, report: SweepReport, state: str = "FAILED"):
-        self._finish(schedule, state, last_error=f"{error.code}: {error.message}"[:500], attempts=schedule.attempts + 1)
+    def _fail(self, schedule: ScheduledReversal, error: DecisionError, report: SweepReport,
+              state: str = "FAILED") -> None:
+        self._store.transition(schedule, replace(schedule, state=state, last_error=f"{error.code}: {error.message}"[:500],
+                                                 attempts=schedule.attempts + 1))
         report.failed.append(schedule.assignment_id)
         self._on_failed(schedule, error)
 
-    def _finish(self, schedule: ScheduledReversal, state: str, **changes) -> None:
-        self._store.transition(schedule, replace(schedule, state=state, **changes))
-
     def _funds_delay(self, attempts: int) -> timedelta:
-        return min(self._funds_cap, self._funds_backoff * (2 ** min(max(0, attempts - 1), 16)))
+        return min(self._funds_cap, self._funds_backoff * (1 << min(max(0, attempts - 1), 16)))
 
     def _due(self, wanted: datetime, deadline: datetime) -> datetime:
         latest = deadline - self._margin

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from mturk_decisions.adapters.batch_store import BatchInfo, PlannedEntry, UploadInfo, UploadPhase
-from mturk_decisions.adapters.upload_store import UploadChanged, UploadMissing
+from mturk_decisions.adapters.upload_store import UploadChanged, UploadMissing, UploadObject
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.batch import (
     MAX_UPLOAD_ITEMS,
@@ -49,8 +49,13 @@ from mturk_decisions.domain.batch import (
 )
 from mturk_decisions.domain.errors import DecisionError, InvalidRequest, NotConfigured
 from mturk_decisions.domain.model import AssignmentView
-from mturk_decisions.service.batches import BatchSummary, PlannedItem, chunks_of_lines
+from mturk_decisions.service.batches import BatchService, BatchSummary, PlannedItem, chunks_of_lines
 from mturk_decisions.service.decisions import utc_now
+
+if TYPE_CHECKING:
+    from mturk_decisions.adapters.batch_store import DynamoBatchStore
+    from mturk_decisions.adapters.upload_store import S3Uploads
+    from mturk_decisions.service.ports import MTurkGateway
 
 #: The largest CSV an upload may be (checked when it arrives: a presigned PUT cannot cap the size itself).
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
@@ -110,6 +115,11 @@ def batch_id_of(key: str) -> str | None:
     return match.group(1) if match else None
 
 
+#: A HIT's reward, size, status and HIT type; an assignment's status, submission time, worker and HIT.
+_HitFacts = tuple[Decimal, int, str, str | None]
+_AssignmentFacts = tuple[str, datetime | None, str, str]
+
+
 class _Facts:
     """What the plan needs of MTurk's view of each assignment, compactly: per HIT its reward, size and status,
     per assignment its status, submission time and worker (a few hundred bytes each, not a whole view).
@@ -118,8 +128,8 @@ class _Facts:
     HIT is read): reading MTurk and writing DynamoDB overlap."""
 
     def __init__(self, hits: list[str | None]) -> None:
-        self.hits: dict[str, tuple] = {}
-        self.assignments: dict[str, tuple | None] = {}
+        self.hits: dict[str, _HitFacts] = {}
+        self.assignments: dict[str, _AssignmentFacts | None] = {}
         self._ready = {hit: threading.Event() for hit in hits}
         self.error: BaseException | None = None
         self.waited = 0.0  # seconds the planning spent waiting for the reader (MTurk is the bottleneck if large)
@@ -164,9 +174,9 @@ class _Facts:
                               hit_status, hit_type_id=hit_type_id)
 
 
-def sys_intern(value: str | None) -> str | None:
+def sys_intern(value: str) -> str:
     """One string object for the statuses and workers many assignments share."""
-    return sys.intern(value) if value is not None else None
+    return sys.intern(value)
 
 
 @dataclass
@@ -195,7 +205,8 @@ def totals_json(stored: dict[str, Any], balance: Decimal) -> dict[str, Any]:
 
 
 class UploadService:
-    def __init__(self, store, objects, batches, mturk, clock: Callable[[], datetime] = utc_now,
+    def __init__(self, store: DynamoBatchStore, objects: S3Uploads, batches: BatchService, mturk: MTurkGateway,
+                 clock: Callable[[], datetime] = utc_now,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex, can_queue: bool = True,
                  max_bytes: int = MAX_UPLOAD_BYTES, max_items: int = MAX_UPLOAD_ITEMS) -> None:
         """`batches`: the BatchService whose rules plan each row (`plan_item`) and whose queue takes the
@@ -307,7 +318,7 @@ class UploadService:
         timings["reading MTurk, planning and writing"] = time.monotonic() - started - timings["validating"]
         timings["of which waiting for MTurk"] = facts.waited
 
-    def _open(self, upload: UploadInfo, etag: str | None = None):
+    def _open(self, upload: UploadInfo, etag: str | None = None) -> UploadObject:
         try:
             return self._objects.open(upload.key, if_match=etag)
         except UploadMissing:
