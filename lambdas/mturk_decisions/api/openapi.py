@@ -35,6 +35,7 @@ from mturk_decisions.domain.errors import (
     AuditUnavailable,
     DecisionError,
     DecisionInProgress,
+    InvalidNotification,
     InvalidRequest,
     MalformedJson,
     MTurkCredentialsInvalid,
@@ -90,6 +91,15 @@ RETRY_AFTER = frozenset({DecisionInProgress, RequestInProgress, MTurkThrottled, 
 EVERY_OPERATION = (InvalidRequest, AuditUnavailable, *GATEWAY)
 WITH_A_BODY = (MalformedJson, UnsupportedMediaType, *GATEWAY_BODY)
 MTURK = (MTurkThrottled, MTurkFault, MTurkCredentialsInvalid, MTurkRequestRejected)
+#: What a route that sends the worker a notice adds.
+NOTIFYING = (InvalidNotification,)
+#: The operations in the order the document lists them, whichever module registers them (the order of the
+#: document as first published, when one module registered every route); one not listed comes after them.
+DOCUMENT_ORDER = (
+    "getUploadPlan", "applyUpload", "rejectAssignment", "reverseAssignment", "confirmProvisionalRejection",
+    "cancelScheduledReversal", "setHitTypeNotifications", "approveAssignment", "getAssignment", "reverseHit",
+    "getBatch", "createUpload", "listScheduledReversals", "listDecisions", "submitBatch",
+)
 
 
 def _error_classes() -> list[type[DecisionError]]:
@@ -221,11 +231,21 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
         definition = model.model_json_schema(ref_template=_COMPONENT)
         schemas.update(definition.pop("$defs", {}))
         schemas[model.__name__] = definition
-    for path_item in document.get("paths", {}).values():
+    paths = document.get("paths", {})
+    for path_item in paths.values():
         for op in path_item.values():
             _finish_operation(op)
+    if paths:
+        document["paths"] = dict(sorted(paths.items(), key=lambda path: _document_rank(path[1])))
     document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+def _document_rank(path_item: dict[str, Any]) -> int:
+    """Where a path goes in the document: at its first operation in DOCUMENT_ORDER (sorting is stable)."""
+    ranks = [DOCUMENT_ORDER.index(op["operationId"]) for op in path_item.values()
+             if isinstance(op, dict) and op.get("operationId") in DOCUMENT_ORDER]
+    return min(ranks, default=len(DOCUMENT_ORDER))
 
 
 def _finish_operation(op: dict[str, Any]) -> None:

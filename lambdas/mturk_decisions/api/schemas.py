@@ -5,10 +5,12 @@ import re
 from datetime import datetime
 from typing import Annotated, Optional
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mturk_decisions.domain.errors import InvalidCursor
 from mturk_decisions.domain.ids import is_worker_id
+from mturk_decisions.domain.notice import WorkerNotice, validate_notice
 
 #: For Powertools' `Path(pattern=...)` and the OpenAPI document. pydantic-core matches it with Rust's regex
 #: engine, where `$` is the end of the text: "ABC\n" is refused (Python's `re.match` would accept it; Python
@@ -27,6 +29,8 @@ PATTERN_WORDS = {
 
 def pattern_in_words(pattern: str) -> str:
     return PATTERN_WORDS.get(pattern, f"text matching {pattern}")
+
+
 _FEEDBACK = (
     "What the worker sees on their Status page. At most 1024 characters; no ASCII control characters "
     "other than tab, line feed and carriage return."
@@ -122,3 +126,11 @@ def line_cursor(cursor: str | None) -> int:
         raise InvalidCursor("The cursor is not valid for this batch; start again without it.", field="cursor")
     return int(cursor)
 
+
+#: The `dryRun` query parameter of the routes that decide or queue.
+DryRun = Annotated[bool, Query(description="Run every pre-check and return the plan; write nothing.")]
+
+
+def notice_of(notify: NotifyWorkerBody | None) -> WorkerNotice | None:
+    """The worker's notice checked by its rules (400 INVALID_NOTIFICATION), before anything is decided."""
+    return None if notify is None else validate_notice(notify.subject, notify.message)
