@@ -104,3 +104,15 @@ def test_given_a_late_rejection_notice_after_a_reversal_then_its_feedback_is_not
     [record] = website_records(audit)
     assert record.action is Action.REJECT and record.feedback is None and record.reason == FEEDBACK_REPLACED
     assert record.state is DecisionState.SUCCEEDED
+
+
+@pytest.mark.parametrize("event_type", [["AssignmentRejected"], {"type": "AssignmentRejected"}, 7],
+                         ids=["list", "object", "number"])
+def test_given_an_event_type_that_is_not_text_when_ingested_then_it_is_ignored_not_retried(event_type):
+    # Given a notification whose EventType is not a string (an unhashable list or object among them)
+    ingest, mturk, audit, store = world(assignment())
+    # When it is ingested
+    report = ingest.ingest(document(event_type))
+    # Then it is ignored like any type the service does not record (no TypeError that SQS would retry until the
+    # dead-letter queue), and nothing is audited
+    assert report.ignored == ["?"] and website_records(audit) == []
