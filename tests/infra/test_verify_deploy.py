@@ -27,7 +27,7 @@ from local.gateway import LocalApiGateway, LocalPrincipal
 REGION = "us-east-1"
 STACK = "MTurkDecisions"
 CALLER = LocalPrincipal(
-    access_key_id="AKIAVERIFYDEPLOYTEST",
+    access_key_id="FAKEVERIFYDEPLOYTEST",
     secret_access_key="verify-deploy-test-secret-not-a-real-key",
     arn="arn:aws:iam::123456789012:user/operator",
 )
@@ -235,7 +235,7 @@ def test_given_credentials_the_api_does_not_know_when_verified_then_the_signed_c
     aws, tmp_path, calls
 ):
     # Given
-    stranger = LocalPrincipal("AKIAOTHERPRINCIPAL01", "other-secret", "arn:aws:iam::123456789012:user/other")
+    stranger = LocalPrincipal("FAKEOTHERPRINCIPAL01", "other-secret", "arn:aws:iam::123456789012:user/other")
     # When
     with LocalApiGateway(service_handler(calls), [stranger], region=REGION) as gateway:
         outdir = write_outputs(tmp_path, aws.outputs(gateway.url + "/"))
