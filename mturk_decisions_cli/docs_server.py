@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import html
 import json
-import webbrowser
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,15 @@ import click
 import requests
 
 from mturk_decisions_cli.errors import ConfigError
-from mturk_decisions_cli.local_proxy import API_PREFIX, LocalSigningProxy, Page, PageResolver, Upstream
+from mturk_decisions_cli.local_proxy import (
+    API_PREFIX,
+    LocalSigningProxy,
+    Page,
+    PageResolver,
+    Upstream,
+    serve_until_stopped,
+    started,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SPEC_FILE = "openapi.json"
@@ -176,23 +183,10 @@ def docs(app: Any, port: int, no_browser: bool, spec: str | None) -> None:
     assets = swagger_ui_assets()
     upstream = Upstream(client.base_url, client.credentials, client.region, timeout=client.timeout)
     resolve = page_resolver(document, client.base_url, client.region, assets)
-    try:
-        proxy = LocalSigningProxy(upstream, resolve, port=port, log=lambda line: click.echo(line, err=True))
-    except OSError as error:
-        raise ConfigError(f"Cannot serve on 127.0.0.1:{port}: {error.strerror or error}.",
-                          hint="Choose another --port, or leave it out for a free one.") from None
-    url = proxy.entry_url()
-    if getattr(app, "json_mode", False):
-        click.echo(json.dumps({"url": url, "port": proxy.port, "spec": source, "apiUrl": client.base_url}))
-    else:
-        click.echo(url)
-    click.echo(f"Swagger UI of {client.base_url} (document: {source}).\n\"Try it out\" is signed on this machine "
-               f"for {client.region} and sent to the API. Ctrl-C stops.", err=True)
-    if not no_browser and not webbrowser.open(url):
-        click.echo("No browser could be opened: open the address above yourself.", err=True)
-    try:
-        proxy.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.", err=True)
-    finally:
-        proxy.stop()
+    proxy = started(lambda port: LocalSigningProxy(upstream, resolve, port=port,
+                                                   log=lambda line: click.echo(line, err=True)), port)
+    serve_until_stopped(proxy, json_mode=getattr(app, "json_mode", False),
+                        facts={"spec": source, "apiUrl": client.base_url},
+                        banner=f"Swagger UI of {client.base_url} (document: {source}).\n\"Try it out\" is signed on "
+                               f"this machine for {client.region} and sent to the API. Ctrl-C stops.",
+                        open_browser=not no_browser)

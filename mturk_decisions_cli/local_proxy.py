@@ -309,6 +309,38 @@ class LocalSigningProxy:
             request.wfile.write(body)
 
 
+def started(make: Callable[[int], LocalSigningProxy], port: int) -> LocalSigningProxy:
+    """`make(port)`, or a usage error that says what to do when the port cannot be served."""
+    from mturk_decisions_cli.errors import ConfigError
+
+    try:
+        return make(port)
+    except OSError as error:
+        raise ConfigError(f"Cannot serve on 127.0.0.1:{port}: {error.strerror or error}.",
+                          hint="Choose another --port, or leave it out for a free one.") from None
+
+
+def serve_until_stopped(proxy: LocalSigningProxy, *, json_mode: bool, facts: Mapping[str, Any], banner: str,
+                        open_browser: bool) -> None:
+    """Print the run's address (as JSON with `facts` in --json mode) and `banner`, open the browser unless told
+    not to, and serve until Ctrl-C (`mturk-decisions docs` and `console`)."""
+    import webbrowser
+
+    import click
+
+    url = proxy.entry_url()
+    click.echo(json.dumps({"url": url, "port": proxy.port, **facts}) if json_mode else url)
+    click.echo(banner, err=True)
+    if open_browser and not webbrowser.open(url):
+        click.echo("No browser could be opened: open the address above yourself.", err=True)
+    try:
+        proxy.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
+    finally:
+        proxy.stop()
+
+
 def _read_body(request: BaseHTTPRequestHandler, limit: int, too_large: str) -> bytes:
     try:
         length = int(request.headers.get("Content-Length") or 0)

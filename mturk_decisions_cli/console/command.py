@@ -1,15 +1,12 @@
 """`mturk-decisions console`: the console's server on 127.0.0.1, until Ctrl-C."""
 from __future__ import annotations
 
-import json
-import webbrowser
 from typing import Any
 
 import click
 
 from mturk_decisions_cli.console.app import Console
-from mturk_decisions_cli.errors import ConfigError
-from mturk_decisions_cli.local_proxy import LocalSigningProxy, Upstream
+from mturk_decisions_cli.local_proxy import LocalSigningProxy, Upstream, serve_until_stopped, started
 
 #: The console's forms POST to their own origin: the browser must send that Origin (it sends `null` under
 #: the proxy's default `no-referrer`), and nothing else leaves the page but to this server.
@@ -32,24 +29,9 @@ def console(app: Any, port: int, no_browser: bool) -> None:
     client = app.client
     upstream = Upstream(client.base_url, client.credentials, client.region, timeout=client.timeout)
     site = Console(client, client.base_url)
-    try:
-        proxy = LocalSigningProxy(upstream, lambda _path, _host: None, port=port, app=site,
-                                  security_headers=SECURITY_HEADERS, log=lambda line: click.echo(line, err=True))
-    except OSError as error:
-        raise ConfigError(f"Cannot serve on 127.0.0.1:{port}: {error.strerror or error}.",
-                          hint="Choose another --port, or leave it out for a free one.") from None
-    url = proxy.entry_url()
-    if getattr(app, "json_mode", False):
-        click.echo(json.dumps({"url": url, "port": proxy.port, "apiUrl": client.base_url}))
-    else:
-        click.echo(url)
-    click.echo(f"mturk-decisions console for {client.base_url}: calls are signed on this machine for "
-               f"{client.region}. Ctrl-C stops.", err=True)
-    if not no_browser and not webbrowser.open(url):
-        click.echo("No browser could be opened: open the address above yourself.", err=True)
-    try:
-        proxy.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.", err=True)
-    finally:
-        proxy.stop()
+    proxy = started(lambda port: LocalSigningProxy(upstream, lambda _path, _host: None, port=port, app=site,
+                                                   security_headers=SECURITY_HEADERS,
+                                                   log=lambda line: click.echo(line, err=True)), port)
+    serve_until_stopped(proxy, json_mode=getattr(app, "json_mode", False), facts={"apiUrl": client.base_url},
+                        banner=f"mturk-decisions console for {client.base_url}: calls are signed on this machine "
+                               f"for {client.region}. Ctrl-C stops.", open_browser=not no_browser)

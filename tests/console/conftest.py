@@ -8,12 +8,11 @@ while a test runs: the Lambda handlers behind the local gateway answer in this p
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.docs_ui.conftest import CHROMIUM, CHROMIUM_ARGS, DocsProcess, cli_command, requester_env
+from tests.docs_ui.conftest import CHROMIUM, CHROMIUM_ARGS, DocsProcess, requester_env, start_local_server
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
@@ -40,17 +39,7 @@ def served(stack):
 
 def start_console(env: dict[str, str], folder: Path, *args: str) -> DocsProcess:
     """`mturk-decisions console --no-browser` in its own process; its first stdout line is the address."""
-    stderr_path = folder / "console-stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen([*cli_command(), "console", "--no-browser", *args], env=env,
-                                   stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
-    running = DocsProcess(process, stderr_path)
-    try:
-        running.read_url()
-    except AssertionError:
-        running.stop()
-        raise
-    return running
+    return start_local_server("console", env, folder, *args)
 
 
 @pytest.fixture(scope="module")

@@ -113,10 +113,16 @@ class DocsProcess:
 
 
 def start_docs(env: dict[str, str], folder: Path, *args: str) -> DocsProcess:
-    stderr_path = folder / "docs-stderr.log"
+    """`mturk-decisions docs --no-browser` in its own process; its first stdout line is the address."""
+    return start_local_server("docs", env, folder, *args)
+
+
+def start_local_server(command: str, env: dict[str, str], folder: Path, *args: str) -> DocsProcess:
+    """`mturk-decisions COMMAND --no-browser` (docs, console) in its own process, once it printed its address."""
+    stderr_path = folder / f"{command}-stderr.log"
     with stderr_path.open("w") as stderr:
-        process = subprocess.Popen([*cli_command(), "docs", "--no-browser", *args], env=env, stdout=subprocess.PIPE,
-                                   stderr=stderr, stdin=subprocess.DEVNULL, text=True)
+        process = subprocess.Popen([*cli_command(), command, "--no-browser", *args], env=env,
+                                   stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
     running = DocsProcess(process, stderr_path)
     try:
         running.read_url()
