@@ -164,18 +164,7 @@ def parse_results_csv(body: str | bytes, reason: str | None = None, strict_utf8:
     text = text[bom:]
     utf8 = _Utf8Check(text, offset_of_text=3 * bom) if strict_utf8 and _REPLACEMENT in text else None
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        raise InvalidBatch("The CSV is empty: expected the batch-results header row with AssignmentId, "
-                           "Approve and Reject columns.", errors=[]) from None
-    columns = {name.strip().lower(): index for index, name in enumerate(header)}
-    missing = [name for name in ("assignmentid", "approve", "reject") if name not in columns]
-    if missing:
-        wanted = ", ".join(_READ_COLUMNS[m] for m in missing)
-        raise InvalidBatch(f"The CSV header has no {wanted} column: upload the batch-results file as downloaded "
-                           "from the requester website, with Approve and Reject filled in.",
-                           errors=[{"line": 1, "field": "header", "message": f"missing column(s): {wanted}"}])
+    columns = _header_columns(reader)
     problems, parsed = _Problems(), ParsedBatch()
     while True:
         line = reader.line_num + 1
@@ -456,7 +445,8 @@ class ResultsCsvStream:
 
 
 def _header_columns(reader: Iterator[list[str]]) -> dict[str, int]:
-    """The header's columns by lower-case name; refused as `parse_results_csv` refuses them."""
+    """The header's columns by lower-case name (a request's CSV and an upload's alike); a header without
+    AssignmentId, Approve and Reject is refused, naming what is missing."""
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
