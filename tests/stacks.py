@@ -26,3 +26,14 @@ def suite_stack(suffix: str):
 def serving(stack: OfflineStack):
     with wiring.installed(stack.dependencies):
         yield stack
+
+
+@contextmanager
+def serving_if_used(request):
+    """For a directory's autouse fixture: its stack serves the handlers while a test that uses it runs."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    with serving(request.getfixturevalue("stack")):
+        yield
+

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
-from tests.stacks import serving as serving_stack
-from tests.stacks import suite_stack
+from tests.stacks import serving_if_used, suite_stack
 
 
 @pytest.fixture(scope="session")
@@ -18,8 +17,5 @@ def stack():
 @pytest.fixture(autouse=True)
 def serving(request):
     """The handlers serve with this directory's stack while a test of it runs."""
-    if "stack" not in request.fixturenames:
-        yield
-        return
-    with serving_stack(request.getfixturevalue("stack")):
+    with serving_if_used(request):
         yield

@@ -19,8 +19,7 @@ import pytest
 from local.stack import DEMO_MTURK_KEY, REGION, provision
 from tests.integration.conftest import SignedApi, api, seed, sim  # noqa: F401  (fixtures re-used)
 from tests.reliability.harness import CrashingAudit, CrashPlan, InProcessMTurkClient
-from tests.stacks import serving as serving_stack
-from tests.stacks import suite_stack
+from tests.stacks import serving_if_used, suite_stack
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +32,7 @@ def stack():
 @pytest.fixture(autouse=True)
 def serving(request):
     """The handlers serve with this directory's stack while a test of it runs."""
-    if "stack" not in request.fixturenames:
-        yield
-        return
-    with serving_stack(request.getfixturevalue("stack")):
+    with serving_if_used(request):
         yield
 
 
