@@ -6,8 +6,9 @@ dependencies, boto3 clients, the cached secret) stays warm between invocations. 
 length-prefixed JSON frames over stdin and the original stdout; what the function prints (Powertools'
 JSON logs, EMF metrics) goes to `LOCAL_LAMBDA_LOG` (a file; `-` for nowhere), else to the parent's stderr.
 
-With `LOCAL_CLOCK_URL` (the MTurk simulator's base URL) the service's dependencies are built with the
-simulator's clock before the first invocation, so advancing the simulator's clock moves the service's too.
+With `LOCAL_CLOCK_FILE` (where the simulator publishes its clock, `Clock.publish_to`) or else `LOCAL_CLOCK_URL`
+(the MTurk simulator's base URL) the service's dependencies are built with the simulator's clock before the
+first invocation, so advancing the simulator's clock moves the service's too.
 
 With `LOCAL_AWS_CALL_LOG` (a directory) every AWS API call the function makes, through any botocore client
 (boto3's, Powertools', PynamoDB's own sessions), is appended as one JSON line to
@@ -31,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -159,12 +161,15 @@ def load_handler(path: str) -> Callable[[dict, Any], Any]:
     return getattr(importlib.import_module(module_name), function)
 
 
-def install_simulator_clock(base_url: str) -> None:
-    """The service's dependencies, built as in AWS but with the simulator's clock."""
+def install_simulator_clock(base_url: str, published_to: str | None = None) -> None:
+    """The service's dependencies, built as in AWS but with the simulator's clock: read from the file it is
+    published to when there is one (a few microseconds), else over HTTP."""
+    from local.mturk_simulator.clock import ClockFile
     from mturk_decisions import wiring
     from mturk_decisions.config import Settings
 
-    wiring.use(wiring.build(Settings.from_env(), clock=SimulatorClock(base_url)))
+    clock = ClockFile(Path(published_to)) if published_to else SimulatorClock(base_url)
+    wiring.use(wiring.build(Settings.from_env(), clock=clock))
 
 
 def send(stream: BinaryIO, message: dict) -> None:
@@ -215,7 +220,7 @@ def main(argv: list[str]) -> int:
                              os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local-function"))
         handler = load_handler(argv[0])
         if os.environ.get("LOCAL_CLOCK_URL"):
-            install_simulator_clock(os.environ["LOCAL_CLOCK_URL"])
+            install_simulator_clock(os.environ["LOCAL_CLOCK_URL"], os.environ.get("LOCAL_CLOCK_FILE"))
     except Exception as error:  # Lambda's Runtime.ImportModuleError / init error
         traceback.print_exc()
         send(protocol, {"initError": error_body(error)})

@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -124,6 +125,7 @@ LOCAL_OVERRIDES: dict[str, str] = {
 LOCAL_ONLY_VARIABLES: dict[str, str] = {
     "MTURK_MAX_ATTEMPTS": "4 MTurk attempts, not 6: failing tests stay short (OfflineStack.lambda_env)",
     "LOCAL_CLOCK_URL": "the simulator's clock is the service's (local.lambda_env)",
+    "LOCAL_CLOCK_FILE": "the simulator's clock, read from the file it is published to (local.lambda_env)",
     "LOCAL_LAMBDA_LOG": "where the demo's functions log, CloudWatch's stand-in (local.lambda_env)",
     "LOCAL_AWS_CALL_LOG": "a log of the functions' AWS calls (local.lambda_env)",
     "AWS_ENDPOINT_URL_DYNAMODB": "the AWS APIs are moto's (point_aws_at)",
@@ -421,6 +423,9 @@ class OfflineStack:
         self.simulator = MTurkSimulator(sqs_endpoint_url=self.moto_url)
         self.simulator.add_requester(*self.mturk_key, balance="100.00")
         self.simulator_server = SimulatorServer(self.simulator).start()
+        self._clock_dir = tempfile.TemporaryDirectory(prefix="mturk-decisions-clock-")
+        self.clock_file = Path(self._clock_dir.name) / "clock"
+        self.simulator.clock.publish_to(self.clock_file)
         self.env["MTURK_ENDPOINT"] = self.simulator_server.url
         self.settings = Settings.from_env(self.lambda_env())
         self.dependencies = wiring.build(self.settings, clock=self.simulator.clock.now)
@@ -444,7 +449,8 @@ class OfflineStack:
         its clock). Without a function, every function's together: the handlers running in this process share
         one set of dependencies, built from it."""
         url = self.simulator_server.url
-        env = {**os.environ, **self.env, "MTURK_ENDPOINT": url, "MTURK_MAX_ATTEMPTS": "4", "LOCAL_CLOCK_URL": url}
+        env = {**os.environ, **self.env, "MTURK_ENDPOINT": url, "MTURK_MAX_ATTEMPTS": "4", "LOCAL_CLOCK_URL": url,
+               "LOCAL_CLOCK_FILE": str(self.clock_file)}
         if function is not None:
             return function_environment(function, env)
         return {name: value for each in FUNCTIONS.values() for name, value in function_environment(each, env).items()}
@@ -478,6 +484,7 @@ class OfflineStack:
         for runtime in self._environments:
             runtime.close()
         self.simulator_server.stop()
+        self._clock_dir.cleanup()
         self.moto.stop()
 
     def __enter__(self) -> OfflineStack:

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from local.moto_server import SerializedMotoServer
+from local.moto_server import SerializedMotoServer, _operation
 from local.stack import REGION, free_port
 from tests.local.conftest import wait_until
 
@@ -171,3 +171,50 @@ def test_given_a_transaction_whose_conditions_hold_when_moto_serializes_requests
     ])
     # Then
     assert [item["pk"]["S"] for item in client.scan(TableName=table)["Items"]] == ["d2"]
+
+
+def test_given_a_long_poll_on_an_empty_queue_when_messages_go_to_another_queue_then_moto_does_not_receive_again(
+        serialized_server, serialized_moto, monkeypatch):
+    # Given a receive waiting 1 s on an empty queue, and moto's handling of requests counted
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=serialized_moto)
+    waiting = sqs.create_queue(QueueName=f"idle-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    busy = sqs.create_queue(QueueName=f"busy-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    app = serialized_server.app
+    handled: list[tuple[str, str]] = []
+    handle = app._handle
+    monkeypatch.setattr(app, "_handle", lambda environ, body: handled.append((_operation(environ, body), body.decode()))
+                        or handle(environ, body))
+    received: dict = {}
+    poll = threading.Thread(target=lambda: received.update(sqs.receive_message(QueueUrl=waiting, WaitTimeSeconds=1)))
+    poll.start()
+    wait_until(lambda: app.long_polls_waiting == 1)
+    # When ten messages are sent to the other queue (each send wakes the waiting poll)
+    for number in range(10):
+        sqs.send_message(QueueUrl=busy, MessageBody=f"chunk {number}")
+    poll.join(timeout=5)
+    # Then the poll ended empty, and moto received on its queue only once: waking it found nothing to receive
+    assert not received.get("Messages")
+    assert [operation for operation, body in handled if waiting.rsplit("/", 1)[1] in body] == ["ReceiveMessage"]
+
+
+def test_given_an_item_copied_by_moto_when_the_copy_changes_then_the_original_does_not():
+    # Given moto's item copies made directly (install_fast_item_copies), and an item with nested values
+    import copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from local.moto_server import install_fast_item_copies
+
+    install_fast_item_copies()
+    item = Item(DynamoType({"S": "A1"}), DynamoType({"S": "META"}),
+                {"counts": {"M": {"SUCCEEDED": {"N": "3"}, "lines": {"L": [{"N": "1"}, {"SS": ["a", "b"]}]}}},
+                 "blob": {"B": b"\x00\x01"}, "name": {"S": "batch"}})
+    # When it is copied and the copy's nested values change
+    copied = copy.deepcopy(item)
+    same = copied == item and copied.to_json() == item.to_json() and type(copied.attrs) is type(item.attrs)
+    copied.attrs["counts"].value["lines"].value[0].value = "9"
+    copied.attrs["counts"].value["SUCCEEDED"] = DynamoType({"N": "4"})
+    # Then the copy was equal, and the original keeps its values
+    assert same
+    assert item.to_json()["Attributes"]["counts"] == {"M": {"SUCCEEDED": {"N": "3"},
+                                                            "lines": {"L": [{"N": "1"}, {"SS": ["a", "b"]}]}}}
