@@ -117,7 +117,8 @@ class InMemoryAuditStore:
                                                           record.decision_id, lease_expires_at)
 
     def finalize(self, record: DecisionRecord, state: DecisionState, finalized_at: datetime,
-                 error_code: str | None = None, error_message: str | None = None) -> None:
+                 error_code: str | None = None, error_message: str | None = None, joined: object = None) -> bool:
+        """In memory there is no transaction to join: False, and `joined`'s owner writes its part itself."""
         if self.fail_finalize:
             raise RuntimeError("finalize failed")
         stored = self.records[record.decision_id]
@@ -128,6 +129,7 @@ class InMemoryAuditStore:
         lease = self.leases.get(record.assignment_id)
         if lease is not None and lease.decision_id == record.decision_id:
             del self.leases[record.assignment_id]
+        return False
 
     def record_external(self, record: DecisionRecord) -> bool:
         if record.decision_id in self.records:

@@ -13,6 +13,7 @@ import pytest
 from local.stack import DEMO_MTURK_KEY
 from mturk_decisions import wiring
 from mturk_decisions.adapters.work_queue import Chunk
+from mturk_decisions.domain.batch import ItemStatus
 
 HEADER = ["HITId", "HITTypeId", "Title", "Reward", "AssignmentId", "WorkerId", "AssignmentStatus",
           "Answer.label", "Approve", "Reject"]
@@ -202,11 +203,13 @@ def test_given_a_redelivered_chunk_then_no_item_is_applied_twice(api, sim, hit_w
 
 
 def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_without_second_write(api, sim, hit_with):
-    # Given an item whose MTurk write landed but whose outcome was never recorded (the worker died)
+    # Given an item whose MTurk write landed and whose decision is SUCCEEDED in the audit, but whose own outcome
+    # was never recorded: its change could not join the decision's finalize (the item is read as FAILED, so its
+    # condition fails and the record is finalized alone), and the worker died before its separate mark
     hit, (assignment_id,) = hit_with("Rejected")
     batches = wiring.current().batch_service()
     store = batches._store
-    original_mark = store.mark
+    original_mark, original_settling = store.mark, store.settling
     crashed = {"done": False}
 
     def crash_once(batch_id, line, *args, **kwargs):
@@ -217,11 +220,12 @@ def test_given_crash_after_mturk_write_then_redelivery_settles_from_audit_withou
         return original_mark(batch_id, line, *args, **kwargs)
 
     store.mark = crash_once
+    store.settling = lambda batch_id, line, was=ItemStatus.QUEUED: original_settling(batch_id, line, ItemStatus.FAILED)
     try:
         response = api.post("/batches", {"items": [{"assignmentId": assignment_id, "action": "reverse", "hitId": hit}]})
         body = wait_for(api, response.json()["batchId"])
     finally:
-        store.mark = original_mark
+        store.mark, store.settling = original_mark, original_settling
     # Then the redelivered chunk marked it SUCCEEDED from the audit, with one MTurk write in all
     assert crashed["done"] and body["counts"]["succeeded"] == 1
     approvals = [c for c in sim.calls("ApproveAssignment", outcome="ok") if c.params["AssignmentId"] == assignment_id]

@@ -148,10 +148,11 @@ class CrashingAudit:
         self._audit.write_ahead(record, lease_expires_at)
         self._crash.at("after_write_ahead", record.assignment_id)
 
-    def finalize(self, record, state, finalized_at, error_code=None, error_message=None) -> None:
+    def finalize(self, record, state, finalized_at, error_code=None, error_message=None, joined=None) -> bool:
         self._crash.at("before_finalize", record.assignment_id)
-        self._audit.finalize(record, state, finalized_at, error_code, error_message)
+        joined_written = self._audit.finalize(record, state, finalized_at, error_code, error_message, joined)
         self._crash.at("after_finalize", record.assignment_id)
+        return joined_written
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._audit, name)

@@ -32,7 +32,7 @@ from mturk_decisions.adapters.dynamo import ModelStore, TableIndex, bound
 from mturk_decisions.domain.errors import AuditUnavailable, DecisionInProgress, InvalidCursor, RecordAlreadyFinal
 from mturk_decisions.domain.model import Action, DecisionLease, DecisionRecord, DecisionState, Source
 from mturk_decisions.domain.rules import iso
-from mturk_decisions.service.ports import Page
+from mturk_decisions.service.ports import JoinedWrite, Page
 
 INDEX_BY_WORKER = "by-worker"
 INDEX_BY_HIT = "by-hit"
@@ -240,9 +240,24 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         finalized_at: datetime,
         error_code: str | None = None,
         error_message: str | None = None,
-    ) -> None:
-        """PENDING → final, and the lease this record holds released, in one transaction.
+        joined: JoinedWrite | None = None,
+    ) -> bool:
+        """PENDING → final, and the lease this record holds released, in one transaction, with `joined`'s writes
+        when there are some. If only `joined`'s part could not be written (its condition, or a conflict on its
+        items), the record is finalized alone and False tells the caller to write its part itself.
         Raises RecordAlreadyFinal when another writer settled the record first."""
+        try:
+            self._finalize(record, state, finalized_at, error_code, error_message, joined)
+        except TransactWriteError as error:
+            if _condition_failed(error, 0):
+                raise RecordAlreadyFinal(record.decision_id) from None
+            if joined is None:
+                raise
+            return self.finalize(record, state, finalized_at, error_code, error_message)
+        return joined is not None
+
+    def _finalize(self, record: DecisionRecord, state: DecisionState, finalized_at: datetime,
+                  error_code: str | None, error_message: str | None, joined: JoinedWrite | None) -> None:
         m = self._model
         actions: list[UpdateAction] = [m.state.set(state.value), m.finalized_at.set(finalized_at), m.pending.remove()]
         if error_code:
@@ -254,14 +269,11 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         release: list[UpdateAction] = [leases.holder_decision_id.remove(), leases.holder_decision_key.remove(),
                    leases.lease_expires_at.remove()]
         mine = leases.holder_decision_id.does_not_exist() | (leases.holder_decision_id == record.decision_id)
-        try:
-            with TransactWrite(connection=m._get_connection().connection) as transaction:
-                transaction.update(item, actions=actions, condition=m.state == DecisionState.PENDING.value)
-                transaction.update(lease, actions=release, condition=mine)
-        except TransactWriteError as error:
-            if _condition_failed(error, 0):
-                raise RecordAlreadyFinal(record.decision_id) from None
-            raise
+        with TransactWrite(connection=m._get_connection().connection) as transaction:
+            transaction.update(item, actions=actions, condition=m.state == DecisionState.PENDING.value)
+            transaction.update(lease, actions=release, condition=mine)
+            if joined is not None:
+                joined.join(transaction, record.decision_id, finalized_at)
 
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]:
         results = self._model.query(assignment_id, self._model.decision_key < LEASE_KEY, scan_index_forward=False,

@@ -16,6 +16,8 @@ update (only one apply queues it); from then on it is a batch like any other.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +48,10 @@ CHUNK_PREFIX = "CHUNK#"
 UNQUEUED_MARKER = "UNQUEUED"
 INDEX_BY_UNQUEUED = "by-unqueued"
 RETENTION = timedelta(days=90)
+#: Attempts of an item's change whose transaction met another on META (DynamoDB's TransactionConflict), and the
+#: longest pause before the next (random, longer each time: the items in flight spread out).
+CONFLICT_ATTEMPTS = 5
+CONFLICT_BACKOFF_SECONDS = 0.05
 
 
 def counter_name(status: ItemStatus) -> str:
@@ -279,22 +285,27 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
              message: str | None = None, decision_id: str | None = None, at: datetime | None = None,
              was: ItemStatus = ItemStatus.QUEUED) -> bool:
         """Record an item's outcome once (only from the status `was` it was read in: a redelivered message
-        cannot overwrite a final outcome), and move META's counters with it, in one transaction."""
-        m = self._model
-        actions: list[UpdateAction] = [m.status.set(status.value), m.updated_at.set(at or datetime.now(UTC))]
-        actions += [attr.set(value) for attr, value in ((m.code, code), (m.message, message and message[:1000]),
-                                                        (m.decision_id, decision_id)) if value]
-        moved: list[UpdateAction] = [counter(m, was).add(-1), counter(m, status).add(1)]
-        try:
-            with TransactWrite(connection=m._get_connection().connection) as transaction:
-                transaction.update(m(batch_id, item_key(line)), actions=actions, condition=m.status == was.value)
-                transaction.update(m(batch_id, META), actions=moved, condition=m.batch_id.exists())
-        except TransactWriteError as error:
-            reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                return False
-            raise
-        return True
+        cannot overwrite a final outcome), and move META's counters with it, in one transaction. Every item of a
+        batch moves META: a transaction that met another one on it (TransactionConflict) is tried again."""
+        change, attempt = _ItemChange(self._model, batch_id, line, was, status, code, message), 1
+        while True:
+            try:
+                with TransactWrite(connection=self._model._get_connection().connection) as transaction:
+                    change.join(transaction, decision_id, at or datetime.now(UTC))
+                return True
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons if error.cause_response_code == "TransactionCanceledException" else []
+                if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                    return False
+                if attempt == CONFLICT_ATTEMPTS or not any(r is not None and r.code == "TransactionConflict"
+                                                           for r in reasons):
+                    raise
+            time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * attempt))
+            attempt += 1
+
+    def settling(self, batch_id: str, line: int, was: ItemStatus = ItemStatus.QUEUED) -> _ItemChange:
+        """The item's SUCCEEDED and META's counters, to land in its decision's finalize transaction."""
+        return _ItemChange(self._model, batch_id, line, was, ItemStatus.SUCCEEDED)
 
     def items_page(self, batch_id: str, after_line: int, limit: int,
                    status: ItemStatus | None = None) -> tuple[list[StoredItem], int | None]:
@@ -440,6 +451,30 @@ class DynamoBatchStore(ModelStore[BatchEntry]):
         return StoredItem(item, ItemStatus(entry.status), entry.code, entry.message, entry.decision_id)
 
 
+
+
+@dataclass(frozen=True)
+class _ItemChange:
+    """One item from `was` to `status` (conditionally: only from `was`) and META's counters moved with it: the
+    two updates of one transaction, the batch store's own (`mark`) or a decision's finalize (`settling`)."""
+
+    model: type[BatchEntry]
+    batch_id: str
+    line: int
+    was: ItemStatus
+    status: ItemStatus
+    code: str | None = None
+    message: str | None = None
+
+    def join(self, transaction: object, decision_id: str | None, at: datetime) -> None:
+        assert isinstance(transaction, TransactWrite)
+        m = self.model
+        actions: list[UpdateAction] = [m.status.set(self.status.value), m.updated_at.set(at)]
+        actions += [attr.set(value) for attr, value in ((m.code, self.code), (m.message, self.message and self.message[:1000]),
+                                                        (m.decision_id, decision_id)) if value]
+        moved: list[UpdateAction] = [counter(m, self.was).add(-1), counter(m, self.status).add(1)]
+        transaction.update(m(self.batch_id, item_key(self.line)), actions=actions, condition=m.status == self.was.value)
+        transaction.update(m(self.batch_id, META), actions=moved, condition=m.batch_id.exists())
 
 
 def _writing_client(model: type[BatchEntry]) -> Any:

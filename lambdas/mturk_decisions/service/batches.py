@@ -50,7 +50,7 @@ from mturk_decisions.domain.model import (
 from mturk_decisions.domain.notice import WorkerNotice
 from mturk_decisions.service.chunk_runner import SEQUENTIAL, Budget, Window, run_in_window
 from mturk_decisions.service.decisions import DecisionService, utc_now
-from mturk_decisions.service.ports import AuditStore, BatchStore, MTurkGateway, WorkQueue
+from mturk_decisions.service.ports import AuditStore, BatchStore, JoinedWrite, MTurkGateway, WorkQueue
 from mturk_decisions.service.settlement import Settlement
 
 HIT_CHUNK_SIZE = 500
@@ -397,10 +397,12 @@ class BatchService:
         except DecisionError as refused:
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
             return ItemStatus.REFUSED
-        return self._apply(plan, mark, budget, succeeded)
+        return self._apply(plan, mark, budget, succeeded, self._store.settling(info.batch_id, item.line, was))
 
-    def _apply(self, plan: Plan, mark: _Mark, budget: Budget, succeeded: list[DecisionRecord]) -> ItemStatus:
-        """Reserve the cost from the chunk's budget (items in flight share it), then decide."""
+    def _apply(self, plan: Plan, mark: _Mark, budget: Budget, succeeded: list[DecisionRecord],
+               settling: JoinedWrite) -> ItemStatus:
+        """Reserve the cost from the chunk's budget (items in flight share it), then decide. A success settles
+        the item in the decision's finalize transaction (`settling`), else by a mark of its own."""
         cost = plan.cost.total if plan.cost else Decimal("0")
         if not budget.reserve(cost):
             refused = InsufficientFunds(f"The balance left for this batch (${budget.left}) does not cover "
@@ -408,14 +410,15 @@ class BatchService:
             mark(ItemStatus.REFUSED, code=refused.code, message=refused.message)
             return ItemStatus.REFUSED
         try:
-            outcome = self._decisions.apply(plan)
+            outcome = self._decisions.apply(plan, joined=settling)
         except DecisionError as failed:
             budget.refund(cost)  # a FAILED decision charged nothing; an unknown one is settled later
             if failed.retryable:
                 raise
             mark(ItemStatus.FAILED, code=failed.code, message=failed.message, decision_id=failed.details.get("decisionId"))
             return ItemStatus.FAILED
-        mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
+        if not outcome.joined_written:
+            mark(ItemStatus.SUCCEEDED, decision_id=outcome.record.decision_id)
         succeeded.append(outcome.record)
         return ItemStatus.SUCCEEDED
 

@@ -36,7 +36,7 @@ from mturk_decisions.domain.notice import (
 )
 from mturk_decisions.service import evidence
 from mturk_decisions.service.evidence import Verdict
-from mturk_decisions.service.ports import AuditStore, MTurkGateway, Page
+from mturk_decisions.service.ports import AuditStore, JoinedWrite, MTurkGateway, Page
 from mturk_decisions.service.settlement import Settlement
 
 #: Longer than the longest function timeout (the batch worker's 900 s): an unexpired lease means its
@@ -86,6 +86,8 @@ class DecisionOutcome:
     plan: Plan
     #: False when the SUCCEEDED/FAILED state could not be written and the record stays PENDING.
     audit_finalized: bool = True
+    #: The caller's `JoinedWrite` landed in the finalize's transaction: it has nothing left to write.
+    joined_written: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,16 +155,17 @@ class DecisionService:
             raise
         return self.apply(plan)
 
-    def apply(self, plan: Plan, decision_id: str | None = None) -> DecisionOutcome:
+    def apply(self, plan: Plan, decision_id: str | None = None, joined: JoinedWrite | None = None) -> DecisionOutcome:
         """Lease + write-ahead, call MTurk once, finalize + release. A failed finalize leaves PENDING (and
-        the lease held) for the reconciler."""
+        the lease held) for the reconciler. A SUCCEEDED finalize carries `joined` in its transaction (a batch
+        item settling with its decision: one DynamoDB round trip, and never one without the other)."""
         record = self._new_record(plan, decision_id)
         self._write_ahead(record, plan)
         try:
             self._call_mturk(plan)
         except DecisionError as failure:
-            return self._after_refusal(record, plan, failure)
-        return self._succeeded(record, plan)
+            return self._after_refusal(record, plan, failure, joined)
+        return self._succeeded(record, plan, joined)
 
     def _write_ahead(self, record: DecisionRecord, plan: Plan) -> None:
         """Take the lease with the record. A lease left by a crashed decision (expired) is taken over only
@@ -181,14 +184,15 @@ class DecisionService:
                     self._observer.decided(plan.request, f"refused:{busy.code}")
                     raise
 
-    def _after_refusal(self, record: DecisionRecord, plan: Plan, failure: DecisionError) -> DecisionOutcome:
+    def _after_refusal(self, record: DecisionRecord, plan: Plan, failure: DecisionError,
+                       joined: JoinedWrite | None = None) -> DecisionOutcome:
         """MTurk refused, or failed after its retries. A definite refusal is FAILED; after a fault or a lost
         answer, MTurk's record of the assignment decides; if it cannot, the record stays PENDING."""
         verdict = self._evidence_after(record, failure)
         if verdict is Verdict.APPLIED:
-            return self._succeeded(record, plan)
+            return self._succeeded(record, plan, joined)
         finalized = verdict is Verdict.NOT_APPLIED and self._finalize(
-            record, DecisionState.FAILED, failure.code, failure.message)
+            record, DecisionState.FAILED, failure.code, failure.message)[0]
         self._observer.decided(plan.request, f"failed:{failure.code}", record)
         failure.details.setdefault("decisionId", record.decision_id)
         if not finalized:
@@ -204,10 +208,10 @@ class DecisionService:
             return Verdict.UNKNOWN  # MTurk cannot be read now: the evidence is missing, not negative
         return evidence.judge(record, view, may_still_land=not failure.last_attempt_answered)
 
-    def _succeeded(self, record: DecisionRecord, plan: Plan) -> DecisionOutcome:
-        finalized = self._finalize(record, DecisionState.SUCCEEDED)
+    def _succeeded(self, record: DecisionRecord, plan: Plan, joined: JoinedWrite | None = None) -> DecisionOutcome:
+        finalized, joined_written = self._finalize(record, DecisionState.SUCCEEDED, joined=joined)
         self._observer.decided(plan.request, "succeeded", record)
-        return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized)
+        return DecisionOutcome(record=record, plan=plan, audit_finalized=finalized, joined_written=joined_written)
 
     def notify_workers(self, records: list[DecisionRecord], notice: WorkerNotice) -> dict[str, NotificationResult]:
         """After the decisions succeeded: tell their workers (MTurk NotifyWorkers, 100 workers a call). Each
@@ -323,20 +327,20 @@ class DecisionService:
     def new_decision_id(self) -> str:
         return self._new_id()
 
-    def _finalize(
-        self, record: DecisionRecord, state: DecisionState, code: str | None = None, message: str | None = None
-    ) -> bool:
+    def _finalize(self, record: DecisionRecord, state: DecisionState, code: str | None = None,
+                  message: str | None = None, joined: JoinedWrite | None = None) -> tuple[bool, bool]:
+        """(the record is final in `state`, `joined` landed with it)."""
         finalized_at = self._clock()
         try:
-            self._audit.finalize(record, state, finalized_at, code, message)
+            joined_written = self._audit.finalize(record, state, finalized_at, code, message, joined)
         except RecordAlreadyFinal:
-            return self._settled_elsewhere(record, state)
+            return self._settled_elsewhere(record, state), False
         except Exception as error:
             self._observer.finalize_failed(record, error)
-            return False
+            return False, False
         record.state, record.finalized_at = state, finalized_at
         record.error_code, record.error_message = code, message
-        return True
+        return True, bool(joined_written)
 
     def _settled_elsewhere(self, record: DecisionRecord, state: DecisionState) -> bool:
         """Another writer settled our record first (after our lease expired): keep what it recorded."""

@@ -38,6 +38,13 @@ class Page:
     cursor: str | None
 
 
+class JoinedWrite(Protocol):
+    """Another table's writes that land in the same DynamoDB transaction as a decision's SUCCEEDED finalize:
+    a batch item settling with its decision, both or neither. The audit store adds them to its transaction."""
+
+    def join(self, transaction: object, decision_id: str, at: datetime) -> None: ...
+
+
 class AuditStore(Protocol):
     def write_ahead(self, record: DecisionRecord, lease_expires_at: datetime) -> None:
         """Persist a PENDING record and take the assignment's decision lease, atomically. Raises
@@ -51,8 +58,11 @@ class AuditStore(Protocol):
         finalized_at: datetime,
         error_code: str | None = None,
         error_message: str | None = None,
-    ) -> None:
-        """PENDING → `state`, releasing the lease the record holds, atomically. Raises RecordAlreadyFinal."""
+        joined: JoinedWrite | None = None,
+    ) -> bool:
+        """PENDING → `state`, releasing the lease the record holds, atomically. Raises RecordAlreadyFinal.
+        True when `joined` landed in the same transaction; False without one, or when its own write failed (the
+        record is then finalized alone, and `joined`'s owner writes its part itself)."""
 
     def lease(self, assignment_id: str) -> DecisionLease | None:
         """The assignment's decision lease (strongly consistent read), if one is held."""
@@ -112,6 +122,9 @@ class BatchStore(Protocol):
              message: str | None = None, decision_id: str | None = None, at: datetime | None = None,
              was: ItemStatus = ItemStatus.QUEUED) -> bool:
         """From `was` to `status`, moving META's counters in the same transaction; False if it was not `was`."""
+
+    def settling(self, batch_id: str, line: int, was: ItemStatus = ItemStatus.QUEUED) -> JoinedWrite:
+        """The item's SUCCEEDED (from `was`) and META's counters, to land with its decision's finalize."""
 
     def mark_queued(self, batch_id: str) -> None: ...
 
