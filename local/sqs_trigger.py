@@ -4,9 +4,10 @@ Failed messages (listed in `batchItemFailures`) are left on the queue and come b
 visibility timeout with a higher receive count; the queue's redrive policy moves them to the DLQ.
 A failed or crashed invocation fails the whole batch.
 
-With `concurrency` > 1, up to that many pollers each receive a batch and invoke, so up to `concurrency`
-invocations run at once (the mapping's maximum concurrency). As in Lambda, pollers scale with the queue:
-one polls an idle queue; the others join while receives keep finding messages.
+With `concurrency` > 1, that many pollers each long-poll, receive a batch and invoke, so up to `concurrency`
+invocations run at once (the mapping's maximum concurrency). As in Lambda, a message sent while one invocation
+runs is picked up by another poller at once: the mapping keeps several pollers on a queue (a poller waiting
+on an idle queue costs moto nothing until a message arrives: local.moto_server).
 """
 from __future__ import annotations
 
@@ -26,14 +27,13 @@ class LocalSqsTrigger:
         self._concurrency = concurrency
         self._retry_after = retry_after_seconds
         self._stop = threading.Event()
-        self._busy = threading.Event()  # the last receive found messages: every poller polls
         self._threads: list[threading.Thread] = []
         self._count_lock = threading.Lock()
         self.invocations = 0
 
     def start(self) -> LocalSqsTrigger:
         for index in range(self._concurrency):
-            thread = threading.Thread(target=self._run, args=(index,), name=f"local-sqs-trigger-{index}", daemon=True)
+            thread = threading.Thread(target=self._run, name=f"local-sqs-trigger-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
@@ -41,25 +41,15 @@ class LocalSqsTrigger:
     def stop(self, wait: bool = True) -> None:
         """Stop polling; with `wait`, until the invocations under way have been settled."""
         self._stop.set()
-        self._busy.set()
         for thread in self._threads if wait else ():
             thread.join(timeout=10)
 
-    def _run(self, index: int) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
-            if index > 0 and not self._busy.wait(timeout=1):
-                continue
             try:
-                received = self.poll_once(wait_seconds=1)
+                self.poll_once(wait_seconds=1)
             except Exception:  # keep polling like the managed trigger does
                 self._stop.wait(0.5)
-                continue
-            if self._stop.is_set():
-                return
-            if received:
-                self._busy.set()
-            else:
-                self._busy.clear()
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch, invoke the function with it, settle its messages; answers how many there were."""

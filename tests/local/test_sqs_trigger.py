@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,25 @@ def test_given_a_batch_when_its_environment_crashes_then_the_whole_batch_stays_f
     assert handled == 3
     assert queue_counts(sqs, url) == (0, 3)
     assert runtime.stats.crashed == 1
+
+
+def test_given_one_long_invocation_when_a_message_arrives_meanwhile_then_the_second_poller_takes_it_at_once(
+        sqs, queue, environments, tmp_path):
+    # Given a trigger of concurrency two whose only message so far takes 3 s to handle
+    url, arn = queue
+    log = tmp_path / "visits.log"
+    runtime = environments("visit", concurrency=2)
+    runtime.warm(2)
+    trigger = LocalSqsTrigger(sqs, url, arn, runtime, batch_size=1, concurrency=2).start()
+    try:
+        send(sqs, url, log, sleep=3)
+        wait_until(lambda: queue_counts(sqs, url) == (0, 1), timeout=10)
+        # When a second message arrives 1.5 s after the first started (the queue looked idle meanwhile)
+        time.sleep(1.5)
+        send(sqs, url, log, sleep=0)
+        done = wait_until(lambda: len(seen := visits(log)) == 2 and seen, timeout=20)
+    finally:
+        trigger.stop()
+    # Then the second was handled while the first still ran, by the other environment
+    first, second = sorted(done, key=lambda visit: visit["end"], reverse=True)
+    assert second["end"] < first["end"] and second["pid"] != first["pid"]
