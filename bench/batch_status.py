@@ -35,7 +35,7 @@ ACTOR = "arn:aws:iam::000000000000:user/bench"
 
 def seed_batch(store, items: int) -> tuple[str, float]:
     """A stored, queued batch of `items` approvals with SETTLED of them SUCCEEDED; (its id, seconds to store it)."""
-    from mturk_decisions.adapters.batch_store import BatchInfo
+    from mturk_decisions.domain.batch_records import BatchInfo
 
     batch_id = uuid.uuid4().hex
     rows = [BatchItem(line, f"3BENCHSTATUS{line:018d}", Action.APPROVE, hit_id=f"3BENCHHIT{line // 500:021d}",

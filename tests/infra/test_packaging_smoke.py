@@ -71,6 +71,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ASSIGNMENT_ID = "3SMOKETESTASSIGNMENT0000000001"
 HIT_ID = "3SMOKETESTHIT00000000000000001"
+WORKER_ID = "A1SMOKETESTWORKER0001"
 IMPORT_FAILURE = re.compile(r"\b(ModuleNotFoundError|ImportError)\b[^\n\"]*")
 RUN_TIMEOUT_SECONDS = 60
 
@@ -288,22 +289,24 @@ def _eventbridge(detail_type: str, source: str, detail: dict[str, Any]) -> dict[
     }
 
 
-def _api_get_assignment() -> dict[str, Any]:
-    path = f"/assignments/{ASSIGNMENT_ID}"
+def _api_decisions_of_worker() -> dict[str, Any]:
+    """GET /decisions?workerId=...: a read of the audit table alone (its PynamoDB model, its client), the first
+    thing the request needs: a package without PynamoDB fails here, whatever else is lazy."""
+    path = "/decisions"
     identity = {"sourceIp": "127.0.0.1", "userArn": f"arn:aws:iam::{ACCOUNT}:user/smoke", "caller": "AIDASMOKE",
                 "accountId": ACCOUNT, "user": "AIDASMOKE", "userAgent": "smoke"}
     return {
-        "resource": "/assignments/{assignmentId}",
+        "resource": "/decisions",
         "path": path,
         "httpMethod": "GET",
         "headers": {"Accept": "application/json", "Host": "smoke.execute-api.us-east-1.amazonaws.com"},
         "multiValueHeaders": {"Accept": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"assignmentId": ASSIGNMENT_ID},
+        "queryStringParameters": {"workerId": WORKER_ID},
+        "multiValueQueryStringParameters": {"workerId": [WORKER_ID]},
+        "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": "/assignments/{assignmentId}",
+            "resourcePath": "/decisions",
             "httpMethod": "GET",
             "path": f"/v1{path}",
             "stage": "v1",
@@ -319,7 +322,7 @@ def _api_get_assignment() -> dict[str, Any]:
 
 
 EVENTS: dict[str, dict[str, Any]] = {
-    f"{HANDLER_PACKAGE}api": _api_get_assignment(),
+    f"{HANDLER_PACKAGE}api": _api_decisions_of_worker(),
     f"{HANDLER_PACKAGE}batch_worker": _sqs({"batchId": "smoke-batch", "hitId": None, "lines": [1]}),
     f"{HANDLER_PACKAGE}events": _sqs(
         _eventbridge("Reversal Requested", "mturk-decisions.requester",
@@ -556,5 +559,6 @@ def test_the_smoke_run_reports_a_missing_dependency(assembly, tmp_path):
     # it or Powertools' batch processor collected it from the record
     assert {r.handler.rpartition(".")[0] for r in results} == wanted
     for result in results:
-        assert any("ModuleNotFoundError" in f and "pynamodb" in f for f in result.import_failures), result.summary()
+        assert any("ModuleNotFoundError" in f for f in result.import_failures), result.summary()
+        assert "No module named 'pynamodb'" in result.output + json.dumps(result.errors), result.output[-3000:]
         assert result.handler in result.summary()

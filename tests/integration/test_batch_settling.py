@@ -11,8 +11,8 @@ from botocore.awsrequest import AWSResponse
 
 from local.stack import DEMO_MTURK_KEY
 from mturk_decisions import wiring
-from mturk_decisions.adapters.batch_store import BatchInfo
 from mturk_decisions.domain.batch import BatchItem, ItemStatus
+from mturk_decisions.domain.batch_records import BatchInfo
 from mturk_decisions.domain.model import Action
 from tests.integration.test_batches import wait_for
 

@@ -155,3 +155,22 @@ def test_given_an_idempotency_key_when_a_scheduled_reversal_is_retried_then_one_
     # And without the key the retry is refused: an automatic reversal already waits
     third = api.post(f"/assignments/{assignment_id}/reverse", body)
     assert third.status_code == 409 and third.json()["code"] == "REVERSAL_ALREADY_SCHEDULED"
+
+
+def test_given_the_audit_table_cannot_be_read_when_decisions_are_listed_then_503_audit_unavailable(api, monkeypatch):
+    # Given DynamoDB failing every query of the audit's by-worker index (throttled, unreachable)
+    from pynamodb.exceptions import QueryError
+
+    from mturk_decisions import wiring
+
+    audit = wiring.current().service.audit
+
+    def failing(*args, **kwargs):
+        raise QueryError("Failed to query items: Could not connect to the endpoint URL")
+
+    monkeypatch.setattr(audit._model.by_worker, "query", failing)
+    # When a requester lists a worker's decisions
+    response = api.get("/decisions?workerId=A1UNREADABLEAUDIT")
+    # Then a retryable 503 with its code, not a 500
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "AUDIT_UNAVAILABLE"

@@ -123,8 +123,8 @@ class Scenarios:
 
     def leave_stranded_batch(self, assignment_id: str) -> str:
         """A batch stored before its send to the work queue failed: META still marked unqueued."""
-        from mturk_decisions.adapters.batch_store import BatchInfo
         from mturk_decisions.domain.batch import BatchItem
+        from mturk_decisions.domain.batch_records import BatchInfo
         from mturk_decisions.domain.model import Action
 
         batch_id = uuid.uuid4().hex
@@ -282,9 +282,9 @@ class Scenarios:
         from dataclasses import replace
 
         from local.stack import WORKER_FUNCTION
-        from mturk_decisions.adapters.batch_store import BatchInfo
         from mturk_decisions.adapters.work_queue import Chunk
         from mturk_decisions.domain.batch import BatchItem
+        from mturk_decisions.domain.batch_records import BatchInfo
         from mturk_decisions.domain.model import Action
         from mturk_decisions.service import batches
 

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mturk_decisions.adapters.batch_store import BatchInfo, UploadInfo, UploadPhase
 from mturk_decisions.adapters.upload_store import UploadObject
 from mturk_decisions.domain.batch import (
     BatchItem,
@@ -25,6 +24,7 @@ from mturk_decisions.domain.batch import (
     not_text,
     parse_results_csv,
 )
+from mturk_decisions.domain.batch_records import BatchInfo, UploadInfo, UploadPhase
 from mturk_decisions.service.batches import BatchService
 from mturk_decisions.service.decisions import DecisionService
 from mturk_decisions.service.uploads import UploadService, batch_id_of, key_of

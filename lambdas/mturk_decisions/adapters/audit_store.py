@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import GetError, PutError, PynamoDBException, TransactWriteError, UpdateError
@@ -41,7 +43,24 @@ INDEX_BY_DAY = "by-day"
 PENDING_MARKER = "PENDING"
 _KEY_SEPARATOR = "#"
 _AFTER_ANY_ID = "~"  # sorts after every decision id, so `until` includes its own moment
+P = ParamSpec("P")
+R = TypeVar("R")
 LEASE_KEY = "~lease"  # after every record key (they start with a year), so history reads stop before it
+
+
+def _reading(read: Callable[P, R]) -> Callable[P, R]:
+    """A read DynamoDB could not answer (throttled, unreachable) is AuditUnavailable: 503 and retryable, not a
+    500 for the caller, and a worker's chunk is tried again as after any retryable error."""
+
+    @functools.wraps(read)
+    def reading(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return read(*args, **kwargs)
+        except PynamoDBException as error:
+            raise AuditUnavailable(f"The audit could not be read ({type(error).__name__}); nothing was changed. "
+                                   "Retry shortly.") from None
+
+    return reading
 
 
 class _AuditIndex(TableIndex["AuditRecord"]):
@@ -275,6 +294,7 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
             if joined is not None:
                 joined.join(transaction, record.decision_id, finalized_at)
 
+    @_reading
     def history(self, assignment_id: str, limit: int = 50) -> list[DecisionRecord]:
         results = self._model.query(assignment_id, self._model.decision_key < LEASE_KEY, scan_index_forward=False,
                                     limit=limit, consistent_read=True)
@@ -290,18 +310,22 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
         except PynamoDBException as error:
             raise _audit_unavailable(error) from None
 
+    @_reading
     def pending(self, limit: int = 100) -> list[DecisionRecord]:
         results = self._model.by_pending.query(PENDING_MARKER, limit=limit)
         return [self._to_record(item) for item in results]
 
+    @_reading
     def by_worker(self, worker_id: str, since: datetime | None, until: datetime | None, limit: int,
                   cursor: str | None) -> Page:
         return self._page(self._model.by_worker, "worker_id", worker_id, since, until, limit, cursor)
 
+    @_reading
     def by_hit(self, hit_id: str, since: datetime | None, until: datetime | None, limit: int,
                cursor: str | None) -> Page:
         return self._page(self._model.by_hit, "hit_id", hit_id, since, until, limit, cursor)
 
+    @_reading
     def in_range(self, since: datetime, until: datetime, limit: int, cursor: str | None) -> Page:
         """Every decision from `since` to `until`, newest first: the `by-day` index, one day after the other
         (newest day first), until a page is full. The cursor is the index key of the page's last record."""

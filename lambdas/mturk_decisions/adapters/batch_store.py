@@ -20,9 +20,8 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -36,6 +35,7 @@ from pynamodb.transactions import TransactWrite
 from mturk_decisions.adapters.dynamo import ModelStore, TableIndex, bound
 from mturk_decisions.adapters.work_queue import Chunk
 from mturk_decisions.domain.batch import BatchItem, BatchNotFound, ItemStatus, SkippedRow
+from mturk_decisions.domain.batch_records import BatchInfo, PlannedEntry, StoredItem, UploadInfo, UploadPhase
 from mturk_decisions.domain.errors import AuditUnavailable
 from mturk_decisions.domain.model import Action
 
@@ -61,15 +61,6 @@ def counter_name(status: ItemStatus) -> str:
 
 def item_key(line: int) -> str:
     return f"{ITEM_PREFIX}{line:07d}"
-
-
-class UploadPhase(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-strings of members
-    """An uploaded batch before it is applied (then it is QUEUED, RUNNING, COMPLETED like any batch)."""
-
-    AWAITING_UPLOAD = "AWAITING_UPLOAD"
-    PARSING = "PARSING"
-    INVALID = "INVALID"
-    PLANNED = "PLANNED"
 
 
 class ByUnqueuedIndex(TableIndex["BatchEntry"]):
@@ -147,64 +138,6 @@ def counter(model: type[BatchEntry], status: ItemStatus) -> NumberAttribute:
     """META's counter attribute for `status` (for update actions)."""
     attribute: NumberAttribute = getattr(model, counter_name(status))
     return attribute
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    batch_id: str
-    created_at: datetime
-    actor: str
-    origin: str
-    total: int
-    hit_id: str | None = None
-    #: Items by status, kept by the writes (None for a batch stored before counters existed).
-    counts: dict[ItemStatus, int] | None = None
-    completed_at: datetime | None = None
-    #: An uploaded batch not applied yet: its UploadPhase (value); None once applied, and for other batches.
-    phase: str | None = None
-    #: The message each worker is sent once their decision succeeds ({subject, message}), if any.
-    notice: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class UploadInfo:
-    """META of an uploaded batch, beyond BatchInfo."""
-
-    key: str
-    expires_at: datetime
-    max_bytes: int
-    reason: str | None = None
-    size: int | None = None
-    parse_started_at: datetime | None = None
-    planned_at: datetime | None = None
-    applied_at: datetime | None = None
-    problems: dict[str, Any] = field(default_factory=dict)
-    totals: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PlannedEntry:
-    """One row of an uploaded batch as stored: the item (or a skipped row) and its planned outcome."""
-
-    line: int
-    assignment_id: str
-    outcome: str  # reject | reverse | approve | refused | skip
-    action: str | None = None
-    hit_id: str | None = None
-    worker_id: str | None = None
-    code: str | None = None
-    message: str | None = None
-    reward: str | None = None
-    fee: str | None = None
-
-
-@dataclass(frozen=True)
-class StoredItem:
-    item: BatchItem
-    status: ItemStatus
-    code: str | None = None
-    message: str | None = None
-    decision_id: str | None = None
 
 
 class DynamoBatchStore(ModelStore[BatchEntry]):

@@ -9,7 +9,7 @@ from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.decisions import AssignmentDetails, DecisionOutcome
 
 if TYPE_CHECKING:
-    from mturk_decisions.adapters.batch_store import StoredItem
+    from mturk_decisions.domain.batch_records import StoredItem
     from mturk_decisions.service.batches import BatchPlan, BatchSummary, Submission
 
 

@@ -36,7 +36,7 @@ from mturk_decisions.domain.rules import iso
 from mturk_decisions.service.uploads import CSV_CONTENT_TYPE, Applied, UploadPlan, UploadTicket, totals_json
 
 if TYPE_CHECKING:
-    from mturk_decisions.adapters.batch_store import PlannedEntry
+    from mturk_decisions.domain.batch_records import PlannedEntry
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ is not annotated
 call = CurrentCall(router)

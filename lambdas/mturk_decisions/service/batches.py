@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
 from mturk_decisions.adapters.work_queue import Chunk
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.batch import (
@@ -29,6 +28,7 @@ from mturk_decisions.domain.batch import (
     ItemStatus,
     ParsedBatch,
 )
+from mturk_decisions.domain.batch_records import BatchInfo, StoredItem
 from mturk_decisions.domain.errors import (
     AssignmentNotFound,
     DecisionError,

@@ -13,8 +13,8 @@ from mturk_decisions.domain.notice import NotifyFailure
 from mturk_decisions.domain.schedule import ScheduledReversal, SchedulePage, ScheduleQuery
 
 if TYPE_CHECKING:
-    from mturk_decisions.adapters.batch_store import BatchInfo, StoredItem
     from mturk_decisions.adapters.work_queue import Chunk
+    from mturk_decisions.domain.batch_records import BatchInfo, StoredItem
 
 
 class MTurkGateway(Protocol):

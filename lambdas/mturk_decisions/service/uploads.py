@@ -33,7 +33,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from mturk_decisions.adapters.batch_store import BatchInfo, PlannedEntry, UploadInfo, UploadPhase
 from mturk_decisions.adapters.upload_store import UploadChanged, UploadMissing, UploadObject
 from mturk_decisions.domain import rules
 from mturk_decisions.domain.batch import (
@@ -47,6 +46,7 @@ from mturk_decisions.domain.batch import (
     SkippedRow,
     not_text,
 )
+from mturk_decisions.domain.batch_records import BatchInfo, PlannedEntry, UploadInfo, UploadPhase
 from mturk_decisions.domain.errors import DecisionError, InvalidRequest, NotConfigured
 from mturk_decisions.domain.model import AssignmentView
 from mturk_decisions.service.batches import BatchService, BatchSummary, PlannedItem, chunks_of_lines
