@@ -11,10 +11,15 @@ concern, included here; the answers to what any route raises. Domain errors beco
     batch_routes         POST /batches, GET /batches/{id}, POST /hits/{hitId}/reversals
 
 The OpenAPI document lists the operations in `api.openapi.DOCUMENT_ORDER`, whatever the order of the routers.
+A request includes the routers of its path's first segment when it is resolved (`ROUTERS_BY_SEGMENT`): a cold
+environment imports and builds the routes and pydantic models of one concern, not all six; the document and
+SnapStart's priming include every router.
 """
 from __future__ import annotations
 
+import importlib
 import json
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,15 +29,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from mturk_decisions.api import (
-    assignment_routes,
-    audit_routes,
-    batch_routes,
-    body_guard,
-    notification_routes,
-    schedule_routes,
-    upload_routes,
-)
+from mturk_decisions.api import body_guard
 from mturk_decisions.api.calls import CurrentCall
 from mturk_decisions.api.http_errors import http_status
 from mturk_decisions.api.openapi import DocumentedResolver, document_settings
@@ -49,12 +46,33 @@ from mturk_decisions.domain.errors import (
 from mturk_decisions.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 #: A route handler, as a decorator takes and returns it.
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: Every router, by concern (see the module docstring), in the order they are included.
+ROUTERS = ("upload_routes", "schedule_routes", "assignment_routes", "notification_routes", "audit_routes",
+           "batch_routes")
+#: The routers whose routes start with a path's first segment; a path not listed here includes them all (its
+#: answer, a 404 included, is the one the whole API gives).
+ROUTERS_BY_SEGMENT: dict[str, tuple[str, ...]] = {
+    "assignments": ("assignment_routes",),
+    "decisions": ("audit_routes",),
+    "batches": ("upload_routes", "batch_routes"),
+    "hits": ("batch_routes",),
+    "scheduled-reversals": ("schedule_routes",),
+    "hit-types": ("notification_routes",),
+}
+
+
+def routers_for(path: object) -> tuple[str, ...]:
+    segment = path.strip("/").partition("/")[0] if isinstance(path, str) else ""
+    return ROUTERS_BY_SEGMENT.get(segment, ROUTERS)
 
 
 class _LazilyDocumentedResolver(DocumentedResolver):
@@ -63,9 +81,23 @@ class _LazilyDocumentedResolver(DocumentedResolver):
 
     def __init__(self) -> None:
         super().__init__(enable_validation=True)
+        self._included: set[str] = set()
+        self._including = threading.Lock()
         self._settings: dict[str, Any] | None = None
         self._swagger_ui: Callable[[], Response[str]] | None = None
         self._made: list[Callable[[], Response[str]]] | None = None
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.include_routers(routers_for(event.get("path")))
+        return super().resolve(event, context)
+
+    def include_routers(self, names: Sequence[str] = ROUTERS) -> None:
+        """Import and include the routers named (modules of this package), once each: a cold request builds
+        the routes and models of its own concern only; the document, SnapStart's priming and the rest, all."""
+        with self._including:
+            for name in (name for name in ROUTERS if name in names and name not in self._included):
+                self.include_router(importlib.import_module(f"{__package__}.{name}").router)
+                self._included.add(name)
 
     def document_settings(self) -> dict[str, Any]:
         if self._settings is None:
@@ -74,6 +106,7 @@ class _LazilyDocumentedResolver(DocumentedResolver):
         return self._settings
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        self.include_routers()
         self.document_settings()
         return super().get_openapi_schema(**kwargs)
 
@@ -110,9 +143,6 @@ def swagger() -> Response[str]:
     return app.swagger_ui()()
 
 
-#: Every route, by concern (see the module docstring).
-for _routes in (upload_routes, schedule_routes, assignment_routes, notification_routes, audit_routes, batch_routes):
-    app.include_router(_routes.router)
 
 
 def error_response(error: DecisionError) -> Response[str]:
