@@ -17,7 +17,12 @@ exec(_FIRST_REQUEST.split("answer = module.handler")[0].replace("import mturk_de
 answer = api.handler(event, Context())
 routers = sorted(name.rpartition(".")[2] for name in sys.modules if name.startswith("mturk_decisions.api.")
                  and name.endswith("_routes"))
-print(json.dumps({"status": answer["statusCode"], "code": json.loads(answer["body"])["code"], "routers": routers}))
+resolvers = sorted(name for name in ("appsync", "bedrock_agent", "vpc_lattice", "http_resolver", "lambda_function_url")
+                   if f"aws_lambda_powertools.event_handler.{name}" in sys.modules)
+from aws_lambda_powertools.event_handler import AppSyncResolver, APIGatewayRestResolver, Response, content_types
+print(json.dumps({"status": answer["statusCode"], "code": json.loads(answer["body"])["code"], "routers": routers,
+                  "resolvers": resolvers, "later": [AppSyncResolver.__name__, APIGatewayRestResolver.__name__,
+                                                    Response.__name__, content_types.APPLICATION_JSON]}))
 """
 
 
@@ -31,9 +36,12 @@ def test_given_a_fresh_environment_when_its_first_request_is_a_reject_then_only_
     done = subprocess.run([sys.executable, "-c", _FIRST_REJECT], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    # Then it answered the feedback rule's 400, having imported the assignment routes and no other router
+    # Then it answered the feedback rule's 400, having imported the assignment routes and no other router, and
+    # none of the resolvers Powertools' event_handler package imports (lean_powertools); asked for later, the
+    # package still gives every name it has
     assert (answer["status"], answer["code"]) == (400, "INVALID_FEEDBACK"), done.stderr[-2000:]
-    assert answer["routers"] == ["assignment_routes"]
+    assert answer["routers"] == ["assignment_routes"] and answer["resolvers"] == []
+    assert answer["later"] == ["AppSyncResolver", "APIGatewayRestResolver", "Response", "application/json"]
 
 
 def test_given_the_paths_of_the_api_when_routers_are_chosen_then_each_known_segment_has_its_own_and_others_all():

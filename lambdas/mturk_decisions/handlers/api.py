@@ -14,8 +14,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from mturk_decisions import snapstart
+from mturk_decisions.api import lean_powertools
 from mturk_decisions.observability import logger, metrics
 
+lean_powertools.register()  # before anything imports Powertools' event_handler: its resolver only
 snapstart.register(snapstart.API)
 
 
