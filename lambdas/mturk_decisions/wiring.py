@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -181,7 +181,17 @@ class _Parts:
         from mturk_decisions.adapters.mturk import Boto3MTurkGateway
         from mturk_decisions.observability import mturk_retried
 
-        return Boto3MTurkGateway(self.provider, retry=self.retry.resolve(), on_retry=mturk_retried, rng=jitter)
+        return Boto3MTurkGateway(self.provider, retry=self.retry.resolve(), on_retry=mturk_retried, rng=jitter,
+                                 while_first_call_waits=self._connect_stores)
+
+    def _connect_stores(self) -> None:
+        """Make the audit's DynamoDB client and the event bus's client: a cold environment's first decision
+        waits for MTurk's answer meanwhile. A failure is left for the decision's own use of the client to meet."""
+        with suppress(Exception):
+            self.audit.resolve().connect()
+            publisher = self.publisher.resolve()
+            if publisher is not None:
+                publisher.connect()
 
     def _audit(self) -> DynamoAuditStore:
         from mturk_decisions.adapters.audit_store import DynamoAuditStore

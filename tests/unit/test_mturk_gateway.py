@@ -129,3 +129,25 @@ def test_unknown_endpoint_setting_is_refused():
     # When / Then
     with pytest.raises(ValueError):
         resolve_endpoint("prod")
+
+
+def test_given_a_cold_gateway_when_its_first_calls_go_out_then_the_other_clients_are_made_once_meanwhile():
+    # Given a gateway whose client answers after 0.2 s, and a warm-up that notes its thread
+    import threading
+    import time
+
+    answered, warmed = threading.Event(), []
+
+    class SlowClient:
+        def get_account_balance(self):
+            time.sleep(0.2)
+            answered.set()
+            return {"AvailableBalance": "10.00"}
+
+    gateway = Boto3MTurkGateway(lambda: SlowClient(), while_first_call_waits=lambda: warmed.append(
+        (threading.current_thread().name, answered.is_set())))
+    # When two calls are made one after the other
+    gateway.get_balance()
+    gateway.get_balance()
+    # Then the warm-up ran once, in a thread of its own, before the first answer came
+    assert warmed == [("warm-while-mturk-answers", False)]

@@ -168,6 +168,10 @@ class DynamoAuditStore(ModelStore[AuditRecord]):
     def bind(cls, table_name: str, region: str | None, host: str | None) -> type[AuditRecord]:
         return audit_model(table_name, region, host)
 
+    def connect(self) -> None:
+        """Make the DynamoDB client of this store's transactions now (else on its first request)."""
+        _ = self._model._get_connection().connection.client
+
     def write_ahead(self, record: DecisionRecord, lease_expires_at: datetime) -> None:
         """The PENDING record and the assignment's lease, in one transaction: both or neither."""
         key = decision_key(record.created_at, record.decision_id)

@@ -20,6 +20,12 @@ class EventBusPublisher:
     def __init__(self, bus_name: str, client: Any, on_error: Callable[[str, Exception], None] = lambda t, e: None):
         self._bus, self._client, self._on_error = bus_name, client, on_error
 
+    def connect(self) -> None:
+        """Make the client now (a `Lazy` one is made on its first use otherwise)."""
+        from mturk_decisions.adapters.aws_clients import resolved
+
+        resolved(self._client)
+
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         try:
             answer = self._client.put_events(Entries=[{

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -103,8 +104,12 @@ class Boto3MTurkGateway:
         on_retry: Callable[[str, str, int], None] | None = None,
         rng: random.Random | None = None,
         pacer: Pacer | None = None,
+        while_first_call_waits: Callable[[], None] | None = None,
     ) -> None:
         self._pacer = pacer
+        #: Started in the background as the first MTurk request goes out (after the secret was read and the
+        #: client made): a cold environment makes its other clients while it waits for MTurk's answer.
+        self._while_first_call_waits = while_first_call_waits
         self._client_provider = client_provider
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -182,6 +187,9 @@ class Boto3MTurkGateway:
     def _invoke(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         client = self._client_provider()
         method = getattr(client, xform_name(operation))
+        if self._while_first_call_waits is not None:
+            warm, self._while_first_call_waits = self._while_first_call_waits, None
+            threading.Thread(target=warm, name="warm-while-mturk-answers", daemon=True).start()
         if self._pacer:
             self._pacer.acquire()
         began = time.monotonic()
