@@ -223,7 +223,9 @@ class _Parts:
     def _service(self) -> DecisionService:
         from mturk_decisions.service.decisions import DecisionService
 
-        return DecisionService(self.gateway.resolve(), self.audit.resolve(), observer=self.observer.resolve(),
+        # The audit store (PynamoDB, its models, its client) is made on its first use, after the checks: a cold
+        # environment makes it while the first MTurk request waits for its answer (`_connect_stores`).
+        return DecisionService(self.gateway.resolve(), self.audit.standing_in(), observer=self.observer.resolve(),
                                clock=self.clock)
 
     def _scheduler(self) -> ReversalScheduler:

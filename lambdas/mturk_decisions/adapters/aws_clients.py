@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 _lock = threading.RLock()
 _loader: Any = None
@@ -28,7 +28,8 @@ T = TypeVar("T")
 
 
 class Lazy(Generic[T]):
-    """`make()` on first use, once; attribute access goes to what it made (`resolve()` gives it)."""
+    """`make()` on first use, once; attribute access (reading or setting) goes to what it made (`resolve()`
+    gives it)."""
 
     __slots__ = ("_guard", "_made", "_make", "_value")
 
@@ -48,6 +49,11 @@ class Lazy(Generic[T]):
     def made(self) -> bool:
         return self._made
 
+    def standing_in(self) -> T:
+        """This `Lazy`, typed as what it makes: a part handed over before it is needed (its attributes make it on
+        first use), so that what it imports and builds can wait, or be made in the background meanwhile."""
+        return cast(T, self)
+
     def resolve(self) -> T:
         if not self._made:
             with self._guard:
@@ -57,6 +63,12 @@ class Lazy(Generic[T]):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.resolve(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in Lazy.__slots__:
+            object.__setattr__(self, name, value)
+        else:  # e.g. a test replacing a method of the part: it replaces the part's own
+            setattr(self.resolve(), name, value)
 
     def __repr__(self) -> str:
         return f"Lazy({self._value!r})" if self._made else "Lazy(<not made yet>)"
