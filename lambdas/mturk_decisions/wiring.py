@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -347,6 +347,7 @@ def _bulk_service(settings: Settings, session: LazyClients, mturk_client_provide
         on_completed=_announce_batch(publisher),
         window=Window(rate=lambda: pacer.rate, latency=pacer.latency),
         clock=clock,
+        events_batched=publisher.batched if publisher is not None else nullcontext,
     )
     return service, store, paced
 

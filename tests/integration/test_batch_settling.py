@@ -3,6 +3,7 @@ transaction as the decision's SUCCEEDED finalize (never one without the other, o
 item's own change survives meeting another transaction on META (DynamoDB's TransactionConflict)."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -104,3 +105,25 @@ def test_given_a_conflict_on_meta_when_an_item_is_marked_then_it_is_tried_again_
     assert [s.status for s in store.items(batch_id, [1])] == [ItemStatus.REFUSED]
     counts = store.info(batch_id).counts or {}
     assert counts.get(ItemStatus.REFUSED) == 1 and counts.get(ItemStatus.QUEUED) == 0
+
+
+def test_given_a_batch_of_twelve_when_it_runs_then_its_decisions_events_go_ten_to_a_put_events(
+        api, sim, rejected_hit, stack):
+    # Given twelve rejected assignments, and moto's PutEvents requests counted with their entries
+    hit, ids = rejected_hit(12)
+    sent: list[int] = []
+
+    def count(prefix, operation, body):
+        if operation == "PutEvents":
+            sent.append(len(json.loads(body)["Entries"]))
+
+    stack.moto.app.observers.append(count)
+    try:
+        # When they are reversed as one batch
+        response = api.post("/batches", {"items": [{"assignmentId": i, "action": "reverse", "hitId": hit} for i in ids]})
+        body = wait_for(api, response.json()["batchId"])
+    finally:
+        stack.moto.app.observers.remove(count)
+    # Then the twelve Rejection Reversed events went in two calls (10 and 2), and the batch's own event in one
+    assert body["counts"]["succeeded"] == 12
+    assert sorted(sent) == [1, 2, 10]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -185,9 +186,11 @@ class BatchService:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         on_completed: Callable[[BatchSummary], None] = lambda summary: None,
         window: Window = SEQUENTIAL,
+        events_batched: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
-        """`window`: how many items of a chunk are applied at once (chunk_runner); one at a time by default."""
-        self._on_completed, self._window = on_completed, window
+        """`window`: how many items of a chunk are applied at once (chunk_runner); one at a time by default.
+        `events_batched`: the block within which the decisions' events are sent several to a call."""
+        self._on_completed, self._window, self._events_batched = on_completed, window, events_batched
         self._mturk, self._decisions, self._audit = mturk, decisions, audit
         self._store, self._queue = store, queue
         self._clock, self._new_id = clock, new_id
@@ -334,7 +337,8 @@ class BatchService:
         def may_start(index: int) -> bool:  # at least one item each time: a continuation always progresses
             return index == 0 or seconds_left() >= TIME_MARGIN_SECONDS
 
-        result = run_in_window(self._views_as_read(pending, chunk.hit_id), act, self._window, may_start)
+        with self._events_batched():
+            result = run_in_window(self._views_as_read(pending, chunk.hit_id), act, self._window, may_start)
         self._notify(info, succeeded)
         for status in result.statuses:
             outcomes[status.value] += 1
