@@ -218,3 +218,19 @@ def test_given_an_item_copied_by_moto_when_the_copy_changes_then_the_original_do
     assert same
     assert item.to_json()["Attributes"]["counts"] == {"M": {"SUCCEEDED": {"N": "3"},
                                                             "lines": {"L": [{"N": "1"}, {"SS": ["a", "b"]}]}}}
+
+
+def test_given_moto_routing_requests_when_its_module_list_is_read_once_then_it_is_moto_own_list():
+    # Given moto's own listing of its package (read from its directory), taken before the patch
+    from moto import backends
+
+    from local.moto_server import install_module_list_once
+
+    listed = list(backends.list_of_moto_modules()) if not getattr(
+        backends.list_of_moto_modules, "read_once", False) else None
+    # When the list is read once and asked for twice
+    install_module_list_once()
+    first, second = list(backends.list_of_moto_modules()), list(backends.list_of_moto_modules())
+    # Then both are the same full list (moto's, when it was not patched already by this process)
+    assert first == second and "dynamodb" in first and "sqs" in first
+    assert listed is None or listed == first

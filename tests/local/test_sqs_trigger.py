@@ -52,14 +52,18 @@ def queue_counts(sqs, url: str) -> tuple[int, int]:
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+def two_pollers(sqs, queue, environments, tmp_path) -> tuple[str, Path, LocalSqsTrigger]:
+    """A started trigger of concurrency two over two warm `visit` environments: (queue URL, visit log, trigger)."""
+    url, arn = queue
+    runtime = environments("visit", concurrency=2)
+    runtime.warm(2)
+    return url, tmp_path / "visits.log", LocalSqsTrigger(sqs, url, arn, runtime, batch_size=1, concurrency=2).start()
+
+
 def test_given_a_trigger_with_concurrency_two_when_messages_arrive_then_two_processes_handle_them_at_once(
         sqs, queue, environments, tmp_path):
     # Given
-    url, arn = queue
-    log = tmp_path / "visits.log"
-    runtime = environments("visit", concurrency=2)
-    runtime.warm(2)
-    trigger = LocalSqsTrigger(sqs, url, arn, runtime, batch_size=1, concurrency=2).start()
+    url, log, trigger = two_pollers(sqs, queue, environments, tmp_path)
     # When
     try:
         send(sqs, url, log, count=6, sleep=0.3)
@@ -110,11 +114,7 @@ def test_given_a_batch_when_its_environment_crashes_then_the_whole_batch_stays_f
 def test_given_one_long_invocation_when_a_message_arrives_meanwhile_then_the_second_poller_takes_it_at_once(
         sqs, queue, environments, tmp_path):
     # Given a trigger of concurrency two whose only message so far takes 3 s to handle
-    url, arn = queue
-    log = tmp_path / "visits.log"
-    runtime = environments("visit", concurrency=2)
-    runtime.warm(2)
-    trigger = LocalSqsTrigger(sqs, url, arn, runtime, batch_size=1, concurrency=2).start()
+    url, log, trigger = two_pollers(sqs, queue, environments, tmp_path)
     try:
         send(sqs, url, log, sleep=3)
         wait_until(lambda: queue_counts(sqs, url) == (0, 1), timeout=10)
