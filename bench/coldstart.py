@@ -65,6 +65,7 @@ FIRST_REQUEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_SERVICE_NAME": "mturk-decisions", "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as every function's environment (infra/constructs/functions.py)
+    "AWS_LAMBDA_FUNCTION_NAME": "mturk-decisions-api",  # as Lambda sets it in every execution environment
 }
 
 
@@ -77,7 +78,7 @@ def handler_modules() -> list[str]:
 
 def _env(pycache: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_ENDPOINT"))}
-    env.update({"PYTHONPATH": str(LAMBDAS), "PYTHONPYCACHEPREFIX": pycache,
+    env.update({"PYTHONPATH": str(LAMBDAS), "PYTHONPYCACHEPREFIX": pycache, "AWS_LAMBDA_FUNCTION_NAME": "bench",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"})
     return env
 
@@ -328,7 +329,7 @@ class OfflineServices:
         }[figure]()
         module = function.handler.partition(":")[0]
         return ({"module": module, "snapstart": hook, "event": event, "function_name": function.name},
-                fresh_env(self.function_env(function)))
+                {**fresh_env(self.function_env(function)), "AWS_LAMBDA_FUNCTION_NAME": function.name})
 
     def _record(self, body: str, receives: int = 1) -> dict:
         return {"Records": [{"messageId": f"bench-{time.time_ns()}", "receiptHandle": "bench", "body": body,

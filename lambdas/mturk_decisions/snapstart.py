@@ -15,7 +15,8 @@ does nothing). They are plain functions: the tests and the benchmark call them d
 - botocore's service models and endpoint rules of every AWS service the function calls, read into the
   environment's shared loader (`adapters.aws_clients`) by clients that use placeholder keys and answer
   themselves: no request leaves the process, no credentials are resolved, no secret is read.
-Nothing secret is in a snapshot: no credentials, no MTurk key, no client made with either, no connection.
+Last, the cyclic collector (paused for the cold start, `mturk_decisions.collector`) collects, freezes what was made
+and resumes: a restored environment never scans it. Nothing secret is in a snapshot: no credentials, no MTurk key, no client made with either, no connection.
 
 `after_restore` makes fresh what must be unique or current in each environment: `random`'s state and the MTurk
 gateways' retry jitter (every environment would otherwise draw the same numbers; uuid4 reads os.urandom), the
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import wiring
+from mturk_decisions import collector, wiring
 from mturk_decisions.adapters import aws_clients
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def before_snapshot(handler: str = API) -> None:
     prime_botocore(aws_services(dependencies.settings), dependencies.settings)
     if handler == API:
         prime_api()
+    collector.resume(collect_first=True)  # the snapshot holds no cyclic garbage, and its heap frozen
 
 
 def after_restore() -> None:

@@ -182,13 +182,18 @@ class _Parts:
         from mturk_decisions.observability import mturk_retried
 
         return Boto3MTurkGateway(self.provider, retry=self.retry.resolve(), on_retry=mturk_retried, rng=jitter,
-                                 while_first_call_waits=self._connect_stores)
+                                 while_calls_wait=(self._connect_audit, self._connect_event_bus))
 
-    def _connect_stores(self) -> None:
-        """Make the audit's DynamoDB client and the event bus's client: a cold environment's first decision
-        waits for MTurk's answer meanwhile. A failure is left for the decision's own use of the client to meet."""
+    def _connect_audit(self) -> None:
+        """Make the audit store and its DynamoDB client while a cold environment's first MTurk request waits for
+        its answer (the write-ahead needs them next). A failure is left for the decision's own use to meet."""
         with suppress(Exception):
             self.audit.resolve().connect()
+
+    def _connect_event_bus(self) -> None:
+        """Make the event bus's client while the second MTurk request waits (the decision's write: its event is
+        published after it)."""
+        with suppress(Exception):
             publisher = self.publisher.resolve()
             if publisher is not None:
                 publisher.connect()
@@ -224,7 +229,7 @@ class _Parts:
         from mturk_decisions.service.decisions import DecisionService
 
         # The audit store (PynamoDB, its models, its client) is made on its first use, after the checks: a cold
-        # environment makes it while the first MTurk request waits for its answer (`_connect_stores`).
+        # environment makes it while the first MTurk request waits for its answer (`_connect_audit`).
         return DecisionService(self.gateway.resolve(), self.audit.standing_in(), observer=self.observer.resolve(),
                                clock=self.clock)
 

@@ -131,23 +131,26 @@ def test_unknown_endpoint_setting_is_refused():
         resolve_endpoint("prod")
 
 
-def test_given_a_cold_gateway_when_its_first_calls_go_out_then_the_other_clients_are_made_once_meanwhile():
-    # Given a gateway whose client answers after 0.2 s, and a warm-up that notes its thread
+def test_given_a_cold_gateway_when_its_first_calls_go_out_then_each_warm_up_runs_once_while_one_waits():
+    # Given a gateway whose client answers after 0.2 s, and two warm-ups that note their thread and the answers
     import threading
     import time
 
-    answered, warmed = threading.Event(), []
+    answers, warmed = [], []
 
     class SlowClient:
         def get_account_balance(self):
             time.sleep(0.2)
-            answered.set()
+            answers.append("answered")
             return {"AvailableBalance": "10.00"}
 
-    gateway = Boto3MTurkGateway(lambda: SlowClient(), while_first_call_waits=lambda: warmed.append(
-        (threading.current_thread().name, answered.is_set())))
-    # When two calls are made one after the other
-    gateway.get_balance()
-    gateway.get_balance()
-    # Then the warm-up ran once, in a thread of its own, before the first answer came
-    assert warmed == [("warm-while-mturk-answers", False)]
+    def warm_up(name):
+        return lambda: warmed.append((name, threading.current_thread().name, len(answers)))
+
+    gateway = Boto3MTurkGateway(lambda: SlowClient(), while_calls_wait=(warm_up("first"), warm_up("second")))
+    # When three calls are made one after the other
+    for _ in range(3):
+        gateway.get_balance()
+    # Then each warm-up ran once, in a thread of its own, while its call waited: the first before any answer came,
+    # the second after the first answer and before the second
+    assert warmed == [("first", "warm-while-mturk-answers", 0), ("second", "warm-while-mturk-answers", 1)]

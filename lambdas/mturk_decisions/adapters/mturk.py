@@ -6,11 +6,12 @@ must be reconciled by the service, not blindly repeated.
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -95,6 +96,35 @@ class _Retryable(Exception):
         self.error = error
 
 
+#: How long a read made ahead may answer the request that asked for it: a cold request's own start-up takes well
+#: under a second; a read older than this is made again.
+READ_AHEAD_SECONDS = 5.0
+
+
+class _ReadAhead:
+    """One MTurk read made in a background thread, answered once (None: it failed, the real call is made)."""
+
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self.started = time.monotonic()
+        self._read, self._done = read, threading.Event()
+        self._answer: dict[str, Any] | None = None
+        threading.Thread(target=self._run, name="mturk-read-ahead", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._answer = self._read()
+        except Exception:  # any failure is met again, and answered, by the real call
+            self._answer = None
+        finally:
+            self._done.set()
+
+    def answer(self) -> dict[str, Any] | None:
+        if time.monotonic() - self.started > READ_AHEAD_SECONDS:
+            return None
+        self._done.wait()
+        return self._answer
+
+
 class Boto3MTurkGateway:
     def __init__(
         self,
@@ -104,24 +134,54 @@ class Boto3MTurkGateway:
         on_retry: Callable[[str, str, int], None] | None = None,
         rng: random.Random | None = None,
         pacer: Pacer | None = None,
-        while_first_call_waits: Callable[[], None] | None = None,
+        while_calls_wait: Sequence[Callable[[], None]] = (),
     ) -> None:
         self._pacer = pacer
-        #: Started in the background as the first MTurk request goes out (after the secret was read and the
-        #: client made): a cold environment makes its other clients while it waits for MTurk's answer.
-        self._while_first_call_waits = while_first_call_waits
+        #: Each started in the background as one of the first MTurk requests goes out (after the secret was read
+        #: and the client made), in order: a cold environment makes its other clients while it waits for MTurk.
+        self._while_calls_wait = list(while_calls_wait)
         self._client_provider = client_provider
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._on_retry = on_retry or (lambda operation, kind, attempt: None)
         self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._reads_ahead: dict[tuple[str, str], _ReadAhead] = {}
 
     def get_assignment(self, assignment_id: str) -> AssignmentView:
-        response = self._call("GetAssignment", AssignmentId=assignment_id)
+        response = self._read("GetAssignment", AssignmentId=assignment_id)
         return assignment_view(response["Assignment"], response.get("HIT", {}))
 
     def get_balance(self) -> Decimal:
-        return Decimal(self._call("GetAccountBalance")["AvailableBalance"])
+        return Decimal(self._read("GetAccountBalance")["AvailableBalance"])
+
+    def read_ahead(self, assignment_id: str, balance: bool = False) -> None:
+        """Start reading `assignment_id` (and the balance) in the background, for the next `get_assignment` of it
+        (`get_balance`) within READ_AHEAD_SECONDS: a cold environment's first decision waits for MTurk while it
+        builds its routes and validation models, instead of after. The secret is read and the client made here,
+        first: that is CPU, which the background thread would only take turns at with the caller's. A read ahead
+        is made once, without retries; whatever fails is left to the real call, which retries as always. Not
+        for writes: a write is made once, by the decision that owns it."""
+        try:
+            self._client_provider()
+        except Exception:  # the decision's own first call meets the same failure and answers it
+            return
+        reads = [("GetAssignment", {"AssignmentId": assignment_id})] + ([("GetAccountBalance", {})] if balance else [])
+        with self._lock:
+            for operation, params in reads:
+                self._reads_ahead[_read_key(operation, params)] = _ReadAhead(functools.partial(
+                    self._invoke, operation, params))
+
+    def drop_reads_ahead(self) -> None:
+        """Forget reads made ahead and not used (the end of the request that asked for them)."""
+        with self._lock:
+            self._reads_ahead.clear()
+
+    def _read(self, operation: str, **params: Any) -> dict[str, Any]:
+        with self._lock:
+            ahead = self._reads_ahead.pop(_read_key(operation, params), None)
+        answer = ahead.answer() if ahead is not None else None
+        return answer if answer is not None else self._call(operation, **params)
 
     def reject(self, assignment_id: str, feedback: str) -> None:
         self._call("RejectAssignment", AssignmentId=assignment_id, RequesterFeedback=feedback)
@@ -187,9 +247,11 @@ class Boto3MTurkGateway:
     def _invoke(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         client = self._client_provider()
         method = getattr(client, xform_name(operation))
-        if self._while_first_call_waits is not None:
-            warm, self._while_first_call_waits = self._while_first_call_waits, None
-            threading.Thread(target=warm, name="warm-while-mturk-answers", daemon=True).start()
+        if self._while_calls_wait:
+            with self._lock:
+                warm = self._while_calls_wait.pop(0) if self._while_calls_wait else None
+            if warm is not None:
+                threading.Thread(target=warm, name="warm-while-mturk-answers", daemon=True).start()
         if self._pacer:
             self._pacer.acquire()
         began = time.monotonic()
@@ -218,6 +280,10 @@ class Boto3MTurkGateway:
             raise _Retryable("no-answer", error) from None  # sent, answer lost (read timeout, reset)
         except BotoCoreError as error:
             raise MTurkFault(f"Could not call MTurk {operation}: {type(error).__name__}.") from None
+
+
+def _read_key(operation: str, params: dict[str, Any]) -> tuple[str, str]:
+    return operation, repr(sorted(params.items()))
 
 
 def _marked(error: DecisionError, operation: str, maybe_landed: bool, answered: bool) -> DecisionError:

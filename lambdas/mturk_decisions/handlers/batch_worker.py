@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import snapstart, wiring
+from mturk_decisions import collector, snapstart, wiring
 from mturk_decisions.adapters.work_queue import Chunk
 from mturk_decisions.observability import logger, metrics
 
@@ -41,4 +41,5 @@ def _seconds_left(context: LambdaContext | None) -> Callable[[], float]:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    collector.resume()  # a first invocation may be long work: collected as any other (mturk_decisions.collector)
     return process_partial_response(event=event, record_handler=process_chunk, processor=processor, context=context)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import snapstart, wiring
+from mturk_decisions import collector, snapstart, wiring
 from mturk_decisions.domain.errors import InvalidRequest
 from mturk_decisions.observability import logger, metrics
 
@@ -29,6 +29,7 @@ def process_notification(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
+@collector.resumes_after_first_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=process_notification, processor=processor,
                                     context=context)

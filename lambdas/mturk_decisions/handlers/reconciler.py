@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import wiring
+from mturk_decisions import collector, wiring
 from mturk_decisions.domain.errors import DecisionError
 from mturk_decisions.observability import logger, metrics
 
@@ -20,6 +20,7 @@ RUN_LOCK_MARGIN = timedelta(seconds=30)
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
+@collector.resumes_after_first_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps = wiring.current()
     audit, now = deps.service.audit, deps.service.now()

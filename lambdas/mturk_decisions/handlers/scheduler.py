@@ -7,12 +7,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import wiring
+from mturk_decisions import collector, wiring
 from mturk_decisions.observability import logger, metrics
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
+@collector.resumes_after_first_invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = wiring.current().reversal_scheduler().sweep()
     metrics.add_metric(name="ReversalsNearDeadline", unit=MetricUnit.Count, value=report.near_deadline)

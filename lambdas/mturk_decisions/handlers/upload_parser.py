@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mturk_decisions import snapstart, wiring
+from mturk_decisions import collector, snapstart, wiring
 from mturk_decisions.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -44,5 +44,6 @@ def process_notification(record: SQSRecord) -> None:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    collector.resume()  # a first invocation may be long work: collected as any other (mturk_decisions.collector)
     return process_partial_response(event=event, record_handler=process_notification, processor=processor,
                                     context=context)
