@@ -8,7 +8,10 @@ and finds almost nothing to free: about 70 ms of a 700 ms first decision. So in 
 package pauses it at import (`pause`, `handlers/__init__.py`), and it resumes when the environment's first
 invocation ends (`resumes_after_first_invocation`): what the cold start made is frozen first (`gc.freeze`: never
 scanned again), and collections go on as usual from then on. A function whose first invocation may be long
-(the upload parser reads a whole upload) resumes it as that invocation starts instead (`resume`). Only cyclic
+work (the batch worker's chunk, the upload parser's whole upload) resumes it as that invocation starts instead,
+without freezing (`resume(freeze=False)`): its steady state allocates in bulk, and a freeze would leave the
+collector's count of long-lived objects near zero, which makes full collections of the work's own objects
+frequent; unfrozen, the collector keeps its usual accounting. Only cyclic
 garbage waits meanwhile (about a thousand objects at a first decision); reference counting frees the rest as
 always. Elsewhere (tests, the CLI, the local stack's own process) nothing changes.
 """
@@ -38,15 +41,17 @@ def pause() -> bool:
     return True
 
 
-def resume(collect_first: bool = False) -> None:
-    """Freeze what the cold start made and collect as usual again (nothing if `pause` did not pause it).
-    `collect_first` where no one waits (SnapStart's before-snapshot hook): the cyclic garbage is freed, not frozen."""
+def resume(freeze: bool = True, collect_first: bool = False) -> None:
+    """Collect as usual again (nothing if `pause` did not pause it), what the cold start made frozen first unless
+    `freeze` is False. `collect_first` where no one waits (SnapStart's before-snapshot hook): the cyclic garbage is
+    freed, not frozen."""
     global _paused
     if _paused:
         _paused = False
         if collect_first:
             gc.collect()
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         gc.enable()
 
 

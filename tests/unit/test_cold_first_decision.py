@@ -40,15 +40,23 @@ def offline():
         yield services
 
 
-def _serve(offline: OfflineServices, event: dict, in_lambda: bool = True) -> dict:
-    spec, env = offline.spec("api_first_decision")
+def _environment(offline: OfflineServices, in_lambda: bool = True) -> dict[str, str]:
+    _, env = offline.spec("api_first_decision")
     env = {**env, "PYTHONPATH": f"{env['PYTHONPATH']}:{ROOT}"}
     if not in_lambda:
         env.pop("AWS_LAMBDA_FUNCTION_NAME")
-    done = subprocess.run([sys.executable, "-c", _SERVE], input=json.dumps(event or spec["event"]), env=env,
+    return env
+
+
+def _serve(offline: OfflineServices, event: dict, in_lambda: bool = True) -> dict:
+    done = subprocess.run([sys.executable, "-c", _SERVE], input=json.dumps(event), env=_environment(offline, in_lambda),
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-3000:].replace(DEMO_MTURK_KEY[1], "<secret>")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _served(done.returncode, done.stdout, done.stderr)
+
+
+def _served(returncode: int, stdout: str, stderr: str) -> dict:
+    assert returncode == 0, stderr[-3000:].replace(DEMO_MTURK_KEY[1], "<secret>")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _mturk_calls(offline: OfflineServices, assignment: str) -> list[str]:
@@ -104,3 +112,37 @@ def test_given_a_process_that_is_not_a_lambda_environment_when_it_serves_a_rejec
     # Then the collector was never paused
     assert served["answer"]["statusCode"] == 200
     assert all(collecting for _, _, collecting in served["calls"]) and served["collecting_after"]
+
+
+COLD_ENVIRONMENTS = 6
+
+
+def test_given_cold_environments_when_they_reject_one_assignment_at_once_then_one_write_and_one_success(offline):
+    # Given one submitted assignment, MTurk answering in 150 ms, and six cold API environments (separate processes,
+    # their routes not built: each reads the assignment ahead)
+    _, assignment = offline.assignment()
+    offline.sim.set_latency(0.15)
+    env = _environment(offline)
+    try:
+        # When all six reject it at once, each with its own feedback
+        processes = []
+        for index in range(COLD_ENVIRONMENTS):
+            event = offline.reject_event(assignment)
+            event["body"] = json.dumps({"feedback": f"The answers do not match ({index})."})
+            process = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, cwd=ROOT, text=True,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            processes.append((process, json.dumps(event)))
+        answers = [_served(process.returncode, *process.communicate(body, timeout=120))["answer"]
+                   for process, body in processes]
+    finally:
+        offline.sim.set_latency(0)
+    # Then MTurk applied one rejection, one caller was told it succeeded and the others 409, and the audit holds
+    # one SUCCEEDED record, with the feedback MTurk stored
+    writes = [call for call in offline.sim.calls("RejectAssignment", outcome="ok")
+              if call.params.get("AssignmentId") == assignment]
+    assert len(writes) == 1
+    assert sorted(answer["statusCode"] for answer in answers) == [200] + [409] * (COLD_ENVIRONMENTS - 1)
+    records = [record for record in _audit_records(offline, assignment) if "state" in record]
+    succeeded = [record for record in records if record["state"]["S"] == "SUCCEEDED"]
+    assert len(succeeded) == 1
+    assert succeeded[0]["feedback"]["S"] == offline.sim.get_assignment_state(assignment).feedback

@@ -80,10 +80,12 @@ def test_given_a_function_whose_first_invocation_may_be_long_when_it_starts_then
     during = []
     restored_collector.setattr(handlers, "process_partial_response",
                                lambda **_: during.append(gc.isenabled()) or {"batchItemFailures": []})
+    frozen = gc.get_freeze_count()
     # When its first invocation starts
     handlers.handler({"Records": []}, Context(f"mturk-decisions-{module}"))
-    # Then the collector was running while it worked (an upload of 100,000 rows is collected as usual)
-    assert during == [True]
+    # Then the collector was running while it worked (an upload of 100,000 rows is collected as usual), with its
+    # usual accounting: nothing frozen
+    assert during == [True] and gc.get_freeze_count() == frozen
 
 
 _BEFORE_SNAPSHOT = """

@@ -170,6 +170,7 @@ def event(path: str, body: str | None = '{"feedback": "The answers do not match.
     (event(f"/assignments/{ASSIGNMENT}/reject", encoded=True), None),
     (event(f"/assignments/{ASSIGNMENT}/reject", method="GET"), None),
     (event(f"/assignments/{ASSIGNMENT}/confirm"), None),
+    (event(f"/assignments/{ASSIGNMENT}/reject/"), None),
     (event("/assignments/not-an-id/reject"), None),
     (event(f"/assignments/{ASSIGNMENT}/reject", body='{"feedback": "x", "pad": "' + "y" * 20_000 + '"}'), None),
 ])

@@ -25,7 +25,7 @@ from mturk_decisions.observability import logger
 
 #: The module whose import builds the assignment routes and their models: once it is loaded, nothing to overlap.
 ASSIGNMENT_ROUTES = "mturk_decisions.api.assignment_routes"
-_DECISION_PATH = re.compile(r"/assignments/([A-Z0-9]{1,64})/(reject|reverse|approve)/?")
+_DECISION_PATH = re.compile(r"/assignments/([A-Z0-9]{1,64})/(reject|reverse|approve)")
 #: The largest body the gate reads: a decision's body is small, and a larger one is left to the validation.
 MAX_BODY = 16_384
 

@@ -41,5 +41,5 @@ def _seconds_left(context: LambdaContext | None) -> Callable[[], float]:
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    collector.resume()  # a first invocation may be long work: collected as any other (mturk_decisions.collector)
+    collector.resume(freeze=False)  # a first invocation may be long work: collected as usual (see collector.py)
     return process_partial_response(event=event, record_handler=process_chunk, processor=processor, context=context)
