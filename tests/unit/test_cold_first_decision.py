@@ -132,12 +132,14 @@ def test_given_cold_environments_when_they_reject_one_assignment_at_once_then_on
             process = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, cwd=ROOT, text=True,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             processes.append((process, json.dumps(event)))
-        answers = [_served(process.returncode, *process.communicate(body, timeout=120))["answer"]
-                   for process, body in processes]
+        outputs = [(process, *process.communicate(body, timeout=120)) for process, body in processes]
+        served = [_served(process.returncode, stdout, stderr) for process, stdout, stderr in outputs]
     finally:
         offline.sim.set_latency(0)
-    # Then MTurk applied one rejection, one caller was told it succeeded and the others 409, and the audit holds
-    # one SUCCEEDED record, with the feedback MTurk stored
+    # Then each environment read the assignment ahead, MTurk applied one rejection, one caller was told it
+    # succeeded and the others 409, and the audit holds one SUCCEEDED record, with the feedback MTurk stored
+    assert all(environment["calls"][0][:2] == ["GetAssignment", "mturk-read-ahead"] for environment in served)
+    answers = [environment["answer"] for environment in served]
     writes = [call for call in offline.sim.calls("RejectAssignment", outcome="ok")
               if call.params.get("AssignmentId") == assignment]
     assert len(writes) == 1
