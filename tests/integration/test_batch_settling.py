@@ -16,6 +16,7 @@ from mturk_decisions.domain.batch import BatchItem, ItemStatus
 from mturk_decisions.domain.batch_records import BatchInfo
 from mturk_decisions.domain.model import Action
 from tests.integration.test_batches import wait_for
+from tests.waiting import wait_until
 
 
 @pytest.fixture()
@@ -122,6 +123,8 @@ def test_given_a_batch_of_twelve_when_it_runs_then_its_decisions_events_go_ten_t
         # When they are reversed as one batch
         response = api.post("/batches", {"items": [{"assignmentId": i, "action": "reverse", "hitId": hit} for i in ids]})
         body = wait_for(api, response.json()["batchId"])
+        # (the batch's own event is published after its status says COMPLETED: waited for, not raced)
+        wait_until(lambda: sum(sent) >= 13, "the thirteenth event: the batch's own")
     finally:
         stack.moto.app.observers.remove(count)
     # Then the twelve Rejection Reversed events went in two calls (10 and 2), and the batch's own event in one

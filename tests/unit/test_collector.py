@@ -63,7 +63,7 @@ def test_given_a_collector_resumed_when_later_invocations_end_then_nothing_chang
     # When it is invoked again
     answer = handler({}, None)
     # Then it answers as always, the collector running, nothing frozen again
-    assert answer == "answered" and gc.isenabled() and gc.get_freeze_count() == frozen
+    assert answer == "answered" and gc.isenabled() and gc.get_freeze_count() <= frozen  # frozen objects may be freed
 
 
 @pytest.mark.parametrize("module", ["upload_parser", "batch_worker"])
@@ -85,7 +85,7 @@ def test_given_a_function_whose_first_invocation_may_be_long_when_it_starts_then
     handlers.handler({"Records": []}, Context(f"mturk-decisions-{module}"))
     # Then the collector was running while it worked (an upload of 100,000 rows is collected as usual), with its
     # usual accounting: nothing frozen
-    assert during == [True] and gc.get_freeze_count() == frozen
+    assert during == [True] and gc.get_freeze_count() <= frozen  # frozen objects may be freed, none added
 
 
 _BEFORE_SNAPSHOT = """
