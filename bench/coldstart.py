@@ -309,6 +309,14 @@ class OfflineServices:
                                    "requestId": f"bench-{time.time_ns()}", "requestTimeEpoch": 0,
                                    "resourcePath": "/{proxy+}", "stage": "v1"}}
 
+    def audit_records(self, assignment: str) -> list[dict]:
+        """The audit table's items of `assignment` as DynamoDB holds them (records and lease): what an event wrote."""
+        import boto3
+
+        table = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=self.moto_url)
+        return table.query(TableName=self.names["AUDIT_TABLE_NAME"], KeyConditionExpression="assignment_id = :a",
+                           ExpressionAttributeValues={":a": {"S": assignment}})["Items"]
+
     def bare_spec(self) -> dict:
         _, assignment = self.assignment()
         return {"endpoint": self.server.url, "key_id": self.key[0], "secret_key": self.key[1],

@@ -16,7 +16,8 @@ does nothing). They are plain functions: the tests and the benchmark call them d
   environment's shared loader (`adapters.aws_clients`) by clients that use placeholder keys and answer
   themselves: no request leaves the process, no credentials are resolved, no secret is read.
 Last, the cyclic collector (paused for the cold start, `mturk_decisions.collector`) collects, freezes what was made
-and resumes: a restored environment never scans it. Nothing secret is in a snapshot: no credentials, no MTurk key, no client made with either, no connection.
+and resumes: a restored environment never scans it. Nothing secret is in a snapshot: no credentials, no MTurk
+key, no client made with either, no connection.
 
 `after_restore` makes fresh what must be unique or current in each environment: `random`'s state and the MTurk
 gateways' retry jitter (every environment would otherwise draw the same numbers; uuid4 reads os.urandom), the

@@ -191,8 +191,8 @@ class _Parts:
             self.audit.resolve().connect()
 
     def _connect_event_bus(self) -> None:
-        """Make the event bus's client while the second MTurk request waits (the decision's write: its event is
-        published after it)."""
+        """Make the event bus's client while the next MTurk request waits (a reject's own write; a reversal's
+        balance read): the decision's event is published after its write, so nothing waits for the client."""
         with suppress(Exception):
             publisher = self.publisher.resolve()
             if publisher is not None:

@@ -8,23 +8,16 @@ import time
 from mturk_decisions import wiring
 from mturk_decisions.adapters.aws_clients import Lazy
 from mturk_decisions.config import Settings
+from tests.unit.test_read_ahead import CountingMTurk
 
 ENV = {"AUDIT_TABLE_NAME": "cold-audit", "IDEMPOTENCY_TABLE_NAME": "cold-idempotency", "MTURK_SECRET_ID": "cold/secret",
        "AWS_REGION": "us-east-1", "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:9"}
 
 
-class SlowMTurk:
-    """An MTurk client whose answer takes 0.3 s (a real call from Lambda takes 100-250 ms)."""
-
-    def get_assignment(self, **_):
-        time.sleep(0.3)
-        return {"Assignment": {"AssignmentId": "A" * 30, "WorkerId": "AWORKER", "HITId": "H" * 30,
-                               "AssignmentStatus": "Submitted"}, "HIT": {"HITId": "H" * 30, "Reward": "0.50"}}
-
-
 def test_given_a_cold_decision_service_when_its_first_mturk_call_waits_then_the_audit_store_is_made_meanwhile():
     # Given the decision service of a cold environment, its MTurk client slow to answer
-    deps = wiring.build(Settings.from_env(ENV), mturk_client_provider=SlowMTurk)
+    client = CountingMTurk(latency=0.3)  # a real call from Lambda takes 100-250 ms
+    deps = wiring.build(Settings.from_env(ENV), mturk_client_provider=lambda: client)
     service = deps.service
     audit = service.audit
     made_before = type(audit) is Lazy and audit.made

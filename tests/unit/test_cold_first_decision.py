@@ -63,14 +63,6 @@ def _mturk_calls(offline: OfflineServices, assignment: str) -> list[str]:
     return [call.operation for call in offline.sim.calls() if call.params.get("AssignmentId") == assignment]
 
 
-def _audit_records(offline: OfflineServices, assignment: str) -> list[dict]:
-    import boto3
-
-    table = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=offline.moto_url)
-    return table.query(TableName=offline.names["AUDIT_TABLE_NAME"], KeyConditionExpression="assignment_id = :a",
-                       ExpressionAttributeValues={":a": {"S": assignment}})["Items"]
-
-
 def test_given_a_cold_environment_when_its_first_reject_is_served_then_the_assignment_was_read_ahead_once(offline):
     # Given a fresh API environment and a submitted assignment
     _, assignment = offline.assignment()
@@ -79,7 +71,7 @@ def test_given_a_cold_environment_when_its_first_reject_is_served_then_the_assig
     # Then the reject succeeded; MTurk was asked once for the assignment, in the background, then once to reject it
     body = json.loads(served["answer"]["body"])
     assert served["answer"]["statusCode"] == 200 and body["assignment"]["status"] == "Rejected"
-    assert '"SUCCEEDED"' in served["answer"]["body"] and len(_audit_records(offline, assignment)) >= 1
+    assert '"SUCCEEDED"' in served["answer"]["body"] and len(offline.audit_records(assignment)) >= 1
     assert _mturk_calls(offline, assignment) == ["GetAssignment", "RejectAssignment"]
     assert [(operation, thread) for operation, thread, _ in served["calls"]] == [
         ("GetAssignment", "mturk-read-ahead"), ("RejectAssignment", "MainThread")]
@@ -101,7 +93,7 @@ def test_given_a_cold_environment_when_a_likely_reject_is_refused_by_validation_
     assert json.loads(served["answer"]["body"])["code"] == "INVALID_REQUEST"
     assert _mturk_calls(offline, assignment) in (["GetAssignment"], [])
     assert offline.sim.get_assignment_state(assignment).status == "Submitted"
-    assert _audit_records(offline, assignment) == []
+    assert offline.audit_records(assignment) == []
 
 
 def test_given_a_process_that_is_not_a_lambda_environment_when_it_serves_a_reject_then_the_collector_runs(offline):
@@ -144,7 +136,7 @@ def test_given_cold_environments_when_they_reject_one_assignment_at_once_then_on
               if call.params.get("AssignmentId") == assignment]
     assert len(writes) == 1
     assert sorted(answer["statusCode"] for answer in answers) == [200] + [409] * (COLD_ENVIRONMENTS - 1)
-    records = [record for record in _audit_records(offline, assignment) if "state" in record]
+    records = [record for record in offline.audit_records(assignment) if "state" in record]
     succeeded = [record for record in records if record["state"]["S"] == "SUCCEEDED"]
     assert len(succeeded) == 1
     assert succeeded[0]["feedback"]["S"] == offline.sim.get_assignment_state(assignment).feedback

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from bench.coldstart import FIRST_REQUEST_ENV
 from bench.env import ROOT
 from mturk_decisions import collector
 
@@ -100,10 +101,7 @@ print(json.dumps({"paused_at_import": paused_at_import, "collecting": gc.isenabl
 
 def test_given_a_lambda_environment_when_the_before_snapshot_hook_ends_then_the_snapshot_collects_and_is_frozen():
     # Given a fresh interpreter with Lambda's variables, as SnapStart initializes a version
-    env = {"AUDIT_TABLE_NAME": "t-audit", "IDEMPOTENCY_TABLE_NAME": "t-idempotency", "MTURK_SECRET_ID": "t/secret",
-           "MTURK_ENDPOINT": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "mturk-decisions",
-           "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions", "AWS_LAMBDA_FUNCTION_NAME": "mturk-decisions-api",
+    env = {**FIRST_REQUEST_ENV, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
            "PYTHONPATH": f"{ROOT}/lambdas:{ROOT}"}
     # When the handler is imported and the before-snapshot hook runs
     done = subprocess.run([sys.executable, "-c", _BEFORE_SNAPSHOT], env=env, cwd=ROOT, capture_output=True, text=True,

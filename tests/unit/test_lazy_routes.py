@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+from bench.coldstart import FIRST_REQUEST_ENV
 from local.stack import ROOT
 from mturk_decisions.api.routes import ROUTERS, ROUTERS_BY_SEGMENT, routers_for
 
@@ -28,10 +29,7 @@ print(json.dumps({"status": answer["statusCode"], "code": json.loads(answer["bod
 
 def test_given_a_fresh_environment_when_its_first_request_is_a_reject_then_only_the_assignment_routes_are_built():
     # Given a fresh interpreter, as a cold Lambda environment
-    env = {"AUDIT_TABLE_NAME": "t-audit", "IDEMPOTENCY_TABLE_NAME": "t-idempotency", "MTURK_SECRET_ID": "t/secret",
-           "MTURK_ENDPOINT": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "mturk-decisions",
-           "POWERTOOLS_METRICS_NAMESPACE": "MTurkDecisions", "PYTHONPATH": f"{ROOT}/lambdas:{ROOT}"}
+    env = {**FIRST_REQUEST_ENV, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": f"{ROOT}/lambdas:{ROOT}"}
     # When it serves a reject whose body lacks the feedback
     done = subprocess.run([sys.executable, "-c", _FIRST_REJECT], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)

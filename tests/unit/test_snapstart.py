@@ -157,14 +157,6 @@ def _normalized(value) -> str:
     return _IDS.sub("<id>", json.dumps(value, sort_keys=True) if not isinstance(value, str) else value)
 
 
-def _audit_record(offline: OfflineServices, assignment: str) -> list[dict]:
-    import boto3
-
-    table = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=offline.moto_url)
-    return table.query(TableName=offline.names["AUDIT_TABLE_NAME"], KeyConditionExpression="assignment_id = :a",
-                       ExpressionAttributeValues={":a": {"S": assignment}})["Items"]
-
-
 def test_a_request_served_after_restore_is_answered_and_audited_as_one_served_cold(offline):
     # Given a submitted assignment for each of two fresh API environments
     served = {}
@@ -173,7 +165,7 @@ def test_a_request_served_after_restore_is_answered_and_audited_as_one_served_co
         assignment = spec["event"]["path"].split("/")[2]
         # When one serves its reject cold, the other after the before-snapshot and after-restore hooks
         result, _ = run_fresh(mode, spec, env)
-        served[mode] = (result["answer"], _audit_record(offline, assignment))
+        served[mode] = (result["answer"], offline.audit_records(assignment))
     (cold, cold_audit), (restored, restored_audit) = served["cold"], served["restored"]
     # Then both answer the same status, headers and body (ids and times aside)
     assert cold["statusCode"] == restored["statusCode"] == 200

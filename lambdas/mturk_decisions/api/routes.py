@@ -143,8 +143,6 @@ def swagger() -> Response[str]:
     return app.swagger_ui()()
 
 
-
-
 def error_response(error: DecisionError) -> Response[str]:
     headers = {"Retry-After": str(error.details["retryAfterSeconds"])} if "retryAfterSeconds" in error.details else None
     body = error.to_body()

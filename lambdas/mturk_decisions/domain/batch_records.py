@@ -21,7 +21,6 @@ class UploadPhase(str, Enum):  # noqa: UP042 - StrEnum would change str() and f-
     PLANNED = "PLANNED"
 
 
-
 @dataclass(frozen=True)
 class BatchInfo:
     batch_id: str
