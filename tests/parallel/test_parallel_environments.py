@@ -85,6 +85,40 @@ def test_twenty_api_environments_decide_one_assignment(pstack, psim, papi, paudi
         assert_one_winner(responses, succeeded)
 
 
+#: Rounds of the same-feedback race: its window (a caller whose balance read faulted takes the lease after
+#: another's approval landed, and its own approval faults) opens in some rounds, not in every one.
+SAME_FEEDBACK_ROUNDS = 3
+
+
+def _everyone_sends(papi, path: str, body: dict) -> list:
+    """The same request from every environment at once, each with its own Idempotency-Key."""
+    return at_once(*[lambda: papi.post(path, body, headers={"Idempotency-Key": str(uuid.uuid4())})
+                     for _ in range(PARALLEL)])
+
+
+@pytest.mark.parametrize("action,status", [("approve", "Submitted"), ("reverse", "Rejected")])
+def test_twenty_environments_send_the_same_feedback_while_mturk_faults(pstack, psim, papi, paudit, pseed, action,
+                                                                       status):
+    for round_ in range(SAME_FEEDBACK_ROUNDS):
+        # Given one assignment, and MTurk failing half of approvals before applying them, and of balance
+        # reads (a caller that read the assignment backs off and may take the lease after another's approval
+        # landed; its own approval then faults, and its retry reads "wrong state" with its feedback shown)
+        assignment_id = pseed(status)
+        psim.set_fault_rate(0.5, when="before", seed=round_, ops=("ApproveAssignment", "GetAccountBalance"))
+        # When 20 environments send the same decision with the same feedback at once
+        try:
+            responses = _everyone_sends(papi, f"/assignments/{assignment_id}/{action}", {"feedback": "Same"})
+        finally:
+            psim.set_fault_rate(None)
+        # Then MTurk's one change is audited once: identical feedback does not let a second decision claim it
+        writes = applied_writes(psim, assignment_id)
+        succeeded, _ = assert_truthful(pstack, psim, paudit, assignment_id, expected_writes=len(writes))
+        assert len(writes) <= 1
+        ok = [r.json()["decision"]["decisionId"] for r in responses if r.status_code == 200]
+        assert ok == [r.decision_id for r in succeeded], (round_, answers(responses))
+        assert all(r.status_code in (200, 409, 502) for r in responses), (round_, answers(responses))
+
+
 def test_through_the_gateway_port_twenty_signed_rejects_one_200_nineteen_409(pstack, psim, papi, paudit, pseed):
     # Given
     assignment_id = pseed("Submitted")

@@ -186,6 +186,21 @@ def test_given_a_fault_and_another_writers_feedback_on_mturk_then_failed():
     assert record.state is DecisionState.FAILED
 
 
+def test_given_a_fault_and_the_same_change_already_audited_as_another_decision_then_failed():
+    # Given two approvals with the same feedback planned at once; the first lands and is audited SUCCEEDED
+    service, mturk, audit = make(assignment())
+    second = service.plan(DecisionRequest(assignment_id="ASSIGN1", action=Action.APPROVE, feedback="Thanks"))
+    first = service.decide(DecisionRequest(assignment_id="ASSIGN1", action=Action.APPROVE, feedback="Thanks"))
+    # When the second's call faults (it may have landed) and MTurk shows an approval with its feedback
+    mturk.fail_next_write = ambiguous(MTurkFault("down"))
+    with pytest.raises(MTurkFault):
+        service.apply(second)
+    # Then MTurk made that change once and the first decision owns it: the second is FAILED, not SUCCEEDED
+    states = sorted((r.decision_id == first.record.decision_id, r.state) for r in audit.records.values())
+    assert states == [(False, DecisionState.FAILED), (True, DecisionState.SUCCEEDED)]
+    assert len(mturk.writes) == 1 and audit.lease("ASSIGN1") is None
+
+
 def test_given_faults_answered_and_nothing_changed_then_failed_and_lease_released():
     # Given
     service, mturk, audit = make(assignment())

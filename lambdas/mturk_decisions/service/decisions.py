@@ -3,7 +3,8 @@
 One writer per assignment: the write-ahead record is written in one transaction with the assignment's
 decision lease, so a second decision while the first runs is refused (`DECISION_IN_PROGRESS`) before
 anything reaches MTurk. An outcome is SUCCEEDED only when MTurk answered success to our call, or, after
-a fault or a lost answer, when MTurk's record of the assignment shows *our* change (see `evidence`).
+a fault or a lost answer, when MTurk's record of the assignment shows *our* change (see `evidence`) and no
+other SUCCEEDED decision of the assignment owns that change (MTurk makes each change once).
 
 Plain Python over two ports (MTurk and the audit store), so every rule is testable without AWS.
 """
@@ -34,7 +35,6 @@ from mturk_decisions.domain.notice import (
     WorkerNotice,
     batches_of,
 )
-from mturk_decisions.service import evidence
 from mturk_decisions.service.evidence import Verdict
 from mturk_decisions.service.ports import AuditStore, JoinedWrite, MTurkGateway, Page
 from mturk_decisions.service.settlement import Settlement
@@ -204,9 +204,9 @@ class DecisionService:
             return Verdict.NOT_APPLIED  # every attempt was refused or throttled: nothing landed
         try:
             view = self._settlement.view(record.assignment_id)
+            return self._settlement.verdict(record, view, may_still_land=not failure.last_attempt_answered)
         except DecisionError:
-            return Verdict.UNKNOWN  # MTurk cannot be read now: the evidence is missing, not negative
-        return evidence.judge(record, view, may_still_land=not failure.last_attempt_answered)
+            return Verdict.UNKNOWN  # MTurk or the audit cannot be read now: the evidence is missing, not negative
 
     def _succeeded(self, record: DecisionRecord, plan: Plan, joined: JoinedWrite | None = None) -> DecisionOutcome:
         finalized, joined_written = self._finalize(record, DecisionState.SUCCEEDED, joined=joined)

@@ -33,10 +33,11 @@ class Settlement:
         return self.finalize(record, self.verdict(record, view, history), view)
 
     def verdict(self, record: DecisionRecord, view: AssignmentView | None,
-                history: list[DecisionRecord] | None = None) -> Verdict:
+                history: list[DecisionRecord] | None = None, *, may_still_land: bool = False) -> Verdict:
         """MTurk makes each change once, so a change already owned by another SUCCEEDED record of this
-        assignment is not this record's: two SUCCEEDED records never share one change."""
-        verdict = evidence.judge(record, view, may_still_land=False)
+        assignment is not this record's: two SUCCEEDED records never share one change (two writers may
+        send the same feedback, so the change's time and feedback alone cannot tell them apart)."""
+        verdict = evidence.judge(record, view, may_still_land=may_still_land)
         if verdict is Verdict.APPLIED and _owned_by_another(record, history or self._audit.history(record.assignment_id)):
             return Verdict.NOT_APPLIED
         return verdict
