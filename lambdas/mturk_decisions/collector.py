@@ -11,9 +11,9 @@ scanned again), and collections go on as usual from then on. A function whose fi
 work (the batch worker's chunk, the upload parser's whole upload) resumes it as that invocation starts instead,
 without freezing (`resume(freeze=False)`): its steady state allocates in bulk, and a freeze would leave the
 collector's count of long-lived objects near zero, which makes full collections of the work's own objects
-frequent; unfrozen, the collector keeps its usual accounting. Only cyclic
-garbage waits meanwhile (about a thousand objects at a first decision); reference counting frees the rest as
-always. Elsewhere (tests, the CLI, the local stack's own process) nothing changes.
+frequent; unfrozen, the collector keeps its usual accounting. Only cyclic garbage waits meanwhile (about a
+thousand objects at a first decision); reference counting frees the rest as always. Elsewhere (tests, the CLI,
+the local stack's own process) nothing changes.
 """
 from __future__ import annotations
 

@@ -189,8 +189,9 @@ def test_given_a_fault_and_another_writers_feedback_on_mturk_then_failed():
 def test_given_a_fault_and_the_same_change_already_audited_as_another_decision_then_failed():
     # Given two approvals with the same feedback planned at once; the first lands and is audited SUCCEEDED
     service, mturk, audit = make(assignment())
-    second = service.plan(DecisionRequest(assignment_id="ASSIGN1", action=Action.APPROVE, feedback="Thanks"))
-    first = service.decide(DecisionRequest(assignment_id="ASSIGN1", action=Action.APPROVE, feedback="Thanks"))
+    approval = DecisionRequest(assignment_id="ASSIGN1", action=Action.APPROVE, feedback="Thanks")
+    second = service.plan(approval)
+    first = service.decide(approval)
     # When the second's call faults (it may have landed) and MTurk shows an approval with its feedback
     mturk.fail_next_write = ambiguous(MTurkFault("down"))
     with pytest.raises(MTurkFault):

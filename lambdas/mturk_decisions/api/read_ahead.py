@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mturk_decisions.observability import logger
 
@@ -28,6 +28,15 @@ ASSIGNMENT_ROUTES = "mturk_decisions.api.assignment_routes"
 _DECISION_PATH = re.compile(r"/assignments/([A-Z0-9]{1,64})/(reject|reverse|approve)")
 #: The largest body the gate reads: a decision's body is small, and a larger one is left to the validation.
 MAX_BODY = 16_384
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """The part of the MTurk gateway this module uses (`Boto3MTurkGateway`; a test's stand-in may lack it)."""
+
+    def read_ahead(self, assignment_id: str, balance: bool = False) -> None: ...
+
+    def drop_reads_ahead(self) -> None: ...
 
 
 def reads_for(event: Mapping[str, Any]) -> tuple[str, bool] | None:
@@ -76,7 +85,7 @@ def reading_ahead(event: Mapping[str, Any]) -> Iterator[None]:
             gateway.drop_reads_ahead()
 
 
-def _gateway() -> Any:
+def _gateway() -> ReadsAhead | None:
     """This environment's MTurk gateway, if it reads ahead (a test's stand-in may not); None when it cannot be
     made now: the request then makes it, and answers what is wrong."""
     try:
@@ -86,4 +95,4 @@ def _gateway() -> Any:
     except Exception:  # e.g. a setting missing: the route answers it (503 NOT_CONFIGURED)
         logger.debug("no read ahead: the MTurk gateway could not be made before the routes")
         return None
-    return gateway if hasattr(gateway, "read_ahead") and hasattr(gateway, "drop_reads_ahead") else None
+    return gateway if isinstance(gateway, ReadsAhead) else None
